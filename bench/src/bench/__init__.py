@@ -1,0 +1,1 @@
+"""Benchmark harnesses for the stack."""

@@ -1,0 +1,222 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseEnv } from "node:util";
+import { Ajv } from "ajv";
+import { type Static, Type } from "typebox";
+
+/**
+ * Schema of the environment variables the gateway reads.
+ * Values arrive as strings; Ajv coerces numbers and fills defaults.
+ */
+// Runtime lists for error messages; `satisfies` keeps them in step with the schema.
+const APP_ENVS = ["development", "test", "production"] as const satisfies readonly AppEnv[];
+const LOG_LEVELS = [
+  "fatal",
+  "error",
+  "warn",
+  "info",
+  "debug",
+  "trace",
+  "silent",
+] as const satisfies readonly LogLevel[];
+
+export const EnvSchema = Type.Object({
+  APP_ENV: Type.Union(
+    [Type.Literal("development"), Type.Literal("test"), Type.Literal("production")],
+    { default: "production" },
+  ),
+  GATEWAY_HOST: Type.String({ minLength: 1, default: "0.0.0.0" }),
+  GATEWAY_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
+  LLM_SERVER_URLS: Type.String({ minLength: 1, default: "http://127.0.0.1:8000" }),
+  LLM_SERVER_TOKEN: Type.Optional(Type.String()),
+  AUTH_SECRET: Type.Optional(Type.String()),
+  DATABASE_PATH: Type.String({ minLength: 1, default: "./data/gateway.sqlite" }),
+  WEB_ORIGIN: Type.String({ minLength: 1, default: "http://localhost:3000" }),
+  LOG_LEVEL: Type.Union(
+    [
+      Type.Literal("fatal"),
+      Type.Literal("error"),
+      Type.Literal("warn"),
+      Type.Literal("info"),
+      Type.Literal("debug"),
+      Type.Literal("trace"),
+      Type.Literal("silent"),
+    ],
+    { default: "info" },
+  ),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+export type AppEnv = Env["APP_ENV"];
+export type LogLevel = Env["LOG_LEVEL"];
+
+export interface Config {
+  appEnv: AppEnv;
+  host: string;
+  port: number;
+  /** Base URLs of the llm-server instances, without trailing slash. */
+  llmServerUrls: string[];
+  llmServerToken: string;
+  authSecret: string;
+  databasePath: string;
+  webOrigin: string;
+  logLevel: LogLevel;
+  /** Non-fatal notes produced while loading (e.g. generated ephemeral secrets). */
+  warnings: string[];
+}
+
+/** Thrown for any invalid configuration; `message` is one line, ready to print. */
+export class ConfigError extends Error {
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(message);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+const PLACEHOLDERS = new Set([
+  "",
+  "changeme",
+  "change-me",
+  "change_me",
+  "change me",
+  "changethis",
+  "change-this",
+  "replaceme",
+  "replace-me",
+  "replace_me",
+  "placeholder",
+  "secret",
+  "password",
+  "token",
+  "todo",
+  "tbd",
+  "xxx",
+  "dummy",
+  "example",
+  "your-secret",
+  "your-secret-here",
+  "your-token",
+  "your-token-here",
+]);
+
+/** True when the value looks like a template value rather than a real secret. */
+export function isPlaceholder(value: string | undefined): boolean {
+  if (value === undefined) return true;
+  const v = value.trim().toLowerCase();
+  if (PLACEHOLDERS.has(v)) return true;
+  if (/^<.*>$/.test(v) || /^\$\{.*\}$/.test(v)) return true;
+  if (/^x+$/.test(v)) return true;
+  return v.includes("changeme") || v.includes("change-me") || v.includes("placeholder");
+}
+
+interface SecretSpec {
+  name: "AUTH_SECRET" | "LLM_SERVER_TOKEN";
+  minLength: number;
+  hint: string;
+}
+
+const SECRETS: SecretSpec[] = [
+  { name: "AUTH_SECRET", minLength: 32, hint: "a random string of at least 32 characters" },
+  {
+    name: "LLM_SERVER_TOKEN",
+    minLength: 16,
+    hint: "the bearer token the llm-server expects, at least 16 characters",
+  },
+];
+
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false });
+const validateEnv = ajv.compile<Env>(EnvSchema);
+
+/** Reads `.env` from the working directory if present; real env vars win. */
+function withDotEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const path = resolve(process.cwd(), ".env");
+  if (!existsSync(path)) return env;
+  const fromFile = parseEnv(readFileSync(path, "utf8"));
+  return { ...fromFile, ...env };
+}
+
+function parseUrl(variable: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(variable, `config error: ${variable} contains an invalid URL "${raw}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(variable, `config error: ${variable} must use http or https ("${raw}")`);
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+/**
+ * Validates the environment and returns the typed gateway configuration.
+ * When called with the real `process.env` (the default), a `.env` file in the
+ * working directory is merged in underneath it.
+ * @throws ConfigError with a one-line message naming the variable to fix.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const source = env === process.env ? withDotEnv(env) : env;
+
+  // Only copy the variables we know about, dropping empty strings so defaults apply.
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key];
+    if (value !== undefined && value.trim() !== "") input[key] = value.trim();
+  }
+
+  if (!validateEnv(input)) {
+    const err = validateEnv.errors?.[0];
+    const variable = err?.instancePath.replace(/^\//, "") || "environment";
+    const choices: Record<string, readonly string[]> = { APP_ENV: APP_ENVS, LOG_LEVEL: LOG_LEVELS };
+    const allowed = choices[variable];
+    const detail = allowed
+      ? `must be one of ${allowed.join("|")} (got "${input[variable] ?? ""}")`
+      : `${err?.message ?? "is invalid"} (got "${input[variable] ?? ""}")`;
+    throw new ConfigError(variable, `config error: ${variable} ${detail}`);
+  }
+  const parsed = input as unknown as Env;
+
+  const relaxed = parsed.APP_ENV === "development" || parsed.APP_ENV === "test";
+  const warnings: string[] = [];
+  const secrets: Record<SecretSpec["name"], string> = { AUTH_SECRET: "", LLM_SERVER_TOKEN: "" };
+  for (const spec of SECRETS) {
+    const value = parsed[spec.name];
+    const bad = value === undefined || isPlaceholder(value) || value.length < spec.minLength;
+    if (!bad) {
+      secrets[spec.name] = value;
+    } else if (relaxed) {
+      secrets[spec.name] = randomBytes(32).toString("base64url");
+      warnings.push(
+        `${spec.name} is not set; using an ephemeral random value (APP_ENV=${parsed.APP_ENV})`,
+      );
+    } else {
+      throw new ConfigError(spec.name, `config error: set ${spec.name} (${spec.hint})`);
+    }
+  }
+
+  const llmServerUrls = parsed.LLM_SERVER_URLS.split(",")
+    .map((u) => u.trim())
+    .filter((u) => u !== "")
+    .map((u) => parseUrl("LLM_SERVER_URLS", u));
+  if (llmServerUrls.length === 0) {
+    throw new ConfigError("LLM_SERVER_URLS", "config error: set LLM_SERVER_URLS (comma-separated)");
+  }
+
+  return {
+    appEnv: parsed.APP_ENV,
+    host: parsed.GATEWAY_HOST,
+    port: parsed.GATEWAY_PORT,
+    llmServerUrls,
+    llmServerToken: secrets.LLM_SERVER_TOKEN,
+    authSecret: secrets.AUTH_SECRET,
+    databasePath: parsed.DATABASE_PATH,
+    webOrigin: parseUrl("WEB_ORIGIN", parsed.WEB_ORIGIN),
+    logLevel: parsed.LOG_LEVEL,
+    warnings,
+  };
+}

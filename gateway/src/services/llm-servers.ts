@@ -1,0 +1,41 @@
+export interface LlmServerStatus {
+  url: string;
+  ready: boolean;
+}
+
+export interface LlmServersOptions {
+  /** Base URLs of the llm-server instances. */
+  urls: readonly string[];
+  /** Per-probe timeout in milliseconds (default 1000). */
+  timeoutMs?: number;
+}
+
+/** Knows the configured llm-server instances and probes their readiness. */
+export class LlmServers {
+  readonly urls: readonly string[];
+  private readonly timeoutMs: number;
+
+  constructor(options: LlmServersOptions) {
+    this.urls = options.urls.map((u) => u.replace(/\/+$/, ""));
+    this.timeoutMs = options.timeoutMs ?? 1000;
+  }
+
+  /** Probes every server's `/health/ready` in parallel; never throws. */
+  async probeAll(): Promise<LlmServerStatus[]> {
+    return Promise.all(this.urls.map(async (url) => ({ url, ready: await this.isReady(url) })));
+  }
+
+  /** True when `GET {url}/health/ready` answers 200 within the timeout. */
+  async isReady(url: string): Promise<boolean> {
+    try {
+      const res = await fetch(`${url}/health/ready`, {
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      // Drain the body so the connection can be reused or closed.
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,168 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import { Type } from "typebox";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp } from "../src/app.js";
+import { testConfig } from "./helpers.js";
+
+/** Starts a local HTTP server on a free port; returns it and its base URL. */
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return `http://127.0.0.1:${port}`;
+}
+
+/** A URL on which nothing listens: bind a free port, then release it. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  const url = await listen(server);
+  await new Promise((resolve) => server.close(resolve));
+  return url;
+}
+
+describe("gateway app", () => {
+  let fakeLlm: Server;
+  let fakeLlmUrl: string;
+  let deadUrl: string;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    fakeLlm = createServer((req, res) => {
+      const ok = req.url === "/health/ready";
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" });
+      res.end(JSON.stringify(ok ? { status: "ready" } : { error: "nope" }));
+    });
+    fakeLlmUrl = await listen(fakeLlm);
+    deadUrl = await closedPortUrl();
+    app = await buildApp(testConfig({ llmServerUrls: [deadUrl] }));
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await new Promise((resolve) => fakeLlm.close(resolve));
+  });
+
+  it("GET /health answers ok", async () => {
+    const res = await app.inject({ method: "GET", url: "/health" });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: "ok" });
+  });
+
+  it("GET /health/ready is 503 when no llm-server answers", async () => {
+    const res = await app.inject({ method: "GET", url: "/health/ready" });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toEqual({
+      status: "unavailable",
+      llmServers: [{ url: deadUrl, ready: false }],
+    });
+  });
+
+  it("GET /health/ready is 200 when one llm-server is ready", async () => {
+    const ready = await buildApp(testConfig({ llmServerUrls: [deadUrl, fakeLlmUrl] }));
+    try {
+      const res = await ready.inject({ method: "GET", url: "/health/ready" });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({
+        status: "ready",
+        llmServers: [
+          { url: deadUrl, ready: false },
+          { url: fakeLlmUrl, ready: true },
+        ],
+      });
+    } finally {
+      await ready.close();
+    }
+  });
+
+  it("unknown routes get a 404 in the error envelope", async () => {
+    const res = await app.inject({ method: "GET", url: "/nope?x=1" });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({
+      error: { code: "NOT_FOUND", message: "Route GET /nope not found" },
+    });
+  });
+
+  it("serves the OpenAPI document at /docs/json", async () => {
+    const res = await app.inject({ method: "GET", url: "/docs/json" });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(doc.paths).toHaveProperty("/health");
+    expect(doc.paths).toHaveProperty("/health/ready");
+    expect(doc.paths["/health/ready"].get.responses).toHaveProperty("503");
+  });
+
+  it("serves the Swagger UI at /docs", async () => {
+    const res = await app.inject({ method: "GET", url: "/docs/" });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/text\/html/);
+  });
+});
+
+describe("error envelope", () => {
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    app = await buildApp(testConfig());
+    // Extra routes, registered only in this test, exercise the shared error handler.
+    app.post(
+      "/echo",
+      { schema: { body: Type.Object({ name: Type.String({ minLength: 1 }) }) } },
+      async (request) => request.body,
+    );
+    app.get("/boom", async () => {
+      throw new Error("db password=hunter2 leaked");
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it("validation errors are 400 and name the field", async () => {
+    const res = await app.inject({ method: "POST", url: "/echo", payload: { name: "" } });
+    expect(res.statusCode).toBe(400);
+    const body = res.json();
+    expect(body.error.code).toBe("VALIDATION_ERROR");
+    expect(body.error.message).toContain("name");
+  });
+
+  it("missing required fields are 400 and name the field", async () => {
+    const res = await app.inject({ method: "POST", url: "/echo", payload: {} });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.message).toContain("name");
+  });
+
+  it("malformed JSON is 400 in the envelope", async () => {
+    const res = await app.inject({
+      method: "POST",
+      url: "/echo",
+      headers: { "content-type": "application/json" },
+      payload: "{not json",
+    });
+    expect(res.statusCode).toBe(400);
+    expect(Object.keys(res.json())).toEqual(["error"]);
+    expect(res.json().error.code).toEqual(expect.any(String));
+  });
+
+  it("unsupported media types are 415 in the envelope", async () => {
+    const res = await app.inject({
+      method: "POST",
+      url: "/echo",
+      headers: { "content-type": "application/x-nope" },
+      payload: "x",
+    });
+    expect(res.statusCode).toBe(415);
+    expect(res.json().error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
+  });
+
+  it("unexpected errors are 500 without leaking internals", async () => {
+    const res = await app.inject({ method: "GET", url: "/boom" });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({
+      error: { code: "INTERNAL_ERROR", message: "Internal server error" },
+    });
+    expect(res.body).not.toContain("hunter2");
+  });
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, isPlaceholder, loadConfig } from "../src/config.js";
+
+const GOOD_SECRET = "k3J9xQ2vL8pR5tW1yZ7aB4cD6eF0gH2iJ";
+const GOOD_TOKEN = "llm-token-7f3a9c1e5b2d8f4a";
+
+function catchConfigError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("parses a valid production environment", () => {
+    const config = loadConfig({
+      APP_ENV: "production",
+      GATEWAY_HOST: "127.0.0.1",
+      GATEWAY_PORT: "4100",
+      LLM_SERVER_URLS: "http://a:8000/, http://b:8001",
+      LLM_SERVER_TOKEN: GOOD_TOKEN,
+      AUTH_SECRET: GOOD_SECRET,
+      DATABASE_PATH: "/tmp/g.sqlite",
+      WEB_ORIGIN: "https://chat.example.org",
+      LOG_LEVEL: "debug",
+    });
+    expect(config).toEqual({
+      appEnv: "production",
+      host: "127.0.0.1",
+      port: 4100,
+      llmServerUrls: ["http://a:8000", "http://b:8001"],
+      llmServerToken: GOOD_TOKEN,
+      authSecret: GOOD_SECRET,
+      databasePath: "/tmp/g.sqlite",
+      webOrigin: "https://chat.example.org",
+      logLevel: "debug",
+      warnings: [],
+    });
+  });
+
+  it("applies defaults", () => {
+    const config = loadConfig({ AUTH_SECRET: GOOD_SECRET, LLM_SERVER_TOKEN: GOOD_TOKEN });
+    expect(config.appEnv).toBe("production");
+    expect(config.host).toBe("0.0.0.0");
+    expect(config.port).toBe(4000);
+    expect(config.llmServerUrls).toEqual(["http://127.0.0.1:8000"]);
+    expect(config.databasePath).toBe("./data/gateway.sqlite");
+    expect(config.webOrigin).toBe("http://localhost:3000");
+    expect(config.logLevel).toBe("info");
+  });
+
+  it.each(["", "changeme", "change-me", "placeholder", "<your-secret>", "too-short-but-real"])(
+    "rejects AUTH_SECRET=%j in production, naming the variable",
+    (value) => {
+      const err = catchConfigError(() =>
+        loadConfig({ APP_ENV: "production", AUTH_SECRET: value, LLM_SERVER_TOKEN: GOOD_TOKEN }),
+      );
+      expect(err.variable).toBe("AUTH_SECRET");
+      expect(err.message).toBe(
+        "config error: set AUTH_SECRET (a random string of at least 32 characters)",
+      );
+      expect(err.message).not.toContain("\n");
+    },
+  );
+
+  it("rejects a missing LLM_SERVER_TOKEN in production", () => {
+    const err = catchConfigError(() => loadConfig({ AUTH_SECRET: GOOD_SECRET }));
+    expect(err.variable).toBe("LLM_SERVER_TOKEN");
+    expect(err.message).toMatch(/^config error: set LLM_SERVER_TOKEN/);
+  });
+
+  it("generates ephemeral secrets with a warning in development", () => {
+    const config = loadConfig({ APP_ENV: "development" });
+    expect(config.authSecret.length).toBeGreaterThanOrEqual(32);
+    expect(isPlaceholder(config.authSecret)).toBe(false);
+    expect(config.llmServerToken.length).toBeGreaterThanOrEqual(16);
+    expect(config.warnings).toHaveLength(2);
+    expect(config.warnings.join("\n")).toContain("AUTH_SECRET");
+    // A new value every time: nothing is persisted.
+    expect(loadConfig({ APP_ENV: "development" }).authSecret).not.toBe(config.authSecret);
+  });
+
+  it("keeps a real secret in test mode", () => {
+    const config = loadConfig({ APP_ENV: "test", AUTH_SECRET: GOOD_SECRET });
+    expect(config.authSecret).toBe(GOOD_SECRET);
+    expect(config.warnings).toEqual([expect.stringContaining("LLM_SERVER_TOKEN")]);
+  });
+
+  it.each([
+    [{ GATEWAY_PORT: "abc" }, "GATEWAY_PORT"],
+    [{ GATEWAY_PORT: "70000" }, "GATEWAY_PORT"],
+    [{ APP_ENV: "staging" }, "APP_ENV"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ LLM_SERVER_URLS: "not a url" }, "LLM_SERVER_URLS"],
+    [{ LLM_SERVER_URLS: "ftp://x" }, "LLM_SERVER_URLS"],
+    [{ WEB_ORIGIN: "nope" }, "WEB_ORIGIN"],
+  ])("rejects invalid %j naming %s", (env, variable) => {
+    const err = catchConfigError(() =>
+      loadConfig({ APP_ENV: "development", ...env } as NodeJS.ProcessEnv),
+    );
+    expect(err.variable).toBe(variable);
+    expect(err.message).toMatch(new RegExp(`^config error: ${variable} `));
+  });
+});

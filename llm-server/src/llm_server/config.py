@@ -1,0 +1,99 @@
+"""Typed settings, read from the environment (and an optional `.env` in the working directory)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "token"})
+MIN_SECRET_LENGTH = 32
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable to set."""
+
+
+class Settings(BaseSettings):
+    """Every setting of llm-server. Variables are prefixed `LLM_` except `APP_ENV`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LLM_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    app_env: Annotated[AppEnv, Field(validation_alias=AliasChoices("APP_ENV", "app_env"))] = (
+        AppEnv.PRODUCTION
+    )
+    server_host: str = "127.0.0.1"
+    server_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    server_token: SecretStr = SecretStr("")
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+
+    model_path: Path | None = Field(
+        default=None, description="GGUF file to serve; the embedded Gemma 3 270M when unset."
+    )
+    model_alias: str | None = Field(
+        default=None, description="Model id to advertise; the GGUF file name when unset."
+    )
+    n_ctx: Annotated[int, Field(ge=256)] = Field(
+        default=16384, description="KV cells shared by all running sequences."
+    )
+    context_length: Annotated[int, Field(ge=64)] = Field(
+        default=8192, description="The most tokens (prompt + completion) one sequence may use."
+    )
+    n_threads: Annotated[int, Field(ge=1)] = max(1, os.cpu_count() or 1)
+    n_batch: Annotated[int, Field(ge=16)] = 512
+
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1_000_000
+    max_tokens_limit: Annotated[int, Field(ge=1)] = 4096
+    default_max_tokens: Annotated[int, Field(ge=1)] = 256
+    max_n: Annotated[int, Field(ge=1)] = 4
+    max_queue: Annotated[int, Field(ge=0)] = 64
+    max_running: Annotated[int, Field(ge=1)] = 16
+    request_timeout_s: Annotated[float, Field(gt=0)] = 300.0
+    drain_timeout_s: Annotated[float, Field(ge=0)] = 10.0
+    log_level: str = "info"
+    log_text: bool = Field(
+        default=False, description="Log prompt and completion text (debug only; off by default)."
+    )
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        token = self.server_token.get_secret_value()
+        weak = token.lower() in PLACEHOLDER_SECRETS or len(token) < MIN_SECRET_LENGTH
+        if weak and self.app_env is AppEnv.PRODUCTION:
+            raise ValueError(
+                "set LLM_SERVER_TOKEN (a random string of at least "
+                f"{MIN_SECRET_LENGTH} characters, shared with the gateway)"
+            )
+        if weak:
+            self.server_token = SecretStr(secrets.token_urlsafe(32))
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("set both LLM_TLS_CERTFILE and LLM_TLS_KEYFILE, or neither")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning any validation problem into one readable `ConfigError`."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        variable = f"LLM_{where.upper()}" if where and where != "APP_ENV" else where
+        raise ConfigError(f"{variable}: {message}" if where else message) from None

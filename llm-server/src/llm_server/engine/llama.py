@@ -1,0 +1,184 @@
+"""The llama.cpp engine: one GGUF model, one context shared by every running sequence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import llama_cpp
+
+from llm_server.config import Settings
+from llm_server.engine.base import EngineLoad
+from llm_server.engine.chat import ChatFormatter, Message
+from llm_server.engine.model import LoadedModel, resolve_model_path
+from llm_server.engine.sampling import build_sampler
+from llm_server.engine.scheduler import (
+    Scheduler,
+    SchedulerClosedError,
+    SchedulerLimits,
+    SchedulerQueueFullError,
+    Sequence,
+)
+from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, ScoredToken
+from llm_server.errors import QueueFullError, UnavailableError
+
+logger = logging.getLogger("llm_server.engine")
+_llama_logger = logging.getLogger("llm_server.llama_cpp")
+
+
+def _log_llama(level: int, text: bytes, _: ctypes.c_void_p) -> None:
+    # llama.cpp prints hundreds of lines while loading; keep only warnings and errors.
+    if level in (3, 4) and text:  # GGML_LOG_LEVEL_WARN, GGML_LOG_LEVEL_ERROR
+        _llama_logger.warning(text.decode(errors="replace").rstrip())
+
+
+# Kept at module level: llama.cpp holds the pointer for the life of the process.
+_LLAMA_LOG_CALLBACK = llama_cpp.llama_log_callback(_log_llama)
+
+
+class LlamaEngine:
+    """Serves one GGUF model through llama.cpp with continuous batching."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._model: LoadedModel | None = None
+        self._scheduler: Scheduler | None = None
+        self._chat: ChatFormatter | None = None
+        self._model_id = settings.model_alias or ""
+        self._context_length = settings.context_length
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
+
+    def load(self) -> None:
+        llama_cpp.llama_log_set(_LLAMA_LOG_CALLBACK, ctypes.c_void_p(0))
+        settings = self._settings
+        path = resolve_model_path(settings.model_path)
+        model = LoadedModel.load(path)
+        self._model = model
+        self._model_id = settings.model_alias or path.name.removesuffix(".gguf")
+        self._context_length = min(settings.context_length, model.n_ctx_train, settings.n_ctx)
+        self._chat = ChatFormatter.for_model(model)
+        n_vocab = llama_cpp.llama_vocab_n_tokens(model.vocab)
+        limits = SchedulerLimits(
+            max_running=settings.max_running,
+            max_queue=settings.max_queue,
+            step_tokens=settings.n_batch,
+            kv_cells=settings.n_ctx,
+            request_timeout_s=settings.request_timeout_s,
+        )
+        self._scheduler = Scheduler(
+            model,
+            limits,
+            settings.n_threads,
+            lambda params: build_sampler(params, model.vocab, n_vocab),
+        )
+
+    def load_stats(self) -> EngineLoad:
+        if self._scheduler is None:
+            return EngineLoad(running=0, queued=0)
+        running, queued = self._scheduler.load()
+        return EngineLoad(running=running, queued=queued)
+
+    async def close(self) -> None:
+        if self._scheduler is not None:
+            await asyncio.to_thread(self._scheduler.close, self._settings.drain_timeout_s)
+            self._scheduler = None
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+
+    # ------------------------------------------------------------------ text
+    def tokenize(
+        self, text: str, *, add_special: bool = True, parse_special: bool = False
+    ) -> list[int]:
+        return self._loaded().tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def render_chat(self, messages: list[Message]) -> str:
+        assert self._chat is not None
+        return self._chat.render(messages)
+
+    @property
+    def chat_stop_strings(self) -> tuple[str, ...]:
+        assert self._chat is not None
+        return self._chat.stop_strings
+
+    # ------------------------------------------------------------------ inference
+    async def generate(
+        self, prompt: list[int], params: SamplingParams, client: str
+    ) -> AsyncIterator[GenerationEvent]:
+        """Stream the tokens of one completion; leaving the iterator early cancels it."""
+        queue: asyncio.Queue[GenerationEvent | list[ScoredToken]] = asyncio.Queue()
+        sequence = Sequence("generate", prompt, self._emitter(queue), client, params=params)
+        scheduler = self._submit(sequence)
+        finished = False
+        try:
+            while True:
+                event = await queue.get()
+                assert not isinstance(event, list)
+                yield event
+                if isinstance(event, Finished):
+                    finished = True
+                    return
+        finally:
+            if not finished:
+                scheduler.cancel(sequence)
+
+    async def score(
+        self, tokens: list[int], score_from: int, top_k: int, client: str
+    ) -> list[ScoredToken]:
+        """Log-probability of every token from `score_from` on, given the tokens before it."""
+        queue: asyncio.Queue[GenerationEvent | list[ScoredToken]] = asyncio.Queue()
+        sequence = Sequence(
+            "score", tokens, self._emitter(queue), client, score_from=score_from, score_top_k=top_k
+        )
+        scheduler = self._submit(sequence)
+        try:
+            result = await queue.get()
+        except asyncio.CancelledError:
+            scheduler.cancel(sequence)
+            raise
+        if isinstance(result, Finished):
+            raise UnavailableError(result.error or "scoring was interrupted")
+        assert isinstance(result, list)
+        return result
+
+    # ------------------------------------------------------------------ helpers
+    def _submit(self, sequence: Sequence) -> Scheduler:
+        scheduler = self._scheduler
+        if scheduler is None:
+            raise UnavailableError("the model is not loaded", retry_after=1)
+        try:
+            scheduler.submit(sequence)
+        except SchedulerQueueFullError:
+            raise QueueFullError(
+                "the server is busy: too many requests waiting", retry_after=1
+            ) from None
+        except SchedulerClosedError:
+            raise UnavailableError("the server is shutting down", retry_after=1) from None
+        return scheduler
+
+    @staticmethod
+    def _emitter(
+        queue: asyncio.Queue[GenerationEvent | list[ScoredToken]],
+    ) -> Callable[[GenerationEvent | list[ScoredToken]], None]:
+        loop = asyncio.get_running_loop()
+
+        def emit(event: GenerationEvent | list[ScoredToken]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        return emit
+
+    def _loaded(self) -> LoadedModel:
+        if self._model is None:
+            raise UnavailableError("the model is not loaded", retry_after=1)
+        return self._model

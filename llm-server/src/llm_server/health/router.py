@@ -1,0 +1,41 @@
+"""Liveness and readiness probes: the only routes that need no service token."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from llm_server.errors import error_body
+
+router = APIRouter(tags=["health"])
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok", "ready", "loading", "draining", "failed"]
+    model: str | None = None
+
+
+@router.get("/health/live", response_model=HealthStatus)
+async def live() -> HealthStatus:
+    """The process answers: it is alive, whatever the model's state."""
+    return HealthStatus(status="ok")
+
+
+@router.get(
+    "/health/ready",
+    response_model=HealthStatus,
+    responses={503: {"model": HealthStatus, "description": "model loading or server draining"}},
+)
+async def ready(request: Request) -> HealthStatus | JSONResponse:
+    """200 once the model is loaded and the server takes requests; 503 before and while draining."""
+    lifecycle = request.app.state.lifecycle
+    state = lifecycle.state
+    if state == "ready":
+        return HealthStatus(status="ready", model=lifecycle.model_id)
+    body = HealthStatus(status=state, model=lifecycle.model_id).model_dump()
+    if state == "failed":
+        body |= error_body(lifecycle.error or "model failed to load", "service_unavailable")
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})

@@ -1,0 +1,50 @@
+"""The server's life: loading the model, ready, draining on shutdown, or failed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Literal
+
+from llm_server.engine import Engine
+
+logger = logging.getLogger("llm_server.lifecycle")
+
+State = Literal["loading", "ready", "draining", "failed"]
+
+
+class Lifecycle:
+    """Owns the engine's start and stop; readiness reads its state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.state: State = "loading"
+        self.error: str | None = None
+        self.load_seconds: float | None = None
+
+    @property
+    def model_id(self) -> str | None:
+        return self.engine.model_id if self.state in ("ready", "draining") else None
+
+    async def start(self) -> None:
+        """Load the model in a worker thread; the server answers probes meanwhile."""
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(self.engine.load)
+        except Exception as exc:
+            self.state, self.error = "failed", f"model failed to load: {exc}"
+            logger.error(self.error)
+            return
+        self.load_seconds = time.perf_counter() - started
+        self.state = "ready"
+        logger.info(
+            "model loaded",
+            extra={"model": self.engine.model_id, "seconds": round(self.load_seconds, 3)},
+        )
+
+    async def stop(self) -> None:
+        """Turn readiness off, then let the engine drain."""
+        if self.state == "ready":
+            self.state = "draining"
+        await self.engine.close()

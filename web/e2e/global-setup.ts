@@ -1,0 +1,14 @@
+import type { FullConfig } from "@playwright/test";
+import { startStack } from "./stack";
+
+export default async function globalSetup(_config: FullConfig): Promise<void> {
+  if (process.env.E2E_WEB_URL) {
+    console.log(`[e2e] E2E_WEB_URL=${process.env.E2E_WEB_URL} given: not starting the stack`);
+    return;
+  }
+  const urls = await startStack();
+  process.env.E2E_WEB_URL = urls.web;
+  process.env.E2E_GATEWAY_URL = urls.gateway;
+  process.env.E2E_LLM_URL = urls.llm;
+  console.log(`[e2e] stack ready: ${JSON.stringify(urls)}`);
+}
