@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,38 +9,9 @@ import pytest
 
 from llm_server.app import create_app
 from llm_server.config import Settings
-from llm_server.engine import EngineLoad
+from tests.fakes import FakeEngine
 
 TOKEN = "t" * 40
-
-
-class FakeEngine:
-    """Stands in for llama.cpp in HTTP-layer tests; `gate` holds loading until set."""
-
-    def __init__(self, *, fail: bool = False) -> None:
-        self.gate = threading.Event()
-        self.gate.set()
-        self.fail = fail
-        self.closed = False
-
-    @property
-    def model_id(self) -> str:
-        return "fake-model"
-
-    @property
-    def context_length(self) -> int:
-        return 512
-
-    def load(self) -> None:
-        self.gate.wait(timeout=10)
-        if self.fail:
-            raise ValueError("not a GGUF file")
-
-    def load_stats(self) -> EngineLoad:
-        return EngineLoad(running=0, queued=0)
-
-    async def close(self) -> None:
-        self.closed = True
 
 
 @pytest.fixture

@@ -1,13 +1,44 @@
-"""The process: read settings, configure logging, serve with uvicorn, stop on SIGTERM."""
+"""The process: read settings, configure logging, serve with uvicorn, drain on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
+from types import FrameType
 
 import uvicorn
 
 from llm_server.app import create_app
 from llm_server.config import ConfigError, load_settings
+from llm_server.lifecycle import Lifecycle
+from llm_server.observability.logging import configure_logging
+
+logger = logging.getLogger("llm_server")
+
+
+class DrainingServer(uvicorn.Server):
+    """On the first SIGTERM/SIGINT: readiness goes 503, new requests are refused, the engine
+    lets running streams finish (or cuts them in-band) within the drain timeout; then uvicorn
+    stops. A second signal stops at once."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
+        super().__init__(config)
+        self._lifecycle = lifecycle
+        self._draining: asyncio.Task[None] | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining is not None:
+            super().handle_exit(sig, frame)
+            return
+        logger.info("draining before shutdown", extra={"signal": sig})
+        self._lifecycle.begin_drain()
+
+        async def drain_then_exit() -> None:
+            await self._lifecycle.stop()
+            super(DrainingServer, self).handle_exit(sig, frame)
+
+        self._draining = asyncio.get_running_loop().create_task(drain_then_exit())
 
 
 def main() -> int:
@@ -16,16 +47,19 @@ def main() -> int:
     except ConfigError as exc:
         print(f"llm-server: config error: {exc}", file=sys.stderr)
         return 1
+    configure_logging(settings.log_level)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server_host,
         port=settings.server_port,
-        log_level=settings.log_level,
+        log_config=None,
+        access_log=False,  # RequestLogMiddleware writes one JSON line per request
         ssl_certfile=settings.tls_certfile,
         ssl_keyfile=settings.tls_keyfile,
-        timeout_graceful_shutdown=int(settings.drain_timeout_s) or None,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s) + 1,
     )
+    DrainingServer(config, app.state.lifecycle).run()
     return 0
 
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from llm_server import __version__
+from llm_server.analyze.router import router as analyze_router
+from llm_server.analyze.service import AnalyzeService
 from llm_server.config import Settings
 from llm_server.engine import Engine
 from llm_server.errors import install_error_handlers
 from llm_server.health.router import router as health_router
+from llm_server.inference import InferenceService
 from llm_server.lifecycle import Lifecycle
+from llm_server.observability.logging import RequestLogMiddleware
+from llm_server.observability.metrics import Metrics
+from llm_server.observability.router import router as metrics_router
+from llm_server.openai.router import router as openai_router
 from llm_server.security import BodySizeLimitMiddleware, ServiceTokenMiddleware
 
 
@@ -23,7 +31,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         from llm_server.engine.llama import LlamaEngine
 
         engine = LlamaEngine(settings)
-    lifecycle = Lifecycle(engine)
+    metrics = Metrics()
+    metrics.bind_load(engine.load_stats)
+    lifecycle = Lifecycle(engine, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -40,10 +50,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.engine = engine
     app.state.lifecycle = lifecycle
+    app.state.metrics = metrics
+    app.state.started_at = time.time()
+    app.state.inference = InferenceService(engine, settings, metrics)
+    app.state.analyze = AnalyzeService(engine)
     install_error_handlers(app)
-    app.include_router(health_router)
-    # Outermost first: the token check runs before anything reads the body.
+    for router in (health_router, openai_router, analyze_router, metrics_router):
+        app.include_router(router)
+    # The last added runs first: log every request, then check the token, then the body size.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ServiceTokenMiddleware, token=settings.server_token.get_secret_value())
+    app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app

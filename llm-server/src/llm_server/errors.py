@@ -60,6 +60,14 @@ class InvalidRequestError(LLMServerError):
     error_type = "invalid_request_error"
 
 
+class UnprocessableError(LLMServerError):
+    """A value is out of the range this server accepts (its configured caps)."""
+
+    status_code = 422
+    error_type = "invalid_request_error"
+    code = "invalid_value"
+
+
 class ContextLengthExceededError(InvalidRequestError):
     code = "context_length_exceeded"
 

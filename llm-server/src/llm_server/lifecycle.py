@@ -8,6 +8,7 @@ import time
 from typing import Literal
 
 from llm_server.engine import Engine
+from llm_server.observability.metrics import Metrics
 
 logger = logging.getLogger("llm_server.lifecycle")
 
@@ -17,11 +18,13 @@ State = Literal["loading", "ready", "draining", "failed"]
 class Lifecycle:
     """Owns the engine's start and stop; readiness reads its state."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, metrics: Metrics | None = None) -> None:
         self.engine = engine
+        self.metrics = metrics
         self.state: State = "loading"
         self.error: str | None = None
         self.load_seconds: float | None = None
+        self._closed = False
 
     @property
     def model_id(self) -> str | None:
@@ -38,13 +41,21 @@ class Lifecycle:
             return
         self.load_seconds = time.perf_counter() - started
         self.state = "ready"
+        if self.metrics is not None:
+            self.metrics.model_load_seconds.set(self.load_seconds)
         logger.info(
             "model loaded",
             extra={"model": self.engine.model_id, "seconds": round(self.load_seconds, 3)},
         )
 
-    async def stop(self) -> None:
-        """Turn readiness off, then let the engine drain."""
-        if self.state == "ready":
+    def begin_drain(self) -> None:
+        """Readiness turns 503 and new inference requests are refused; running ones go on."""
+        if self.state in ("ready", "loading"):
             self.state = "draining"
-        await self.engine.close()
+
+    async def stop(self) -> None:
+        """Drain: running work finishes within the drain timeout or is cut in-band; free."""
+        self.begin_drain()
+        if not self._closed:
+            self._closed = True
+            await self.engine.close()

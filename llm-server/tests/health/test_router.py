@@ -6,7 +6,7 @@ import httpx
 
 from llm_server.app import create_app
 from llm_server.config import Settings
-from tests.conftest import FakeEngine
+from tests.fakes import FakeEngine
 
 
 async def test_live_needs_no_token(client: httpx.AsyncClient) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+
+from llm_server.engine.chat import Message
+from llm_server.engine.types import GenerationEvent, SamplingParams, ScoredToken
 
 
 @dataclass(frozen=True)
@@ -12,6 +16,19 @@ class EngineLoad:
 
     running: int
     queued: int
+    prefix_tokens_reused: int = 0
+
+
+class Generation(Protocol):
+    """A submitted generation: its events, and a way to stop it."""
+
+    def events(self) -> AsyncIterator[GenerationEvent]:
+        """Tokens as they are produced, ending with `Finished`."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop generating and free the sequence (idempotent)."""
+        ...
 
 
 class Engine(Protocol):
@@ -21,7 +38,9 @@ class Engine(Protocol):
     def model_id(self) -> str: ...
 
     @property
-    def context_length(self) -> int: ...
+    def context_length(self) -> int:
+        """The most tokens, prompt and completion together, one sequence may hold."""
+        ...
 
     def load(self) -> None:
         """Load the model; raises on failure. Called once, in a worker thread."""
@@ -30,5 +49,28 @@ class Engine(Protocol):
     def load_stats(self) -> EngineLoad: ...
 
     async def close(self) -> None:
-        """Stop accepting work, finish or cut what runs, free the model."""
+        """Stop accepting work, let running work finish within the drain timeout, free."""
+        ...
+
+    def tokenize(
+        self, text: str, *, add_special: bool = True, parse_special: bool = False
+    ) -> list[int]: ...
+
+    def token_text(self, token: int) -> str:
+        """The text of one token, control tokens included."""
+        ...
+
+    def render_chat(self, messages: list[Message]) -> str: ...
+
+    @property
+    def chat_stop_strings(self) -> tuple[str, ...]: ...
+
+    def start(self, prompt: list[int], params: SamplingParams, client: str) -> Generation:
+        """Queue one completion now; raises `QueueFullError` or `UnavailableError` at once."""
+        ...
+
+    async def score(
+        self, tokens: list[int], score_from: int, top_k: int, client: str
+    ) -> list[ScoredToken]:
+        """Log-probability of each token from `score_from` on, given the ones before it."""
         ...

@@ -102,6 +102,9 @@ class LlamaEngine:
     ) -> list[int]:
         return self._loaded().tokenize(text, add_special=add_special, parse_special=parse_special)
 
+    def token_text(self, token: int) -> str:
+        return self._loaded().token_text(token)
+
     def render_chat(self, messages: list[Message]) -> str:
         assert self._chat is not None
         return self._chat.render(messages)
@@ -112,25 +115,11 @@ class LlamaEngine:
         return self._chat.stop_strings
 
     # ------------------------------------------------------------------ inference
-    async def generate(
-        self, prompt: list[int], params: SamplingParams, client: str
-    ) -> AsyncIterator[GenerationEvent]:
-        """Stream the tokens of one completion; leaving the iterator early cancels it."""
+    def start(self, prompt: list[int], params: SamplingParams, client: str) -> LlamaGeneration:
+        """Queue one completion now; its events stream from `events()`."""
         queue: asyncio.Queue[GenerationEvent | list[ScoredToken]] = asyncio.Queue()
         sequence = Sequence("generate", prompt, self._emitter(queue), client, params=params)
-        scheduler = self._submit(sequence)
-        finished = False
-        try:
-            while True:
-                event = await queue.get()
-                assert not isinstance(event, list)
-                yield event
-                if isinstance(event, Finished):
-                    finished = True
-                    return
-        finally:
-            if not finished:
-                scheduler.cancel(sequence)
+        return LlamaGeneration(self._submit(sequence), sequence, queue)
 
     async def score(
         self, tokens: list[int], score_from: int, top_k: int, client: str
@@ -182,3 +171,33 @@ class LlamaEngine:
         if self._model is None:
             raise UnavailableError("the model is not loaded", retry_after=1)
         return self._model
+
+
+class LlamaGeneration:
+    """One queued sequence seen from the event loop."""
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        sequence: Sequence,
+        queue: asyncio.Queue[GenerationEvent | list[ScoredToken]],
+    ) -> None:
+        self._scheduler = scheduler
+        self._sequence = sequence
+        self._queue = queue
+        self._finished = False
+
+    async def events(self) -> AsyncIterator[GenerationEvent]:
+        try:
+            while not self._finished:
+                event = await self._queue.get()
+                assert not isinstance(event, list)
+                self._finished = isinstance(event, Finished)
+                yield event
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._scheduler.cancel(self._sequence)

@@ -1,0 +1,284 @@
+"""The service between routes and engine: checks a request against the model and the limits,
+runs its `n` generations, and measures them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from llm_server.config import Settings
+from llm_server.engine import Engine, Generation
+from llm_server.engine.chat import ChatTemplateError, Message
+from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, TokenOut
+from llm_server.errors import (
+    ContextLengthExceededError,
+    InvalidRequestError,
+    LLMServerError,
+    ModelNotFoundError,
+    RequestTimeoutError,
+    UnavailableError,
+    UnprocessableError,
+)
+from llm_server.observability.metrics import Metrics
+from llm_server.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    GenerateRequest,
+    ResponseFormat,
+    SamplingFields,
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated generation request: the prompt's tokens and one set of params per choice."""
+
+    prompt: list[int]
+    choices: list[SamplingParams]
+    client: str
+    route: str
+
+
+@dataclass
+class ChoiceResult:
+    text: str = ""
+    tokens: list[TokenOut] = field(default_factory=list)
+    finish: Finished | None = None
+
+
+@dataclass
+class RequestUsage:
+    """What a request consumed; the request log and the metrics read it."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+
+
+class InferenceService:
+    """Builds jobs from requests and runs them on the engine."""
+
+    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._metrics = metrics
+
+    # ------------------------------------------------------------------ building jobs
+    def check_model(self, name: str) -> str:
+        if name not in ("default", self._engine.model_id):
+            raise ModelNotFoundError(
+                f"the model '{name}' does not exist; this server has '{self._engine.model_id}'",
+                param="model",
+            )
+        return self._engine.model_id
+
+    def chat_job(self, request: ChatCompletionRequest, client: str) -> Job:
+        self.check_model(request.model)
+        messages = [
+            Message("system" if m.role == "developer" else m.role, m.text())
+            for m in request.messages
+        ]
+        try:
+            prompt_text = self._engine.render_chat(messages)
+        except ChatTemplateError as exc:
+            raise InvalidRequestError(str(exc), param="messages") from None
+        prompt = self._engine.tokenize(prompt_text, add_special=True, parse_special=True)
+        top = request.top_logprobs if request.top_logprobs is not None else 0
+        logprobs = top if request.logprobs else None
+        if request.top_logprobs is not None and not request.logprobs:
+            raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
+        max_tokens = request.max_completion_tokens or request.max_tokens
+        extra_stops = self._engine.chat_stop_strings
+        return self._job(request, prompt, max_tokens, logprobs, extra_stops, client, "chat")
+
+    def completion_job(self, request: CompletionRequest, client: str) -> Job:
+        self.check_model(request.model)
+        prompt = self._engine.tokenize(request.text(), add_special=True)
+        return self._job(
+            request, prompt, request.max_tokens, request.logprobs, (), client, "completions"
+        )
+
+    def generate_job(self, request: GenerateRequest, client: str) -> Job:
+        prompt = self._engine.tokenize(request.prompt, add_special=True)
+        params = self._params(
+            prompt,
+            request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            top_k=request.top_k,
+            seed=request.seed,
+            stop=tuple(request.stop),
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+        )
+        return Job(prompt, [params], client, "generate")
+
+    def _job(
+        self,
+        request: SamplingFields,
+        prompt: list[int],
+        max_tokens: int | None,
+        logprobs: int | None,
+        extra_stops: tuple[str, ...],
+        client: str,
+        route: str,
+    ) -> Job:
+        if request.n > self._settings.max_n:
+            raise UnprocessableError(
+                f"n must be at most {self._settings.max_n} on this server", param="n"
+            )
+        stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
+        params = self._params(
+            prompt,
+            max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            top_k=request.top_k,
+            seed=request.seed,
+            stop=(*stops, *extra_stops),
+            presence_penalty=request.presence_penalty,
+            frequency_penalty=request.frequency_penalty,
+            logprobs=logprobs,
+            grammar=grammar_for(request.response_format),
+        )
+        choices = [params]
+        for index in range(1, request.n):
+            seed = None if params.seed is None else (params.seed + index) & 0xFFFFFFFF
+            choices.append(replace(params, seed=seed))
+        return Job(prompt, choices, client, route)
+
+    def _params(
+        self, prompt: list[int], max_tokens: int | None, **fields: object
+    ) -> SamplingParams:
+        context = self._engine.context_length
+        if max_tokens is not None and max_tokens > self._settings.max_tokens_limit:
+            raise UnprocessableError(
+                f"max_tokens must be at most {self._settings.max_tokens_limit} on this server",
+                param="max_tokens",
+            )
+        room = context - len(prompt)
+        if max_tokens is None:
+            max_tokens = min(self._settings.default_max_tokens, room)
+        if room < 1 or len(prompt) + max_tokens > context:
+            raise ContextLengthExceededError(
+                f"this model's context is {context} tokens; the prompt has {len(prompt)} and "
+                f"max_tokens asks for {max_tokens}: shorten the prompt or lower max_tokens",
+                param="max_tokens" if room >= 1 else "messages",
+            )
+        return SamplingParams(max_tokens=max_tokens, **fields)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ running jobs
+    def ensure_accepting(self, ready: bool) -> None:
+        if not ready:
+            raise UnavailableError(
+                "the server is not ready (loading or shutting down)", retry_after=1
+            )
+
+    async def run(self, job: Job, usage: RequestUsage) -> list[ChoiceResult]:
+        """Run every choice to the end; raises if any of them failed."""
+        results = [ChoiceResult() for _ in job.choices]
+        async for index, event in self.start(job, usage):
+            result = results[index]
+            if isinstance(event, TokenOut):
+                result.text += event.text
+                result.tokens.append(event)
+            else:
+                result.finish = event
+        return results
+
+    def start(self, job: Job, usage: RequestUsage) -> ChoiceStream:
+        """Queue every choice now (so a full queue is an HTTP error, not a broken stream)."""
+        generations: list[Generation] = []
+        try:
+            for params in job.choices:
+                generations.append(self._engine.start(job.prompt, params, job.client))
+        except BaseException:
+            for generation in generations:
+                generation.cancel()
+            raise
+        usage.prompt_tokens = len(job.prompt)
+        self._metrics.prompt_tokens.inc(len(job.prompt))
+        return ChoiceStream(generations, usage, self._metrics)
+
+
+class ChoiceStream:
+    """The events of every choice, interleaved as produced and tagged with the choice index.
+
+    A failed or cancelled choice raises an `LLMServerError` after the tokens before it;
+    leaving the iteration early cancels every choice.
+    """
+
+    def __init__(self, generations: list[Generation], usage: RequestUsage, metrics: Metrics):
+        self._generations = generations
+        self._usage = usage
+        self._metrics = metrics
+
+    async def __aiter__(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
+        usage, metrics = self._usage, self._metrics
+        queue: asyncio.Queue[tuple[int, GenerationEvent]] = asyncio.Queue()
+        started = time.perf_counter()
+
+        async def pump(index: int, generation: Generation) -> None:
+            last: float | None = None
+            try:
+                async for event in generation.events():
+                    now = time.perf_counter()
+                    if isinstance(event, TokenOut):
+                        if last is None and usage.ttft_s is None:
+                            usage.ttft_s = now - started
+                            metrics.time_to_first_token.observe(usage.ttft_s)
+                        elif last is not None:
+                            metrics.inter_token.observe(now - last)
+                        last = now
+                    await queue.put((index, event))
+            except Exception as exc:  # a broken engine must end the stream, not hang it
+                await queue.put((index, Finished("error", usage.prompt_tokens, 0, error=str(exc))))
+
+        tasks = [asyncio.create_task(pump(i, g)) for i, g in enumerate(self._generations)]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                index, event = await queue.get()
+                if isinstance(event, Finished):
+                    remaining -= 1
+                    usage.completion_tokens += event.completion_tokens
+                    metrics.completion_tokens.inc(event.completion_tokens)
+                    if event.reason in ("error", "cancelled"):
+                        raise engine_failure(event)
+                yield index, event
+        finally:
+            for generation in self._generations:
+                generation.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def engine_failure(event: Finished) -> LLMServerError:
+    message = event.error or "generation was interrupted"
+    if "timed out" in message:
+        return RequestTimeoutError(message)
+    return UnavailableError(message, retry_after=1)
+
+
+def grammar_for(response_format: ResponseFormat | None) -> str | None:
+    """A GBNF grammar forcing JSON (any object, or one matching the given schema)."""
+    if response_format is None or response_format.type == "text":
+        return None
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+    if response_format.type == "json_object":
+        return str(JSON_GBNF)
+    if response_format.json_schema is None or response_format.json_schema.schema_ is None:
+        raise InvalidRequestError(
+            "response_format json_schema needs a schema", param="response_format.json_schema"
+        )
+    try:
+        return str(json_schema_to_gbnf(json.dumps(response_format.json_schema.schema_)))
+    except Exception as exc:
+        raise InvalidRequestError(
+            f"unsupported JSON schema: {exc}", param="response_format.json_schema.schema"
+        ) from None

@@ -1,0 +1,72 @@
+"""Prometheus metrics, in a registry per app so that tests and several apps never collide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from llm_server.engine import EngineLoad
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+INTER_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
+
+
+class Metrics:
+    """Every metric llm-server exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.requests = Counter(
+            "llm_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=registry,
+        )
+        self.time_to_first_token = Histogram(
+            "llm_time_to_first_token_seconds",
+            "From request start to the first generated token",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.inter_token = Histogram(
+            "llm_inter_token_seconds",
+            "Between consecutive tokens of one generation",
+            buckets=INTER_TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "llm_request_duration_seconds",
+            "Whole request, by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.prompt_tokens = Counter(
+            "llm_prompt_tokens", "Prompt tokens processed", registry=registry
+        )
+        self.completion_tokens = Counter(
+            "llm_completion_tokens", "Completion tokens generated", registry=registry
+        )
+        self.model_load_seconds = Gauge(
+            "llm_model_load_seconds", "Time the model took to load", registry=registry
+        )
+        self.queue_depth = Gauge(
+            "llm_queue_depth", "Requests waiting for a sequence slot", registry=registry
+        )
+        self.running = Gauge("llm_running_sequences", "Sequences being decoded", registry=registry)
+        self.prefix_tokens_reused = Gauge(
+            "llm_prefix_cache_reused_tokens_total",
+            "Prompt tokens not recomputed thanks to prefix reuse",
+            registry=registry,
+        )
+
+    def bind_load(self, read: Callable[[], EngineLoad]) -> None:
+        """Read the engine's load at scrape time."""
+        self.queue_depth.set_function(lambda: read().queued)
+        self.running.set_function(lambda: read().running)
+        self.prefix_tokens_reused.set_function(lambda: read().prefix_tokens_reused)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,306 @@
+"""OpenAI-compatible routes and `/generate`: parse, call the service, shape JSON or SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from llm_server.engine.types import Finished, TokenOut
+from llm_server.errors import LLMServerError, sse_error_event
+from llm_server.inference import ChoiceResult, ChoiceStream, InferenceService, Job, RequestUsage
+from llm_server.openai.protocol import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatDelta,
+    ChoiceLogprobs,
+    Completion,
+    CompletionChoice,
+    CompletionLogprobs,
+    CompletionRequest,
+    GenerateChunk,
+    GenerateRequest,
+    GenerateResponse,
+    ModelCard,
+    ModelList,
+    TokenLogprobOut,
+    TopLogprobOut,
+    Usage,
+)
+from llm_server.openapi import ERROR_RESPONSES, sse_response
+
+router = APIRouter()
+T = TypeVar("T")
+CLIENT_HEADER = "x-client-id"
+
+
+def get_service(request: Request) -> InferenceService:
+    service: InferenceService = request.app.state.inference
+    service.ensure_accepting(request.app.state.lifecycle.state == "ready")
+    return service
+
+
+Service = Annotated[InferenceService, Depends(get_service)]
+
+
+def client_of(request: Request) -> str:
+    """Fair scheduling key: the user id the gateway sends; requests without one share."""
+    return request.headers.get(CLIENT_HEADER, "")[:128] or "anonymous"
+
+
+def usage_of(request: Request) -> RequestUsage:
+    usage = RequestUsage()
+    request.state.usage = usage
+    return usage
+
+
+@router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES, tags=["openai"])
+async def list_models(request: Request) -> ModelList:
+    """The loaded model (also reachable as `default`)."""
+    engine = request.app.state.engine
+    created = int(request.app.state.started_at)
+    return ModelList(
+        data=[ModelCard(id=engine.model_id, created=created, context_length=engine.context_length)]
+    )
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={**ERROR_RESPONSES, **sse_response(ChatCompletionChunk)},
+    tags=["openai"],
+)
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, service: Service
+) -> ChatCompletion | StreamingResponse:
+    job = service.chat_job(body, client_of(request))
+    usage = usage_of(request)
+    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    model = service.check_model(body.model)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if body.stream:
+        stream = service.start(job, usage)
+        return sse(chat_chunks(stream, job, usage, ident, created, model, include_usage))
+    results = await until_disconnected(request, service.run(job, usage))
+    choices = [
+        ChatChoice(
+            index=i,
+            message=AssistantMessage(content=r.text),
+            logprobs=chat_logprobs(r.tokens) if job.choices[0].logprobs is not None else None,
+            finish_reason=finish_reason(r),
+        )
+        for i, r in enumerate(results)
+    ]
+    return ChatCompletion(
+        id=ident, created=created, model=model, choices=choices, usage=usage_body(usage)
+    )
+
+
+async def chat_chunks(
+    stream: ChoiceStream,
+    job: Job,
+    usage: RequestUsage,
+    ident: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[BaseModel]:
+    def chunk(choices: list[ChatChunkChoice], usage_out: Usage | None = None) -> BaseModel:
+        return ChatCompletionChunk(
+            id=ident, created=created, model=model, choices=choices, usage=usage_out
+        )
+
+    for index in range(len(job.choices)):
+        yield chunk([ChatChunkChoice(index=index, delta=ChatDelta(role="assistant", content=""))])
+    wants_logprobs = job.choices[0].logprobs is not None
+    async for index, event in stream:
+        if isinstance(event, TokenOut):
+            logprobs = chat_logprobs([event]) if wants_logprobs else None
+            yield chunk(
+                [
+                    ChatChunkChoice(
+                        index=index, delta=ChatDelta(content=event.text), logprobs=logprobs
+                    )
+                ]
+            )
+        elif event.reason in ("stop", "length"):
+            yield chunk(
+                [ChatChunkChoice(index=index, delta=ChatDelta(), finish_reason=event.reason)]
+            )
+    if include_usage:
+        yield chunk([], usage_body(usage))
+
+
+@router.post(
+    "/v1/completions",
+    response_model=Completion,
+    responses={**ERROR_RESPONSES, **sse_response(Completion)},
+    tags=["openai"],
+)
+async def completions(
+    body: CompletionRequest, request: Request, service: Service
+) -> Completion | StreamingResponse:
+    job = service.completion_job(body, client_of(request))
+    usage = usage_of(request)
+    ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+    model = service.check_model(body.model)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if body.stream:
+        stream = service.start(job, usage)
+        return sse(completion_chunks(stream, job, usage, ident, created, model, include_usage))
+    results = await until_disconnected(request, service.run(job, usage))
+    wants_logprobs = job.choices[0].logprobs is not None
+    choices = [
+        CompletionChoice(
+            index=i,
+            text=r.text,
+            finish_reason=finish_reason(r),
+            logprobs=completion_logprobs(r.tokens) if wants_logprobs else None,
+        )
+        for i, r in enumerate(results)
+    ]
+    return Completion(
+        id=ident, created=created, model=model, choices=choices, usage=usage_body(usage)
+    )
+
+
+async def completion_chunks(
+    stream: ChoiceStream,
+    job: Job,
+    usage: RequestUsage,
+    ident: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[BaseModel]:
+    wants_logprobs = job.choices[0].logprobs is not None
+    async for index, event in stream:
+        if isinstance(event, TokenOut):
+            choice = CompletionChoice(
+                index=index,
+                text=event.text,
+                finish_reason=None,
+                logprobs=completion_logprobs([event]) if wants_logprobs else None,
+            )
+        elif event.reason in ("stop", "length"):
+            choice = CompletionChoice(index=index, text="", finish_reason=event.reason)
+        else:
+            continue
+        yield Completion(id=ident, created=created, model=model, choices=[choice])
+    if include_usage:
+        yield Completion(
+            id=ident, created=created, model=model, choices=[], usage=usage_body(usage)
+        )
+
+
+@router.post(
+    "/generate",
+    response_model=GenerateResponse,
+    responses={**ERROR_RESPONSES, **sse_response(GenerateChunk)},
+    tags=["simple"],
+)
+async def generate(
+    body: GenerateRequest, request: Request, service: Service
+) -> GenerateResponse | StreamingResponse:
+    """A prompt in, text out: no chat template, one choice."""
+    job = service.generate_job(body, client_of(request))
+    usage = usage_of(request)
+    if body.stream:
+        return sse(generate_chunks(service.start(job, usage), usage))
+    [result] = await until_disconnected(request, service.run(job, usage))
+    return GenerateResponse(
+        text=result.text, finish_reason=finish_reason(result), usage=usage_body(usage)
+    )
+
+
+async def generate_chunks(stream: ChoiceStream, usage: RequestUsage) -> AsyncIterator[BaseModel]:
+    async for _, event in stream:
+        if isinstance(event, TokenOut):
+            yield GenerateChunk(text=event.text)
+        elif event.reason in ("stop", "length"):
+            yield GenerateChunk(text="", finish_reason=event.reason, usage=usage_body(usage))
+
+
+# ---------------------------------------------------------------- shaping helpers
+
+
+def sse(events: AsyncIterator[BaseModel]) -> StreamingResponse:
+    """Server-sent events ending in `[DONE]`, or in an error event (and no `[DONE]`)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for event in events:
+                yield b"data: " + event.model_dump_json(exclude_none=False).encode() + b"\n\n"
+        except LLMServerError as exc:
+            yield sse_error_event(exc)
+            return
+        yield b"data: [DONE]\n\n"
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it (and its generation) when the client goes away."""
+    task: asyncio.Future[T] = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.25)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise asyncio.CancelledError
+
+
+def finish_reason(result: ChoiceResult) -> Any:
+    assert isinstance(result.finish, Finished)
+    return result.finish.reason
+
+
+def usage_body(usage: RequestUsage) -> Usage:
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.prompt_tokens + usage.completion_tokens,
+    )
+
+
+def chat_logprobs(tokens: list[TokenOut]) -> ChoiceLogprobs:
+    return ChoiceLogprobs(
+        content=[
+            TokenLogprobOut(
+                token=t.text,
+                logprob=t.logprob or 0.0,
+                bytes=list(t.text.encode()),
+                top_logprobs=[
+                    TopLogprobOut(token=a.token, logprob=a.logprob, bytes=list(a.token.encode()))
+                    for a in t.top_logprobs
+                ],
+            )
+            for t in tokens
+        ]
+    )
+
+
+def completion_logprobs(tokens: list[TokenOut]) -> CompletionLogprobs:
+    offsets, position = [], 0
+    for token in tokens:
+        offsets.append(position)
+        position += len(token.text)
+    return CompletionLogprobs(
+        tokens=[t.text for t in tokens],
+        token_logprobs=[t.logprob or 0.0 for t in tokens],
+        top_logprobs=[{a.token: a.logprob for a in t.top_logprobs} for t in tokens],
+        text_offset=offsets,
+    )

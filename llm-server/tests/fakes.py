@@ -1,0 +1,138 @@
+"""A scripted engine for HTTP- and service-layer tests (the real one is tested separately)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from llm_server.engine import EngineLoad
+from llm_server.engine.chat import Message, gemma_prompt
+from llm_server.engine.types import (
+    Finished,
+    GenerationEvent,
+    SamplingParams,
+    ScoredToken,
+    TokenOut,
+    TopLogprob,
+)
+from llm_server.errors import QueueFullError
+
+
+@dataclass
+class FakeGeneration:
+    """Yields the engine's script, one word per token, honouring max_tokens and stops."""
+
+    engine: FakeEngine
+    prompt: list[int]
+    params: SamplingParams
+    cancelled: bool = False
+    produced: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def events(self) -> AsyncIterator[GenerationEvent]:
+        self.engine.running += 1
+        try:
+            text = ""
+            for word in self.engine.script:
+                if self.cancelled:
+                    return
+                if self.engine.token_delay:
+                    await asyncio.sleep(self.engine.token_delay)
+                if self.engine.fail_after is not None and self.produced >= self.engine.fail_after:
+                    yield Finished("error", len(self.prompt), self.produced, error="engine broke")
+                    return
+                self.produced += 1
+                text += word
+                hit = next((s for s in self.params.stop if s in text), None)
+                if hit is not None:
+                    keep = word[: len(word) - (len(text) - text.index(hit))]
+                    if keep:
+                        yield TokenOut(keep, self.produced)
+                    yield Finished("stop", len(self.prompt), self.produced)
+                    return
+                tops = (TopLogprob(word, 1, -0.5),) if self.params.logprobs else ()
+                yield TokenOut(
+                    word, self.produced, -0.5 if self.params.logprobs is not None else None, tops
+                )
+                if self.produced >= self.params.max_tokens:
+                    yield Finished("length", len(self.prompt), self.produced)
+                    return
+            yield Finished("stop", len(self.prompt), self.produced)
+        finally:
+            self.engine.running -= 1
+            self.done.set()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.engine.cancelled += 1
+
+
+class FakeEngine:
+    """Stands in for llama.cpp; `gate` holds loading until set."""
+
+    def __init__(self, *, fail: bool = False, script: list[str] | None = None) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail = fail
+        self.closed = False
+        self.script = script or ["Hello", " there", ",", " friend", "."]
+        self.token_delay = 0.0
+        self.fail_after: int | None = None
+        self.queue_full = False
+        self.running = 0
+        self.cancelled = 0
+        self.started: list[FakeGeneration] = []
+
+    @property
+    def model_id(self) -> str:
+        return "fake-model"
+
+    @property
+    def context_length(self) -> int:
+        return 64
+
+    def load(self) -> None:
+        self.gate.wait(timeout=10)
+        if self.fail:
+            raise ValueError("not a GGUF file")
+
+    def load_stats(self) -> EngineLoad:
+        return EngineLoad(running=self.running, queued=0)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def tokenize(
+        self, text: str, *, add_special: bool = True, parse_special: bool = False
+    ) -> list[int]:
+        return ([1] if add_special else []) + [len(w) for w in text.split()]
+
+    def token_text(self, token: int) -> str:
+        return f"<{token}>"
+
+    def render_chat(self, messages: list[Message]) -> str:
+        return gemma_prompt(messages)
+
+    @property
+    def chat_stop_strings(self) -> tuple[str, ...]:
+        return ()
+
+    def start(self, prompt: list[int], params: SamplingParams, client: str) -> FakeGeneration:
+        if self.queue_full:
+            raise QueueFullError("the server is busy: too many requests waiting", retry_after=1)
+        generation = FakeGeneration(self, prompt, params)
+        self.started.append(generation)
+        return generation
+
+    async def score(
+        self, tokens: list[int], score_from: int, top_k: int, client: str
+    ) -> list[ScoredToken]:
+        # A label is "likely" in proportion to its token lengths: deterministic and checkable.
+        return [
+            ScoredToken(
+                t, f"<{t}>", -float(t), tuple(TopLogprob("x", 9, -0.1) for _ in range(top_k))
+            )
+            for t in tokens[score_from:]
+        ]
