@@ -3,9 +3,17 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { Config } from "./config.js";
+import { codeForStatus, errorPayload, HttpError } from "./errors.js";
+import authPlugin from "./plugins/auth.js";
+import databasePlugin from "./plugins/database.js";
+import { adminRoutes } from "./routes/admin.js";
+import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { healthRoutes } from "./routes/health.js";
-import { errorBody } from "./schemas.js";
+import { userRoutes } from "./routes/user.js";
+import { ApiKeyService } from "./services/api-keys.js";
 import { LlmServers } from "./services/llm-servers.js";
+import { UserService } from "./services/users.js";
+import { validatorCompiler } from "./validation.js";
 
 /** Header paths that must never reach the logs. */
 export const REDACTED_PATHS = [
@@ -14,34 +22,6 @@ export const REDACTED_PATHS = [
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
 ];
-
-/** Maps an HTTP status to the default error code of the envelope. */
-function codeForStatus(status: number): string {
-  switch (status) {
-    case 400:
-      return "BAD_REQUEST";
-    case 401:
-      return "UNAUTHORIZED";
-    case 403:
-      return "FORBIDDEN";
-    case 404:
-      return "NOT_FOUND";
-    case 405:
-      return "METHOD_NOT_ALLOWED";
-    case 409:
-      return "CONFLICT";
-    case 413:
-      return "PAYLOAD_TOO_LARGE";
-    case 415:
-      return "UNSUPPORTED_MEDIA_TYPE";
-    case 429:
-      return "RATE_LIMITED";
-    case 503:
-      return "SERVICE_UNAVAILABLE";
-    default:
-      return status >= 500 ? "INTERNAL_ERROR" : "BAD_REQUEST";
-  }
-}
 
 /**
  * Builds the gateway application without listening, so tests can use `inject`.
@@ -55,9 +35,13 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler<FastifyError>((error, request, reply) => {
-    if (error.validation) {
-      return reply.code(400).send(errorBody("VALIDATION_ERROR", error.message));
+  app.setValidatorCompiler(validatorCompiler);
+
+  app.setErrorHandler<FastifyError | HttpError>((error, request, reply) => {
+    if ("validation" in error && error.validation) {
+      return reply
+        .code(400)
+        .send(errorPayload(request.url, 400, "VALIDATION_ERROR", error.message));
     }
     const status =
       typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 600
@@ -65,25 +49,19 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
         : 500;
     if (status >= 500) {
       request.log.error({ err: error }, "request failed");
+      const message = status === 503 ? "Service unavailable" : "Internal server error";
       return reply
         .code(status)
-        .send(
-          errorBody(
-            codeForStatus(status),
-            status === 503 ? "Service unavailable" : "Internal server error",
-          ),
-        );
+        .send(errorPayload(request.url, status, codeForStatus(status), message));
     }
     request.log.info({ err: error }, "client error");
-    return reply.code(status).send(errorBody(codeForStatus(status), error.message));
+    const code = error instanceof HttpError ? error.code : codeForStatus(status);
+    return reply.code(status).send(errorPayload(request.url, status, code, error.message));
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send(
-        errorBody("NOT_FOUND", `Route ${request.method} ${request.url.split("?")[0]} not found`),
-      );
+    const message = `Route ${request.method} ${request.url.split("?")[0]} not found`;
+    reply.code(404).send(errorPayload(request.url, 404, "NOT_FOUND", message));
   });
 
   await app.register(swagger, {
@@ -94,13 +72,32 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
         description: "Public API of the self-hosted LLM stack",
         version: "0.1.0",
       },
-      tags: [{ name: "health", description: "Liveness and readiness probes" }],
+      tags: [
+        { name: "health", description: "Liveness and readiness probes" },
+        { name: "auth", description: "Sign-in providers (better-auth itself is at /api/auth/*)" },
+        { name: "user", description: "The signed-in account and its API keys" },
+        { name: "admin", description: "User management (admins only)" },
+      ],
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "API key, JWT or session token" },
+          cookie: { type: "apiKey", in: "cookie", name: "better-auth.session_token" },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
   const llmServers = new LlmServers({ urls: config.llmServerUrls, timeoutMs: 1000 });
   await app.register(healthRoutes, { llmServers });
+
+  await app.register(databasePlugin, { config });
+  await app.register(authPlugin, { config });
+  const users = new UserService(app.auth, app.db);
+  const apiKeys = new ApiKeyService(app.auth);
+  await app.register(authProvidersRoutes, { oauth: config.oauth });
+  await app.register(userRoutes, { users, apiKeys });
+  await app.register(adminRoutes, { users });
 
   return app;
 }

@@ -33,6 +33,20 @@ export const EnvSchema = Type.Object({
   AUTH_SECRET: Type.Optional(Type.String()),
   DATABASE_PATH: Type.String({ minLength: 1, default: "./data/gateway.sqlite" }),
   WEB_ORIGIN: Type.String({ minLength: 1, default: "http://localhost:3000" }),
+  PUBLIC_URL: Type.Optional(Type.String({ minLength: 1 })),
+  ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),
+  REQUIRE_ADMIN_2FA: Type.Boolean({ default: false }),
+  LLM_FIRST_TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120_000 }),
+  LLM_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60_000 }),
+  SSE_HEARTBEAT_MS: Type.Integer({ minimum: 1, default: 15_000 }),
+  OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  OIDC_NAME: Type.String({ minLength: 1, default: "Single sign-on" }),
+  GITHUB_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  GITHUB_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  GOOGLE_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  GOOGLE_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   LOG_LEVEL: Type.Union(
     [
       Type.Literal("fatal"),
@@ -62,9 +76,29 @@ export interface Config {
   authSecret: string;
   databasePath: string;
   webOrigin: string;
+  /** Public base URL of the auth endpoints (cookies are Secure when it is https). */
+  publicUrl: string;
+  /** The account with this email becomes admin at sign-up (besides the very first account). */
+  adminEmail: string | undefined;
+  requireAdmin2fa: boolean;
+  firstTokenTimeoutMs: number;
+  idleTimeoutMs: number;
+  heartbeatMs: number;
+  oauth: OAuthConfig;
   logLevel: LogLevel;
   /** Non-fatal notes produced while loading (e.g. generated ephemeral secrets). */
   warnings: string[];
+}
+
+export interface OAuthClient {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface OAuthConfig {
+  oidc: (OAuthClient & { issuer: string; name: string }) | undefined;
+  github: OAuthClient | undefined;
+  google: OAuthClient | undefined;
 }
 
 /** Thrown for any invalid configuration; `message` is one line, ready to print. */
@@ -153,6 +187,36 @@ function parseUrl(variable: string, raw: string): string {
   return raw.replace(/\/+$/, "");
 }
 
+function pair(
+  env: Env,
+  idVar: "OIDC_CLIENT_ID" | "GITHUB_CLIENT_ID" | "GOOGLE_CLIENT_ID",
+  secretVar: "OIDC_CLIENT_SECRET" | "GITHUB_CLIENT_SECRET" | "GOOGLE_CLIENT_SECRET",
+): OAuthClient | undefined {
+  const clientId = env[idVar];
+  const clientSecret = env[secretVar];
+  if (clientId === undefined && clientSecret === undefined) return undefined;
+  if (clientId === undefined) throw new ConfigError(idVar, `config error: set ${idVar}`);
+  if (clientSecret === undefined || isPlaceholder(clientSecret)) {
+    throw new ConfigError(secretVar, `config error: set ${secretVar}`);
+  }
+  return { clientId, clientSecret };
+}
+
+function oauthConfig(env: Env): OAuthConfig {
+  const oidcClient = pair(env, "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET");
+  if (oidcClient && !env.OIDC_ISSUER) {
+    throw new ConfigError("OIDC_ISSUER", "config error: set OIDC_ISSUER (the issuer URL)");
+  }
+  return {
+    oidc:
+      oidcClient && env.OIDC_ISSUER
+        ? { ...oidcClient, issuer: parseUrl("OIDC_ISSUER", env.OIDC_ISSUER), name: env.OIDC_NAME }
+        : undefined,
+    github: pair(env, "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+    google: pair(env, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
+  };
+}
+
 /**
  * Validates the environment and returns the typed gateway configuration.
  * When called with the real `process.env` (the default), a `.env` file in the
@@ -207,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError("LLM_SERVER_URLS", "config error: set LLM_SERVER_URLS (comma-separated)");
   }
 
+  const webOrigin = parseUrl("WEB_ORIGIN", parsed.WEB_ORIGIN);
   return {
     appEnv: parsed.APP_ENV,
     host: parsed.GATEWAY_HOST,
@@ -215,7 +280,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     llmServerToken: secrets.LLM_SERVER_TOKEN,
     authSecret: secrets.AUTH_SECRET,
     databasePath: parsed.DATABASE_PATH,
-    webOrigin: parseUrl("WEB_ORIGIN", parsed.WEB_ORIGIN),
+    webOrigin,
+    publicUrl: parsed.PUBLIC_URL ? parseUrl("PUBLIC_URL", parsed.PUBLIC_URL) : webOrigin,
+    adminEmail: parsed.ADMIN_EMAIL?.toLowerCase(),
+    requireAdmin2fa: parsed.REQUIRE_ADMIN_2FA,
+    firstTokenTimeoutMs: parsed.LLM_FIRST_TOKEN_TIMEOUT_MS,
+    idleTimeoutMs: parsed.LLM_IDLE_TIMEOUT_MS,
+    heartbeatMs: parsed.SSE_HEARTBEAT_MS,
+    oauth: oauthConfig(parsed),
     logLevel: parsed.LOG_LEVEL,
     warnings,
   };

@@ -36,6 +36,13 @@ describe("loadConfig", () => {
       authSecret: GOOD_SECRET,
       databasePath: "/tmp/g.sqlite",
       webOrigin: "https://chat.example.org",
+      publicUrl: "https://chat.example.org",
+      adminEmail: undefined,
+      requireAdmin2fa: false,
+      firstTokenTimeoutMs: 120_000,
+      idleTimeoutMs: 60_000,
+      heartbeatMs: 15_000,
+      oauth: { oidc: undefined, github: undefined, google: undefined },
       logLevel: "debug",
       warnings: [],
     });

@@ -11,8 +11,100 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     authSecret: "test-auth-secret-0123456789abcdef0123456789",
     databasePath: ":memory:",
     webOrigin: "http://localhost:3000",
+    publicUrl: "http://localhost:3000",
+    adminEmail: undefined,
+    requireAdmin2fa: false,
+    firstTokenTimeoutMs: 5_000,
+    idleTimeoutMs: 5_000,
+    heartbeatMs: 15_000,
+    oauth: { oidc: undefined, github: undefined, google: undefined },
     logLevel: "silent",
     warnings: [],
     ...overrides,
   };
+}
+
+export const ORIGIN = "http://localhost:3000";
+
+/** Minimal view of `app.inject` so helpers work with any Fastify instance. */
+interface Injectable {
+  inject(opts: {
+    method: "GET" | "POST" | "PATCH" | "DELETE" | "PUT";
+    url: string;
+    headers?: Record<string, string>;
+    payload?: unknown;
+  }): Promise<{
+    statusCode: number;
+    headers: Record<string, string | string[] | number | undefined>;
+    json(): unknown;
+    body: string;
+  }>;
+}
+
+/** `name=value` pairs of every Set-Cookie, ready for a Cookie header. */
+export function cookiesOf(headers: Record<string, unknown>): string {
+  const raw = headers["set-cookie"];
+  const list = Array.isArray(raw) ? raw : typeof raw === "string" ? [raw] : [];
+  return list.map((c: string) => c.split(";")[0]).join("; ");
+}
+
+export interface Session {
+  cookie: string;
+  token: string;
+  userId: string;
+}
+
+/** Signs up through better-auth and returns the session cookie and bearer token. */
+export async function signUp(
+  app: Injectable,
+  email: string,
+  password = "correct-horse-battery",
+  name = "Test User",
+): Promise<Session> {
+  const res = await app.inject({
+    method: "POST",
+    url: "/api/auth/sign-up/email",
+    headers: { origin: ORIGIN, "content-type": "application/json" },
+    payload: { email, password, name },
+  });
+  if (res.statusCode !== 200) throw new Error(`sign-up failed: ${res.statusCode} ${res.body}`);
+  const body = res.json() as { user: { id: string } };
+  return {
+    cookie: cookiesOf(res.headers),
+    token: String(res.headers["set-auth-token"]),
+    userId: body.user.id,
+  };
+}
+
+/** Signs in with email and password. */
+export async function signIn(
+  app: Injectable,
+  email: string,
+  password = "correct-horse-battery",
+): Promise<{ status: number; session: Session | null; body: unknown }> {
+  const res = await app.inject({
+    method: "POST",
+    url: "/api/auth/sign-in/email",
+    headers: { origin: ORIGIN, "content-type": "application/json" },
+    payload: { email, password },
+  });
+  const body = res.json() as { user?: { id: string } };
+  const session =
+    res.statusCode === 200 && body.user
+      ? {
+          cookie: cookiesOf(res.headers),
+          token: String(res.headers["set-auth-token"]),
+          userId: body.user.id,
+        }
+      : null;
+  return { status: res.statusCode, session, body };
+}
+
+/** Headers for a cookie-authenticated browser request from the web origin. */
+export function browser(s: Session): Record<string, string> {
+  return { cookie: s.cookie, origin: ORIGIN };
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
 }

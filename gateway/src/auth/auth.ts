@@ -1,0 +1,109 @@
+import { apiKey } from "@better-auth/api-key";
+import { betterAuth } from "better-auth";
+import { admin, bearer, jwt, twoFactor } from "better-auth/plugins";
+import type { FastifyBaseLogger } from "fastify";
+import type { Kysely } from "kysely";
+import type { Config } from "../config.js";
+import type { AppTables } from "../db/schema.js";
+
+/** Header the gateway sets (from Fastify's `request.ip`) for better-auth's rate limiter. */
+export const CLIENT_IP_HEADER = "x-gateway-client-ip";
+/** Prefix of every API key the gateway issues; lets `/v1` tell keys from tokens. */
+export const API_KEY_PREFIX = "llm_";
+/** Lifetime of the bearer JWTs from `/api/auth/token`. */
+export const JWT_LIFETIME = "15m";
+
+export interface AuthDeps {
+  config: Config;
+  db: Kysely<AppTables>;
+  log: FastifyBaseLogger;
+}
+
+/** The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles. */
+export function createAuth({ config, db, log }: AuthDeps) {
+  const trustedOrigins = [...new Set([config.webOrigin, config.publicUrl])];
+  const relaxed = config.appEnv !== "production";
+  return betterAuth({
+    appName: "LLM stack",
+    baseURL: config.publicUrl,
+    basePath: "/api/auth",
+    secret: config.authSecret,
+    trustedOrigins,
+    database: { db, type: "sqlite" },
+    logger: {
+      disabled: config.logLevel === "silent",
+      log: (level, message) => {
+        const fn = level === "error" ? log.error : level === "warn" ? log.warn : log.debug;
+        fn.call(log, { component: "better-auth" }, message);
+      },
+    },
+    emailAndPassword: {
+      enabled: true,
+      minPasswordLength: 8,
+      maxPasswordLength: 256,
+      revokeSessionsOnPasswordReset: true,
+      sendResetPassword: async ({ user, url }) => {
+        // No mail server configured: the operator reads the link from the log.
+        log.warn({ email: user.email, resetUrl: url }, "password reset requested");
+      },
+    },
+    session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
+    advanced: {
+      ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
+      defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
+    },
+    rateLimit: {
+      enabled: !relaxed,
+      window: 60,
+      max: 100,
+      storage: "memory",
+      customRules: {
+        "/sign-in/email": { window: 60, max: 10 },
+        "/sign-up/email": { window: 60, max: 5 },
+        "/two-factor/verify-totp": { window: 60, max: 10 },
+        "/request-password-reset": { window: 60, max: 3 },
+      },
+    },
+    databaseHooks: {
+      user: {
+        create: {
+          before: async (user) => {
+            // First account, or the configured ADMIN_EMAIL, becomes admin.
+            const row = await db
+              .selectFrom("user")
+              .select((eb) => eb.fn.countAll<number>().as("n"))
+              .executeTakeFirst();
+            const first = Number(row?.n ?? 0) === 0;
+            const isAdminEmail =
+              config.adminEmail !== undefined && user.email.toLowerCase() === config.adminEmail;
+            return { data: { ...user, role: first || isAdminEmail ? "admin" : "user" } };
+          },
+        },
+      },
+    },
+    plugins: [
+      admin({ defaultRole: "user", adminRoles: ["admin"] }),
+      bearer(),
+      jwt({
+        jwt: {
+          expirationTime: JWT_LIFETIME,
+          definePayload: ({ user, session }) => ({
+            sid: session.id,
+            email: user.email,
+            role: (user as { role?: string }).role ?? "user",
+          }),
+        },
+      }),
+      twoFactor({ issuer: "LLM stack" }),
+      apiKey({
+        defaultPrefix: API_KEY_PREFIX,
+        startingCharactersConfig: { shouldStore: true, charactersLength: 10 },
+        enableMetadata: false,
+        rateLimit: { enabled: false },
+        keyExpiration: { defaultExpiresIn: null, maxExpiresIn: 3650 },
+      }),
+    ],
+  });
+}
+
+export type Auth = ReturnType<typeof createAuth>;

@@ -1,0 +1,70 @@
+/** An error with an HTTP status and a stable code; the error handler renders it. */
+export class HttpError extends Error {
+  readonly statusCode: number;
+  readonly code: string;
+
+  constructor(statusCode: number, code: string, message: string) {
+    super(message);
+    this.name = "HttpError";
+    this.statusCode = statusCode;
+    this.code = code;
+  }
+}
+
+export const unauthorized = (message = "Sign in first") =>
+  new HttpError(401, "UNAUTHORIZED", message);
+export const forbidden = (message = "Not allowed") => new HttpError(403, "FORBIDDEN", message);
+export const notFound = (what: string) => new HttpError(404, "NOT_FOUND", `${what} not found`);
+export const badRequest = (message: string, code = "BAD_REQUEST") =>
+  new HttpError(400, code, message);
+
+/** Maps an HTTP status to the default error code of the envelope. */
+export function codeForStatus(status: number): string {
+  switch (status) {
+    case 400:
+      return "BAD_REQUEST";
+    case 401:
+      return "UNAUTHORIZED";
+    case 403:
+      return "FORBIDDEN";
+    case 404:
+      return "NOT_FOUND";
+    case 405:
+      return "METHOD_NOT_ALLOWED";
+    case 409:
+      return "CONFLICT";
+    case 413:
+      return "PAYLOAD_TOO_LARGE";
+    case 415:
+      return "UNSUPPORTED_MEDIA_TYPE";
+    case 429:
+      return "RATE_LIMITED";
+    case 503:
+      return "SERVICE_UNAVAILABLE";
+    default:
+      return status >= 500 ? "INTERNAL_ERROR" : "BAD_REQUEST";
+  }
+}
+
+/** OpenAI's `error.type` for a status, used on the `/v1` routes. */
+export function openAiType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
+/** The OpenAI-compatible error body: `{error:{message,type,param,code}}`. */
+export function openAiError(status: number, code: string, message: string) {
+  return { error: { message, type: openAiType(status), param: null, code: code.toLowerCase() } };
+}
+
+/**
+ * The error body for a request: OpenAI's shape under `/v1/` (so OpenAI SDKs understand
+ * it), the gateway's `{error:{code,message}}` everywhere else.
+ */
+export function errorPayload(url: string, status: number, code: string, message: string) {
+  if (url.startsWith("/v1/")) return openAiError(status, code, message);
+  return { error: { code, message } };
+}

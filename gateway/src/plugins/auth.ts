@@ -1,0 +1,103 @@
+import { fromNodeHeaders } from "better-auth/node";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { CLIENT_IP_HEADER } from "../auth/auth.js";
+import { type Principal, PrincipalResolver } from "../auth/principal.js";
+import type { Config } from "../config.js";
+import { forbidden, HttpError, unauthorized } from "../errors.js";
+
+/**
+ * Who may call a route, declared in its `config.auth`:
+ * - `public`: anyone (the default);
+ * - `user`: any signed-in, enabled account, by cookie, bearer token, JWT or API key;
+ * - `session`: a signed-in account, but not by API key (account settings, key management);
+ * - `admin`: an account with the admin role (and 2FA when REQUIRE_ADMIN_2FA is set).
+ */
+export type AuthLevel = "public" | "user" | "session" | "admin";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    auth?: AuthLevel;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+/** The caller of a route that declared `user`, `session` or `admin`. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw unauthorized();
+  return request.principal;
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export interface AuthPluginOptions {
+  config: Config;
+}
+
+const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, { config }) => {
+  const resolver = new PrincipalResolver(app.auth, app.db);
+  const trusted = new Set([config.webOrigin, config.publicUrl]);
+  app.decorateRequest("principal", null);
+
+  app.addHook("onRequest", async (request) => {
+    const level = request.routeOptions.config.auth ?? "public";
+    if (level === "public") return;
+    const principal = await resolver.resolve(request.headers);
+    if (!principal) throw unauthorized();
+    if (principal.via === "cookie" && !SAFE_METHODS.has(request.method)) {
+      // CSRF: SameSite=Lax cookies already stay home; also refuse foreign origins.
+      const origin = request.headers.origin;
+      if (
+        (origin !== undefined && !trusted.has(origin)) ||
+        request.headers["sec-fetch-site"] === "cross-site"
+      ) {
+        throw new HttpError(403, "CSRF_REJECTED", "Cross-site request refused");
+      }
+    }
+    if (level === "session" && principal.via === "api-key") {
+      throw forbidden("API keys cannot call this route; sign in");
+    }
+    if (level === "admin") {
+      if (principal.user.role !== "admin") throw forbidden("Admins only");
+      if (config.requireAdmin2fa && !principal.user.twoFactorEnabled) {
+        throw new HttpError(403, "TWO_FACTOR_REQUIRED", "Enable two-factor authentication first");
+      }
+    }
+    request.principal = principal;
+  });
+
+  // better-auth's own endpoints, with the raw body handed over untouched.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => {
+      done(null, body);
+    });
+    scope.route({
+      method: ["GET", "POST"],
+      url: "/api/auth/*",
+      schema: { hide: true },
+      handler: async (request, reply) => {
+        const headers = fromNodeHeaders(request.headers);
+        headers.set(CLIENT_IP_HEADER, request.ip);
+        const hasBody = request.method !== "GET" && Buffer.isBuffer(request.body);
+        const response = await app.auth.handler(
+          new Request(new URL(request.url, config.publicUrl), {
+            method: request.method,
+            headers,
+            ...(hasBody ? { body: request.body as Buffer } : {}),
+          }),
+        );
+        reply.code(response.status);
+        response.headers.forEach((value, key) => {
+          reply.header(key, value);
+        });
+        reply.header("cache-control", "no-store");
+        return reply.send(response.body ? Buffer.from(await response.arrayBuffer()) : null);
+      },
+    });
+  });
+};
+
+export default fp(authPlugin, { name: "auth", dependencies: ["database"], fastify: "5.x" });

@@ -1,0 +1,60 @@
+import { Type } from "typebox";
+import type { AuthUser } from "../auth/principal.js";
+import { ErrorEnvelope } from "../schemas.js";
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+
+export const DateTime = Type.String({ format: "date-time" });
+export const NullableDateTime = Type.Union([DateTime, Type.Null()]);
+export const Role = Type.Union([Type.Literal("admin"), Type.Literal("user")]);
+
+export const Me = Type.Object(
+  {
+    id: Type.String(),
+    email: Type.String(),
+    name: Type.String(),
+    role: Role,
+    twoFactorEnabled: Type.Boolean(),
+    createdAt: DateTime,
+  },
+  { title: "Me" },
+);
+
+export const AdminUser = Type.Object(
+  {
+    id: Type.String(),
+    email: Type.String(),
+    name: Type.String(),
+    role: Role,
+    disabled: Type.Boolean(),
+    twoFactorEnabled: Type.Boolean(),
+    createdAt: DateTime,
+  },
+  { title: "AdminUser" },
+);
+
+export const Ok = Type.Object({ ok: Type.Literal(true) });
+
+/** Error responses every authenticated JSON route may give. */
+export const authErrors = {
+  400: ErrorEnvelope,
+  401: ErrorEnvelope,
+  403: ErrorEnvelope,
+  404: ErrorEnvelope,
+  "5xx": ErrorEnvelope,
+};
+
+export function meBody(u: AuthUser) {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    role: u.role,
+    twoFactorEnabled: u.twoFactorEnabled,
+    createdAt: u.createdAt.toISOString(),
+  };
+}
+
+export function adminUserBody(u: AuthUser) {
+  return { ...meBody(u), disabled: u.disabled };
+}

@@ -1,0 +1,170 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+import { principalOf } from "../plugins/auth.js";
+import type { ApiKeyService } from "../services/api-keys.js";
+import type { UserService } from "../services/users.js";
+import { authErrors, DateTime, IdParams, Me, meBody, NullableDateTime, Ok } from "./schemas.js";
+
+export interface UserRoutesOptions {
+  users: UserService;
+  apiKeys: ApiKeyService;
+}
+
+const Password = Type.String({ minLength: 1, maxLength: 256 });
+const ApiKeyInfo = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  start: Type.Union([Type.String(), Type.Null()]),
+  createdAt: DateTime,
+  expiresAt: NullableDateTime,
+  lastUsedAt: NullableDateTime,
+});
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** `/api/user*`: the caller's own account and API keys. */
+export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
+  app,
+  { users, apiKeys },
+) => {
+  const tags = ["user"];
+
+  app.get(
+    "/api/user",
+    {
+      config: { auth: "user" },
+      schema: { tags, summary: "The signed-in account", response: { 200: Me, ...authErrors } },
+    },
+    async (request) => meBody(await users.get(principalOf(request).user.id)),
+  );
+
+  app.patch(
+    "/api/user",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags,
+        summary: "Update the profile",
+        body: Type.Object(
+          { name: Type.String({ minLength: 1, maxLength: 100 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Me, ...authErrors },
+      },
+    },
+    async (request) => meBody(await users.rename(principalOf(request).user.id, request.body.name)),
+  );
+
+  app.post(
+    "/api/user/password",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags,
+        summary: "Change the password (signs out every other session)",
+        body: Type.Object(
+          { currentPassword: Password, newPassword: Password },
+          { additionalProperties: false },
+        ),
+        response: { 200: Ok, ...authErrors },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      const { currentPassword, newPassword } = request.body;
+      await users.changePassword(p.user.id, currentPassword, newPassword, p.sessionToken);
+      return { ok: true as const };
+    },
+  );
+
+  app.delete(
+    "/api/user",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags,
+        summary: "Delete the account with its conversations and API keys",
+        body: Type.Object({ password: Password }, { additionalProperties: false }),
+        response: { 200: Ok, ...authErrors },
+      },
+    },
+    async (request) => {
+      const id = principalOf(request).user.id;
+      await users.checkPassword(id, request.body.password);
+      await users.delete(id);
+      return { ok: true as const };
+    },
+  );
+
+  app.get(
+    "/api/user/api-keys",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags,
+        summary: "List the account's API keys (never the keys themselves)",
+        response: { 200: Type.Object({ keys: Type.Array(ApiKeyInfo) }), ...authErrors },
+      },
+    },
+    async (request) => {
+      const keys = await apiKeys.list(principalOf(request).user.id);
+      return {
+        keys: keys.map((k) => ({
+          ...k,
+          createdAt: k.createdAt.toISOString(),
+          expiresAt: iso(k.expiresAt),
+          lastUsedAt: iso(k.lastUsedAt),
+        })),
+      };
+    },
+  );
+
+  app.post(
+    "/api/user/api-keys",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags,
+        summary: "Create an API key; the key is shown only in this answer",
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 64 }),
+            expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({
+            id: Type.String(),
+            name: Type.String(),
+            key: Type.String(),
+            expiresAt: NullableDateTime,
+          }),
+          ...authErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { name, expiresInDays } = request.body;
+      const created = await apiKeys.create(principalOf(request).user.id, name, expiresInDays);
+      reply.header("cache-control", "no-store");
+      return reply.code(201).send({ ...created, expiresAt: iso(created.expiresAt) });
+    },
+  );
+
+  app.delete(
+    "/api/user/api-keys/:id",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags,
+        summary: "Revoke an API key",
+        params: IdParams,
+        response: { 200: Ok, ...authErrors },
+      },
+    },
+    async (request) => {
+      await apiKeys.revoke(principalOf(request).user.id, request.params.id);
+      return { ok: true as const };
+    },
+  );
+};
