@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -32,7 +33,17 @@ async def client(settings: Settings, engine: FakeEngine) -> AsyncIterator[httpx.
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://test") as http,
     ):
+        await wait_ready(http)
         yield http
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def wait_ready(http: httpx.AsyncClient) -> None:
+    """Tests of inference routes start once the (fake) model is loaded."""
+    for _ in range(200):
+        if (await http.get("/health/ready")).status_code == 200:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the app never became ready")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 
 from llm_server.config import Settings
@@ -216,7 +216,7 @@ class ChoiceStream:
         self._usage = usage
         self._metrics = metrics
 
-    async def __aiter__(self) -> AsyncIterator[tuple[int, GenerationEvent]]:
+    async def __aiter__(self) -> AsyncGenerator[tuple[int, GenerationEvent], None]:
         usage, metrics = self._usage, self._metrics
         queue: asyncio.Queue[tuple[int, GenerationEvent]] = asyncio.Queue()
         started = time.perf_counter()

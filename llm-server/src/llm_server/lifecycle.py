@@ -40,7 +40,8 @@ class Lifecycle:
             logger.error(self.error)
             return
         self.load_seconds = time.perf_counter() - started
-        self.state = "ready"
+        if self.state == "loading":  # a shutdown may have begun while the model loaded
+            self.state = "ready"
         if self.metrics is not None:
             self.metrics.model_load_seconds.set(self.load_seconds)
         logger.info(

@@ -1,0 +1,163 @@
+"""The real engine: llama.cpp with the embedded Gemma 3 270M, short generations, fixed seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from llm_server.app import create_app
+from llm_server.config import Settings
+from tests.conftest import AUTH, TOKEN, wait_ready
+
+pytestmark = pytest.mark.model
+PROMPT = {"prompt": "The capital of France is", "max_tokens": 16, "temperature": 0}
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def real() -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        app_env="test",
+        server_token=TOKEN,
+        n_threads=2,
+        context_length=256,
+        n_ctx=2048,
+        max_running=4,
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://real", timeout=120) as http,
+    ):
+        await wait_ready(http)
+        yield http
+
+
+async def completion(http: httpx.AsyncClient, **fields: object) -> dict[str, object]:
+    response = await http.post("/v1/completions", headers=AUTH, json={**PROMPT, **fields})
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def text_of(body: dict[str, object]) -> str:
+    choices = body["choices"]
+    assert isinstance(choices, list)
+    return str(choices[0]["text"])
+
+
+async def test_greedy_and_seeded_generation_repeat(real: httpx.AsyncClient) -> None:
+    first = text_of(await completion(real))
+    assert first.strip()
+    assert text_of(await completion(real)) == first
+    seeded = {"temperature": 1.0, "seed": 1234, "top_k": 40}
+    assert text_of(await completion(real, **seeded)) == text_of(await completion(real, **seeded))
+
+
+async def test_a_stop_string_cuts_the_answer(real: httpx.AsyncClient) -> None:
+    full = text_of(await completion(real))
+    words = full.split()
+    assert len(words) >= 3
+    stop = words[2]
+    body = await completion(real, stop=[stop])
+    assert text_of(body) == full[: full.index(stop)]
+    assert body["choices"][0]["finish_reason"] == "stop"  # type: ignore[index]
+
+
+async def test_streaming_gives_the_same_text_token_by_token(real: httpx.AsyncClient) -> None:
+    full = text_of(await completion(real))
+    response = await real.post("/v1/completions", headers=AUTH, json={**PROMPT, "stream": True})
+    blocks = [b.removeprefix("data: ") for b in response.text.split("\n\n") if b]
+    assert blocks[-1] == "[DONE]"
+    pieces = [json.loads(b)["choices"][0]["text"] for b in blocks[:-1]]
+    assert len(pieces) == 17  # 16 tokens and the finish chunk
+    assert "".join(pieces) == full
+
+
+async def test_context_overflow_is_400_not_truncation(real: httpx.AsyncClient) -> None:
+    response = await real.post(
+        "/v1/completions", headers=AUTH, json={"prompt": "word " * 200, "max_tokens": 100}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "context_length_exceeded"
+
+
+async def test_chat_uses_gemma_turns(real: httpx.AsyncClient) -> None:
+    response = await real.post(
+        "/v1/chat/completions",
+        headers=AUTH,
+        json={
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 8,
+            "temperature": 0,
+            "logprobs": True,
+            "top_logprobs": 3,
+        },
+    )
+    body = response.json()
+    assert body["usage"]["prompt_tokens"] == 12  # <bos> + the turn markers around the text
+    content = body["choices"][0]["logprobs"]["content"]
+    for token in content:
+        assert token["logprob"] <= 0
+        assert len(token["top_logprobs"]) == 3
+        assert token["logprob"] <= token["top_logprobs"][0]["logprob"] + 1e-5
+
+
+async def test_json_schema_output_parses(real: httpx.AsyncClient) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"year": {"type": "integer"}},
+        "required": ["year"],
+        "additionalProperties": False,
+    }
+    response = await real.post(
+        "/v1/chat/completions",
+        headers=AUTH,
+        json={
+            "messages": [{"role": "user", "content": "When did WW2 end? Answer in JSON."}],
+            "max_tokens": 40,
+            "temperature": 0,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "a", "schema": schema},
+            },
+        },
+    )
+    content = response.json()["choices"][0]["message"]["content"]
+    assert isinstance(json.loads(content)["year"], int)
+
+
+async def test_analyze_scores_every_token(real: httpx.AsyncClient) -> None:
+    response = await real.post(
+        "/analyze",
+        headers=AUTH,
+        json={
+            "text": "The cat sat on the mat.",
+            "top_logprobs": 3,
+            "labels": ["animals", "finance"],
+            "template": "Text: {text}\nTopic:",
+        },
+    )
+    body = response.json()
+    tokens = body["tokens"]
+    assert body["token_count"] == len(tokens) == 8  # <bos> + 7 pieces
+    assert "".join(t["token"] for t in tokens[1:]) == "The cat sat on the mat."
+    for token in tokens[1:]:
+        assert token["logprob"] <= 0
+        tops = [a["logprob"] for a in token["top_logprobs"]]
+        assert tops == sorted(tops, reverse=True)
+        assert token["logprob"] <= tops[0] + 1e-5
+    mean = sum(t["logprob"] for t in tokens[1:]) / 7
+    assert math.isclose(body["perplexity"], math.exp(-mean), rel_tol=1e-6)
+    probabilities = {c["label"]: c["probability"] for c in body["classification"]}
+    assert math.isclose(sum(probabilities.values()), 1.0, rel_tol=1e-6)
+    assert probabilities["animals"] > probabilities["finance"]
