@@ -1,3 +1,4 @@
+import Link from "next/link";
 import { StatusPanel } from "@/components/status-panel";
 import { gatewayUrl } from "@/lib/env";
 import { fetchStackStatus } from "@/lib/status";
@@ -17,7 +18,16 @@ export default async function HomePage() {
         </p>
       </header>
       <StatusPanel status={status} />
-      <nav aria-label="Developer links" className="links">
+      <nav aria-label="Get started" className="links inline">
+        <Link className="btn btn-primary" href="/chat">
+          Open the chat
+        </Link>
+        <Link className="btn" href="/sign-in">
+          Sign in
+        </Link>
+        <Link className="btn" href="/sign-up">
+          Sign up
+        </Link>
         <a href="/docs">API documentation</a>
       </nav>
     </main>

@@ -1,0 +1,109 @@
+"use client";
+
+import { useCallback, useEffect, useState } from "react";
+import { api } from "@/lib/api";
+import type { AdminUser, Role } from "@/lib/types";
+import { errorText, SectionStatus } from "../section-status";
+import { useSession } from "../shell/session";
+
+export function UsersSection() {
+  const { user: me } = useSession();
+  const [q, setQ] = useState("");
+  const [users, setUsers] = useState<AdminUser[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const reload = useCallback(async (query: string) => {
+    try {
+      setUsers(await api.adminUsers(query.trim() || undefined));
+      setError(null);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }, []);
+  useEffect(() => {
+    const t = setTimeout(() => void reload(q), q ? 250 : 0);
+    return () => clearTimeout(t);
+  }, [q, reload]);
+
+  async function update(u: AdminUser, patch: { role?: Role; disabled?: boolean }) {
+    setError(null);
+    try {
+      const updated = await api.adminUpdateUser(u.id, patch);
+      setUsers((list) =>
+        list ? list.map((x) => (x.id === u.id ? { ...x, ...patch, ...(updated ?? {}) } : x)) : list,
+      );
+    } catch (err) {
+      setError(errorText(err));
+      await reload(q);
+    }
+  }
+
+  return (
+    <section className="panel" aria-labelledby="users-h">
+      <h2 id="users-h">Users</h2>
+      <div className="field">
+        <label htmlFor="user-search">Search users</label>
+        <input
+          id="user-search"
+          type="search"
+          value={q}
+          placeholder="email or name"
+          onChange={(e) => setQ(e.target.value)}
+        />
+      </div>
+      <SectionStatus error={error} />
+      {users === null ? (
+        <p className="muted">Loading…</p>
+      ) : users.length === 0 ? (
+        <p className="muted">No users match.</p>
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <caption className="visually-hidden">Users</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Disabled</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {users.map((u) => {
+                const self = u.id === me.id;
+                return (
+                  <tr key={u.id}>
+                    <td>{u.name}</td>
+                    <td>{u.email}</td>
+                    <td>
+                      <select
+                        aria-label={`Role of ${u.email}`}
+                        value={u.role}
+                        disabled={self}
+                        onChange={(e) => void update(u, { role: e.target.value as Role })}
+                      >
+                        <option value="user">user</option>
+                        <option value="admin">admin</option>
+                      </select>
+                    </td>
+                    <td>
+                      <input
+                        type="checkbox"
+                        aria-label={`Disable ${u.email}`}
+                        checked={u.disabled}
+                        disabled={self}
+                        onChange={(e) => void update(u, { disabled: e.target.checked })}
+                      />
+                    </td>
+                    <td>{new Date(u.createdAt).toLocaleDateString()}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,69 @@
+"use client";
+
+import { type KeyboardEvent, useRef, useState } from "react";
+
+/** Message box: Enter sends, Shift+Enter inserts a new line; Stop while an answer streams. */
+export function Composer({
+  onSend,
+  onStop,
+  streaming,
+  disabled = false,
+}: {
+  onSend: (text: string) => void;
+  onStop: () => void;
+  streaming: boolean;
+  disabled?: boolean;
+}) {
+  const [text, setText] = useState("");
+  const ref = useRef<HTMLTextAreaElement>(null);
+
+  const send = () => {
+    const value = text.trim();
+    if (!value || streaming || disabled) return;
+    onSend(value);
+    setText("");
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  };
+
+  return (
+    <form
+      className="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        send();
+      }}
+    >
+      <label htmlFor="composer-input" className="visually-hidden">
+        Message
+      </label>
+      <textarea
+        id="composer-input"
+        ref={ref}
+        rows={2}
+        value={text}
+        placeholder="Send a message (Enter sends, Shift+Enter for a new line)"
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={onKeyDown}
+        aria-describedby="composer-hint"
+      />
+      <span id="composer-hint" className="visually-hidden">
+        Enter sends, Shift+Enter inserts a new line.
+      </span>
+      {streaming ? (
+        <button type="button" className="btn btn-danger" onClick={onStop}>
+          Stop
+        </button>
+      ) : (
+        <button type="submit" className="btn btn-primary" disabled={disabled || !text.trim()}>
+          Send
+        </button>
+      )}
+    </form>
+  );
+}

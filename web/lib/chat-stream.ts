@@ -1,0 +1,106 @@
+/**
+ * Sends a chat message and reads the answer as it streams:
+ * POST /api/conversations/:id/messages → text/event-stream with
+ * `start`, `delta`, `done` and `error` events.
+ */
+import { handleUnauthorized } from "./api";
+import { ApiError, errorFromResponse } from "./http";
+import { readSse } from "./sse";
+import type { Message, SendMessageBody } from "./types";
+
+export type ChatEvent =
+  | { type: "start"; userMessage?: Message; assistantMessageId: string }
+  | { type: "delta"; text: string; receivedAt: number }
+  | {
+      type: "done";
+      message?: Message;
+      usage?: { promptTokens: number; completionTokens: number };
+      finishReason?: string;
+    }
+  | { type: "error"; error: { code: string; message: string } };
+
+export interface StreamChatOptions {
+  signal?: AbortSignal;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+export async function* streamChat(
+  conversationId: string,
+  body: SendMessageBody,
+  options: StreamChatOptions = {},
+): AsyncGenerator<ChatEvent> {
+  const doFetch = options.fetch ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(`/api/conversations/${encodeURIComponent(conversationId)}/messages`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify(body),
+      signal: options.signal,
+    });
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    throw new ApiError(0, "NETWORK_ERROR", "Connection lost: the server could not be reached.");
+  }
+  if (!response.ok) {
+    const error = await errorFromResponse(response);
+    if (response.status === 401) handleUnauthorized();
+    throw error;
+  }
+  if (!response.body) throw new ApiError(502, "EMPTY_STREAM", "The server sent no answer.");
+
+  let finished = false;
+  try {
+    for await (const ev of readSse(response.body, { signal: options.signal, now: options.now })) {
+      let data: Record<string, unknown>;
+      try {
+        data = JSON.parse(ev.data) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      switch (ev.event) {
+        case "start":
+          yield {
+            type: "start",
+            assistantMessageId: String(data.assistantMessageId ?? ""),
+            userMessage: data.userMessage as Message | undefined,
+          };
+          break;
+        case "delta":
+          if (typeof data.text === "string" && data.text) {
+            yield { type: "delta", text: data.text, receivedAt: ev.receivedAt };
+          }
+          break;
+        case "done":
+          finished = true;
+          yield {
+            type: "done",
+            message: data.message as Message | undefined,
+            usage: data.usage as { promptTokens: number; completionTokens: number } | undefined,
+            finishReason: typeof data.finishReason === "string" ? data.finishReason : undefined,
+          };
+          break;
+        case "error": {
+          finished = true;
+          const e = (data.error ?? data) as { code?: unknown; message?: unknown };
+          yield {
+            type: "error",
+            error: {
+              code: typeof e.code === "string" ? e.code : "STREAM_ERROR",
+              message: typeof e.message === "string" ? e.message : "The answer failed.",
+            },
+          };
+          break;
+        }
+      }
+    }
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    throw new ApiError(0, "CONNECTION_LOST", "Connection lost while the answer was streaming.");
+  }
+  if (!finished && !options.signal?.aborted) {
+    throw new ApiError(0, "CONNECTION_LOST", "Connection lost while the answer was streaming.");
+  }
+}

@@ -1,0 +1,50 @@
+/** Turns errors into what the user should read and do. */
+import { ApiError, formatWait } from "./http";
+
+export interface ErrorView {
+  title: string;
+  detail: string;
+  /** Whether offering "Retry" makes sense. */
+  retryable: boolean;
+}
+
+export function describeError(err: unknown, nowMs = Date.now()): ErrorView {
+  if (err instanceof ApiError) {
+    const wait = err.retryAfter !== undefined ? formatWait(err.retryAfter, nowMs) : undefined;
+    switch (err.status) {
+      case 0:
+        return {
+          title: "Connection lost",
+          detail: `${err.message} Check your connection and retry.`,
+          retryable: true,
+        };
+      case 401:
+        return {
+          title: "Signed out",
+          detail: "Your session expired. Sign in again.",
+          retryable: false,
+        };
+      case 403:
+        return { title: "Not allowed", detail: err.message, retryable: false };
+      case 404:
+        return { title: "Not found", detail: err.message, retryable: false };
+      case 429:
+        return {
+          title: "Quota reached",
+          detail: `${err.message}${wait ? ` You can try again ${wait}.` : ""}`,
+          retryable: true,
+        };
+      case 502:
+      case 503:
+        return {
+          title: "Server busy",
+          detail: `${err.message}${wait ? ` Try again ${wait}.` : " Try again in a moment."}`,
+          retryable: true,
+        };
+      default:
+        return { title: "Something went wrong", detail: err.message, retryable: err.status >= 500 };
+    }
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { title: "Something went wrong", detail: message, retryable: true };
+}
