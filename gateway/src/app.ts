@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
@@ -9,8 +10,10 @@ import databasePlugin from "./plugins/database.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { healthRoutes } from "./routes/health.js";
+import { llmRoutes } from "./routes/llm.js";
 import { userRoutes } from "./routes/user.js";
 import { ApiKeyService } from "./services/api-keys.js";
+import { LlmClient } from "./services/llm-client.js";
 import { LlmServers } from "./services/llm-servers.js";
 import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
@@ -33,6 +36,8 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
       level: config.logLevel,
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     },
+    genReqId: () => randomUUID(),
+    bodyLimit: 1_048_576,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -77,6 +82,8 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
         { name: "auth", description: "Sign-in providers (better-auth itself is at /api/auth/*)" },
         { name: "user", description: "The signed-in account and its API keys" },
         { name: "admin", description: "User management (admins only)" },
+        { name: "llm", description: "Model calls for the browser (session or API key)" },
+        { name: "openai", description: "OpenAI-compatible API (Authorization: Bearer <API key>)" },
       ],
       components: {
         securitySchemes: {
@@ -98,6 +105,13 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });
+  const llm = new LlmClient({
+    urls: config.llmServerUrls,
+    token: config.llmServerToken,
+    firstTokenTimeoutMs: config.firstTokenTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  });
+  await app.register(llmRoutes, { llm, heartbeatMs: config.heartbeatMs });
 
   return app;
 }

@@ -1,0 +1,259 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { Type } from "typebox";
+import { openAiError } from "../errors.js";
+import { principalOf } from "../plugins/auth.js";
+import { ErrorEnvelope } from "../schemas.js";
+import type { LlmClient } from "../services/llm-client.js";
+import { upstreamError } from "../services/llm-client.js";
+import { SseStream } from "../sse.js";
+import { authErrors } from "./schemas.js";
+
+export interface LlmRoutesOptions {
+  llm: LlmClient;
+  heartbeatMs: number;
+}
+
+/** Aborts when the client goes away before the reply finished. */
+export function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on("close", () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
+  });
+  return controller.signal;
+}
+
+const Message = Type.Object(
+  { role: Type.String({ minLength: 1 }), content: Type.Unknown() },
+  { additionalProperties: true },
+);
+const ChatBody = Type.Object(
+  {
+    model: Type.Optional(Type.String()),
+    messages: Type.Array(Message, { minItems: 1 }),
+    stream: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: true, description: "OpenAI chat completion request" },
+);
+const CompletionBody = Type.Object(
+  {
+    model: Type.Optional(Type.String()),
+    prompt: Type.Union([Type.String(), Type.Array(Type.String())]),
+    stream: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: true, description: "OpenAI completion request" },
+);
+const Passthrough = Type.Object(
+  {},
+  {
+    additionalProperties: true,
+    description: "llm-server's answer, unchanged (JSON, or text/event-stream when stream=true)",
+  },
+);
+const OpenAiErrorSchema = Type.Object({
+  error: Type.Object({
+    message: Type.String(),
+    type: Type.String(),
+    param: Type.Union([Type.String(), Type.Null()]),
+    code: Type.Union([Type.String(), Type.Null()]),
+  }),
+});
+const openAiErrors = {
+  400: OpenAiErrorSchema,
+  401: OpenAiErrorSchema,
+  403: OpenAiErrorSchema,
+  "5xx": OpenAiErrorSchema,
+};
+
+const AnalyzeResult = Type.Object({
+  model: Type.String(),
+  token_count: Type.Integer(),
+  perplexity: Type.Union([Type.Number(), Type.Null()]),
+  tokens: Type.Array(
+    Type.Object({
+      token: Type.String(),
+      token_id: Type.Integer(),
+      logprob: Type.Union([Type.Number(), Type.Null()]),
+      top_logprobs: Type.Array(Type.Object({ token: Type.String(), logprob: Type.Number() })),
+    }),
+  ),
+  classification: Type.Optional(
+    Type.Array(Type.Object({ label: Type.String(), probability: Type.Number() })),
+  ),
+});
+
+/** The LLM routes: OpenAI-compatible `/v1/*`, and `/api/models`, `/api/analyze`. */
+export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
+  app,
+  { llm, heartbeatMs },
+) => {
+  /** Forwards an OpenAI request; streams SSE through chunk by chunk when asked. */
+  async function proxy(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    path: string,
+    body: { stream?: boolean | undefined },
+  ) {
+    const signal = clientGone(reply);
+    const res = await llm.send({
+      method: "POST",
+      path,
+      body,
+      clientId: principalOf(request).user.id,
+      requestId: String(request.id),
+      signal,
+    });
+    if (!res.ok) {
+      const text = await res.text();
+      if (res.status >= 500) throw upstreamError(res.status, text);
+      // OpenAI clients expect upstream's own error body.
+      return reply.code(res.status).type("application/json").send(text);
+    }
+    if (body.stream !== true) {
+      return reply
+        .code(res.status)
+        .type("application/json")
+        .send(await res.text());
+    }
+    const sse = new SseStream(reply, heartbeatMs);
+    try {
+      for await (const chunk of llm.chunks(res, sse.signal)) await sse.write(chunk);
+    } catch (err) {
+      if (!sse.signal.aborted) {
+        request.log.warn({ err }, "upstream stream failed");
+        const status = (err as { statusCode?: number }).statusCode ?? 502;
+        const message = status === 504 ? (err as Error).message : "The model server failed";
+        await sse.write(
+          `data: ${JSON.stringify(openAiError(status, "upstream_error", message))}\n\n`,
+        );
+      }
+    } finally {
+      sse.end();
+    }
+    return reply;
+  }
+
+  const routes = [
+    {
+      urls: ["/v1/chat/completions", "/api/llm/chat"],
+      path: "/v1/chat/completions",
+      body: ChatBody,
+    },
+    {
+      urls: ["/v1/completions", "/api/llm/generate"],
+      path: "/v1/completions",
+      body: CompletionBody,
+    },
+  ] as const;
+  for (const route of routes) {
+    for (const url of route.urls) {
+      const v1 = url.startsWith("/v1/");
+      app.post(
+        url,
+        {
+          config: { auth: "user" },
+          schema: {
+            tags: [v1 ? "openai" : "llm"],
+            summary: `Proxied to llm-server ${route.path} (stream=true gives SSE)`,
+            security: [{ bearer: [] }, { cookie: [] }],
+            body: route.body,
+            response: v1
+              ? { 200: Passthrough, ...openAiErrors }
+              : { 200: Passthrough, ...authErrors },
+          },
+        },
+        async (request, reply) =>
+          proxy(request, reply, route.path, request.body as { stream?: boolean }),
+      );
+    }
+  }
+
+  app.get(
+    "/v1/models",
+    {
+      config: { auth: "user" },
+      schema: {
+        tags: ["openai"],
+        summary: "Models served by llm-server (OpenAI format)",
+        response: { 200: Passthrough, ...openAiErrors },
+      },
+    },
+    async (request, reply) => {
+      const res = await llm.send({
+        method: "GET",
+        path: "/v1/models",
+        clientId: principalOf(request).user.id,
+        requestId: String(request.id),
+        signal: clientGone(reply),
+      });
+      const text = await res.text();
+      if (res.status >= 500) throw upstreamError(res.status, text);
+      // Sent as received (a string is not re-serialized).
+      return reply
+        .code(res.status)
+        .type("application/json")
+        .send(text as unknown as Record<string, unknown>);
+    },
+  );
+
+  for (const url of ["/api/models", "/api/llm/models"]) {
+    app.get(
+      url,
+      {
+        config: { auth: "user" },
+        schema: {
+          tags: ["llm"],
+          summary: "Models served by llm-server",
+          response: {
+            200: Type.Object({ models: Type.Array(Type.Object({ id: Type.String() })) }),
+            ...authErrors,
+          },
+        },
+      },
+      async (request, reply) => {
+        const list = await llm.json<{ data?: { id: string }[] }>({
+          method: "GET",
+          path: "/v1/models",
+          clientId: principalOf(request).user.id,
+          requestId: String(request.id),
+          signal: clientGone(reply),
+        });
+        return { models: (list.data ?? []).map((m) => ({ id: m.id })) };
+      },
+    );
+  }
+
+  for (const url of ["/api/analyze", "/api/llm/analyze"]) {
+    app.post(
+      url,
+      {
+        config: { auth: "user" },
+        schema: {
+          tags: ["llm"],
+          summary: "Token log-probabilities, perplexity and optional label classification",
+          body: Type.Object(
+            {
+              text: Type.String({ minLength: 1, maxLength: 100_000 }),
+              labels: Type.Optional(
+                Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 50 }),
+              ),
+              template: Type.Optional(Type.String({ maxLength: 10_000 })),
+              top_logprobs: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: AnalyzeResult, 429: ErrorEnvelope, 504: ErrorEnvelope, ...authErrors },
+        },
+      },
+      async (request, reply) =>
+        llm.json({
+          method: "POST",
+          path: "/analyze",
+          body: request.body,
+          clientId: principalOf(request).user.id,
+          requestId: String(request.id),
+          signal: clientGone(reply),
+        }),
+    );
+  }
+};

@@ -1,0 +1,110 @@
+import type { FastifyReply } from "fastify";
+
+/**
+ * A server-sent-events response on a hijacked reply: writes go straight to the socket
+ * (no buffering), a comment line is sent after `heartbeatMs` of silence, and
+ * `signal` aborts when the client goes away before the stream ended.
+ */
+export class SseStream {
+  private readonly controller = new AbortController();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly reply: FastifyReply,
+    private readonly heartbeatMs: number,
+    extraHeaders: Record<string, string> = {},
+  ) {
+    reply.hijack();
+    const raw = reply.raw;
+    raw.on("close", () => {
+      if (!this.ended) this.controller.abort(new Error("client disconnected"));
+      this.stopHeartbeat();
+    });
+    raw.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      "x-request-id": String(reply.request.id),
+      ...extraHeaders,
+    });
+    raw.flushHeaders();
+    this.armHeartbeat();
+  }
+
+  /** Aborts when the client disconnects before `end()`. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get closed(): boolean {
+    return this.ended || this.controller.signal.aborted;
+  }
+
+  /** Writes raw bytes (already SSE-framed); resolves after backpressure clears. */
+  async write(chunk: Uint8Array | string): Promise<void> {
+    if (this.closed) return;
+    this.armHeartbeat();
+    if (!this.reply.raw.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.reply.raw.off("drain", done);
+          this.reply.raw.off("close", done);
+          resolve();
+        };
+        this.reply.raw.once("drain", done);
+        this.reply.raw.once("close", done);
+      });
+    }
+  }
+
+  /** Writes one named event with a JSON payload. */
+  event(name: string, data: unknown): Promise<void> {
+    return this.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopHeartbeat();
+    if (!this.reply.raw.writableEnded) this.reply.raw.end();
+  }
+
+  private armHeartbeat(): void {
+    this.stopHeartbeat();
+    this.heartbeat = setTimeout(() => {
+      void this.write(": keep-alive\n\n");
+    }, this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearTimeout(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+}
+
+/** Splits an SSE byte stream into the `data:` payloads of its events. */
+export class SseParser {
+  private buffer = "";
+  private readonly decoder = new TextDecoder();
+
+  push(chunk: Uint8Array): string[] {
+    this.buffer += this.decoder.decode(chunk, { stream: true }).replace(/\r\n?/g, "\n");
+    const out: string[] = [];
+    let index = this.buffer.indexOf("\n\n");
+    while (index !== -1) {
+      const block = this.buffer.slice(0, index);
+      this.buffer = this.buffer.slice(index + 2);
+      const data = block
+        .split("\n")
+        .filter((line) => line.startsWith("data:"))
+        .map((line) => line.slice(5).replace(/^ /, ""))
+        .join("\n");
+      if (data !== "") out.push(data);
+      index = this.buffer.indexOf("\n\n");
+    }
+    return out;
+  }
+}
