@@ -9,10 +9,13 @@ import authPlugin from "./plugins/auth.js";
 import databasePlugin from "./plugins/database.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
+import { conversationRoutes } from "./routes/conversations.js";
 import { healthRoutes } from "./routes/health.js";
 import { llmRoutes } from "./routes/llm.js";
 import { userRoutes } from "./routes/user.js";
 import { ApiKeyService } from "./services/api-keys.js";
+import { ChatService } from "./services/chat.js";
+import { ConversationService } from "./services/conversations.js";
 import { LlmClient } from "./services/llm-client.js";
 import { LlmServers } from "./services/llm-servers.js";
 import { UserService } from "./services/users.js";
@@ -82,6 +85,7 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
         { name: "auth", description: "Sign-in providers (better-auth itself is at /api/auth/*)" },
         { name: "user", description: "The signed-in account and its API keys" },
         { name: "admin", description: "User management (admins only)" },
+        { name: "conversations", description: "The caller's conversations and chat turns" },
         { name: "llm", description: "Model calls for the browser (session or API key)" },
         { name: "openai", description: "OpenAI-compatible API (Authorization: Bearer <API key>)" },
       ],
@@ -112,6 +116,9 @@ export async function buildApp(config: Config): Promise<FastifyInstance> {
     idleTimeoutMs: config.idleTimeoutMs,
   });
   await app.register(llmRoutes, { llm, heartbeatMs: config.heartbeatMs });
+  const conversations = new ConversationService(app.db);
+  const chat = new ChatService(llm, conversations);
+  await app.register(conversationRoutes, { conversations, chat, heartbeatMs: config.heartbeatMs });
 
   return app;
 }

@@ -1,0 +1,242 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "typebox";
+import { principalOf } from "../plugins/auth.js";
+import { ErrorEnvelope } from "../schemas.js";
+import { type ChatService, messageBody } from "../services/chat.js";
+import type {
+  ConversationInfo,
+  ConversationService,
+  MessageInfo,
+} from "../services/conversations.js";
+import { SseStream } from "../sse.js";
+import { authErrors, DateTime, IdParams, Ok } from "./schemas.js";
+
+export interface ConversationRoutesOptions {
+  conversations: ConversationService;
+  chat: ChatService;
+  heartbeatMs: number;
+}
+
+const Conversation = Type.Object(
+  { id: Type.String(), title: Type.String(), createdAt: DateTime, updatedAt: DateTime },
+  { title: "Conversation" },
+);
+const Message = Type.Object(
+  {
+    id: Type.String(),
+    role: Type.Union([Type.Literal("user"), Type.Literal("assistant"), Type.Literal("system")]),
+    content: Type.String(),
+    createdAt: DateTime,
+    finishReason: Type.Optional(Type.String()),
+  },
+  { title: "Message" },
+);
+const ConversationWithMessages = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+  messages: Type.Array(Message),
+});
+const Title = Type.String({ minLength: 1, maxLength: 200 });
+
+const conv = (c: ConversationInfo) => ({
+  ...c,
+  createdAt: c.createdAt.toISOString(),
+  updatedAt: c.updatedAt.toISOString(),
+});
+const full = (c: ConversationInfo & { messages: MessageInfo[] }) => ({
+  ...conv(c),
+  messages: c.messages.map(messageBody),
+});
+
+function markdown(c: ConversationInfo & { messages: MessageInfo[] }): string {
+  const names = { user: "User", assistant: "Assistant", system: "System" } as const;
+  const parts = [`# ${c.title}`, "", `_Exported ${new Date().toISOString()}_`, ""];
+  for (const m of c.messages) {
+    const note = m.finishReason && m.finishReason !== "stop" ? ` _(${m.finishReason})_` : "";
+    parts.push(`## ${names[m.role]}${note}`, "", m.content, "");
+  }
+  return parts.join("\n");
+}
+
+/** `/api/conversations*`: the caller's own conversations and the streaming chat turn. */
+export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOptions> = async (
+  app,
+  { conversations, chat, heartbeatMs },
+) => {
+  const tags = ["conversations"];
+  const config = { auth: "user" as const };
+
+  app.get(
+    "/api/conversations",
+    {
+      config,
+      schema: {
+        tags,
+        summary: "List conversations, newest first; q searches titles and message content",
+        querystring: Type.Object(
+          {
+            q: Type.Optional(Type.String({ maxLength: 200 })),
+            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+            offset: Type.Integer({ minimum: 0, default: 0 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ conversations: Type.Array(Conversation) }), ...authErrors },
+      },
+    },
+    async (request) => {
+      const { q, limit, offset } = request.query;
+      const list = await conversations.list(principalOf(request).user.id, q, limit, offset);
+      return { conversations: list.map(conv) };
+    },
+  );
+
+  app.post(
+    "/api/conversations",
+    {
+      config,
+      schema: {
+        tags,
+        summary: "Create a conversation",
+        body: Type.Object({ title: Type.Optional(Title) }, { additionalProperties: false }),
+        response: { 201: Conversation, ...authErrors },
+      },
+    },
+    async (request, reply) => {
+      const created = await conversations.create(principalOf(request).user.id, request.body.title);
+      return reply.code(201).send(conv(created));
+    },
+  );
+
+  app.get(
+    "/api/conversations/:id",
+    {
+      config,
+      schema: {
+        tags,
+        summary: "A conversation with its messages",
+        params: IdParams,
+        response: { 200: ConversationWithMessages, ...authErrors },
+      },
+    },
+    async (request) =>
+      full(await conversations.get(principalOf(request).user.id, request.params.id)),
+  );
+
+  app.patch(
+    "/api/conversations/:id",
+    {
+      config,
+      schema: {
+        tags,
+        summary: "Rename a conversation",
+        params: IdParams,
+        body: Type.Object({ title: Title }, { additionalProperties: false }),
+        response: { 200: Conversation, ...authErrors },
+      },
+    },
+    async (request) =>
+      conv(
+        await conversations.rename(
+          principalOf(request).user.id,
+          request.params.id,
+          request.body.title,
+        ),
+      ),
+  );
+
+  app.delete(
+    "/api/conversations/:id",
+    {
+      config,
+      schema: {
+        tags,
+        summary: "Delete a conversation and its messages",
+        params: IdParams,
+        response: { 200: Ok, ...authErrors },
+      },
+    },
+    async (request) => {
+      await conversations.delete(principalOf(request).user.id, request.params.id);
+      return { ok: true as const };
+    },
+  );
+
+  app.get(
+    "/api/conversations/:id/export",
+    {
+      config,
+      schema: {
+        tags,
+        summary: "Download a conversation as JSON or Markdown",
+        params: IdParams,
+        querystring: Type.Object(
+          {
+            format: Type.Union([Type.Literal("json"), Type.Literal("markdown")], {
+              default: "json",
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Union([ConversationWithMessages, Type.String()]),
+          ...authErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const c = await conversations.get(principalOf(request).user.id, request.params.id);
+      const markdownWanted = request.query.format === "markdown";
+      const filename = `conversation-${c.id}.${markdownWanted ? "md" : "json"}`;
+      reply.header("content-disposition", `attachment; filename="${filename}"`);
+      if (markdownWanted) return reply.type("text/markdown; charset=utf-8").send(markdown(c));
+      return full(c);
+    },
+  );
+
+  app.post(
+    "/api/conversations/:id/messages",
+    {
+      config,
+      schema: {
+        tags,
+        summary:
+          "Send a message (or regenerate / edit) and stream the answer as SSE: start, delta…, done | error",
+        params: IdParams,
+        body: Type.Object(
+          {
+            content: Type.Optional(Type.String({ minLength: 1, maxLength: 100_000 })),
+            regenerate: Type.Optional(Type.Boolean()),
+            editMessageId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+            model: Type.Optional(Type.String({ maxLength: 200 })),
+            temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+            maxTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 32_768 })),
+            system: Type.Optional(Type.String({ maxLength: 20_000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.String({ description: "text/event-stream" }),
+          429: ErrorEnvelope,
+          ...authErrors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const userId = principalOf(request).user.id;
+      const conversationId = request.params.id;
+      const turn = await chat.prepare(userId, conversationId, request.body);
+      const sse = new SseStream(reply, heartbeatMs);
+      await chat.stream(
+        sse,
+        request.log,
+        { userId, conversationId, requestId: String(request.id) },
+        request.body,
+        turn,
+      );
+      return reply;
+    },
+  );
+};

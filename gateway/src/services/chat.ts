@@ -1,0 +1,146 @@
+import { randomUUID } from "node:crypto";
+import type { FastifyBaseLogger } from "fastify";
+import { HttpError } from "../errors.js";
+import { SseParser, type SseStream } from "../sse.js";
+import type { ConversationService, MessageInfo, TurnRequest } from "./conversations.js";
+import { type LlmClient, upstreamError } from "./llm-client.js";
+
+export interface ChatOptions extends TurnRequest {
+  model?: string | undefined;
+  temperature?: number | undefined;
+  maxTokens?: number | undefined;
+  system?: string | undefined;
+}
+
+interface ChunkJson {
+  model?: string;
+  error?: { message?: string };
+  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
+}
+
+export function messageBody(m: MessageInfo) {
+  return { ...m, createdAt: m.createdAt.toISOString() };
+}
+
+/**
+ * One chat turn of a conversation, streamed to the browser as SSE events
+ * `start`, `delta`…, then `done` or `error`. The answer is written once at the end;
+ * a stopped stream is kept with finishReason "cancelled", a failed one with "error".
+ */
+export class ChatService {
+  constructor(
+    private readonly llm: LlmClient,
+    private readonly conversations: ConversationService,
+  ) {}
+
+  /** Validates and applies the user's side first, so errors here are plain JSON answers. */
+  prepare(userId: string, conversationId: string, options: ChatOptions) {
+    return this.conversations.prepareTurn(userId, conversationId, options);
+  }
+
+  async stream(
+    sse: SseStream,
+    log: FastifyBaseLogger,
+    ids: { userId: string; conversationId: string; requestId: string },
+    options: ChatOptions,
+    turn: Awaited<ReturnType<ChatService["prepare"]>>,
+  ): Promise<void> {
+    const assistantMessageId = randomUUID();
+    await sse.event("start", {
+      ...(turn.userMessage ? { userMessage: messageBody(turn.userMessage) } : {}),
+      assistantMessageId,
+    });
+    const messages = [
+      ...(options.system ? [{ role: "system", content: options.system }] : []),
+      ...turn.history
+        .filter((m) => m.content !== "")
+        .map((m) => ({ role: m.role, content: m.content })),
+    ];
+    let text = "";
+    let finishReason: string | null = null;
+    let model: string | null = options.model ?? null;
+    let usage = { promptTokens: 0, completionTokens: 0 };
+    const save = (reason: string) =>
+      this.conversations.saveAssistant(ids.conversationId, {
+        id: assistantMessageId,
+        content: text,
+        finishReason: reason,
+        model,
+        promptTokens: usage.promptTokens || null,
+        completionTokens: usage.completionTokens || null,
+      });
+    try {
+      const res = await this.llm.send({
+        method: "POST",
+        path: "/v1/chat/completions",
+        body: {
+          ...(options.model ? { model: options.model } : {}),
+          messages,
+          stream: true,
+          stream_options: { include_usage: true },
+          ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+          ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
+        },
+        clientId: ids.userId,
+        requestId: ids.requestId,
+        signal: sse.signal,
+      });
+      if (!res.ok) throw upstreamError(res.status, await res.text());
+      const parser = new SseParser();
+      for await (const chunk of this.llm.chunks(res, sse.signal)) {
+        for (const data of parser.push(chunk)) {
+          if (data === "[DONE]") continue;
+          const json = JSON.parse(data) as ChunkJson;
+          if (json.error) {
+            throw new HttpError(502, "UPSTREAM_ERROR", json.error.message ?? "Generation failed");
+          }
+          if (json.model) model = json.model;
+          const choice = json.choices?.[0];
+          const delta = choice?.delta?.content;
+          if (delta) {
+            text += delta;
+            await sse.event("delta", { text: delta });
+          }
+          if (choice?.finish_reason) finishReason = choice.finish_reason;
+          if (json.usage) {
+            usage = {
+              promptTokens: json.usage.prompt_tokens ?? 0,
+              completionTokens: json.usage.completion_tokens ?? 0,
+            };
+          }
+        }
+      }
+      if (sse.signal.aborted) {
+        await save("cancelled");
+        return;
+      }
+      const reason = finishReason ?? "stop";
+      const message = await save(reason);
+      await sse.event("done", { message: messageBody(message), usage, finishReason: reason });
+    } catch (err) {
+      if (sse.signal.aborted) {
+        await save("cancelled");
+        return;
+      }
+      const known = err instanceof HttpError;
+      if (!known) log.error({ err }, "chat stream failed");
+      await save("error");
+      await sse.event("error", {
+        error: {
+          code: known ? err.code : "UPSTREAM_ERROR",
+          message: known && err.statusCode < 500 ? err.message : publicMessage(err),
+        },
+      });
+    } finally {
+      sse.end();
+    }
+  }
+}
+
+function publicMessage(err: unknown): string {
+  if (err instanceof HttpError && (err.statusCode === 503 || err.statusCode === 504)) {
+    return err.message;
+  }
+  return "The model server failed";
+}

@@ -1,0 +1,264 @@
+import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
+import type { Database } from "../db/database.js";
+import type { MessageTable } from "../db/schema.js";
+import { badRequest, notFound } from "../errors.js";
+
+export const UNTITLED = "New conversation";
+const TITLE_LENGTH = 60;
+
+export interface ConversationInfo {
+  id: string;
+  title: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface MessageInfo {
+  id: string;
+  role: "user" | "assistant" | "system";
+  content: string;
+  createdAt: Date;
+  finishReason?: string;
+}
+
+export interface TurnRequest {
+  content?: string | undefined;
+  regenerate?: boolean | undefined;
+  editMessageId?: string | undefined;
+}
+
+export interface Turn {
+  /** The new or edited user message, if this turn made one. */
+  userMessage: MessageInfo | undefined;
+  /** The whole conversation to answer, oldest first. */
+  history: MessageInfo[];
+}
+
+export interface AssistantResult {
+  id: string;
+  content: string;
+  finishReason: string;
+  model: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+}
+
+type MessageRow = Pick<MessageTable, "id" | "role" | "content" | "finishReason" | "createdAt">;
+
+function toMessage(row: MessageRow): MessageInfo {
+  return {
+    id: row.id,
+    role: row.role,
+    content: row.content,
+    createdAt: new Date(row.createdAt),
+    ...(row.finishReason ? { finishReason: row.finishReason } : {}),
+  };
+}
+
+function toConversation(row: {
+  id: string;
+  title: string | null;
+  createdAt: number;
+  updatedAt: number;
+}): ConversationInfo {
+  return {
+    id: row.id,
+    title: row.title ?? UNTITLED,
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+  };
+}
+
+export function titleFrom(content: string): string {
+  const flat = content.replace(/\s+/g, " ").trim();
+  return flat.length <= TITLE_LENGTH ? flat : `${flat.slice(0, TITLE_LENGTH - 1).trimEnd()}…`;
+}
+
+/** Conversations and their messages; every method is scoped to the owner's user id. */
+export class ConversationService {
+  constructor(private readonly db: Database) {}
+
+  private get k() {
+    return this.db.kysely;
+  }
+
+  async list(userId: string, q: string | undefined, limit: number, offset: number) {
+    let query = this.k
+      .selectFrom("conversation")
+      .select(["id", "title", "createdAt", "updatedAt"])
+      .where("userId", "=", userId);
+    const term = q?.trim();
+    if (term) {
+      const like = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      query = query.where((eb) =>
+        eb.or([
+          sql<boolean>`title like ${like} escape '\\'`,
+          eb.exists(
+            eb
+              .selectFrom("message")
+              .select("message.id")
+              .whereRef("message.conversationId", "=", "conversation.id")
+              .where(sql<boolean>`message.content like ${like} escape '\\'`),
+          ),
+        ]),
+      );
+    }
+    const rows = await query
+      .orderBy("updatedAt", "desc")
+      .orderBy("id")
+      .limit(limit)
+      .offset(offset)
+      .execute();
+    return rows.map(toConversation);
+  }
+
+  async create(userId: string, title: string | undefined): Promise<ConversationInfo> {
+    const now = Date.now();
+    const row = { id: randomUUID(), userId, title: title ?? null, createdAt: now, updatedAt: now };
+    await this.k.insertInto("conversation").values(row).execute();
+    return toConversation(row);
+  }
+
+  /** The conversation if `userId` owns it; 404 otherwise (also for other users' ones). */
+  async find(userId: string, id: string): Promise<ConversationInfo> {
+    const row = await this.k
+      .selectFrom("conversation")
+      .select(["id", "title", "createdAt", "updatedAt"])
+      .where("id", "=", id)
+      .where("userId", "=", userId)
+      .executeTakeFirst();
+    if (!row) throw notFound("Conversation");
+    return toConversation(row);
+  }
+
+  async messages(conversationId: string): Promise<MessageInfo[]> {
+    const rows = await this.k
+      .selectFrom("message")
+      .select(["id", "role", "content", "finishReason", "createdAt"])
+      .where("conversationId", "=", conversationId)
+      .orderBy("seq")
+      .execute();
+    return rows.map(toMessage);
+  }
+
+  async get(userId: string, id: string) {
+    const conversation = await this.find(userId, id);
+    return { ...conversation, messages: await this.messages(id) };
+  }
+
+  async rename(userId: string, id: string, title: string): Promise<ConversationInfo> {
+    await this.find(userId, id);
+    await this.k
+      .updateTable("conversation")
+      .set({ title, updatedAt: Date.now() })
+      .where("id", "=", id)
+      .execute();
+    return this.find(userId, id);
+  }
+
+  async delete(userId: string, id: string): Promise<void> {
+    await this.find(userId, id);
+    await this.k.deleteFrom("conversation").where("id", "=", id).execute();
+  }
+
+  /**
+   * Applies the user's side of a turn in one transaction: a new message, a regenerate
+   * (drops the last answer) or an edit (replaces a user message, drops what follows).
+   */
+  async prepareTurn(userId: string, id: string, req: TurnRequest): Promise<Turn> {
+    const conversation = await this.find(userId, id);
+    const modes = [req.content !== undefined && !req.editMessageId, req.regenerate === true];
+    if (req.editMessageId) modes.push(true);
+    if (modes.filter(Boolean).length !== 1) {
+      throw badRequest("Send exactly one of content, regenerate or editMessageId");
+    }
+    const now = Date.now();
+    return this.k.transaction().execute(async (trx) => {
+      let userMessage: MessageInfo | undefined;
+      if (req.editMessageId) {
+        if (req.content === undefined) throw badRequest("editMessageId needs content");
+        const target = await trx
+          .selectFrom("message")
+          .select(["seq", "role"])
+          .where("id", "=", req.editMessageId)
+          .where("conversationId", "=", id)
+          .executeTakeFirst();
+        if (!target) throw notFound("Message");
+        if (target.role !== "user") throw badRequest("Only user messages can be edited");
+        await trx
+          .updateTable("message")
+          .set({ content: req.content })
+          .where("id", "=", req.editMessageId)
+          .execute();
+        await trx
+          .deleteFrom("message")
+          .where("conversationId", "=", id)
+          .where("seq", ">", target.seq)
+          .execute();
+      } else if (req.regenerate) {
+        const last = await trx
+          .selectFrom("message")
+          .select(["seq", "role"])
+          .where("conversationId", "=", id)
+          .orderBy("seq", "desc")
+          .executeTakeFirst();
+        if (!last) throw badRequest("Nothing to regenerate");
+        if (last.role === "assistant") {
+          await trx.deleteFrom("message").where("seq", "=", last.seq).execute();
+        }
+      } else {
+        const row = {
+          id: randomUUID(),
+          conversationId: id,
+          role: "user" as const,
+          content: req.content ?? "",
+          finishReason: null,
+          model: null,
+          promptTokens: null,
+          completionTokens: null,
+          createdAt: now,
+        };
+        await trx.insertInto("message").values(row).execute();
+        userMessage = toMessage(row);
+      }
+      const rows = await trx
+        .selectFrom("message")
+        .select(["id", "role", "content", "finishReason", "createdAt"])
+        .where("conversationId", "=", id)
+        .orderBy("seq")
+        .execute();
+      const history = rows.map(toMessage);
+      const last = history.at(-1);
+      if (last?.role !== "user") throw badRequest("The conversation does not end with a question");
+      if (req.editMessageId) userMessage = last;
+      const firstUser = history.find((m) => m.role === "user");
+      const update: { updatedAt: number; title?: string } = { updatedAt: now };
+      if (conversation.title === UNTITLED && firstUser) update.title = titleFrom(firstUser.content);
+      await trx.updateTable("conversation").set(update).where("id", "=", id).execute();
+      return { userMessage, history };
+    });
+  }
+
+  /** Writes the assistant's answer once, when the stream ended (completed or not). */
+  async saveAssistant(conversationId: string, result: AssistantResult): Promise<MessageInfo> {
+    const row = {
+      id: result.id,
+      conversationId,
+      role: "assistant" as const,
+      content: result.content,
+      finishReason: result.finishReason,
+      model: result.model,
+      promptTokens: result.promptTokens,
+      completionTokens: result.completionTokens,
+      createdAt: Date.now(),
+    };
+    await this.k.insertInto("message").values(row).execute();
+    await this.k
+      .updateTable("conversation")
+      .set({ updatedAt: row.createdAt })
+      .where("id", "=", conversationId)
+      .execute();
+    return toMessage(row);
+  }
+}
