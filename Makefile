@@ -69,6 +69,7 @@ lint: setup
 	cd llm-server && .venv/bin/mypy src tests
 	cd scripts && ../$(PY_VENV)/bin/ruff check . && ../$(PY_VENV)/bin/ruff format --check .
 	cd scripts && ../$(PY_VENV)/bin/mypy .
+	cd bench && ../$(PY_VENV)/bin/ruff check src && ../$(PY_VENV)/bin/ruff format --check src
 	cd gateway && npm run lint
 	cd web && npm run lint
 
