@@ -2,7 +2,7 @@
 import { render, screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { AnalyzeResultView } from "./analyze-view";
-import { bucket } from "./token-view";
+import { bucket, pct } from "./token-view";
 
 describe("Analyze result", () => {
   it("colours tokens by probability and describes alternatives and classification", () => {
@@ -33,5 +33,10 @@ describe("Analyze result", () => {
     expect(screen.getByText("90.0%")).toBeTruthy();
     expect(bucket(Math.log(0.01))).toBe("low");
     expect(bucket(null)).toBe("none");
+    expect([pct(Math.log(0.5)), pct(Math.log(0.0012)), pct(Math.log(1e-7))]).toEqual([
+      "50.0%",
+      "0.12%",
+      "<0.01%",
+    ]);
   });
 });

@@ -9,7 +9,12 @@ export function bucket(logprob: number | null): "none" | "high" | "mid" | "low" 
   return "low";
 }
 
-const pct = (logprob: number) => `${(Math.exp(logprob) * 100).toFixed(1)}%`;
+export function pct(logprob: number): string {
+  const p = Math.exp(logprob) * 100;
+  if (p >= 1) return `${p.toFixed(1)}%`;
+  if (p >= 0.01) return `${p.toFixed(2)}%`;
+  return "<0.01%";
+}
 const show = (t: string) => t.replace(/\n/g, "⏎").replace(/ /g, "·") || "∅";
 
 /** Each token coloured by its probability; hover or keyboard focus reveals the top alternatives. */
