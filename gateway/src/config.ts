@@ -167,8 +167,8 @@ const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, st
 const validateEnv = ajv.compile<Env>(EnvSchema);
 
 /** Reads `.env` from the working directory if present; real env vars win. */
-function withDotEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const path = resolve(process.cwd(), ".env");
+function withDotEnv(env: NodeJS.ProcessEnv, dotEnvPath?: string): NodeJS.ProcessEnv {
+  const path = dotEnvPath ?? resolve(process.cwd(), ".env");
   if (!existsSync(path)) return env;
   const fromFile = parseEnv(readFileSync(path, "utf8"));
   return { ...fromFile, ...env };
@@ -223,8 +223,8 @@ function oauthConfig(env: Env): OAuthConfig {
  * working directory is merged in underneath it.
  * @throws ConfigError with a one-line message naming the variable to fix.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const source = env === process.env ? withDotEnv(env) : env;
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: string): Config {
+  const source = env === process.env ? withDotEnv(env, dotEnvPath) : env;
 
   // Only copy the variables we know about, dropping empty strings so defaults apply.
   const input: Record<string, string> = {};

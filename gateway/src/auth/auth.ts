@@ -1,7 +1,6 @@
 import { apiKey } from "@better-auth/api-key";
 import { betterAuth } from "better-auth";
 import { admin, bearer, jwt, twoFactor } from "better-auth/plugins";
-import type { FastifyBaseLogger } from "fastify";
 import type { Kysely } from "kysely";
 import type { Config } from "../config.js";
 import type { AppTables } from "../db/schema.js";
@@ -13,10 +12,18 @@ export const API_KEY_PREFIX = "llm_";
 /** Lifetime of the bearer JWTs from `/api/auth/token`. */
 export const JWT_LIFETIME = "15m";
 
+type LogFn = (obj: Record<string, unknown>, msg: string) => void;
+/** The logger methods better-auth's messages and reset links go to (pino fits). */
+export interface AuthLog {
+  error: LogFn;
+  warn: LogFn;
+  debug: LogFn;
+}
+
 export interface AuthDeps {
   config: Config;
   db: Kysely<AppTables>;
-  log: FastifyBaseLogger;
+  log: AuthLog;
 }
 
 /** The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles. */

@@ -1,10 +1,9 @@
-import { getMigrations } from "better-auth/db/migration";
 import type { FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
-import { type Auth, createAuth } from "../auth/auth.js";
+import type { Auth } from "../auth/auth.js";
 import type { Config } from "../config.js";
-import { type Database, openDatabase } from "../db/database.js";
-import { migrateApp } from "../db/migrations.js";
+import type { Database } from "../db/database.js";
+import { setupDatabase } from "../db/setup.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -17,19 +16,12 @@ export interface DatabasePluginOptions {
   config: Config;
 }
 
-/**
- * Opens the database, creates the better-auth instance on it, and runs every
- * migration (better-auth's tables first, then the gateway's) before the app starts.
- */
+/** Decorates the app with the migrated database and the better-auth instance. */
 const databasePlugin: FastifyPluginAsync<DatabasePluginOptions> = async (app, { config }) => {
-  const db = openDatabase(config.databasePath);
+  const { db, auth } = await setupDatabase(config, app.log);
   app.addHook("onClose", async () => {
     await db.close();
   });
-  const auth = createAuth({ config, db: db.kysely, log: app.log });
-  const { runMigrations } = await getMigrations(auth.options);
-  await runMigrations();
-  await migrateApp(db.kysely);
   app.decorate("db", db);
   app.decorate("auth", auth);
 };

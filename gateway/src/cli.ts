@@ -1,0 +1,136 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { AuthLog } from "./auth/auth.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { setupDatabase } from "./db/setup.js";
+import { HttpError } from "./errors.js";
+import { ApiKeyService } from "./services/api-keys.js";
+import { UserService } from "./services/users.js";
+
+const USAGE = `usage: gateway/bin/admin <command> [options]
+  create-user     --email E --password P [--role admin|user] [--name N]
+  set-role        --email E --role admin|user
+  disable         --email E
+  enable          --email E
+  create-api-key  --email E [--name N] [--expires-in-days D]   (prints the key on its last line)
+  reset-password  --email E [--password P]   (prints a new random password unless P is given)`;
+
+/** A failure the operator can fix; printed as one line. */
+class CliError extends Error {}
+
+const quietLog: AuthLog = {
+  error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: "error", ...obj, msg })}\n`),
+  warn: () => undefined,
+  debug: () => undefined,
+};
+
+function need(value: string | undefined, flag: string): string {
+  if (!value) throw new CliError(`missing --${flag}`);
+  return value;
+}
+
+function role(value: string | undefined): "admin" | "user" {
+  if (value !== "admin" && value !== "user") throw new CliError("--role must be admin or user");
+  return value;
+}
+
+/** Runs one admin command; returns the lines to print. Exported for tests. */
+export async function runAdmin(argv: string[], config: Config): Promise<string[]> {
+  const [command, ...rest] = argv;
+  if (!command || command === "help" || command === "--help") return [USAGE];
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      email: { type: "string" },
+      password: { type: "string" },
+      role: { type: "string" },
+      name: { type: "string" },
+      "expires-in-days": { type: "string" },
+    },
+    strict: true,
+  });
+  const { db, auth } = await setupDatabase(config, quietLog);
+  try {
+    const users = new UserService(auth, db);
+    const email = need(values.email, "email").toLowerCase();
+    const existing = await users.findByEmail(email);
+    if (command === "create-user") {
+      if (existing) throw new CliError(`a user with email ${email} already exists`);
+      const password = need(values.password, "password");
+      const wanted = values.role === undefined ? undefined : role(values.role);
+      const created = await auth.api.signUpEmail({
+        body: { email, password, name: values.name ?? email.split("@")[0] ?? email },
+      });
+      let user = await users.get(created.user.id);
+      if (wanted && wanted !== user.role) user = await users.update(user.id, { role: wanted });
+      return [`created ${user.role} ${user.email} (id ${user.id})`];
+    }
+    if (!existing) throw new CliError(`no user with email ${email}`);
+    switch (command) {
+      case "set-role": {
+        const updated = await users.update(existing.id, { role: role(values.role) });
+        return [`${updated.email} is now ${updated.role}; their sessions were ended`];
+      }
+      case "disable":
+      case "enable": {
+        const updated = await users.update(existing.id, { disabled: command === "disable" });
+        return [`${updated.email} is ${updated.disabled ? "disabled" : "enabled"}`];
+      }
+      case "create-api-key": {
+        const days = values["expires-in-days"];
+        const expires = days === undefined ? undefined : Number.parseInt(days, 10);
+        if (expires !== undefined && !(expires >= 1)) {
+          throw new CliError("--expires-in-days must be a positive integer");
+        }
+        const keys = new ApiKeyService(auth);
+        const created = await keys.create(existing.id, values.name ?? "admin cli", expires);
+        return [`API key ${created.id} for ${existing.email}:`, created.key];
+      }
+      case "reset-password": {
+        const password = values.password ?? randomBytes(18).toString("base64url");
+        await users.setPassword(existing.id, password);
+        const ctx = await auth.$context;
+        await ctx.internalAdapter.deleteUserSessions(existing.id);
+        return values.password
+          ? [`password of ${existing.email} reset; their sessions were ended`]
+          : [`new password of ${existing.email} (sessions ended):`, password];
+      }
+      default:
+        throw new CliError(`unknown command "${command}"\n${USAGE}`);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+function oneLine(err: unknown): string {
+  if (err instanceof CliError || err instanceof ConfigError || err instanceof HttpError) {
+    return err.message.split("\n")[0] ?? "";
+  }
+  const e = err as { message?: string; body?: { message?: string } };
+  return e.body?.message ?? e.message ?? String(err);
+}
+
+async function main(): Promise<void> {
+  const first = process.argv[2];
+  if (!first || first === "help" || first === "--help" || first === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  try {
+    const local = resolve(process.cwd(), ".env");
+    const repoEnv = resolve(import.meta.dirname, "..", "..", ".env");
+    const config = loadConfig(process.env, existsSync(local) ? local : repoEnv);
+    const lines = await runAdmin(process.argv.slice(2), config);
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } catch (err) {
+    process.stderr.write(`admin: ${oneLine(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]).replace(/\.ts$/, ".js").endsWith("cli.js")) {
+  await main();
+}
