@@ -33,10 +33,19 @@ export const REDACTED_PATHS = [
  * Builds the gateway application without listening, so tests can use `inject`.
  * The process entry point is `server.ts`.
  */
-export async function buildApp(config: Config): Promise<FastifyInstance> {
+export interface BuildOptions {
+  /** Where log lines go (default stdout); tests capture them. */
+  logStream?: { write(line: string): void };
+}
+
+export async function buildApp(
+  config: Config,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
+      ...(options.logStream ? { stream: options.logStream } : {}),
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     },
     genReqId: () => randomUUID(),

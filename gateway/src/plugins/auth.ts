@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { CLIENT_IP_HEADER } from "../auth/auth.js";
 import { type Principal, PrincipalResolver } from "../auth/principal.js";
+import { LoginThrottle } from "../auth/throttle.js";
 import type { Config } from "../config.js";
 import { forbidden, HttpError, unauthorized } from "../errors.js";
 
@@ -31,12 +32,26 @@ export function principalOf(request: FastifyRequest): Principal {
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+const SIGN_IN_PATH = "/api/auth/sign-in/email";
+
+function emailOf(body: unknown): string {
+  if (!Buffer.isBuffer(body)) return "";
+  try {
+    const parsed = JSON.parse(body.toString("utf8")) as { email?: unknown };
+    return typeof parsed.email === "string" ? parsed.email.trim().toLowerCase() : "";
+  } catch {
+    return "";
+  }
+}
 
 export interface AuthPluginOptions {
   config: Config;
+  throttle?: LoginThrottle;
 }
 
-const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, { config }) => {
+const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) => {
+  const { config } = options;
+  const throttle = options.throttle ?? new LoginThrottle();
   const resolver = new PrincipalResolver(app.auth, app.db);
   const trusted = new Set([config.webOrigin, config.publicUrl]);
   app.decorateRequest("principal", null);
@@ -79,6 +94,18 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, { config }
       url: "/api/auth/*",
       schema: { hide: true },
       handler: async (request, reply) => {
+        const signIn = request.method === "POST" && request.url.split("?")[0] === SIGN_IN_PATH;
+        const email = signIn ? emailOf(request.body) : "";
+        if (signIn) {
+          const wait = throttle.retryAfter(email, request.ip);
+          if (wait > 0) {
+            reply.header("retry-after", String(wait)).header("cache-control", "no-store");
+            return reply.code(429).send({
+              code: "TOO_MANY_ATTEMPTS",
+              message: "Too many failed sign-in attempts; try again later",
+            });
+          }
+        }
         const headers = fromNodeHeaders(request.headers);
         headers.set(CLIENT_IP_HEADER, request.ip);
         const hasBody = request.method !== "GET" && Buffer.isBuffer(request.body);
@@ -89,6 +116,8 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, { config }
             ...(hasBody ? { body: request.body as Buffer } : {}),
           }),
         );
+        if (signIn && response.status === 401) throttle.fail(email, request.ip);
+        if (signIn && response.status === 200) throttle.succeed(email);
         reply.code(response.status);
         response.headers.forEach((value, key) => {
           reply.header(key, value);
