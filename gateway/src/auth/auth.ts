@@ -1,6 +1,6 @@
 import { apiKey } from "@better-auth/api-key";
 import { betterAuth } from "better-auth";
-import { admin, bearer, jwt, twoFactor } from "better-auth/plugins";
+import { admin, bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
 import type { Kysely } from "kysely";
 import type { Config } from "../config.js";
 import type { AppTables } from "../db/schema.js";
@@ -54,6 +54,13 @@ export function createAuth({ config, db, log }: AuthDeps) {
         log.warn({ email: user.email, resetUrl: url }, "password reset requested");
       },
     },
+    // Accounts are keyed by (provider, subject); an OAuth sign-in whose email belongs to an
+    // existing account is refused, never merged into it.
+    account: { accountLinking: { enabled: false } },
+    socialProviders: {
+      ...(config.oauth.github ? { github: { ...config.oauth.github } } : {}),
+      ...(config.oauth.google ? { google: { ...config.oauth.google } } : {}),
+    },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     advanced: {
       ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
@@ -102,6 +109,24 @@ export function createAuth({ config, db, log }: AuthDeps) {
         },
       }),
       twoFactor({ issuer: "LLM stack" }),
+      ...(config.oauth.oidc
+        ? [
+            genericOAuth({
+              config: [
+                {
+                  providerId: "oidc",
+                  name: config.oauth.oidc.name,
+                  discoveryUrl: `${config.oauth.oidc.issuer}/.well-known/openid-configuration`,
+                  clientId: config.oauth.oidc.clientId,
+                  clientSecret: config.oauth.oidc.clientSecret,
+                  scopes: ["openid", "email", "profile"],
+                  pkce: true,
+                  requireIdTokenVerification: true,
+                },
+              ],
+            }),
+          ]
+        : []),
       apiKey({
         defaultPrefix: API_KEY_PREFIX,
         startingCharactersConfig: { shouldStore: true, charactersLength: 10 },

@@ -8,8 +8,11 @@ export interface AuthProvidersRoutesOptions {
 }
 
 /** The configured OAuth providers, for sign-in buttons. */
-export function oauthProviders(oauth: OAuthConfig): { id: string; name: string }[] {
-  const list: { id: string; name: string }[] = [];
+type Provider = { id: string; name: string };
+
+/** Every one signs in with better-auth's `signIn.social({ provider: id })`. */
+export function oauthProviders(oauth: OAuthConfig): Provider[] {
+  const list: Provider[] = [];
   if (oauth.oidc) list.push({ id: "oidc", name: oauth.oidc.name });
   if (oauth.github) list.push({ id: "github", name: "GitHub" });
   if (oauth.google) list.push({ id: "google", name: "Google" });
