@@ -58,7 +58,7 @@ export function TwoFactorSection() {
       <h2 id="tfa-h">Two-factor authentication</h2>
       <p className="muted">Status: {enabled ? "on" : "off"}</p>
       {setup ? (
-        <form className="stack" onSubmit={confirm}>
+        <form key="confirm" className="stack" onSubmit={confirm}>
           <p>
             Add this account to your authenticator app with the secret below (or the otpauth link),
             then enter the code it shows.
@@ -101,7 +101,7 @@ export function TwoFactorSection() {
           </div>
         </form>
       ) : (
-        <form className="stack" onSubmit={enabled ? disable : start}>
+        <form key={enabled ? "disable" : "enable"} className="stack" onSubmit={enabled ? disable : start}>
           <div className="field">
             <label htmlFor="tfa-password">Password</label>
             <input

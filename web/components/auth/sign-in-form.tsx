@@ -78,7 +78,8 @@ export function SignInForm({ next }: { next: string }) {
 
   if (step === "totp") {
     return (
-      <form onSubmit={onTotp} className="stack" aria-labelledby="totp-heading">
+      // A distinct key: React must not reuse the password input (and its value) for the code.
+      <form key="totp" onSubmit={onTotp} className="stack" aria-labelledby="totp-heading">
         <h1 id="totp-heading">Two-factor authentication</h1>
         <p className="muted">Enter the 6-digit code from your authenticator app.</p>
         <div className="field">
@@ -88,7 +89,8 @@ export function SignInForm({ next }: { next: string }) {
             name="code"
             inputMode="numeric"
             autoComplete="one-time-code"
-            pattern="[0-9 ]{6,7}"
+            minLength={6}
+            maxLength={8}
             required
             // biome-ignore lint/a11y/noAutofocus: the only field of this step
             autoFocus
@@ -109,7 +111,7 @@ export function SignInForm({ next }: { next: string }) {
   }
 
   return (
-    <form onSubmit={onPassword} className="stack" aria-labelledby="sign-in-heading">
+    <form key="password" onSubmit={onPassword} className="stack" aria-labelledby="sign-in-heading">
       <h1 id="sign-in-heading">Sign in</h1>
       <div className="field">
         <label htmlFor="email">Email</label>

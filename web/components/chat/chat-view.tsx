@@ -225,9 +225,10 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
 
   const edit = (messageId: string, content: string) =>
     run({ content, editMessageId: messageId }, (m) => {
+      // The gateway keeps the message (same id, new content) and drops everything after it.
       const i = m.findIndex((x) => x.id === messageId);
-      const kept = i < 0 ? m : m.slice(0, i);
-      return [...kept, { id: localId("u"), role: "user", content, createdAt: nowIso() }];
+      const target = m[i];
+      return target ? [...m.slice(0, i), { ...target, content }] : m;
     });
 
   const stop = () => abortRef.current?.abort();

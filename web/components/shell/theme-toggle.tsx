@@ -26,7 +26,7 @@ export function ThemeToggle() {
     <label className="theme-toggle">
       <span className="visually-hidden">Theme</span>
       <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
-        <option value="system">System theme</option>
+        <option value="system">Auto</option>
         <option value="light">Light</option>
         <option value="dark">Dark</option>
       </select>
