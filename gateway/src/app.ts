@@ -49,6 +49,7 @@ export async function buildApp(
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     },
     genReqId: () => randomUUID(),
+    trustProxy: config.trustProxy,
     bodyLimit: 1_048_576,
   }).withTypeProvider<TypeBoxTypeProvider>();
 

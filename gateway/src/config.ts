@@ -34,6 +34,7 @@ export const EnvSchema = Type.Object({
   DATABASE_PATH: Type.String({ minLength: 1, default: "./data/gateway.sqlite" }),
   WEB_ORIGIN: Type.String({ minLength: 1, default: "http://localhost:3000" }),
   PUBLIC_URL: Type.Optional(Type.String({ minLength: 1 })),
+  TRUST_PROXY: Type.String({ default: "loopback" }),
   ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),
   REQUIRE_ADMIN_2FA: Type.Boolean({ default: false }),
   LLM_FIRST_TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120_000 }),
@@ -78,6 +79,8 @@ export interface Config {
   webOrigin: string;
   /** Public base URL of the auth endpoints (cookies are Secure when it is https). */
   publicUrl: string;
+  /** Proxies whose X-Forwarded-For is believed (proxy-addr syntax), or false. */
+  trustProxy: string | false;
   /** The account with this email becomes admin at sign-up (besides the very first account). */
   adminEmail: string | undefined;
   requireAdmin2fa: boolean;
@@ -282,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     databasePath: parsed.DATABASE_PATH,
     webOrigin,
     publicUrl: parsed.PUBLIC_URL ? parseUrl("PUBLIC_URL", parsed.PUBLIC_URL) : webOrigin,
+    trustProxy: ["", "false", "none"].includes(parsed.TRUST_PROXY) ? false : parsed.TRUST_PROXY,
     adminEmail: parsed.ADMIN_EMAIL?.toLowerCase(),
     requireAdmin2fa: parsed.REQUIRE_ADMIN_2FA,
     firstTokenTimeoutMs: parsed.LLM_FIRST_TOKEN_TIMEOUT_MS,

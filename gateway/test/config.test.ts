@@ -37,6 +37,7 @@ describe("loadConfig", () => {
       databasePath: "/tmp/g.sqlite",
       webOrigin: "https://chat.example.org",
       publicUrl: "https://chat.example.org",
+      trustProxy: "loopback",
       adminEmail: undefined,
       requireAdmin2fa: false,
       firstTokenTimeoutMs: 120_000,

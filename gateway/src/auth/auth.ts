@@ -69,7 +69,7 @@ export function createAuth({ config, db, log }: AuthDeps) {
     rateLimit: {
       enabled: !relaxed,
       window: 60,
-      max: 100,
+      max: 300,
       storage: "memory",
       customRules: {
         "/sign-in/email": { window: 60, max: 10 },
