@@ -9,6 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
+import AxeBuilder from "@axe-core/playwright";
 import { type BrowserContext, expect, type Page, type TestInfo, test } from "@playwright/test";
 
 test.describe.configure({ mode: "serial", timeout: 120_000 });
@@ -24,10 +25,18 @@ let page: Page;
 let conversationUrl = "";
 let apiKey = "";
 
+/** Saves a screenshot of the page and checks it with axe (WCAG 2 A/AA rules). */
 async function shot(p: Page, info: TestInfo, name: string) {
   const path = `test-results/screenshots/${name}.png`;
   await p.screenshot({ path, fullPage: true });
   await info.attach(name, { path, contentType: "image/png" });
+  const { violations } = await new AxeBuilder({ page: p })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+    .analyze();
+  const summary = violations.map(
+    (v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
+  );
+  expect(summary, `accessibility violations on ${name}`).toEqual([]);
 }
 
 /** True when the gateway answers 404 "Route … not found" (route not implemented yet). */

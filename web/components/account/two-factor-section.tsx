@@ -101,7 +101,11 @@ export function TwoFactorSection() {
           </div>
         </form>
       ) : (
-        <form key={enabled ? "disable" : "enable"} className="stack" onSubmit={enabled ? disable : start}>
+        <form
+          key={enabled ? "disable" : "enable"}
+          className="stack"
+          onSubmit={enabled ? disable : start}
+        >
           <div className="field">
             <label htmlFor="tfa-password">Password</label>
             <input

@@ -1,7 +1,8 @@
 "use client";
 
+import Link from "next/link";
 import { useCallback, useEffect, useState } from "react";
-import { api } from "@/lib/api";
+import { ApiError, api } from "@/lib/api";
 import type { AdminUser, Role } from "@/lib/types";
 import { errorText, SectionStatus } from "../section-status";
 import { useSession } from "../shell/session";
@@ -11,13 +12,16 @@ export function UsersSection() {
   const [q, setQ] = useState("");
   const [users, setUsers] = useState<AdminUser[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [needs2fa, setNeeds2fa] = useState(false);
 
   const reload = useCallback(async (query: string) => {
     try {
       setUsers(await api.adminUsers(query.trim() || undefined));
       setError(null);
     } catch (err) {
-      setError(errorText(err));
+      // REQUIRE_ADMIN_2FA on the gateway: admins must turn on two-factor first.
+      if (err instanceof ApiError && err.code === "TWO_FACTOR_REQUIRED") setNeeds2fa(true);
+      else setError(errorText(err));
     }
   }, []);
   useEffect(() => {
@@ -52,7 +56,12 @@ export function UsersSection() {
         />
       </div>
       <SectionStatus error={error} />
-      {users === null ? (
+      {needs2fa ? (
+        <p role="alert" className="alert alert-error">
+          Administration requires two-factor authentication.{" "}
+          <Link href="/account">Enable it in your account</Link>, then come back.
+        </p>
+      ) : users === null ? (
         <p className="muted">Loading…</p>
       ) : users.length === 0 ? (
         <p className="muted">No users match.</p>
