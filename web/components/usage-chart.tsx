@@ -1,34 +1,9 @@
-/**
- * Renders a usage document whose exact shape is defined by a later gateway
- * issue: every `{used, limit}` pair found at the top level or one level down
- * becomes a bar (used against quota); other numbers are listed.
- */
+"use client";
 
-interface Meter {
-  name: string;
-  used: number;
-  limit: number | null;
-}
+import { useState } from "react";
+import { daySeries, extractMeters } from "@/lib/charts";
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
-
-export function extractMeters(doc: unknown): { meters: Meter[]; facts: [string, string][] } {
-  const meters: Meter[] = [];
-  const facts: [string, string][] = [];
-  if (!isObj(doc)) return { meters, facts };
-  const visit = (name: string, v: unknown, depth: number) => {
-    if (isObj(v) && typeof v.used === "number") {
-      meters.push({ name, used: v.used, limit: typeof v.limit === "number" ? v.limit : null });
-    } else if (isObj(v) && depth < 1 && !Array.isArray(v)) {
-      for (const [k, x] of Object.entries(v)) visit(name ? `${name} ${k}` : k, x, depth + 1);
-    } else if (typeof v === "number" || typeof v === "string") {
-      facts.push([name, String(v)]);
-    }
-  };
-  for (const [k, v] of Object.entries(doc)) visit(k, v, 0);
-  return { meters, facts };
-}
-
+/** Quota meters: used against limit as bars, with the reset time when given. */
 export function UsageChart({ doc, label }: { doc: unknown; label: string }) {
   const { meters, facts } = extractMeters(doc);
   return (
@@ -49,6 +24,7 @@ export function UsageChart({ doc, label }: { doc: unknown; label: string }) {
                 <span className="bar-value">
                   {m.used.toLocaleString()}
                   {m.limit !== null ? ` / ${m.limit.toLocaleString()}` : " (no limit)"}
+                  {m.resetAt ? ` · resets ${new Date(m.resetAt).toLocaleString()}` : ""}
                 </span>
               </li>
             );
@@ -66,6 +42,55 @@ export function UsageChart({ doc, label }: { doc: unknown; label: string }) {
         </dl>
       ) : null}
       {meters.length === 0 && facts.length === 0 ? <p className="muted">No usage yet.</p> : null}
+      <DayChart doc={doc} />
     </div>
+  );
+}
+
+/** Per-day bars of one numeric column (chosen in a select), summed over the rows of each day. */
+export function DayChart({ doc }: { doc: unknown }) {
+  const series = daySeries(doc);
+  const [metric, setMetric] = useState<string | null>(null);
+  if (!series) return null;
+  const m = metric && series.metrics.includes(metric) ? metric : (series.metrics[0] ?? "");
+  const values = series.values[m] ?? {};
+  const max = Math.max(1, ...series.days.map((d) => values[d] ?? 0));
+  const w = 28;
+  const h = 120;
+  return (
+    <figure className="day-chart">
+      <div className="field">
+        <label htmlFor="day-metric">Per day</label>
+        <select id="day-metric" value={m} onChange={(e) => setMetric(e.target.value)}>
+          {series.metrics.map((x) => (
+            <option key={x} value={x}>
+              {x}
+            </option>
+          ))}
+        </select>
+      </div>
+      <svg
+        role="img"
+        aria-label={`${m} per day: ${series.days.map((d) => `${d} ${values[d] ?? 0}`).join(", ")}`}
+        viewBox={`0 0 ${series.days.length * w} ${h + 16}`}
+        width="100%"
+        height={h + 16}
+        preserveAspectRatio="none"
+      >
+        {series.days.map((d, i) => {
+          const v = values[d] ?? 0;
+          const bh = (v / max) * h;
+          return (
+            <g key={d}>
+              <title>{`${d}: ${v.toLocaleString()}`}</title>
+              <rect x={i * w + 3} y={h - bh} width={w - 6} height={bh} className="day-bar" />
+            </g>
+          );
+        })}
+      </svg>
+      <figcaption className="muted small">
+        {series.days[0]} – {series.days[series.days.length - 1]} · max {max.toLocaleString()}
+      </figcaption>
+    </figure>
   );
 }
