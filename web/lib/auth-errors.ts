@@ -22,6 +22,9 @@ export function authErrorMessage(
     return "That code is not valid. Enter the current 6-digit code from your authenticator app.";
   }
   if (status === 401 || code === "INVALID_EMAIL_OR_PASSWORD") return "Wrong email or password.";
+  if (code === "BANNED_USER" || code === "USER_DISABLED" || code === "ACCOUNT_DISABLED") {
+    return "This account is disabled. Contact an administrator.";
+  }
   if (code === "EMAIL_NOT_VERIFIED") return "Verify your email address first: check your inbox.";
   if (status === 403) {
     return error.message

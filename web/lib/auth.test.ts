@@ -18,6 +18,9 @@ describe("authErrorMessage", () => {
       "Wrong email or password.",
     );
     expect(authErrorMessage({ status: 429 }, 42)).toBe("Too many attempts. Try again in 42 s.");
+    expect(
+      authErrorMessage({ status: 403, code: "BANNED_USER", message: "You have been banned" }),
+    ).toBe("This account is disabled. Contact an administrator.");
     expect(authErrorMessage({ status: 403, message: "Your account is disabled." })).toBe(
       "Your account is disabled.",
     );

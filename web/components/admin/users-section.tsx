@@ -13,6 +13,7 @@ export function UsersSection() {
   const [users, setUsers] = useState<AdminUser[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [needs2fa, setNeeds2fa] = useState(false);
+  const [ok, setOk] = useState<string | null>(null);
 
   const reload = useCallback(async (query: string) => {
     try {
@@ -31,8 +32,14 @@ export function UsersSection() {
 
   async function update(u: AdminUser, patch: { role?: Role; disabled?: boolean }) {
     setError(null);
+    setOk(null);
     try {
       const updated = await api.adminUpdateUser(u.id, patch);
+      const what = [
+        patch.role !== undefined ? `role ${patch.role}` : "",
+        patch.disabled !== undefined ? (patch.disabled ? "disabled" : "enabled") : "",
+      ].filter(Boolean);
+      setOk(`Saved: ${u.email} ${what.join(", ")}.`);
       setUsers((list) =>
         list ? list.map((x) => (x.id === u.id ? { ...x, ...patch, ...(updated ?? {}) } : x)) : list,
       );
@@ -55,7 +62,7 @@ export function UsersSection() {
           onChange={(e) => setQ(e.target.value)}
         />
       </div>
-      <SectionStatus error={error} />
+      <SectionStatus error={error} ok={ok} />
       {needs2fa ? (
         <p role="alert" className="alert alert-error">
           Administration requires two-factor authentication.{" "}
