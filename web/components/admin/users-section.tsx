@@ -33,6 +33,8 @@ export function UsersSection() {
   async function update(u: AdminUser, patch: { role?: Role; disabled?: boolean }) {
     setError(null);
     setOk(null);
+    // Optimistic: the control reflects the choice at once; a failure reloads the list.
+    setUsers((list) => (list ? list.map((x) => (x.id === u.id ? { ...x, ...patch } : x)) : list));
     try {
       const updated = await api.adminUpdateUser(u.id, patch);
       const what = [
