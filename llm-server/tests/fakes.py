@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from llm_server.engine import EngineLoad
@@ -31,7 +31,7 @@ class FakeGeneration:
     produced: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def events(self) -> AsyncIterator[GenerationEvent]:
+    async def events(self) -> AsyncGenerator[GenerationEvent, None]:
         self.engine.running += 1
         try:
             text = ""

@@ -54,7 +54,19 @@ class Settings(BaseSettings):
         default=8192, description="The most tokens (prompt + completion) one sequence may use."
     )
     n_threads: Annotated[int, Field(ge=1)] = max(1, os.cpu_count() or 1)
-    n_batch: Annotated[int, Field(ge=16)] = 512
+    n_batch: Annotated[int, Field(ge=16)] = Field(
+        default=512, description="Tokens decoded per step: running streams plus prompt chunks."
+    )
+    flash_attention: bool = Field(
+        default=False,
+        description="llama.cpp flash attention. Off by default: on CPU it makes results "
+        "depend on batching and prefix reuse.",
+    )
+    swa_full: bool = Field(
+        default=True,
+        description="Keep full-size caches for sliding-window layers (Gemma 3), so that long "
+        "cached prefixes can be reused; off saves memory.",
+    )
 
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_000_000
     max_tokens_limit: Annotated[int, Field(ge=1)] = 4096

@@ -55,6 +55,7 @@ class RequestUsage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
     ttft_s: float | None = None
 
 
@@ -113,6 +114,7 @@ class InferenceService:
             stop=tuple(request.stop),
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
+            ignore_eos=request.ignore_eos,
         )
         return Job(prompt, [params], client, "generate")
 
@@ -143,6 +145,7 @@ class InferenceService:
             frequency_penalty=request.frequency_penalty,
             logprobs=logprobs,
             grammar=grammar_for(request.response_format),
+            ignore_eos=request.ignore_eos,
         )
         choices = [params]
         for index in range(1, request.n):
@@ -245,6 +248,8 @@ class ChoiceStream:
                 if isinstance(event, Finished):
                     remaining -= 1
                     usage.completion_tokens += event.completion_tokens
+                    if index == 0:
+                        usage.cached_prompt_tokens = event.cached_prompt_tokens
                     metrics.completion_tokens.inc(event.completion_tokens)
                     if event.reason in ("error", "cancelled"):
                         raise engine_failure(event)

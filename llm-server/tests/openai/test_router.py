@@ -115,7 +115,12 @@ async def test_generate_simple_form(client: httpx.AsyncClient) -> None:
     assert body == {
         "text": "Hello there",
         "finish_reason": "length",
-        "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4},
+        "usage": {
+            "prompt_tokens": 2,
+            "completion_tokens": 2,
+            "total_tokens": 4,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        },
     }
     response = await client.post(
         "/generate", headers=AUTH, json={"prompt": "Say", "max_tokens": 2, "stream": True}

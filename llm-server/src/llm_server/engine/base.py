@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +22,7 @@ class EngineLoad:
 class Generation(Protocol):
     """A submitted generation: its events, and a way to stop it."""
 
-    def events(self) -> AsyncIterator[GenerationEvent]:
+    def events(self) -> AsyncGenerator[GenerationEvent, None]:
         """Tokens as they are produced, ending with `Finished`."""
         ...
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 import llama_cpp
 
@@ -74,6 +74,8 @@ class LlamaEngine:
             step_tokens=settings.n_batch,
             kv_cells=settings.n_ctx,
             request_timeout_s=settings.request_timeout_s,
+            swa_full=settings.swa_full,
+            flash_attention=settings.flash_attention,
         )
         self._scheduler = Scheduler(
             model,
@@ -85,8 +87,8 @@ class LlamaEngine:
     def load_stats(self) -> EngineLoad:
         if self._scheduler is None:
             return EngineLoad(running=0, queued=0)
-        running, queued = self._scheduler.load()
-        return EngineLoad(running=running, queued=queued)
+        running, queued, reused = self._scheduler.load()
+        return EngineLoad(running=running, queued=queued, prefix_tokens_reused=reused)
 
     async def close(self) -> None:
         if self._scheduler is not None:
@@ -187,7 +189,7 @@ class LlamaGeneration:
         self._queue = queue
         self._finished = False
 
-    async def events(self) -> AsyncIterator[GenerationEvent]:
+    async def events(self) -> AsyncGenerator[GenerationEvent, None]:
         try:
             while not self._finished:
                 event = await self._queue.get()

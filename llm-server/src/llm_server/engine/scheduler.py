@@ -15,15 +15,16 @@ import ctypes
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import llama_cpp
 
+from llm_server.engine.fair_queue import FairQueue
 from llm_server.engine.model import LoadedModel
 from llm_server.engine.sampling import Sampler, free_sampler, log_softmax_row, top_indices
+from llm_server.engine.slots import Slot, SlotTable
 from llm_server.engine.stops import StopMatcher
 from llm_server.engine.types import (
     Finished,
@@ -57,6 +58,8 @@ class SchedulerLimits:
     step_tokens: int
     kv_cells: int
     request_timeout_s: float
+    swa_full: bool = True
+    flash_attention: bool = False
 
 
 @dataclass(eq=False)
@@ -72,8 +75,9 @@ class Sequence:
     score_top_k: int = 0
     deadline: float = 0.0
     sampler: Sampler | None = None
-    slot: int = -1
+    slot: Slot | None = None
     n_past: int = 0
+    reused: int = 0
     pending_token: int | None = None
     generated: int = 0
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -87,6 +91,12 @@ class Sequence:
     def reservation(self) -> int:
         extra = self.params.max_tokens if self.params is not None else 0
         return len(self.prompt) + extra
+
+    @property
+    def reuse_limit(self) -> int:
+        """Prompt tokens that may come from a cache: one must be decoded for its logits, and a
+        scored text needs the logits of every position it scores."""
+        return len(self.prompt) - 1 if self.kind == "generate" else self.score_from - 1
 
     @property
     def prefilling(self) -> bool:
@@ -111,12 +121,19 @@ class Scheduler:
         params.n_ctx = limits.kv_cells
         params.n_batch = limits.step_tokens
         params.n_ubatch = limits.step_tokens
-        params.n_seq_max = limits.max_running
+        # Twice the running sequences: finished ones keep their cells for prefix reuse.
+        params.n_seq_max = 2 * limits.max_running
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.kv_unified = True  # one pool of cells: any sequence may use what others leave
-        params.swa_full = False  # Gemma 3's sliding-window layers keep only their window
+        # Gemma 3's sliding-window layers would otherwise keep only their last window of cells,
+        # and a cached prefix longer than the window could not be reused.
+        params.swa_full = limits.swa_full
         params.no_perf = True
+        # CPU flash attention makes a token's logits depend on how the batch was cut (seen
+        # here: 0.5 in log-probability, and a different greedy token); without it, a sequence
+        # decodes the same alone, batched, or after prefix reuse.
+        params.flash_attn_type = 1 if limits.flash_attention else 0
         ctx = llama_cpp.llama_init_from_model(model.model, params)
         if not ctx:
             raise RuntimeError("llama.cpp could not create a context (out of memory?)")
@@ -124,12 +141,9 @@ class Scheduler:
         self._memory = llama_cpp.llama_get_memory(ctx)
         self._batch = llama_cpp.llama_batch_init(limits.step_tokens, 0, 1)
         self._cond = threading.Condition()
-        self._waiting: dict[str, deque[Sequence]] = {}
-        self._rotation: deque[str] = deque()
-        self._n_waiting = 0
+        self._waiting: FairQueue[Sequence] = FairQueue()
         self._running: list[Sequence] = []
-        self._free_slots = list(range(limits.max_running - 1, -1, -1))
-        self._reserved = 0
+        self._slots = SlotTable(2 * limits.max_running, limits.kv_cells, _LlamaKv(self._memory))
         self._accepting = True
         self._stopped = False
         self._piece_buffer = ctypes.create_string_buffer(256)
@@ -142,18 +156,11 @@ class Scheduler:
         with self._cond:
             if not self._accepting:
                 raise SchedulerClosedError
-            if (
-                self._n_waiting >= self._limits.max_queue
-                and len(self._running) >= self._limits.max_running
-            ):
+            outstanding = len(self._running) + len(self._waiting)
+            if outstanding >= self._limits.max_running + self._limits.max_queue:
                 raise SchedulerQueueFullError
             sequence.deadline = time.monotonic() + self._limits.request_timeout_s
-            queue = self._waiting.get(sequence.client)
-            if queue is None:
-                queue = self._waiting[sequence.client] = deque()
-                self._rotation.append(sequence.client)
-            queue.append(sequence)
-            self._n_waiting += 1
+            self._waiting.push(sequence.client, sequence)
             self._cond.notify()
 
     def cancel(self, sequence: Sequence) -> None:
@@ -161,10 +168,10 @@ class Scheduler:
         with self._cond:
             self._cond.notify()
 
-    def load(self) -> tuple[int, int]:
-        """(running sequences, waiting sequences)."""
+    def load(self) -> tuple[int, int, int]:
+        """(running sequences, waiting sequences, prompt tokens reused so far)."""
         with self._cond:
-            return len(self._running), self._n_waiting
+            return len(self._running), len(self._waiting), self._slots.reused_tokens
 
     def close(self, drain_timeout_s: float) -> None:
         """Refuse new work, let running work finish within the timeout, cut the rest, free."""
@@ -173,7 +180,7 @@ class Scheduler:
             self._cond.notify()
         deadline = time.monotonic() + drain_timeout_s
         while time.monotonic() < deadline:
-            running, waiting = self.load()
+            running, waiting, _ = self.load()
             if not running and not waiting:
                 break
             time.sleep(0.05)
@@ -193,7 +200,7 @@ class Scheduler:
                     self._cond.wait()
                     self._admit_locked()
                 if self._stopped:
-                    for sequence in [*self._running, *self._drain_waiting_locked()]:
+                    for sequence in [*self._running, *self._waiting.clear()]:
                         self._finish(sequence, "error", "the server is shutting down")
                     return
             try:
@@ -203,56 +210,42 @@ class Scheduler:
                 for sequence in list(self._running):
                     self._finish(sequence, "error", "internal engine error")
 
-    def _drain_waiting_locked(self) -> list[Sequence]:
-        drained = [s for queue in self._waiting.values() for s in queue]
-        self._waiting.clear()
-        self._rotation.clear()
-        self._n_waiting = 0
-        return drained
-
     def _admit_locked(self) -> None:
-        """Admit waiting sequences round-robin across clients while slots and KV cells allow."""
-        while self._rotation and self._free_slots:
-            client = self._rotation[0]
-            queue = self._waiting[client]
-            head = queue[0]
+        """Admit waiting sequences, fairly across clients, while slots and KV cells allow."""
+        while len(self._running) < self._limits.max_running:
+            head = self._waiting.head()
+            if head is None:
+                return
             if head.cancelled.is_set():
-                queue.popleft()
-                self._n_waiting -= 1
-                self._forget_client_if_empty(client)
+                self._waiting.pop_head(next_turn=False)
                 head.emit(Finished("cancelled", len(head.prompt), 0))
                 continue
-            if self._reserved + head.reservation > self._limits.kv_cells:
+            acquired = self._slots.acquire(head.prompt, head.reservation, head.reuse_limit)
+            if acquired is None:
                 return  # wait for cells; admitting smaller ones first could starve this one
-            queue.popleft()
-            self._n_waiting -= 1
-            self._rotation.rotate(-1)
-            self._forget_client_if_empty(client)
+            head.slot, head.n_past, head.reused = acquired.slot, acquired.reused, acquired.reused
+            self._waiting.pop_head()
             self._start(head)
 
-    def _forget_client_if_empty(self, client: str) -> None:
-        if not self._waiting[client]:
-            del self._waiting[client]
-            self._rotation.remove(client)
-
     def _start(self, sequence: Sequence) -> None:
+        assert sequence.slot is not None
         if sequence.params is not None:
             try:
                 sequence.sampler = self._make_sampler(sequence.params)
             except ValueError as exc:
+                self._slots.release(sequence.slot, keep_cells=True)
                 sequence.emit(Finished("error", len(sequence.prompt), 0, error=str(exc)))
                 return
             sequence.stop = StopMatcher(sequence.params.stop)
-        sequence.slot = self._free_slots.pop()
-        self._reserved += sequence.reservation
         self._running.append(sequence)
 
     def _finish(self, sequence: Sequence, reason: FinishReason, error: str | None = None) -> None:
         if sequence in self._running:
             self._running.remove(sequence)
-            llama_cpp.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
-            self._free_slots.append(sequence.slot)
-            self._reserved -= sequence.reservation
+            assert sequence.slot is not None
+            # The cells stay cached for the next request with the same prefix, unless a failed
+            # decode left them in doubt.
+            self._slots.release(sequence.slot, keep_cells=reason != "error")
         if sequence.sampler is not None:
             free_sampler(sequence.sampler)
             sequence.sampler = None
@@ -260,7 +253,9 @@ class Scheduler:
             sequence.emit(sequence.scored)
         else:
             prompt = len(sequence.prompt)
-            sequence.emit(Finished(reason, prompt, sequence.generated, error=error))
+            sequence.emit(
+                Finished(reason, prompt, sequence.generated, sequence.reused, error=error)
+            )
 
     def _step(self) -> None:
         now = time.monotonic()
@@ -275,18 +270,19 @@ class Scheduler:
         outputs: list[tuple[Sequence, int]] = []
         n = 0
 
-        def add(token: int, position: int, slot: int, logits: bool) -> None:
+        def add(token: int, position: int, slot: Slot, logits: bool) -> None:
             nonlocal n
             batch.token[n] = token
             batch.pos[n] = position
             batch.n_seq_id[n] = 1
-            batch.seq_id[n][0] = slot
+            batch.seq_id[n][0] = slot.index
             batch.logits[n] = logits
             n += 1
 
         decoding = [s for s in self._running if not s.prefilling]
         for sequence in decoding:
             assert sequence.pending_token is not None
+            assert sequence.slot is not None
             add(sequence.pending_token, sequence.n_past, sequence.slot, True)
             outputs.append((sequence, n - 1))
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
@@ -302,6 +298,7 @@ class Scheduler:
                 # Rows with logits: positions from score_from - 1 on predict the next token.
                 first_row = max(start, sequence.score_from - 1)
                 end = min(end, max(first_row, start) + MAX_SCORED_ROWS_PER_STEP)
+            assert sequence.slot is not None
             for position in range(start, end):
                 if sequence.kind == "score":
                     wants = sequence.score_from - 1 <= position < len(sequence.prompt) - 1
@@ -322,6 +319,14 @@ class Scheduler:
                 self._finish(sequence, "error", f"llama_decode failed ({status})")
             return
         for sequence, count in advanced:
+            assert sequence.slot is not None
+            if sequence.prefilling:
+                sequence.slot.tokens.extend(
+                    sequence.prompt[sequence.n_past : sequence.n_past + count]
+                )
+            else:
+                assert sequence.pending_token is not None
+                sequence.slot.tokens.append(sequence.pending_token)
             sequence.n_past += count
         for sequence, index in outputs:
             if sequence.kind == "score":
@@ -358,7 +363,7 @@ class Scheduler:
                 TopLogprob(self._text(t), t, float(logprobs[t]))
                 for t in top_indices(logprobs, params.logprobs)
             )
-        if llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
+        if not params.ignore_eos and llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
             held = sequence.stop.flush() + sequence.decoder.decode(b"", final=True)
             if held:
                 sequence.emit(TokenOut(held, token, logprob, tops))
@@ -391,3 +396,16 @@ class Scheduler:
 
     def _text(self, token: int) -> str:
         return self._piece(token).decode("utf-8", errors="replace")
+
+
+class _LlamaKv:
+    """`KvOps` on a llama.cpp memory."""
+
+    def __init__(self, memory: llama_cpp.llama_memory_t) -> None:
+        self._memory = memory
+
+    def remove(self, slot: int, start: int) -> bool:
+        return bool(llama_cpp.llama_memory_seq_rm(self._memory, slot, start, -1))
+
+    def copy(self, source: int, target: int, length: int) -> None:
+        llama_cpp.llama_memory_seq_cp(self._memory, source, target, 0, length)

@@ -22,6 +22,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     logprobs: int | None = None
     grammar: str | None = None
+    ignore_eos: bool = False
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,11 @@ class SamplingFields(StrictModel):
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
     user: str | None = Field(default=None, max_length=256)
+    ignore_eos: bool = Field(
+        default=False,
+        description="Extension (as in llama-server and vLLM): keep generating past the "
+        "end-of-sequence token until max_tokens, for benchmarks.",
+    )
 
     @field_validator("stop")
     @classmethod
@@ -105,15 +110,21 @@ class GenerateRequest(StrictModel):
     presence_penalty: Penalty = 0.0
     frequency_penalty: Penalty = 0.0
     stream: bool = False
+    ignore_eos: bool = False
 
 
 # ---------------------------------------------------------------- responses
+
+
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int
 
 
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 class TopLogprobOut(BaseModel):

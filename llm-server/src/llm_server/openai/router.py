@@ -33,6 +33,7 @@ from llm_server.openai.protocol import (
     GenerateResponse,
     ModelCard,
     ModelList,
+    PromptTokensDetails,
     TokenLogprobOut,
     TopLogprobOut,
     Usage,
@@ -273,6 +274,7 @@ def usage_body(usage: RequestUsage) -> Usage:
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         total_tokens=usage.prompt_tokens + usage.completion_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=usage.cached_prompt_tokens),
     )
 
 

@@ -1,0 +1,130 @@
+"""KV-cache slots (llama.cpp sequence ids) and prefix reuse.
+
+Each slot remembers which tokens its KV cells hold. A finished sequence leaves its slot idle
+but keeps the cells, so that the next request starting with the same tokens (a conversation's
+next turn, a shared system prompt) skips recomputing them; idle cells are evicted, least
+recently used first, as soon as a new sequence needs the room. A request can also start from
+the prefix of a *running* sequence: the cells are shared (`seq_cp` on a unified cache).
+
+Cell accounting is conservative: a running sequence reserves prompt + max_tokens cells up
+front, so `llama_decode` never runs out of room mid-generation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Sharing a running sequence's prefix costs a slot; below this many tokens it is not worth it.
+MIN_SHARED_PREFIX = 16
+
+
+class KvOps(Protocol):
+    """The two llama.cpp memory operations the table needs (injected: testable without a model)."""
+
+    def remove(self, slot: int, start: int) -> bool:
+        """Drop the slot's cells from position `start` on; False if it cannot."""
+        ...
+
+    def copy(self, source: int, target: int, length: int) -> None:
+        """Make `target` share `source`'s cells for positions [0, length)."""
+        ...
+
+
+@dataclass
+class Slot:
+    index: int
+    tokens: list[int] = field(default_factory=list)
+    running: bool = False
+    reservation: int = 0
+    last_used: float = 0.0
+
+
+@dataclass(frozen=True)
+class Acquired:
+    slot: Slot
+    reused: int
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+class SlotTable:
+    """Hands out slots to sequences and keeps finished ones' cells while room allows."""
+
+    def __init__(self, n_slots: int, kv_cells: int, ops: KvOps) -> None:
+        self.slots = [Slot(i) for i in range(n_slots)]
+        self.kv_cells = kv_cells
+        self._ops = ops
+        self.reused_tokens = 0
+
+    def cells_in_use(self) -> int:
+        return sum(s.reservation if s.running else len(s.tokens) for s in self.slots)
+
+    def acquire(self, prompt: list[int], reservation: int, reuse_limit: int) -> Acquired | None:
+        """A slot for a new sequence, reusing up to `reuse_limit` tokens of the longest cached
+        prefix of `prompt`; None if there is no room yet (the caller waits)."""
+        if reservation > self.kv_cells:
+            return None
+        usable = max(0, reuse_limit)
+        best, best_length = None, 0
+        for slot in self.slots:
+            length = min(common_prefix(slot.tokens, prompt), usable)
+            if length > best_length and (not slot.running or length >= MIN_SHARED_PREFIX):
+                best, best_length = slot, length
+        target: Slot | None = best
+        reused = best_length
+        if best is None or best.running:
+            target = self._take_idle(exclude=best)
+        if target is None:
+            return None
+        if not self._make_room(
+            reservation - (len(target.tokens) if not target.running else 0), keep=(target, best)
+        ):
+            return None
+        if best is not None and best.running:
+            self._clear(target)
+            self._ops.copy(best.index, target.index, reused)
+            target.tokens = best.tokens[:reused]
+        elif reused < len(target.tokens):
+            if self._ops.remove(target.index, reused):
+                del target.tokens[reused:]
+            else:
+                self._clear(target)
+                reused = 0
+        target.running, target.reservation = True, reservation
+        self.reused_tokens += reused
+        return Acquired(target, reused)
+
+    def release(self, slot: Slot, keep_cells: bool) -> None:
+        """The sequence in `slot` ended; its cells stay cached unless `keep_cells` is False."""
+        slot.running, slot.reservation, slot.last_used = False, 0, time.monotonic()
+        if not keep_cells:
+            self._clear(slot)
+
+    def _take_idle(self, exclude: Slot | None) -> Slot | None:
+        idle = [s for s in self.slots if not s.running and s is not exclude]
+        if not idle:
+            return None
+        # An empty slot first, else the one whose cells were used longest ago.
+        return min(idle, key=lambda s: (bool(s.tokens), s.last_used))
+
+    def _make_room(self, extra: int, keep: tuple[Slot, Slot | None]) -> bool:
+        while self.cells_in_use() + extra > self.kv_cells:
+            victims = [s for s in self.slots if not s.running and s.tokens and s not in keep]
+            if not victims:
+                return False
+            self._clear(min(victims, key=lambda s: s.last_used))
+        return True
+
+    def _clear(self, slot: Slot) -> None:
+        if slot.tokens:
+            self._ops.remove(slot.index, 0)
+            slot.tokens = []
