@@ -22,7 +22,13 @@ async def test_ready_once_the_model_is_loaded(client: httpx.AsyncClient) -> None
             break
         await asyncio.sleep(0.01)
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "model": "fake-model"}
+    assert response.json() == {
+        "status": "ready",
+        "model": "fake-model",
+        "running": 0,
+        "queued": 0,
+        "max_running": 16,
+    }
 
 
 async def _probe_while(engine: FakeEngine, settings: Settings) -> httpx.Response:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llm_server.errors import error_body
 
@@ -16,6 +16,9 @@ router = APIRouter(tags=["health"])
 class HealthStatus(BaseModel):
     status: Literal["ok", "ready", "loading", "draining", "failed"]
     model: str | None = None
+    running: int | None = Field(default=None, description="Sequences being decoded")
+    queued: int | None = Field(default=None, description="Requests waiting for a slot")
+    max_running: int | None = Field(default=None, description="Sequences decoded together")
 
 
 @router.get("/health/live", response_model=HealthStatus)
@@ -34,7 +37,15 @@ async def ready(request: Request) -> HealthStatus | JSONResponse:
     lifecycle = request.app.state.lifecycle
     state = lifecycle.state
     if state == "ready":
-        return HealthStatus(status="ready", model=lifecycle.model_id)
+        # The gateway's balancer reads the load from here at each health check.
+        load = lifecycle.engine.load_stats()
+        return HealthStatus(
+            status="ready",
+            model=lifecycle.model_id,
+            running=load.running,
+            queued=load.queued,
+            max_running=request.app.state.settings.max_running,
+        )
     body = HealthStatus(status=state, model=lifecycle.model_id).model_dump()
     if state == "failed":
         body |= error_body(lifecycle.error or "model failed to load", "service_unavailable")
