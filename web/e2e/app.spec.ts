@@ -9,6 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 import AxeBuilder from "@axe-core/playwright";
 import { type BrowserContext, expect, type Page, type TestInfo, test } from "@playwright/test";
 
@@ -411,6 +412,60 @@ test("a session that expires mid-chat goes to sign-in and comes back to the conv
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(new RegExp(`${conversationUrl}$`));
   await expect(page.getByTestId("msg-user").first()).toBeVisible();
+});
+
+test("password reset: the link (logged by the gateway, no mail server) sets a new password", async ({
+  browser,
+}) => {
+  test.skip(
+    !process.env.E2E_STACK_LOG,
+    "needs the stack's log (only when globalSetup starts the stack)",
+  );
+  const ctx = await browser.newContext({ baseURL: process.env.E2E_WEB_URL });
+  const p = await ctx.newPage();
+  const email = `reset-${Date.now()}@example.com`;
+  await p.goto("/sign-up");
+  await p.getByLabel("Name").fill("Reset User");
+  await p.getByLabel("Email").fill(email);
+  await p.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await p.getByLabel("Repeat password").fill(PASSWORD);
+  await p.getByRole("button", { name: "Sign up" }).click();
+  await expect(p).toHaveURL(/\/chat$/);
+  await p.getByRole("button", { name: "Sign out" }).click();
+
+  await p.getByRole("link", { name: "Forgot your password?" }).click();
+  await p.getByLabel("Email").fill(email);
+  await p.getByRole("button", { name: "Send reset link" }).click();
+  await expect(p.getByRole("status")).toContainText("reset link is on its way");
+
+  let resetUrl = "";
+  await expect
+    .poll(() => {
+      const line = readFileSync(process.env.E2E_STACK_LOG ?? "", "utf8")
+        .split("\n")
+        .find((l) => l.includes(email) && l.includes("resetUrl"));
+      resetUrl = /"resetUrl":"([^"]+)"/.exec(line ?? "")?.[1] ?? "";
+      return resetUrl;
+    })
+    .not.toBe("");
+  await p.goto(resetUrl);
+  await expect(p).toHaveURL(/\/reset-password\?token=/);
+  await p.getByLabel("New password", { exact: true }).fill("a brand new password");
+  await p.getByLabel("Repeat new password").fill("a brand new password");
+  await p.getByRole("button", { name: "Set password" }).click();
+  await expect(p.getByRole("status")).toContainText("Password changed");
+
+  await p.goto("/sign-in");
+  await p.getByLabel("Email").fill(email);
+  await p.getByLabel("Password").fill(PASSWORD);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await expect(p.getByRole("form", { name: "Sign in" }).getByRole("alert")).toHaveText(
+    "Wrong email or password.",
+  );
+  await p.getByLabel("Password").fill("a brand new password");
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await expect(p).toHaveURL(/\/chat$/);
+  await ctx.close();
 });
 
 /** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) from a base32 secret, as an authenticator app computes it. */

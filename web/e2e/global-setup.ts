@@ -1,5 +1,5 @@
 import type { FullConfig } from "@playwright/test";
-import { startStack } from "./stack";
+import { stackLogPath, startStack } from "./stack";
 
 export default async function globalSetup(_config: FullConfig): Promise<void> {
   if (process.env.E2E_WEB_URL) {
@@ -10,5 +10,6 @@ export default async function globalSetup(_config: FullConfig): Promise<void> {
   process.env.E2E_WEB_URL = urls.web;
   process.env.E2E_GATEWAY_URL = urls.gateway;
   process.env.E2E_LLM_URL = urls.llm;
+  process.env.E2E_STACK_LOG = stackLogPath;
   console.log(`[e2e] stack ready: ${JSON.stringify(urls)}`);
 }

@@ -8,6 +8,8 @@
  * globalTeardown in the same runner process.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, rmSync, type WriteStream } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 export interface StackUrls {
@@ -22,6 +24,14 @@ const STOP_GRACE_MS = 20_000;
 const TAIL_LINES = 60;
 
 let child: ChildProcess | undefined;
+let log: WriteStream | undefined;
+
+/**
+ * The supervisor's stderr (every service's log) is also written to this file, so
+ * tests can read what the services logged (e.g. the password-reset link the
+ * gateway logs instead of mailing it). globalSetup exports it as E2E_STACK_LOG.
+ */
+export const stackLogPath = path.join(os.tmpdir(), `llm-stack-e2e-${process.pid}.log`);
 
 /** Command to run; E2E_STACK_COMMAND (JSON array) overrides it for testing. */
 function stackCommand(): string[] {
@@ -113,8 +123,10 @@ export function startStack(): Promise<StackUrls> {
     });
 
     proc.stderr?.setEncoding("utf8");
+    log = createWriteStream(stackLogPath, { flags: "w" });
     proc.stderr?.on("data", (chunk: string) => {
       process.stderr.write(chunk);
+      log?.write(chunk);
       stderrBuf += chunk;
       const lines = stderrBuf.split("\n");
       stderrBuf = lines.pop() ?? "";
@@ -133,6 +145,7 @@ export async function stopStack(): Promise<void> {
   const proc = child;
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) {
     child = undefined;
+    closeLog();
     return;
   }
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
@@ -148,4 +161,11 @@ export async function stopStack(): Promise<void> {
     await exited;
   }
   child = undefined;
+  closeLog();
+}
+
+function closeLog(): void {
+  log?.end();
+  log = undefined;
+  rmSync(stackLogPath, { force: true });
 }
