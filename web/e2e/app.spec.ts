@@ -29,7 +29,21 @@ let apiKey = "";
 /** Saves a screenshot of the page and checks it with axe (WCAG 2 A/AA rules). */
 async function shot(p: Page, info: TestInfo, name: string) {
   const path = `test-results/screenshots/${name}.png`;
+  // The app shell scrolls inside its content pane: grow the viewport to show it all.
+  const size = p.viewportSize();
+  const inner = await p.evaluate(() =>
+    Math.max(
+      0,
+      ...[...document.querySelectorAll(".content > *, .chat-log")].map(
+        (el) => el.scrollHeight + el.getBoundingClientRect().top + 90,
+      ),
+    ),
+  );
+  if (size && inner > size.height) {
+    await p.setViewportSize({ width: size.width, height: Math.min(4000, Math.ceil(inner)) });
+  }
   await p.screenshot({ path, fullPage: true });
+  if (size && inner > size.height) await p.setViewportSize(size);
   await info.attach(name, { path, contentType: "image/png" });
   const { violations } = await new AxeBuilder({ page: p })
     .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
