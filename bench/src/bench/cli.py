@@ -24,7 +24,7 @@ QUICK = {
     "rates": [],
     "interference": 0,
     "rounds": 1,
-    "duration": 6.0,
+    "duration": 5.0,
 }
 
 
@@ -70,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--duration",
         type=float,
-        default=8.0,
+        default=6.0,
         help="seconds each closed-loop client keeps sending (and of Poisson arrivals)",
     )
     p.add_argument("--min-requests", type=int, default=1, help="per closed-loop client")

@@ -107,7 +107,7 @@ async def interference(
     long_prompt: int,
 ) -> Interference:
     """`streams` requests decode; once every one has streamed 8 tokens, one `long_prompt`-token
-    prompt arrives (on a serial server the streams never all run: after 30 s it is sent
+    prompt arrives (on a serial server the streams never all run: after 15 s it is sent
     anyway)."""
     records = [RequestRecord(0.0, stream_prompt, stream_tokens) for _ in range(streams)]
     async with new_http(streams + 1) as http:
@@ -126,7 +126,7 @@ async def interference(
             )
             for i, record in enumerate(records)
         ]
-        deadline = time.perf_counter() + 30
+        deadline = time.perf_counter() + 15
         while time.perf_counter() < deadline and any(len(r.events) < 8 for r in records):
             await asyncio.sleep(0.02)
         arrival = time.perf_counter()

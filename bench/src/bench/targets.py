@@ -110,6 +110,7 @@ def start_llm_server(config: ServerConfig) -> RunningTarget:
         "LLM_N_CTX": str(max(256, config.parallel * config.per_sequence)),
         "LLM_CONTEXT_LENGTH": str(config.per_sequence),
         "LLM_MAX_QUEUE": "4096",  # an open-loop run may queue many; llama-server has no bound
+        "LLM_REQUEST_TIMEOUT_S": "3600",  # llama-server has no such limit; a busy machine is slow
         "LLM_LOG_LEVEL": "warning",
     }
     log = _log(config, "llm-server")
@@ -179,6 +180,10 @@ def start_llama_cpp_python(config: ServerConfig) -> RunningTarget:
         # One sequence at a time: the server has no parallel slots; requests queue.
         "--n_ctx",
         str(config.per_sequence),
+        # By default a new request interrupts the one streaming (its client sees the stream
+        # cut): a benchmark needs every request answered, so they wait in turn instead.
+        "--interrupt_requests",
+        "false",
     ]
     log = _log(config, "llama-cpp-python")
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
