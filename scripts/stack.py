@@ -229,7 +229,7 @@ def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
         ),
         Service(
             "web",
-            [node, "node_modules/next/dist/bin/next", "start", "-p", web_port, "-H", web_host],
+            [node, "server.mjs", "-p", web_port, "-H", web_host],
             ROOT / "web",
             web_env,
             f"http://127.0.0.1:{web_port}/",
