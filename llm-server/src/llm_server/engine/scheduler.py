@@ -123,6 +123,10 @@ class Scheduler:
         params.n_ubatch = limits.step_tokens
         # Twice the running sequences: finished ones keep their cells for prefix reuse.
         params.n_seq_max = 2 * limits.max_running
+        # Logits are only read for each running sequence's next token and for the rows a
+        # scored text needs: sizing the output for that (not for n_batch rows of Gemma's 262k
+        # vocabulary) saves hundreds of MB of compute buffer.
+        params.n_outputs_max = limits.max_running + MAX_SCORED_ROWS_PER_STEP
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.kv_unified = True  # one pool of cells: any sequence may use what others leave
@@ -287,6 +291,7 @@ class Scheduler:
             outputs.append((sequence, n - 1))
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
         budget = self._limits.step_tokens - n
+        score_rows = MAX_SCORED_ROWS_PER_STEP  # shared by every scored text in this step
         for sequence in self._running:
             if budget <= 0:
                 break
@@ -297,7 +302,10 @@ class Scheduler:
             if sequence.kind == "score":
                 # Rows with logits: positions from score_from - 1 on predict the next token.
                 first_row = max(start, sequence.score_from - 1)
-                end = min(end, max(first_row, start) + MAX_SCORED_ROWS_PER_STEP)
+                end = min(end, first_row + score_rows)
+                score_rows -= max(0, min(end, len(sequence.prompt) - 1) - first_row)
+                if end <= start:
+                    continue
             assert sequence.slot is not None
             for position in range(start, end):
                 if sequence.kind == "score":
