@@ -218,45 +218,67 @@ class ChoiceStream:
         self._generations = generations
         self._usage = usage
         self._metrics = metrics
+        self._started = 0.0
+        self._last_token_at: dict[int, float] = {}
 
     async def __aiter__(self) -> AsyncGenerator[tuple[int, GenerationEvent], None]:
-        usage, metrics = self._usage, self._metrics
+        self._started = time.perf_counter()
+        # One choice (the common case) needs no task and no second queue per token.
+        events = self._single() if len(self._generations) == 1 else self._interleaved()
+        try:
+            async for index, event in events:
+                if isinstance(event, Finished):
+                    self._account(index, event)
+                yield index, event
+        finally:
+            await events.aclose()
+            for generation in self._generations:
+                generation.cancel()
+
+    def _observe(self, index: int, now: float) -> None:
+        last = self._last_token_at.get(index)
+        if last is None and self._usage.ttft_s is None:
+            self._usage.ttft_s = now - self._started
+            self._metrics.time_to_first_token.observe(self._usage.ttft_s)
+        elif last is not None:
+            self._metrics.inter_token.observe(now - last)
+        self._last_token_at[index] = now
+
+    def _account(self, index: int, event: Finished) -> None:
+        self._usage.completion_tokens += event.completion_tokens
+        if index == 0:
+            self._usage.cached_prompt_tokens = event.cached_prompt_tokens
+        self._metrics.completion_tokens.inc(event.completion_tokens)
+        if event.reason in ("error", "cancelled"):
+            raise engine_failure(event)
+
+    async def _single(self) -> AsyncGenerator[tuple[int, GenerationEvent], None]:
+        async for event in self._generations[0].events():
+            if isinstance(event, TokenOut):
+                self._observe(0, time.perf_counter())
+            yield 0, event
+
+    async def _interleaved(self) -> AsyncGenerator[tuple[int, GenerationEvent], None]:
         queue: asyncio.Queue[tuple[int, GenerationEvent]] = asyncio.Queue()
-        started = time.perf_counter()
+        prompt_tokens = self._usage.prompt_tokens
 
         async def pump(index: int, generation: Generation) -> None:
-            last: float | None = None
             try:
                 async for event in generation.events():
-                    now = time.perf_counter()
                     if isinstance(event, TokenOut):
-                        if last is None and usage.ttft_s is None:
-                            usage.ttft_s = now - started
-                            metrics.time_to_first_token.observe(usage.ttft_s)
-                        elif last is not None:
-                            metrics.inter_token.observe(now - last)
-                        last = now
+                        self._observe(index, time.perf_counter())
                     await queue.put((index, event))
             except Exception as exc:  # a broken engine must end the stream, not hang it
-                await queue.put((index, Finished("error", usage.prompt_tokens, 0, error=str(exc))))
+                await queue.put((index, Finished("error", prompt_tokens, 0, error=str(exc))))
 
         tasks = [asyncio.create_task(pump(i, g)) for i, g in enumerate(self._generations)]
         remaining = len(tasks)
         try:
             while remaining:
                 index, event = await queue.get()
-                if isinstance(event, Finished):
-                    remaining -= 1
-                    usage.completion_tokens += event.completion_tokens
-                    if index == 0:
-                        usage.cached_prompt_tokens = event.cached_prompt_tokens
-                    metrics.completion_tokens.inc(event.completion_tokens)
-                    if event.reason in ("error", "cancelled"):
-                        raise engine_failure(event)
+                remaining -= isinstance(event, Finished)
                 yield index, event
         finally:
-            for generation in self._generations:
-                generation.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
