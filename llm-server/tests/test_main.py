@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import openai
@@ -39,7 +41,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(**env: str) -> Server:
+def start_server(scheme: str = "http", verify: ssl.SSLContext | bool = True, **env: str) -> Server:
     port = free_port()
     environment = {
         **os.environ,
@@ -56,12 +58,12 @@ def start_server(**env: str) -> Server:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, "llm-server exited while starting"
         try:
-            if httpx.get(f"{url}/health/ready").status_code == 200:
+            if httpx.get(f"{url}/health/ready", verify=verify).status_code == 200:
                 return Server(process, url)
         except httpx.TransportError:
             pass
@@ -170,3 +172,45 @@ def test_a_placeholder_token_stops_start_up_with_one_line() -> None:
         "llm-server: config error: set LLM_SERVER_TOKEN (a random string of at least 32 "
         "characters, shared with the gateway)"
     ]
+
+
+def test_tls_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    trust = ssl.create_default_context(cafile=str(cert))
+    server = start_server(
+        LLM_TLS_CERTFILE=str(cert), LLM_TLS_KEYFILE=str(key), scheme="https", verify=trust
+    )
+    try:
+        response = httpx.get(
+            f"{server.url}/v1/models",
+            verify=trust,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert response.status_code == 200
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url.replace("https", "http") + "/health/live")
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)

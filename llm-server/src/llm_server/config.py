@@ -77,9 +77,6 @@ class Settings(BaseSettings):
     request_timeout_s: Annotated[float, Field(gt=0)] = 300.0
     drain_timeout_s: Annotated[float, Field(ge=0)] = 10.0
     log_level: str = "info"
-    log_text: bool = Field(
-        default=False, description="Log prompt and completion text (debug only; off by default)."
-    )
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
