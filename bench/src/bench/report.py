@@ -28,6 +28,10 @@ def _cell(figures: dict[str, float] | None, key: str, form: str = "{:.1f}") -> s
     return form.format(figures[key])
 
 
+def _num(value: float, form: str = "{:.2f}") -> str:
+    return "–" if math.isnan(value) else form.format(value)
+
+
 def _section(workload: dict[str, Any], measured: dict[int, float]) -> str:
     if workload["kind"] == "closed":
         prompt = workload["prompt"]
@@ -94,14 +98,15 @@ def _ratios(result: dict[str, Any], targets: list[str]) -> list[str]:
         tps = {t: per.get(t, {}).get("output_tokens_per_s", math.nan) for t in targets}
         ttft99 = {t: per.get(t, {}).get("ttft_p99_ms", math.nan) for t in targets}
         ceiling = batched.get(str(workload["concurrency"]), math.nan)
-        cells = [f"{tps[t]:.1f}" for t in targets]
+        cells = [_num(tps[t], "{:.1f}") for t in targets]
         ratio_ref = tps.get(OURS, math.nan) / tps.get(REFERENCE, math.nan)
         ratio_py = tps.get(OURS, math.nan) / tps.get(PYTHON, math.nan)
         ttft_ratio = ttft99.get(OURS, math.nan) / ttft99.get(REFERENCE, math.nan)
         rows.append(
             f"| {workload['key']} | "
             + " | ".join(cells)
-            + f" | {ceiling:.1f} | {ratio_ref:.2f} | {ratio_py:.2f} | {ttft_ratio:.2f} |"
+            + f" | {_num(ceiling, '{:.1f}')} | {_num(ratio_ref)} | {_num(ratio_py)} | "
+            + f"{_num(ttft_ratio)} |"
         )
     if not rows:
         return []

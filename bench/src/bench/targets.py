@@ -184,6 +184,10 @@ def start_llama_cpp_python(config: ServerConfig) -> RunningTarget:
         # cut): a benchmark needs every request answered, so they wait in turn instead.
         "--interrupt_requests",
         "false",
+        # Its default keeps logits for every prompt token (n_ctx × n_vocab floats, 3 GB RSS at
+        # a 1,792-token context, and slower prompts); no request here asks for logprobs.
+        "--logits_all",
+        "false",
     ]
     log = _log(config, "llama-cpp-python")
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
