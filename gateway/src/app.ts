@@ -7,16 +7,17 @@ import type { Config } from "./config.js";
 import { codeForStatus, errorPayload, HttpError } from "./errors.js";
 import authPlugin from "./plugins/auth.js";
 import databasePlugin from "./plugins/database.js";
+import servicesPlugin from "./plugins/services.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { healthRoutes } from "./routes/health.js";
 import { llmRoutes } from "./routes/llm.js";
+import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/user.js";
 import { ApiKeyService } from "./services/api-keys.js";
 import { ChatService } from "./services/chat.js";
 import { ConversationService } from "./services/conversations.js";
-import { LlmClient } from "./services/llm-client.js";
 import { LlmServers } from "./services/llm-servers.js";
 import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
@@ -56,6 +57,7 @@ export async function buildApp(
   app.setValidatorCompiler(validatorCompiler);
 
   app.setErrorHandler<FastifyError | HttpError>((error, request, reply) => {
+    if (error instanceof HttpError) reply.headers(error.headers);
     if ("validation" in error && error.validation) {
       return reply
         .code(400)
@@ -119,15 +121,16 @@ export async function buildApp(
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });
-  const llm = new LlmClient({
-    urls: config.llmServerUrls,
-    token: config.llmServerToken,
-    firstTokenTimeoutMs: config.firstTokenTimeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
+  await app.register(servicesPlugin, { config });
+  const { services } = app;
+  await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });
+  await app.register(llmRoutes, {
+    llm: services.llm,
+    completions: services.completions,
+    heartbeatMs: config.heartbeatMs,
   });
-  await app.register(llmRoutes, { llm, heartbeatMs: config.heartbeatMs });
   const conversations = new ConversationService(app.db);
-  const chat = new ChatService(llm, conversations);
+  const chat = new ChatService(services.completions, conversations);
   await app.register(conversationRoutes, { conversations, chat, heartbeatMs: config.heartbeatMs });
 
   return app;

@@ -7,6 +7,8 @@ import { type Config, ConfigError, loadConfig } from "./config.js";
 import { setupDatabase } from "./db/setup.js";
 import { HttpError } from "./errors.js";
 import { ApiKeyService } from "./services/api-keys.js";
+import { MemoryLimitStore } from "./services/limit-store.js";
+import { type LimitOverrides, LimitService } from "./services/limits.js";
 import { UserService } from "./services/users.js";
 
 const USAGE = `usage: gateway/bin/admin <command> [options]
@@ -15,7 +17,25 @@ const USAGE = `usage: gateway/bin/admin <command> [options]
   disable         --email E
   enable          --email E
   create-api-key  --email E [--name N] [--expires-in-days D]   (prints the key on its last line)
-  reset-password  --email E [--password P]   (prints a new random password unless P is given)`;
+  reset-password  --email E [--password P]   (prints a new random password unless P is given)
+  set-limits      --email E [--requests-per-minute N] [--tokens-per-day N]
+                  [--concurrent-streams N] [--max-tokens N]   (0 = no limit, "default" = role default)`;
+
+const LIMIT_FLAGS = {
+  "requests-per-minute": "requestsPerMinute",
+  "tokens-per-day": "tokensPerDay",
+  "concurrent-streams": "concurrentStreams",
+  "max-tokens": "maxTokens",
+} as const;
+
+function limitValue(flag: string, raw: string): number | null {
+  if (raw === "default") return null;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new CliError(`--${flag} must be a whole number >= 0 (0 = no limit) or "default"`);
+  }
+  return n;
+}
 
 /** A failure the operator can fix; printed as one line. */
 class CliError extends Error {}
@@ -48,6 +68,10 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
       role: { type: "string" },
       name: { type: "string" },
       "expires-in-days": { type: "string" },
+      "requests-per-minute": { type: "string" },
+      "tokens-per-day": { type: "string" },
+      "concurrent-streams": { type: "string" },
+      "max-tokens": { type: "string" },
     },
     strict: true,
   });
@@ -96,6 +120,23 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
         return values.password
           ? [`password of ${existing.email} reset; their sessions were ended`]
           : [`new password of ${existing.email} (sessions ended):`, password];
+      }
+      case "set-limits": {
+        const patch: Partial<LimitOverrides> = {};
+        for (const [flag, field] of Object.entries(LIMIT_FLAGS)) {
+          const raw = values[flag as keyof typeof LIMIT_FLAGS];
+          if (raw !== undefined) patch[field] = limitValue(flag, raw);
+        }
+        if (Object.keys(patch).length === 0) throw new CliError("give at least one limit to set");
+        const limits = new LimitService(db, new MemoryLimitStore(), config.limits);
+        await limits.setOverrides(existing.id, `user:${existing.id}`, patch);
+        const { effective } = limits.describe(existing.id, existing.role);
+        const show = (n: number) => (n === 0 ? "unlimited" : String(n));
+        return [
+          `limits of ${existing.email}: ${effective.requestsPerMinute === 0 ? "unlimited" : effective.requestsPerMinute} requests/min, ` +
+            `${show(effective.tokensPerDay)} tokens/day, ${show(effective.concurrentStreams)} concurrent, ` +
+            `${show(effective.maxTokens)} max tokens/request`,
+        ];
       }
       default:
         throw new CliError(`unknown command "${command}"\n${USAGE}`);

@@ -40,6 +40,28 @@ export const EnvSchema = Type.Object({
   LLM_FIRST_TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120_000 }),
   LLM_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60_000 }),
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 1, default: 15_000 }),
+  REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  LIMIT_USER_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, default: 60 }),
+  LIMIT_USER_TOKENS_PER_DAY: Type.Integer({ minimum: 0, default: 200_000 }),
+  LIMIT_USER_CONCURRENT_STREAMS: Type.Integer({ minimum: 0, default: 4 }),
+  LIMIT_USER_MAX_TOKENS: Type.Integer({ minimum: 0, default: 4096 }),
+  LIMIT_ADMIN_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, default: 0 }),
+  LIMIT_ADMIN_TOKENS_PER_DAY: Type.Integer({ minimum: 0, default: 0 }),
+  LIMIT_ADMIN_CONCURRENT_STREAMS: Type.Integer({ minimum: 0, default: 0 }),
+  LIMIT_ADMIN_MAX_TOKENS: Type.Integer({ minimum: 0, default: 0 }),
+  LLM_HEALTH_INTERVAL_MS: Type.Integer({ minimum: 50, default: 5000 }),
+  LLM_EJECT_AFTER_FAILURES: Type.Integer({ minimum: 1, default: 3 }),
+  LLM_READMIT_AFTER_CHECKS: Type.Integer({ minimum: 1, default: 2 }),
+  LLM_SERVER_MAX_OUTSTANDING: Type.Integer({ minimum: 0, default: 0 }),
+  GATEWAY_QUEUE_MAX: Type.Integer({ minimum: 0, default: 100 }),
+  GATEWAY_QUEUE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30_000 }),
+  CACHE_ENABLED: Type.Boolean({ default: true }),
+  CACHE_SCOPE: Type.Union([Type.Literal("user"), Type.Literal("shared")], { default: "user" }),
+  CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 3600 }),
+  CACHE_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 1000 }),
+  CACHE_MAX_ENTRY_BYTES: Type.Integer({ minimum: 1, default: 262_144 }),
+  CACHE_HITS_COST_QUOTA: Type.Boolean({ default: false }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
   OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
@@ -88,9 +110,46 @@ export interface Config {
   idleTimeoutMs: number;
   heartbeatMs: number;
   oauth: OAuthConfig;
+  /** Shared counters and cache (several gateway instances); process memory when unset. */
+  redisUrl: string | undefined;
+  /** Default limits per role; 0 means no limit. */
+  limits: Record<Role, Limits>;
+  balancer: BalancerConfig;
+  cache: CacheConfig;
+  /** Bearer token for /metrics; without it only loopback clients may scrape. */
+  metricsToken: string | undefined;
   logLevel: LogLevel;
   /** Non-fatal notes produced while loading (e.g. generated ephemeral secrets). */
   warnings: string[];
+}
+
+export type Role = "admin" | "user";
+
+/** Per-user (or per-API-key) limits; 0 means no limit. */
+export interface Limits {
+  requestsPerMinute: number;
+  tokensPerDay: number;
+  concurrentStreams: number;
+  maxTokens: number;
+}
+
+export interface BalancerConfig {
+  healthIntervalMs: number;
+  ejectAfterFailures: number;
+  readmitAfterChecks: number;
+  /** In-flight requests per server before it counts as saturated; 0 = 2 × its max_running. */
+  maxOutstanding: number;
+  queueMax: number;
+  queueTimeoutMs: number;
+}
+
+export interface CacheConfig {
+  enabled: boolean;
+  scope: "user" | "shared";
+  ttlSeconds: number;
+  maxEntries: number;
+  maxEntryBytes: number;
+  hitsCostQuota: boolean;
 }
 
 export interface OAuthClient {
@@ -166,6 +225,12 @@ const SECRETS: SecretSpec[] = [
   },
 ];
 
+const CHOICES: Record<string, readonly string[]> = {
+  APP_ENV: APP_ENVS,
+  LOG_LEVEL: LOG_LEVELS,
+  CACHE_SCOPE: ["user", "shared"],
+};
+
 const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false });
 const validateEnv = ajv.compile<Env>(EnvSchema);
 
@@ -188,6 +253,16 @@ function parseUrl(variable: string, raw: string): string {
     throw new ConfigError(variable, `config error: ${variable} must use http or https ("${raw}")`);
   }
   return raw.replace(/\/+$/, "");
+}
+
+function parseRedisUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "redis:" || url.protocol === "rediss:") return raw;
+  } catch {
+    // fall through
+  }
+  throw new ConfigError("REDIS_URL", `config error: REDIS_URL must be a redis:// URL ("${raw}")`);
 }
 
 function pair(
@@ -239,8 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
   if (!validateEnv(input)) {
     const err = validateEnv.errors?.[0];
     const variable = err?.instancePath.replace(/^\//, "") || "environment";
-    const choices: Record<string, readonly string[]> = { APP_ENV: APP_ENVS, LOG_LEVEL: LOG_LEVELS };
-    const allowed = choices[variable];
+    const allowed = CHOICES[variable];
     const detail = allowed
       ? `must be one of ${allowed.join("|")} (got "${input[variable] ?? ""}")`
       : `${err?.message ?? "is invalid"} (got "${input[variable] ?? ""}")`;
@@ -292,6 +366,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     idleTimeoutMs: parsed.LLM_IDLE_TIMEOUT_MS,
     heartbeatMs: parsed.SSE_HEARTBEAT_MS,
     oauth: oauthConfig(parsed),
+    redisUrl: parsed.REDIS_URL ? parseRedisUrl(parsed.REDIS_URL) : undefined,
+    limits: {
+      user: {
+        requestsPerMinute: parsed.LIMIT_USER_REQUESTS_PER_MINUTE,
+        tokensPerDay: parsed.LIMIT_USER_TOKENS_PER_DAY,
+        concurrentStreams: parsed.LIMIT_USER_CONCURRENT_STREAMS,
+        maxTokens: parsed.LIMIT_USER_MAX_TOKENS,
+      },
+      admin: {
+        requestsPerMinute: parsed.LIMIT_ADMIN_REQUESTS_PER_MINUTE,
+        tokensPerDay: parsed.LIMIT_ADMIN_TOKENS_PER_DAY,
+        concurrentStreams: parsed.LIMIT_ADMIN_CONCURRENT_STREAMS,
+        maxTokens: parsed.LIMIT_ADMIN_MAX_TOKENS,
+      },
+    },
+    balancer: {
+      healthIntervalMs: parsed.LLM_HEALTH_INTERVAL_MS,
+      ejectAfterFailures: parsed.LLM_EJECT_AFTER_FAILURES,
+      readmitAfterChecks: parsed.LLM_READMIT_AFTER_CHECKS,
+      maxOutstanding: parsed.LLM_SERVER_MAX_OUTSTANDING,
+      queueMax: parsed.GATEWAY_QUEUE_MAX,
+      queueTimeoutMs: parsed.GATEWAY_QUEUE_TIMEOUT_MS,
+    },
+    cache: {
+      enabled: parsed.CACHE_ENABLED,
+      scope: parsed.CACHE_SCOPE,
+      ttlSeconds: parsed.CACHE_TTL_SECONDS,
+      maxEntries: parsed.CACHE_MAX_ENTRIES,
+      maxEntryBytes: parsed.CACHE_MAX_ENTRY_BYTES,
+      hitsCostQuota: parsed.CACHE_HITS_COST_QUOTA,
+    },
+    metricsToken: parsed.METRICS_TOKEN,
     logLevel: parsed.LOG_LEVEL,
     warnings,
   };

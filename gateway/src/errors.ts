@@ -2,12 +2,20 @@
 export class HttpError extends Error {
   readonly statusCode: number;
   readonly code: string;
+  /** Response headers that go with the error (Retry-After, RateLimit-*). */
+  readonly headers: Record<string, string>;
 
-  constructor(statusCode: number, code: string, message: string) {
+  constructor(
+    statusCode: number,
+    code: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ) {
     super(message);
     this.name = "HttpError";
     this.statusCode = statusCode;
     this.code = code;
+    this.headers = headers;
   }
 }
 

@@ -44,9 +44,58 @@ describe("loadConfig", () => {
       idleTimeoutMs: 60_000,
       heartbeatMs: 15_000,
       oauth: { oidc: undefined, github: undefined, google: undefined },
+      redisUrl: undefined,
+      limits: {
+        user: {
+          requestsPerMinute: 60,
+          tokensPerDay: 200_000,
+          concurrentStreams: 4,
+          maxTokens: 4096,
+        },
+        admin: { requestsPerMinute: 0, tokensPerDay: 0, concurrentStreams: 0, maxTokens: 0 },
+      },
+      balancer: {
+        healthIntervalMs: 5000,
+        ejectAfterFailures: 3,
+        readmitAfterChecks: 2,
+        maxOutstanding: 0,
+        queueMax: 100,
+        queueTimeoutMs: 30_000,
+      },
+      cache: {
+        enabled: true,
+        scope: "user",
+        ttlSeconds: 3600,
+        maxEntries: 1000,
+        maxEntryBytes: 262_144,
+        hitsCostQuota: false,
+      },
+      metricsToken: undefined,
       logLevel: "debug",
       warnings: [],
     });
+  });
+
+  it("reads limits, balancer, cache and Redis settings", () => {
+    const config = loadConfig({
+      AUTH_SECRET: GOOD_SECRET,
+      LLM_SERVER_TOKEN: GOOD_TOKEN,
+      REDIS_URL: "redis://127.0.0.1:6390/0",
+      LIMIT_USER_TOKENS_PER_DAY: "500",
+      GATEWAY_QUEUE_MAX: "3",
+      CACHE_SCOPE: "shared",
+      CACHE_ENABLED: "false",
+    });
+    expect(config.redisUrl).toBe("redis://127.0.0.1:6390/0");
+    expect(config.limits.user.tokensPerDay).toBe(500);
+    expect(config.balancer.queueMax).toBe(3);
+    expect(config.cache).toMatchObject({ scope: "shared", enabled: false });
+    expect(() =>
+      loadConfig({ AUTH_SECRET: GOOD_SECRET, LLM_SERVER_TOKEN: GOOD_TOKEN, REDIS_URL: "http://x" }),
+    ).toThrow(/REDIS_URL/);
+    expect(() =>
+      loadConfig({ AUTH_SECRET: GOOD_SECRET, LLM_SERVER_TOKEN: GOOD_TOKEN, CACHE_SCOPE: "all" }),
+    ).toThrow(/CACHE_SCOPE must be one of user\|shared/);
   });
 
   it("applies defaults", () => {

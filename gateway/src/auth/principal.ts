@@ -23,6 +23,8 @@ export interface Principal {
   via: "cookie" | "session-token" | "jwt" | "api-key";
   /** The session's token when authenticated by session (cookie or bearer session token). */
   sessionToken?: string;
+  /** The API key's id when authenticated by API key. */
+  apiKeyId?: string;
 }
 
 interface RawUser {
@@ -82,7 +84,7 @@ export class PrincipalResolver {
     const result = await this.auth.api.verifyApiKey({ body: { key } }).catch(() => null);
     if (!result?.valid || !result.key) return null;
     const user = await this.findUser(result.key.referenceId);
-    return user ? { user, via: "api-key" } : null;
+    return user ? { user, via: "api-key", apiKeyId: result.key.id } : null;
   }
 
   private async fromJwt(token: string): Promise<Principal | null> {

@@ -35,7 +35,43 @@ export interface UserTable {
   updatedAt: string | number;
 }
 
+/** Admin overrides of a user's (`user:<id>`) or API key's (`key:<id>`) limits; null = default. */
+export interface LimitOverrideTable {
+  subject: string;
+  userId: string;
+  requestsPerMinute: number | null;
+  tokensPerDay: number | null;
+  concurrentStreams: number | null;
+  maxTokens: number | null;
+  updatedAt: number;
+}
+
+/** One LLM request, as the analytics see it. */
+export interface UsageRecordTable {
+  id: Generated<number>;
+  /** Epoch milliseconds at the start of the request. */
+  ts: number;
+  userId: string;
+  apiKeyId: string | null;
+  route: string;
+  model: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  /** Tokens charged to the daily quota (0 for a free cache hit). */
+  quotaTokens: number;
+  ttftMs: number | null;
+  durationMs: number;
+  status: number;
+  /** ok | error | cut | cancelled | rejected */
+  outcome: string;
+  cacheHit: number;
+  server: string | null;
+  errorCode: string | null;
+}
+
 export interface AppTables {
+  limit_override: LimitOverrideTable;
+  usage_record: UsageRecordTable;
   conversation: ConversationTable;
   message: MessageTable;
   user: UserTable;

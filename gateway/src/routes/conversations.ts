@@ -9,6 +9,7 @@ import type {
   MessageInfo,
 } from "../services/conversations.js";
 import { SseStream } from "../sse.js";
+import { callContext } from "./llm.js";
 import { authErrors, DateTime, IdParams, Ok } from "./schemas.js";
 
 export interface ConversationRoutesOptions {
@@ -228,14 +229,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       const userId = principalOf(request).user.id;
       const conversationId = request.params.id;
       const turn = await chat.prepare(userId, conversationId, request.body);
+      const ctx = { ...callContext(request, reply), route: "/api/conversations/:id/messages" };
+      const events = await chat.open(ctx, request.body, turn);
       const sse = new SseStream(reply, heartbeatMs);
-      await chat.stream(
-        sse,
-        request.log,
-        { userId, conversationId, requestId: String(request.id) },
-        request.body,
-        turn,
-      );
+      await chat.stream(sse, request.log, { conversationId }, request.body, turn, events);
       return reply;
     },
   );

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { Type } from "typebox";
-import { openAiError } from "../errors.js";
+import { HttpError, openAiError } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import { ErrorEnvelope } from "../schemas.js";
+import type { CallContext, CompletionPath, CompletionService } from "../services/completions.js";
 import type { LlmClient } from "../services/llm-client.js";
 import { upstreamError } from "../services/llm-client.js";
 import { SseStream } from "../sse.js";
@@ -11,7 +12,22 @@ import { authErrors } from "./schemas.js";
 
 export interface LlmRoutesOptions {
   llm: LlmClient;
+  completions: CompletionService;
   heartbeatMs: number;
+}
+
+/** Who calls, for limits, usage and upstream headers. */
+export function callContext(request: FastifyRequest, reply: FastifyReply): CallContext {
+  const p = principalOf(request);
+  return {
+    userId: p.user.id,
+    role: p.user.role,
+    apiKeyId: p.apiKeyId ?? null,
+    route: request.routeOptions.url ?? request.url,
+    requestId: String(request.id),
+    signal: clientGone(reply),
+    log: request.log,
+  };
 }
 
 /** Aborts when the client goes away before the reply finished. */
@@ -60,6 +76,7 @@ const OpenAiErrorSchema = Type.Object({
 });
 const openAiErrors = {
   400: OpenAiErrorSchema,
+  429: OpenAiErrorSchema,
   401: OpenAiErrorSchema,
   403: OpenAiErrorSchema,
   "5xx": OpenAiErrorSchema,
@@ -85,47 +102,35 @@ const AnalyzeResult = Type.Object({
 /** The LLM routes: OpenAI-compatible `/v1/*`, and `/api/models`, `/api/analyze`. */
 export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
   app,
-  { llm, heartbeatMs },
+  { llm, completions, heartbeatMs },
 ) => {
-  /** Forwards an OpenAI request; streams SSE through chunk by chunk when asked. */
+  /** Forwards an OpenAI request through the completion service; streams SSE when asked. */
   async function proxy(
     request: FastifyRequest,
     reply: FastifyReply,
-    path: string,
-    body: { stream?: boolean | undefined },
+    path: CompletionPath,
+    body: Record<string, unknown>,
   ) {
-    const signal = clientGone(reply);
-    const res = await llm.send({
-      method: "POST",
-      path,
-      body,
-      clientId: principalOf(request).user.id,
-      requestId: String(request.id),
-      signal,
-    });
-    if (!res.ok) {
-      const text = await res.text();
-      if (res.status >= 500) throw upstreamError(res.status, text);
-      // OpenAI clients expect upstream's own error body.
-      return reply.code(res.status).type("application/json").send(text);
-    }
-    if (body.stream !== true) {
+    const started = await completions.start(callContext(request, reply), path, body);
+    if (started.kind === "json") {
       return reply
-        .code(res.status)
+        .code(started.status)
+        .headers(started.headers)
         .type("application/json")
-        .send(await res.text());
+        .send(started.body);
     }
-    const sse = new SseStream(reply, heartbeatMs);
+    const sse = new SseStream(reply, heartbeatMs, started.headers);
     try {
-      for await (const chunk of llm.chunks(res, sse.signal)) await sse.write(chunk);
+      for await (const data of started.events) await sse.write(`data: ${data}\n\n`);
     } catch (err) {
       if (!sse.signal.aborted) {
-        request.log.warn({ err }, "upstream stream failed");
-        const status = (err as { statusCode?: number }).statusCode ?? 502;
-        const message = status === 504 ? (err as Error).message : "The model server failed";
-        await sse.write(
-          `data: ${JSON.stringify(openAiError(status, "upstream_error", message))}\n\n`,
-        );
+        const known = err instanceof HttpError;
+        if (!known || err.statusCode >= 500) request.log.warn({ err }, "upstream stream failed");
+        const status = known ? err.statusCode : 502;
+        const message =
+          known && (status < 500 || status === 504) ? err.message : "The model server failed";
+        const code = known && status === 429 ? err.code : "upstream_error";
+        await sse.write(`data: ${JSON.stringify(openAiError(status, code, message))}\n\n`);
       }
     } finally {
       sse.end();
@@ -159,11 +164,11 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
             body: route.body,
             response: v1
               ? { 200: Passthrough, ...openAiErrors }
-              : { 200: Passthrough, ...authErrors },
+              : { 200: Passthrough, 429: ErrorEnvelope, ...authErrors },
           },
         },
         async (request, reply) =>
-          proxy(request, reply, route.path, request.body as { stream?: boolean }),
+          proxy(request, reply, route.path, request.body as Record<string, unknown>),
       );
     }
   }
@@ -179,14 +184,14 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      const res = await llm.send({
+      const { res, release } = await llm.send({
         method: "GET",
         path: "/v1/models",
         clientId: principalOf(request).user.id,
         requestId: String(request.id),
         signal: clientGone(reply),
       });
-      const text = await res.text();
+      const text = await res.text().finally(() => release(res.status >= 500));
       if (res.status >= 500) throw upstreamError(res.status, text);
       // Sent as received (a string is not re-serialized).
       return reply

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import { HttpError } from "../errors.js";
-import { SseParser, type SseStream } from "../sse.js";
+import type { SseStream } from "../sse.js";
+import type { CallContext, CompletionService } from "./completions.js";
 import type { ConversationService, MessageInfo, TurnRequest } from "./conversations.js";
-import { type LlmClient, upstreamError } from "./llm-client.js";
 
 export interface ChatOptions extends TurnRequest {
   model?: string | undefined;
@@ -19,6 +19,8 @@ interface ChunkJson {
   usage?: { prompt_tokens?: number; completion_tokens?: number };
 }
 
+type Turn = Awaited<ReturnType<ConversationService["prepareTurn"]>>;
+
 export function messageBody(m: MessageInfo) {
   return { ...m, createdAt: m.createdAt.toISOString() };
 }
@@ -30,7 +32,7 @@ export function messageBody(m: MessageInfo) {
  */
 export class ChatService {
   constructor(
-    private readonly llm: LlmClient,
+    private readonly completions: CompletionService,
     private readonly conversations: ConversationService,
   ) {}
 
@@ -39,24 +41,48 @@ export class ChatService {
     return this.conversations.prepareTurn(userId, conversationId, options);
   }
 
-  async stream(
-    sse: SseStream,
-    log: FastifyBaseLogger,
-    ids: { userId: string; conversationId: string; requestId: string },
-    options: ChatOptions,
-    turn: Awaited<ReturnType<ChatService["prepare"]>>,
-  ): Promise<void> {
-    const assistantMessageId = randomUUID();
-    await sse.event("start", {
-      ...(turn.userMessage ? { userMessage: messageBody(turn.userMessage) } : {}),
-      assistantMessageId,
-    });
+  /**
+   * Admits and starts the model call (limits, cache, balancing). Limit errors (400/429)
+   * throw here, before any streaming; other failures come back to be streamed as `error`.
+   */
+  async open(ctx: CallContext, options: ChatOptions, turn: Turn): Promise<AsyncGenerator<string>> {
     const messages = [
       ...(options.system ? [{ role: "system", content: options.system }] : []),
       ...turn.history
         .filter((m) => m.content !== "")
         .map((m) => ({ role: m.role, content: m.content })),
     ];
+    const body = {
+      ...(options.model ? { model: options.model } : {}),
+      messages,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+      ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
+    };
+    try {
+      const started = await this.completions.start(ctx, "/v1/chat/completions", body);
+      if (started.kind === "stream") return started.events;
+      throw new HttpError(502, "UPSTREAM_ERROR", "The model server did not stream");
+    } catch (err) {
+      if (err instanceof HttpError && (err.statusCode === 429 || err.statusCode === 400)) throw err;
+      return failing(err);
+    }
+  }
+
+  async stream(
+    sse: SseStream,
+    log: FastifyBaseLogger,
+    ids: { conversationId: string },
+    options: ChatOptions,
+    turn: Turn,
+    events: AsyncGenerator<string>,
+  ): Promise<void> {
+    const assistantMessageId = randomUUID();
+    await sse.event("start", {
+      ...(turn.userMessage ? { userMessage: messageBody(turn.userMessage) } : {}),
+      assistantMessageId,
+    });
     let text = "";
     let finishReason: string | null = null;
     let model: string | null = options.model ?? null;
@@ -71,44 +97,25 @@ export class ChatService {
         completionTokens: usage.completionTokens || null,
       });
     try {
-      const res = await this.llm.send({
-        method: "POST",
-        path: "/v1/chat/completions",
-        body: {
-          ...(options.model ? { model: options.model } : {}),
-          messages,
-          stream: true,
-          stream_options: { include_usage: true },
-          ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
-          ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
-        },
-        clientId: ids.userId,
-        requestId: ids.requestId,
-        signal: sse.signal,
-      });
-      if (!res.ok) throw upstreamError(res.status, await res.text());
-      const parser = new SseParser();
-      for await (const chunk of this.llm.chunks(res, sse.signal)) {
-        for (const data of parser.push(chunk)) {
-          if (data === "[DONE]") continue;
-          const json = JSON.parse(data) as ChunkJson;
-          if (json.error) {
-            throw new HttpError(502, "UPSTREAM_ERROR", json.error.message ?? "Generation failed");
-          }
-          if (json.model) model = json.model;
-          const choice = json.choices?.[0];
-          const delta = choice?.delta?.content;
-          if (delta) {
-            text += delta;
-            await sse.event("delta", { text: delta });
-          }
-          if (choice?.finish_reason) finishReason = choice.finish_reason;
-          if (json.usage) {
-            usage = {
-              promptTokens: json.usage.prompt_tokens ?? 0,
-              completionTokens: json.usage.completion_tokens ?? 0,
-            };
-          }
+      for await (const data of events) {
+        if (data === "[DONE]") continue;
+        const json = JSON.parse(data) as ChunkJson;
+        if (json.error) {
+          throw new HttpError(502, "UPSTREAM_ERROR", json.error.message ?? "Generation failed");
+        }
+        if (json.model) model = json.model;
+        const choice = json.choices?.[0];
+        const delta = choice?.delta?.content;
+        if (delta) {
+          text += delta;
+          await sse.event("delta", { text: delta });
+        }
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
+        if (json.usage) {
+          usage = {
+            promptTokens: json.usage.prompt_tokens ?? 0,
+            completionTokens: json.usage.completion_tokens ?? 0,
+          };
         }
       }
       if (sse.signal.aborted) {
@@ -136,6 +143,12 @@ export class ChatService {
       sse.end();
     }
   }
+}
+
+/** A stream that fails at once, so a failed start is told in-band like a failed stream. */
+async function* failing(err: unknown): AsyncGenerator<string> {
+  yield* [];
+  throw err;
 }
 
 function publicMessage(err: unknown): string {

@@ -1,12 +1,15 @@
 import { HttpError } from "../errors.js";
+import { type Balancer, noServerError } from "./balancer.js";
 
 export interface LlmClientOptions {
-  urls: readonly string[];
+  balancer: Balancer;
   token: string;
   /** Time allowed until upstream answers (headers), and until the first body chunk. */
   firstTokenTimeoutMs: number;
   /** Longest silence allowed between two chunks of a streamed body. */
   idleTimeoutMs: number;
+  /** Counts each attempt per server and outcome (optional). */
+  onAttempt?: (server: string, outcome: "ok" | "error" | "unreachable") => void;
 }
 
 export interface LlmCall {
@@ -18,6 +21,15 @@ export interface LlmCall {
   requestId: string;
   /** Aborts the upstream request (client disconnect). */
   signal: AbortSignal;
+  /** Servers not to try (already failed for this request). */
+  exclude?: Set<string>;
+}
+
+/** An upstream answer, holding its server's slot until `release`. */
+export interface Upstream {
+  res: Response;
+  server: string;
+  release(failed: boolean): void;
 }
 
 /** Why an upstream call stopped early. */
@@ -27,35 +39,40 @@ export class UpstreamTimeout extends HttpError {
   }
 }
 
-export function noServerError(): HttpError {
-  return new HttpError(503, "LLM_UNAVAILABLE", "No model server is reachable");
-}
+export { noServerError };
+
+const RETRYABLE = new Set([500, 502, 503, 504]);
 
 /**
  * Talks to llm-server: builds fresh headers (service token, request id, client id; never
- * the caller's cookies or Authorization) and fails over to the next URL when one is
- * unreachable. Load balancing is a later concern: the first reachable server wins.
+ * the caller's cookies or Authorization), takes a server from the balancer, and retries
+ * on another server when one is unreachable or answers 5xx — always before anything
+ * reached the client.
  */
 export class LlmClient {
   constructor(private readonly options: LlmClientOptions) {}
 
   /**
-   * Sends the call and resolves with the upstream response once its headers arrive.
-   * `controller` is aborted on timeout; the caller aborts it on client disconnect.
+   * Sends the call and resolves once upstream's headers arrive. The caller must
+   * `release` the returned slot when the body is consumed.
    */
-  async send(call: LlmCall): Promise<Response> {
+  async send(call: LlmCall): Promise<Upstream> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(call.signal.reason);
     call.signal.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(
-      () => controller.abort(new UpstreamTimeout("first-token")),
-      this.options.firstTokenTimeoutMs,
-    );
+    const exclude = call.exclude ?? new Set<string>();
     try {
       let lastError: unknown;
-      for (const base of this.options.urls) {
+      const attempts = this.options.balancer.size;
+      for (let i = 0; i < attempts; i++) {
+        const lease = await this.options.balancer.acquire(exclude, controller.signal);
+        exclude.add(lease.url);
+        const timer = setTimeout(
+          () => controller.abort(new UpstreamTimeout("first-token")),
+          this.options.firstTokenTimeoutMs,
+        );
         try {
-          return await fetch(`${base}${call.path}`, {
+          const res = await fetch(`${lease.url}${call.path}`, {
             method: call.method,
             headers: {
               authorization: `Bearer ${this.options.token}`,
@@ -67,22 +84,40 @@ export class LlmClient {
             ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
             signal: controller.signal,
           });
+          if (RETRYABLE.has(res.status) && i < attempts - 1) {
+            await res.arrayBuffer().catch(() => undefined);
+            this.options.onAttempt?.(lease.url, "error");
+            lease.release(true);
+            continue;
+          }
+          this.options.onAttempt?.(lease.url, res.status >= 500 ? "error" : "ok");
+          return { res, server: lease.url, release: lease.release };
         } catch (err) {
+          lease.release(!controller.signal.aborted);
           if (controller.signal.aborted) throw controller.signal.reason ?? err;
+          this.options.onAttempt?.(lease.url, "unreachable");
           lastError = err; // unreachable: try the next server
+        } finally {
+          clearTimeout(timer);
         }
       }
       throw Object.assign(noServerError(), { cause: lastError });
     } finally {
-      clearTimeout(timer);
       call.signal.removeEventListener("abort", onAbort);
     }
   }
 
   /** Sends a call and parses a JSON answer; upstream 4xx keep their status and message. */
   async json<T>(call: LlmCall): Promise<T> {
-    const res = await this.send(call);
-    const text = await res.text();
+    const { res, release } = await this.send(call);
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      release(true);
+      throw err;
+    }
+    release(res.status >= 500);
     if (res.ok) return JSON.parse(text) as T;
     throw upstreamError(res.status, text);
   }

@@ -1,0 +1,114 @@
+import type { FastifyPluginAsync } from "fastify";
+import fp from "fastify-plugin";
+import { Redis } from "ioredis";
+import type { Config } from "../config.js";
+import { Balancer } from "../services/balancer.js";
+import { MemoryCache, RedisCache, type ResponseCache } from "../services/cache.js";
+import { CompletionService } from "../services/completions.js";
+import { type LimitStore, MemoryLimitStore } from "../services/limit-store.js";
+import { LimitService } from "../services/limits.js";
+import { LlmClient } from "../services/llm-client.js";
+import { gauge, Metrics } from "../services/metrics.js";
+import { RedisLimitStore } from "../services/redis-limit-store.js";
+import { UsageService } from "../services/usage.js";
+
+export interface GatewayServices {
+  balancer: Balancer;
+  llm: LlmClient;
+  metrics: Metrics;
+  limits: LimitService;
+  usage: UsageService;
+  cache: ResponseCache;
+  completions: CompletionService;
+  /** "memory" or "redis": where counters and cache live. */
+  store: "memory" | "redis";
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    services: GatewayServices;
+  }
+}
+
+export interface ServicesPluginOptions {
+  config: Config;
+}
+
+/**
+ * Builds the LLM-side services on the database: balancer (with active health checks while
+ * the app runs), limits, usage analytics, metrics, response cache and the completion
+ * pipeline; Redis backs counters and cache when REDIS_URL is set.
+ */
+const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { config }) => {
+  const metrics = new Metrics();
+  const balancer = new Balancer(config.llmServerUrls, config.balancer);
+  const llm = new LlmClient({
+    balancer,
+    token: config.llmServerToken,
+    firstTokenTimeoutMs: config.firstTokenTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    onAttempt: (server, outcome) => metrics.upstream.inc({ server, outcome }),
+  });
+  const usage = new UsageService(app.db);
+  let redis: Redis | undefined;
+  if (config.redisUrl) {
+    redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    await redis.connect();
+    app.addHook("onClose", async () => {
+      await redis?.quit().catch(() => undefined);
+    });
+  }
+  const store: LimitStore = redis
+    ? new RedisLimitStore(redis)
+    : new MemoryLimitStore((subject, since) => usage.tokensSince(subject, since));
+  const ttlMs = config.cache.ttlSeconds * 1000;
+  const cache: ResponseCache = redis
+    ? new RedisCache(redis, config.cache.maxEntries, ttlMs)
+    : new MemoryCache(config.cache.maxEntries, ttlMs);
+  const limits = new LimitService(app.db, store, config.limits);
+  const completions = new CompletionService({
+    llm,
+    limits,
+    usage,
+    metrics,
+    cache,
+    cacheConfig: config.cache,
+  });
+
+  metrics.addCollector(() => {
+    const snap = balancer.snapshot();
+    return [
+      ...gauge(
+        "gateway_llm_server_outstanding",
+        "Requests in flight per llm-server",
+        snap.servers.map((s) => [{ server: s.url }, s.outstanding]),
+      ),
+      ...gauge(
+        "gateway_llm_server_up",
+        "1 when the llm-server is usable (healthy or not yet checked)",
+        snap.servers.map((s) => [
+          { server: s.url, state: s.state },
+          s.state === "healthy" || s.state === "unknown" ? 1 : 0,
+        ]),
+      ),
+      ...gauge("gateway_queue_waiting", "Requests waiting in the gateway queue", [
+        [{}, snap.queue.waiting],
+      ]),
+    ];
+  });
+
+  app.addHook("onReady", async () => balancer.start());
+  app.addHook("onClose", async () => balancer.stop());
+  app.decorate("services", {
+    balancer,
+    llm,
+    metrics,
+    limits,
+    usage,
+    cache,
+    completions,
+    store: redis ? "redis" : "memory",
+  });
+};
+
+export default fp(servicesPlugin, { name: "services", dependencies: ["database"], fastify: "5.x" });

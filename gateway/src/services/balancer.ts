@@ -1,0 +1,265 @@
+import type { BalancerConfig } from "../config.js";
+import { HttpError } from "../errors.js";
+
+export type ServerHealth = "unknown" | "healthy" | "unhealthy" | "ejected";
+
+interface Server {
+  url: string;
+  state: ServerHealth;
+  /** Requests this gateway has in flight on the server. */
+  outstanding: number;
+  /** Load reported by the last check: running and queued sequences, and max_running. */
+  running: number | null;
+  queued: number | null;
+  maxRunning: number | null;
+  /** Load the server had at the last check that was not ours (other gateways, direct calls). */
+  external: number;
+  consecutiveFailures: number;
+  passedChecks: number;
+  lastCheckAt: number | null;
+  lastError: string | null;
+  requests: number;
+  failures: number;
+}
+
+export interface Lease {
+  url: string;
+  /** Frees the slot; `failed` counts toward passive ejection. Idempotent. */
+  release(failed: boolean): void;
+}
+
+interface Waiter {
+  exclude: ReadonlySet<string>;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+}
+
+export function noServerError(): HttpError {
+  return new HttpError(503, "LLM_UNAVAILABLE", "No model server is reachable", {
+    "retry-after": "5",
+  });
+}
+
+/**
+ * Chooses the llm-server for each request: the one with the fewest outstanding requests
+ * relative to its capacity (its reported `max_running`), counting the load it reported at
+ * the last active check. Servers failing `ejectAfterFailures` times in a row are ejected
+ * until `readmitAfterChecks` checks pass; the last available server is never ejected.
+ * When every server is saturated, requests wait in a bounded FIFO queue.
+ */
+export class Balancer {
+  private readonly servers: Server[];
+  private readonly queue: Waiter[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private turn = 0;
+
+  constructor(
+    urls: readonly string[],
+    private readonly config: BalancerConfig,
+    private readonly probeTimeoutMs = 1000,
+  ) {
+    this.servers = urls.map((url) => ({
+      url: url.replace(/\/+$/, ""),
+      state: "unknown",
+      outstanding: 0,
+      running: null,
+      queued: null,
+      maxRunning: null,
+      external: 0,
+      consecutiveFailures: 0,
+      passedChecks: 0,
+      lastCheckAt: null,
+      lastError: null,
+      requests: 0,
+      failures: 0,
+    }));
+  }
+
+  get size(): number {
+    return this.servers.length;
+  }
+
+  /** Starts the periodic active health checks (the first one at once). */
+  start(): void {
+    if (this.timer) return;
+    void this.checkAll();
+    this.timer = setInterval(() => void this.checkAll(), this.config.healthIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const w of this.queue.splice(0)) w.reject(noServerError());
+  }
+
+  private capacity(s: Server): number {
+    if (this.config.maxOutstanding > 0) return this.config.maxOutstanding;
+    return s.maxRunning ? 2 * s.maxRunning : 32;
+  }
+
+  private load(s: Server): number {
+    return (s.outstanding + s.external) / this.capacity(s);
+  }
+
+  /** The best unsaturated server not in `exclude`, or null when all candidates are full. */
+  private pick(exclude: ReadonlySet<string>): Server | null | "none" {
+    const open = this.servers.filter((s) => !exclude.has(s.url));
+    if (open.length === 0) return "none";
+    const usable = open.filter((s) => s.state === "healthy" || s.state === "unknown");
+    // Fail open: when no server looks usable, try the others rather than refuse.
+    const candidates = usable.length > 0 ? usable : open;
+    const free = candidates.filter((s) => s.outstanding + s.external < this.capacity(s));
+    if (free.length === 0) return null;
+    this.turn = (this.turn + 1) % this.servers.length;
+    const order = (s: Server) =>
+      (this.servers.indexOf(s) - this.turn + this.servers.length) % this.servers.length;
+    free.sort(
+      (a, b) => this.load(a) - this.load(b) || a.outstanding - b.outstanding || order(a) - order(b),
+    );
+    return free[0] ?? null;
+  }
+
+  private lease(s: Server): Lease {
+    s.outstanding += 1;
+    s.requests += 1;
+    let released = false;
+    return {
+      url: s.url,
+      release: (failed) => {
+        if (released) return;
+        released = true;
+        s.outstanding -= 1;
+        if (failed) this.fail(s);
+        else s.consecutiveFailures = 0;
+        this.drain();
+      },
+    };
+  }
+
+  private fail(s: Server): void {
+    s.failures += 1;
+    s.consecutiveFailures += 1;
+    if (s.state === "ejected" || s.consecutiveFailures < this.config.ejectAfterFailures) return;
+    const others = this.servers.filter((o) => o !== s && o.state !== "ejected");
+    if (others.length === 0) return; // never eject the last one
+    s.state = "ejected";
+    s.passedChecks = 0;
+  }
+
+  /**
+   * A server for one attempt, waiting in the gateway queue while every candidate is
+   * saturated. Throws 503 + Retry-After when the queue is full or the wait times out.
+   */
+  acquire(exclude: ReadonlySet<string> = new Set(), signal?: AbortSignal): Promise<Lease> {
+    const now = this.pick(exclude);
+    if (now === "none") return Promise.reject(noServerError());
+    if (now) return Promise.resolve(this.lease(now));
+    if (this.queue.length >= this.config.queueMax) return Promise.reject(this.busy());
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = {
+        exclude,
+        resolve: (lease) => {
+          cleanup();
+          resolve(lease);
+        },
+        reject: (err) => {
+          cleanup();
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => waiter.reject(this.busy()), this.config.queueTimeoutMs);
+      const onAbort = () => waiter.reject(signal?.reason ?? new Error("aborted"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        const i = this.queue.indexOf(waiter);
+        if (i >= 0) this.queue.splice(i, 1);
+      };
+      this.queue.push(waiter);
+    });
+  }
+
+  private busy(): HttpError {
+    const seconds = Math.max(1, Math.ceil(this.config.queueTimeoutMs / 1000));
+    return new HttpError(503, "LLM_BUSY", "Every model server is busy; try again shortly", {
+      "retry-after": String(seconds),
+    });
+  }
+
+  /** Hands freed capacity to the waiters, first come first served. */
+  private drain(): void {
+    while (this.queue.length > 0) {
+      const w = this.queue[0] as Waiter;
+      const s = this.pick(w.exclude);
+      if (s === "none") {
+        w.reject(noServerError());
+        continue;
+      }
+      if (!s) return;
+      w.resolve(this.lease(s));
+    }
+  }
+
+  /** Probes every server's `/health/ready` once, updating states and reported load. */
+  async checkAll(): Promise<void> {
+    await Promise.all(this.servers.map((s) => this.check(s)));
+    this.drain();
+  }
+
+  private async check(s: Server): Promise<void> {
+    let ok = false;
+    try {
+      const res = await fetch(`${s.url}/health/ready`, {
+        signal: AbortSignal.timeout(this.probeTimeoutMs),
+      });
+      const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      ok = res.status === 200;
+      const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+      s.running = num(body.running);
+      s.queued = num(body.queued);
+      s.maxRunning = num(body.max_running) ?? s.maxRunning;
+      s.external = Math.max(0, (s.running ?? 0) + (s.queued ?? 0) - s.outstanding);
+      s.lastError = ok ? null : `health check answered ${res.status}`;
+    } catch (err) {
+      s.lastError = `health check failed: ${(err as Error).message}`;
+    }
+    s.lastCheckAt = Date.now();
+    if (!ok) {
+      s.passedChecks = 0;
+      if (s.state !== "ejected") s.state = "unhealthy";
+      return;
+    }
+    s.passedChecks += 1;
+    if (s.state !== "ejected" || s.passedChecks >= this.config.readmitAfterChecks) {
+      if (s.state === "ejected") s.consecutiveFailures = 0;
+      s.state = "healthy";
+    }
+  }
+
+  /** State and load of every server, for /api/admin/servers and /metrics. */
+  snapshot() {
+    return {
+      servers: this.servers.map((s) => ({
+        url: s.url,
+        state: s.state,
+        outstanding: s.outstanding,
+        capacity: this.capacity(s),
+        running: s.running,
+        queued: s.queued,
+        maxRunning: s.maxRunning,
+        consecutiveFailures: s.consecutiveFailures,
+        requests: s.requests,
+        failures: s.failures,
+        lastCheckAt: s.lastCheckAt === null ? null : new Date(s.lastCheckAt).toISOString(),
+        lastError: s.lastError,
+      })),
+      queue: {
+        waiting: this.queue.length,
+        max: this.config.queueMax,
+        timeoutMs: this.config.queueTimeoutMs,
+      },
+    };
+  }
+}

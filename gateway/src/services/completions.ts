@@ -1,0 +1,360 @@
+import { randomUUID } from "node:crypto";
+import type { FastifyBaseLogger } from "fastify";
+import type { CacheConfig } from "../config.js";
+import { HttpError } from "../errors.js";
+import { SseParser } from "../sse.js";
+import {
+  answerEvents,
+  answerJson,
+  type CachedAnswer,
+  cacheKey,
+  isCacheable,
+  type ResponseCache,
+} from "./cache.js";
+import { UNBOUNDED } from "./limit-store.js";
+import type { Admission, Caller, LimitService } from "./limits.js";
+import { type LlmClient, type Upstream, upstreamError } from "./llm-client.js";
+import type { Metrics } from "./metrics.js";
+import type { UsageRow, UsageService } from "./usage.js";
+
+export interface CallContext extends Caller {
+  /** The public route, for analytics and metrics. */
+  route: string;
+  requestId: string;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+  log: FastifyBaseLogger;
+}
+
+export type CompletionPath = "/v1/chat/completions" | "/v1/completions";
+
+/** A started completion: a JSON answer, or the `data:` payloads of a stream. */
+export type Started =
+  | { kind: "json"; status: number; body: string; headers: Record<string, string> }
+  | { kind: "stream"; headers: Record<string, string>; events: AsyncGenerator<string> };
+
+interface ChunkJson {
+  model?: string;
+  error?: unknown;
+  choices?: { delta?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
+}
+
+export interface CompletionDeps {
+  llm: LlmClient;
+  limits: LimitService;
+  usage: UsageService;
+  metrics: Metrics;
+  cache: ResponseCache;
+  cacheConfig: CacheConfig;
+}
+
+/** A generous estimate of a request's prompt tokens (about 3 bytes a token, plus framing). */
+export function estimatePromptTokens(body: Record<string, unknown>): number {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const text = JSON.stringify(body.messages ?? body.prompt ?? "");
+  return Math.ceil(Buffer.byteLength(text) / 3) + 4 * messages.length + 8;
+}
+
+function contentOf(json: ChunkJson): string {
+  const c = json.choices?.[0];
+  return c?.delta?.content ?? c?.text ?? "";
+}
+
+/**
+ * Every LLM completion goes through here: per-request max_tokens cap, the response cache,
+ * quota admission (reserve, then settle the real usage), the balanced upstream call with
+ * retry before the first byte, a stream cut when it crosses the reservation, and one
+ * usage row plus metrics per request.
+ */
+export class CompletionService {
+  constructor(private readonly d: CompletionDeps) {}
+
+  async start(
+    ctx: CallContext,
+    path: CompletionPath,
+    body: Record<string, unknown>,
+  ): Promise<Started> {
+    const t0 = Date.now();
+    const kind = path === "/v1/chat/completions" ? "chat" : "completion";
+    const stream = body.stream === true;
+    const wantsUsage =
+      (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+    const row: UsageRow = {
+      ts: t0,
+      userId: ctx.userId,
+      apiKeyId: ctx.apiKeyId,
+      route: ctx.route,
+      model: typeof body.model === "string" ? body.model : null,
+      promptTokens: 0,
+      completionTokens: 0,
+      quotaTokens: 0,
+      ttftMs: null,
+      durationMs: 0,
+      status: 200,
+      outcome: "ok",
+      cacheHit: 0,
+      server: null,
+      errorCode: null,
+    };
+    const finish = (status: number, outcome: string, errorCode: string | null = null) => {
+      row.durationMs = Date.now() - t0;
+      row.status = status;
+      row.outcome = outcome;
+      row.errorCode = errorCode;
+      this.record(row, ctx.log);
+    };
+
+    try {
+      const subjects = this.d.limits.subjects(ctx);
+      const cap = this.d.limits.maxTokens(subjects);
+      const asked = body.max_tokens ?? body.max_completion_tokens;
+      const requested = typeof asked === "number" ? asked : undefined;
+      if (cap > 0 && requested !== undefined && requested > cap) {
+        throw new HttpError(
+          400,
+          "MAX_TOKENS_EXCEEDED",
+          `max_tokens ${requested} is over your limit of ${cap} tokens per request`,
+        );
+      }
+      const maxTokens = requested ?? (cap > 0 ? cap : undefined);
+
+      // The cache: a hit costs no quota by default and never reaches a server.
+      const cacheable = this.d.cacheConfig.enabled && isCacheable(body);
+      const scope = this.d.cacheConfig.scope === "shared" ? "shared" : `user:${ctx.userId}`;
+      const key = cacheable ? cacheKey(scope, path, { ...body, max_tokens: maxTokens }) : "";
+      const hit = cacheable ? await this.d.cache.get(key).catch(() => undefined) : undefined;
+      if (cacheable) this.d.metrics.cache.inc({ result: hit ? "hit" : "miss" });
+      if (hit) return await this.serveHit(ctx, hit, row, { stream, wantsUsage, finish });
+
+      const promptEstimate = estimatePromptTokens(body);
+      const admission = await this.d.limits.admit(ctx, {
+        tokens: maxTokens === undefined ? UNBOUNDED : promptEstimate + maxTokens,
+        minTokens: promptEstimate + 1,
+        concurrent: true,
+      });
+      const budget =
+        admission.reserved >= UNBOUNDED ? UNBOUNDED : admission.reserved - promptEstimate;
+      const upstreamBody: Record<string, unknown> = { ...body };
+      if (maxTokens !== undefined)
+        upstreamBody.max_tokens = stream ? maxTokens : Math.min(maxTokens, budget);
+      else if (!stream && budget < UNBOUNDED) upstreamBody.max_tokens = budget;
+      if (stream)
+        upstreamBody.stream_options = { ...(body.stream_options as object), include_usage: true };
+      const headers: Record<string, string> = cacheable ? { "x-cache": "MISS" } : {};
+
+      let up: Upstream;
+      try {
+        up = await this.d.llm.send({
+          method: "POST",
+          path,
+          body: upstreamBody,
+          clientId: ctx.userId,
+          requestId: ctx.requestId,
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        await this.d.limits.settle(admission, 0);
+        throw err;
+      }
+      row.server = up.server;
+      if (!up.res.ok || !stream) {
+        let text: string;
+        try {
+          text = await up.res.text();
+        } finally {
+          up.release(up.res.status >= 500);
+        }
+        row.ttftMs = Date.now() - t0;
+        let used = 0;
+        if (up.res.ok) {
+          const json = JSON.parse(text) as ChunkJson & {
+            choices?: { message?: { content?: string } }[];
+          };
+          row.model = json.model ?? row.model;
+          row.promptTokens = json.usage?.prompt_tokens ?? 0;
+          row.completionTokens = json.usage?.completion_tokens ?? 0;
+          used = row.promptTokens + row.completionTokens;
+          const c = json.choices?.[0];
+          const answerText = c?.message?.content ?? c?.text;
+          if (cacheable && typeof answerText === "string" && c?.finish_reason) {
+            this.store(key, {
+              kind,
+              model: row.model ?? "",
+              text: answerText,
+              finishReason: c.finish_reason,
+              promptTokens: row.promptTokens,
+              completionTokens: row.completionTokens,
+            });
+          }
+        }
+        row.quotaTokens = used;
+        await this.d.limits.settle(admission, used);
+        if (up.res.status >= 500) throw upstreamError(up.res.status, text);
+        finish(up.res.status, up.res.ok ? "ok" : "error", up.res.ok ? null : "UPSTREAM_REJECTED");
+        return { kind: "json", status: up.res.status, body: text, headers };
+      }
+      return {
+        kind: "stream",
+        headers,
+        events: this.relay(ctx, up, admission, budget, row, {
+          kind,
+          key: cacheable ? key : null,
+          wantsUsage,
+          t0,
+          promptEstimate,
+          finish,
+        }),
+      };
+    } catch (err) {
+      const e = err instanceof HttpError ? err : null;
+      const status = e?.statusCode ?? 502;
+      if (status === 429) this.d.metrics.rejections.inc({ limit: e?.code.toLowerCase() ?? "" });
+      finish(status, status === 429 ? "rejected" : "error", e?.code ?? "UPSTREAM_ERROR");
+      throw err;
+    }
+  }
+
+  private async serveHit(
+    ctx: CallContext,
+    hit: CachedAnswer,
+    row: UsageRow,
+    o: { stream: boolean; wantsUsage: boolean; finish: (s: number, o: string) => void },
+  ): Promise<Started> {
+    const cost = this.d.cacheConfig.hitsCostQuota ? hit.promptTokens + hit.completionTokens : 0;
+    const admission = await this.d.limits.admit(ctx, {
+      tokens: cost,
+      minTokens: cost,
+      concurrent: false,
+    });
+    await this.d.limits.settle(admission, cost);
+    Object.assign(row, {
+      model: hit.model,
+      promptTokens: hit.promptTokens,
+      completionTokens: hit.completionTokens,
+      quotaTokens: cost,
+      cacheHit: 1,
+      ttftMs: Date.now() - row.ts,
+    });
+    o.finish(200, "ok");
+    const id = `chatcmpl-${randomUUID()}`;
+    const headers = { "x-cache": "HIT" };
+    if (!o.stream)
+      return { kind: "json", status: 200, body: JSON.stringify(answerJson(hit, id)), headers };
+    const events = answerEvents(hit, id, o.wantsUsage);
+    return {
+      kind: "stream",
+      headers,
+      events: (async function* () {
+        yield* events;
+      })(),
+    };
+  }
+
+  /** Relays a stream's payloads, counting tokens; cuts it when it crosses the reservation. */
+  private async *relay(
+    ctx: CallContext,
+    up: Upstream,
+    admission: Admission,
+    budget: number,
+    row: UsageRow,
+    o: {
+      kind: "chat" | "completion";
+      key: string | null;
+      wantsUsage: boolean;
+      t0: number;
+      promptEstimate: number;
+      finish: (s: number, o: string, c?: string | null) => void;
+    },
+  ): AsyncGenerator<string> {
+    const parser = new SseParser();
+    let counted = 0;
+    let text = "";
+    let finishReason: string | null = null;
+    let usage: ChunkJson["usage"] | undefined;
+    let failed: string | null = null;
+    let cut = false;
+    let sawDone = false;
+    try {
+      outer: for await (const chunk of this.d.llm.chunks(up.res, ctx.signal)) {
+        for (const data of parser.push(chunk)) {
+          if (data === "[DONE]") {
+            sawDone = true;
+            yield data;
+            continue;
+          }
+          const json = JSON.parse(data) as ChunkJson;
+          if (json.error) failed = "UPSTREAM_ERROR";
+          if (json.model) row.model = json.model;
+          if (json.usage) usage = json.usage;
+          const piece = contentOf(json);
+          if (piece) {
+            if (counted + 1 > budget) {
+              cut = true;
+              break outer;
+            }
+            counted += 1;
+            text += piece;
+            row.ttftMs ??= Date.now() - o.t0;
+          }
+          finishReason = json.choices?.[0]?.finish_reason ?? finishReason;
+          if (json.usage && !o.wantsUsage && (json.choices?.length ?? 0) === 0) continue;
+          yield data;
+        }
+      }
+    } catch (err) {
+      failed = err instanceof HttpError ? err.code : "UPSTREAM_ERROR";
+      throw err;
+    } finally {
+      up.release(failed !== null);
+      row.promptTokens = usage?.prompt_tokens ?? o.promptEstimate;
+      row.completionTokens = cut || !usage ? counted : (usage.completion_tokens ?? counted);
+      row.quotaTokens = row.promptTokens + row.completionTokens;
+      await this.d.limits.settle(admission, row.quotaTokens);
+      const cancelled = ctx.signal.aborted && !sawDone;
+      if (cut) o.finish(429, "cut", "TOKENS_PER_DAY");
+      else if (failed) o.finish(502, "error", failed);
+      else if (cancelled) o.finish(499, "cancelled");
+      else o.finish(200, "ok");
+      if (o.key && !cut && !failed && !cancelled && sawDone && finishReason) {
+        this.store(o.key, {
+          kind: o.kind,
+          model: row.model ?? "",
+          text,
+          finishReason,
+          promptTokens: row.promptTokens,
+          completionTokens: row.completionTokens,
+        });
+      }
+    }
+    if (cut) {
+      throw new HttpError(
+        429,
+        "TOKENS_PER_DAY",
+        "Daily token quota reached: the answer was cut; the quota resets at 00:00 UTC",
+      );
+    }
+  }
+
+  private store(key: string, answer: CachedAnswer): void {
+    this.d.cache.set(key, answer).catch(() => undefined);
+  }
+
+  private record(row: UsageRow, log: FastifyBaseLogger): void {
+    try {
+      this.d.usage.record(row);
+    } catch (err) {
+      log.error({ err }, "could not record usage");
+    }
+    const m = this.d.metrics;
+    const model = row.model ?? "unknown";
+    const status = String(row.status);
+    m.llmRequests.inc({ route: row.route, model, status, cache: row.cacheHit ? "hit" : "miss" });
+    m.llmDuration.observe({ route: row.route, model, status }, row.durationMs / 1000);
+    if (row.ttftMs !== null) m.llmTtft.observe({ route: row.route, model }, row.ttftMs / 1000);
+    if (row.promptTokens)
+      m.llmTokens.inc({ route: row.route, model, kind: "prompt" }, row.promptTokens);
+    if (row.completionTokens)
+      m.llmTokens.inc({ route: row.route, model, kind: "completion" }, row.completionTokens);
+  }
+}

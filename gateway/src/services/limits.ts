@@ -1,0 +1,210 @@
+import type { Limits, Role } from "../config.js";
+import type { Database } from "../db/database.js";
+import { HttpError } from "../errors.js";
+import {
+  DAY_MS,
+  dayStart,
+  type LimitName,
+  type LimitStore,
+  MINUTE_MS,
+  minuteStart,
+  type Subject,
+} from "./limit-store.js";
+
+export interface Caller {
+  userId: string;
+  role: Role;
+  apiKeyId: string | null;
+}
+
+/** Limits an admin set; null keeps the role default, 0 means no limit. */
+export type LimitOverrides = { [K in keyof Limits]: number | null };
+
+export interface Admission {
+  subjects: Subject[];
+  reserved: number;
+  day: string;
+  concurrent: boolean;
+  /** The per-request max_tokens cap (0: none). */
+  maxTokens: number;
+  settled: boolean;
+}
+
+const LIMIT_KEYS = ["requestsPerMinute", "tokensPerDay", "concurrentStreams", "maxTokens"] as const;
+const NO_OVERRIDES: LimitOverrides = {
+  requestsPerMinute: null,
+  tokensPerDay: null,
+  concurrentStreams: null,
+  maxTokens: null,
+};
+
+const LABEL: Record<LimitName, (n: number) => string> = {
+  requests_per_minute: (n) => `${n} requests per minute`,
+  concurrent_streams: (n) => `${n} concurrent requests`,
+  tokens_per_day: (n) => `${n} tokens per day`,
+};
+const WINDOW_S: Record<LimitName, number | null> = {
+  requests_per_minute: 60,
+  concurrent_streams: null,
+  tokens_per_day: 86_400,
+};
+
+function merge(defaults: Limits, o: LimitOverrides): Limits {
+  return {
+    requestsPerMinute: o.requestsPerMinute ?? defaults.requestsPerMinute,
+    tokensPerDay: o.tokensPerDay ?? defaults.tokensPerDay,
+    concurrentStreams: o.concurrentStreams ?? defaults.concurrentStreams,
+    maxTokens: o.maxTokens ?? defaults.maxTokens,
+  };
+}
+
+/** The 429 for a refused request: which limit, when it resets, Retry-After and RateLimit-*. */
+export function limitError(limit: LimitName, value: number, resetAt: number, now: number) {
+  const seconds = Math.max(1, Math.ceil((resetAt - now) / 1000));
+  const window = WINDOW_S[limit];
+  const headers: Record<string, string> = {
+    "retry-after": String(seconds),
+    "ratelimit-limit": String(value),
+    "ratelimit-remaining": "0",
+    "ratelimit-reset": String(seconds),
+    ...(window ? { "ratelimit-policy": `${value};w=${window}` } : {}),
+  };
+  const when =
+    limit === "concurrent_streams"
+      ? "retry when one of them finishes"
+      : `resets at ${new Date(resetAt).toISOString()} (in ${seconds} s)`;
+  return new HttpError(
+    429,
+    limit.toUpperCase(),
+    `Limit reached: ${LABEL[limit](value)}; ${when}`,
+    headers,
+  );
+}
+
+/**
+ * Limits per user and per API key: role defaults from the config, admin overrides in
+ * the database, counters in a LimitStore (memory or Redis).
+ */
+export class LimitService {
+  private readonly overrideQuery;
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: LimitStore,
+    private readonly defaults: Record<Role, Limits>,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.overrideQuery = db.sqlite.prepare<[string], LimitOverrides>(
+      "select requestsPerMinute, tokensPerDay, concurrentStreams, maxTokens from limit_override where subject = ?",
+    );
+  }
+
+  overrides(subject: string): LimitOverrides | undefined {
+    return this.overrideQuery.get(subject);
+  }
+
+  /** The user's subject always; the API key's too when an admin gave it its own limits. */
+  subjects(caller: Caller): Subject[] {
+    const user = merge(
+      this.defaults[caller.role],
+      this.overrides(`user:${caller.userId}`) ?? NO_OVERRIDES,
+    );
+    const out: Subject[] = [{ id: `user:${caller.userId}`, limits: user }];
+    if (caller.apiKeyId) {
+      const key = this.overrides(`key:${caller.apiKeyId}`);
+      if (key) {
+        const zero = { requestsPerMinute: 0, tokensPerDay: 0, concurrentStreams: 0, maxTokens: 0 };
+        out.push({ id: `key:${caller.apiKeyId}`, limits: merge(zero, key) });
+      }
+    }
+    return out;
+  }
+
+  /** The smallest non-zero max_tokens cap among the subjects (0: none). */
+  maxTokens(subjects: Subject[]): number {
+    const caps = subjects.map((s) => s.limits.maxTokens).filter((n) => n > 0);
+    return caps.length ? Math.min(...caps) : 0;
+  }
+
+  /**
+   * Takes a request slot and reserves up to `tokens` of the daily quota (less when less
+   * remains, but at least `minTokens`), or throws the 429.
+   */
+  async admit(
+    caller: Caller,
+    options: { tokens: number; minTokens: number; concurrent: boolean },
+  ): Promise<Admission> {
+    const subjects = this.subjects(caller);
+    const now = this.clock();
+    const result = await this.store.acquire({ subjects, now, ...options });
+    if (!result.ok) throw limitError(result.limit, result.value, result.resetAt, now);
+    return {
+      subjects,
+      reserved: result.reserved,
+      day: result.day,
+      concurrent: options.concurrent,
+      maxTokens: this.maxTokens(subjects),
+      settled: false,
+    };
+  }
+
+  /** Charges the real usage instead of the reservation and frees the slot; idempotent. */
+  async settle(admission: Admission, used: number): Promise<void> {
+    if (admission.settled) return;
+    admission.settled = true;
+    await this.store.settle({
+      subjects: admission.subjects,
+      reserved: admission.reserved,
+      used,
+      concurrent: admission.concurrent,
+      day: admission.day,
+    });
+  }
+
+  /** Usage against each limit, for /api/user/usage. */
+  async quota(caller: Caller) {
+    const now = this.clock();
+    const [user] = this.subjects({ ...caller, apiKeyId: null });
+    if (!user) throw new Error("no subject");
+    const c = await this.store.counters(user.id, now);
+    const meter = (used: number, limit: number, resetAt: number | null) => ({
+      used,
+      limit: limit > 0 ? limit : null,
+      remaining: limit > 0 ? Math.max(0, limit - used) : null,
+      resetAt: resetAt === null ? null : new Date(resetAt).toISOString(),
+    });
+    const l = user.limits;
+    return {
+      requestsPerMinute: meter(
+        c.requestsThisMinute,
+        l.requestsPerMinute,
+        minuteStart(now) + MINUTE_MS,
+      ),
+      tokensPerDay: meter(c.tokensToday, l.tokensPerDay, dayStart(now) + DAY_MS),
+      concurrentStreams: meter(c.concurrent, l.concurrentStreams, null),
+      maxTokensPerRequest: l.maxTokens > 0 ? l.maxTokens : null,
+    };
+  }
+
+  /** Applies an admin's changes (null resets one to the role default). */
+  async setOverrides(userId: string, subject: string, patch: Partial<LimitOverrides>) {
+    const current = this.overrides(subject) ?? NO_OVERRIDES;
+    const next = { ...current };
+    for (const k of LIMIT_KEYS) {
+      const v = patch[k];
+      if (v !== undefined) next[k] = v;
+    }
+    await this.db.kysely
+      .insertInto("limit_override")
+      .values({ subject, userId, ...next, updatedAt: this.clock() })
+      .onConflict((oc) => oc.column("subject").doUpdateSet({ ...next, updatedAt: this.clock() }))
+      .execute();
+    return next;
+  }
+
+  /** Overrides and effective limits of a user, for the admin routes and CLI. */
+  describe(userId: string, role: Role) {
+    const overrides = this.overrides(`user:${userId}`) ?? NO_OVERRIDES;
+    return { userId, overrides, effective: merge(this.defaults[role], overrides) };
+  }
+}

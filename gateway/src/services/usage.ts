@@ -1,0 +1,171 @@
+import type { Database } from "../db/database.js";
+import type { UsageRecordTable } from "../db/schema.js";
+import { DAY_MS } from "./limit-store.js";
+
+export type UsageRow = Omit<UsageRecordTable, "id">;
+export type GroupBy = "user" | "day" | "model";
+
+interface Stats {
+  requests: number;
+  errors: number;
+  rejected: number;
+  cacheHits: number;
+  promptTokens: number;
+  completionTokens: number;
+  durations: number[];
+  ttfts: number[];
+}
+
+const empty = (): Stats => ({
+  requests: 0,
+  errors: 0,
+  rejected: 0,
+  cacheHits: 0,
+  promptTokens: 0,
+  completionTokens: 0,
+  durations: [],
+  ttfts: [],
+});
+
+/** Nearest-rank percentile of an ascending list; null when empty. */
+export function percentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? null;
+}
+
+const rate = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 10_000) / 10_000);
+
+function summary(s: Stats) {
+  const d = [...s.durations].sort((a, b) => a - b);
+  const t = [...s.ttfts].sort((a, b) => a - b);
+  return {
+    requests: s.requests,
+    errors: s.errors,
+    errorRate: rate(s.errors, s.requests),
+    rejected: s.rejected,
+    cacheHits: s.cacheHits,
+    cacheHitRate: rate(s.cacheHits, s.requests),
+    promptTokens: s.promptTokens,
+    completionTokens: s.completionTokens,
+    totalTokens: s.promptTokens + s.completionTokens,
+    latencyP50Ms: percentile(d, 50),
+    latencyP95Ms: percentile(d, 95),
+    latencyP99Ms: percentile(d, 99),
+    ttftP50Ms: percentile(t, 50),
+    ttftP95Ms: percentile(t, 95),
+    ttftP99Ms: percentile(t, 99),
+  };
+}
+
+function add(s: Stats, r: UsageRow): void {
+  s.requests += 1;
+  if (r.status >= 500 || r.outcome === "error") s.errors += 1;
+  if (r.status === 429) s.rejected += 1;
+  if (r.cacheHit) s.cacheHits += 1;
+  s.promptTokens += r.promptTokens;
+  s.completionTokens += r.completionTokens;
+  if (r.status < 400) s.durations.push(r.durationMs);
+  if (r.ttftMs !== null) s.ttfts.push(r.ttftMs);
+}
+
+/** Writes one row per LLM request and aggregates them for the usage routes. */
+export class UsageService {
+  private readonly insert;
+  private readonly tokensByUser;
+  private readonly tokensByKey;
+
+  constructor(private readonly db: Database) {
+    this.insert = db.sqlite.prepare(
+      `insert into usage_record (ts, userId, apiKeyId, route, model, promptTokens, completionTokens,
+        quotaTokens, ttftMs, durationMs, status, outcome, cacheHit, server, errorCode)
+       values (@ts, @userId, @apiKeyId, @route, @model, @promptTokens, @completionTokens,
+        @quotaTokens, @ttftMs, @durationMs, @status, @outcome, @cacheHit, @server, @errorCode)`,
+    );
+    const sum = "select coalesce(sum(quotaTokens), 0) as n from usage_record where";
+    this.tokensByUser = db.sqlite.prepare<[string, number], { n: number }>(
+      `${sum} userId = ? and ts >= ?`,
+    );
+    this.tokensByKey = db.sqlite.prepare<[string, number], { n: number }>(
+      `${sum} apiKeyId = ? and ts >= ?`,
+    );
+  }
+
+  record(row: UsageRow): void {
+    this.insert.run(row);
+  }
+
+  /** Quota tokens charged to `user:<id>` or `key:<id>` since `since` (seeds the counters). */
+  tokensSince(subject: string, since: number): number {
+    const [kind, id = ""] = subject.split(/:(.*)/s);
+    const q = kind === "key" ? this.tokensByKey : this.tokensByUser;
+    return q.get(id, since)?.n ?? 0;
+  }
+
+  private async rows(from: number, to: number, userId?: string) {
+    let q = this.db.kysely
+      .selectFrom("usage_record")
+      .leftJoin("user", "user.id", "usage_record.userId")
+      .selectAll("usage_record")
+      .select("user.email as email")
+      .where("ts", ">=", from)
+      .where("ts", "<", to);
+    if (userId) q = q.where("usage_record.userId", "=", userId);
+    return q.orderBy("ts").execute();
+  }
+
+  /** Totals and per-group rows (user, day or model) over [from, to). */
+  async aggregate(from: number, to: number, groupBy: GroupBy, userId?: string) {
+    const total = empty();
+    const groups = new Map<string, { stats: Stats; label: Record<string, string | null> }>();
+    for (const r of await this.rows(from, to, userId)) {
+      add(total, r);
+      const key =
+        groupBy === "day"
+          ? new Date(r.ts).toISOString().slice(0, 10)
+          : groupBy === "user"
+            ? r.userId
+            : (r.model ?? "(unknown)");
+      let g = groups.get(key);
+      if (!g) {
+        const label: Record<string, string | null> =
+          groupBy === "day"
+            ? { day: key }
+            : groupBy === "user"
+              ? { userId: r.userId, email: r.email ?? null }
+              : { model: key };
+        g = { stats: empty(), label };
+        groups.set(key, g);
+      }
+      add(g.stats, r);
+    }
+    return {
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      groupBy,
+      totals: summary(total),
+      rows: [...groups.values()].map((g) => ({ ...g.label, ...summary(g.stats) })),
+    };
+  }
+
+  /** The last `days` days of one user, one row per day (zero days included). */
+  async days(userId: string, days: number, now: number) {
+    const start = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+    const result = await this.aggregate(start, now + 1, "day", userId);
+    const byDay = new Map(result.rows.map((r) => [String((r as Record<string, unknown>).day), r]));
+    const out = [];
+    for (let t = start; t <= now; t += DAY_MS) {
+      const day = new Date(t).toISOString().slice(0, 10);
+      const r = byDay.get(day);
+      out.push({
+        day,
+        requests: r?.requests ?? 0,
+        promptTokens: r?.promptTokens ?? 0,
+        completionTokens: r?.completionTokens ?? 0,
+        cacheHits: r?.cacheHits ?? 0,
+        errors: r?.errors ?? 0,
+      });
+    }
+    return { totals: result.totals, days: out };
+  }
+}
