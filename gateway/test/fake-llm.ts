@@ -17,6 +17,8 @@ export interface FakeLlm {
   aborted: number;
   /** Resolves when the next stream is aborted by the client. */
   nextAbort(): Promise<void>;
+  /** What `/health/ready` answers (status and JSON body). */
+  health: { status: number; body: Record<string, unknown> };
   close(): Promise<void>;
 }
 
@@ -33,14 +35,20 @@ function lastContent(body: Record<string, unknown> | undefined): string {
  * message's content steers it: `ERROR400` → 400, `SLOW` → one chunk then silence,
  * `MIDFAIL` → one chunk then an in-band error, `CRASH` → one chunk then a reset socket.
  */
-export async function startFakeLlm(): Promise<FakeLlm> {
+export async function startFakeLlm(port = 0): Promise<FakeLlm> {
   const requests: Recorded[] = [];
+  const state = {
+    health: {
+      status: 200,
+      body: { status: "ready", running: 0, queued: 0, max_running: 4 } as Record<string, unknown>,
+    },
+  };
   let aborted = 0;
   let abortWaiters: (() => void)[] = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse, body: Recorded["body"]) {
     const path = req.url ?? "/";
-    if (path === "/health/ready") return json(res, 200, { status: "ready" });
+    if (path === "/health/ready") return json(res, state.health.status, state.health.body);
     if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) {
       return json(res, 401, {
         error: { message: "bad token", type: "auth", code: "unauthorized" },
@@ -153,10 +161,16 @@ export async function startFakeLlm(): Promise<FakeLlm> {
       void handle(req, res, body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
+    get health() {
+      return state.health;
+    },
+    set health(value) {
+      state.health = value;
+    },
     requests,
     get aborted() {
       return aborted;

@@ -97,6 +97,13 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     ];
   });
 
+  // Every route's requests, by route template, method and status (fp: applies app-wide).
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    const status = String(reply.statusCode);
+    metrics.httpRequests.inc({ route, method: request.method, status });
+    metrics.httpDuration.observe({ route, status }, reply.elapsedTime / 1000);
+  });
   app.addHook("onReady", async () => balancer.start());
   app.addHook("onClose", async () => balancer.stop());
   app.decorate("services", {

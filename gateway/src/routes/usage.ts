@@ -82,13 +82,6 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
 ) => {
   const { limits, usage, balancer, cache, metrics } = services;
 
-  app.addHook("onResponse", async (request, reply) => {
-    const route = request.routeOptions.url ?? "unmatched";
-    const labels = { route, method: request.method, status: String(reply.statusCode) };
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe({ route, status: labels.status }, reply.elapsedTime / 1000);
-  });
-
   app.get(
     "/api/user/usage",
     {
