@@ -49,6 +49,7 @@ class LlamaEngine:
         self._chat: ChatFormatter | None = None
         self._model_id = settings.model_alias or ""
         self._context_length = settings.context_length
+        self._relay = EventRelay()
 
     @property
     def model_id(self) -> str:
@@ -82,6 +83,7 @@ class LlamaEngine:
             limits,
             settings.n_threads,
             lambda params: build_sampler(params, model.vocab, n_vocab),
+            flush=self._relay.flush,
         )
 
     def load_stats(self) -> EngineLoad:
@@ -157,17 +159,10 @@ class LlamaEngine:
             raise UnavailableError("the server is shutting down", retry_after=1) from None
         return scheduler
 
-    @staticmethod
     def _emitter(
-        queue: asyncio.Queue[GenerationEvent | list[ScoredToken]],
+        self, queue: asyncio.Queue[GenerationEvent | list[ScoredToken]]
     ) -> Callable[[GenerationEvent | list[ScoredToken]], None]:
-        loop = asyncio.get_running_loop()
-
-        def emit(event: GenerationEvent | list[ScoredToken]) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-
-        return emit
+        return self._relay.emitter(queue)
 
     def _loaded(self) -> LoadedModel:
         if self._model is None:
@@ -203,3 +198,34 @@ class LlamaGeneration:
         if not self._finished:
             self._finished = True
             self._scheduler.cancel(self._sequence)
+
+
+Item = GenerationEvent | list[ScoredToken]
+
+
+class EventRelay:
+    """Carries events from the scheduler thread to the event loop, a step's worth at a time:
+    one loop wake-up per decode step instead of one per token."""
+
+    def __init__(self) -> None:
+        # Touched only by the scheduler thread (emit and flush both run there).
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[Item], Item]]] = {}
+
+    def emitter(self, queue: asyncio.Queue[Item]) -> Callable[[Item], None]:
+        loop = asyncio.get_running_loop()
+
+        def emit(event: Item) -> None:
+            self._pending.setdefault(loop, []).append((queue, event))
+
+        return emit
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for loop, items in pending.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+                loop.call_soon_threadsafe(_deliver, items)
+
+
+def _deliver(items: list[tuple[asyncio.Queue[Item], Item]]) -> None:
+    for queue, event in items:
+        queue.put_nowait(event)

@@ -112,8 +112,12 @@ class Scheduler:
         limits: SchedulerLimits,
         n_threads: int,
         make_sampler: Callable[[SamplingParams], Sampler],
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
+        """`flush` is called once per step, after the step's events were emitted: the engine
+        hands them to the event loop in one wake-up instead of one per token."""
         self._model = model
+        self._flush = flush
         self._limits = limits
         self._make_sampler = make_sampler
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(model.vocab)
@@ -202,11 +206,13 @@ class Scheduler:
             with self._cond:
                 self._admit_locked()
                 while not self._running and not self._stopped:
+                    self._flush()
                     self._cond.wait()
                     self._admit_locked()
                 if self._stopped:
                     for sequence in [*self._running, *self._waiting.clear()]:
                         self._finish(sequence, "error", "the server is shutting down")
+                    self._flush()
                     return
             try:
                 self._step()
@@ -214,6 +220,8 @@ class Scheduler:
                 logger.exception("decode step failed")
                 for sequence in list(self._running):
                     self._finish(sequence, "error", "internal engine error")
+            finally:
+                self._flush()
 
     def _admit_locked(self) -> None:
         """Admit waiting sequences, fairly across clients, while slots and KV cells allow."""

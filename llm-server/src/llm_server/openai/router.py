@@ -13,7 +13,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from llm_server.engine.types import Finished, TokenOut
-from llm_server.errors import LLMServerError, sse_error_event
 from llm_server.inference import ChoiceResult, ChoiceStream, InferenceService, Job, RequestUsage
 from llm_server.openai.protocol import (
     AssistantMessage,
@@ -38,6 +37,7 @@ from llm_server.openai.protocol import (
     TopLogprobOut,
     Usage,
 )
+from llm_server.openai.sse import TokenChunks, sse
 from llm_server.openapi import ERROR_RESPONSES, sse_response
 
 router = APIRouter()
@@ -115,22 +115,28 @@ async def chat_chunks(
     created: int,
     model: str,
     include_usage: bool,
-) -> AsyncIterator[BaseModel]:
+) -> AsyncIterator[BaseModel | bytes]:
     def chunk(choices: list[ChatChunkChoice], usage_out: Usage | None = None) -> BaseModel:
         return ChatCompletionChunk(
             id=ident, created=created, model=model, choices=choices, usage=usage_out
         )
 
+    tokens = TokenChunks(
+        lambda index, text: chunk([ChatChunkChoice(index=index, delta=ChatDelta(content=text))])
+    )
     for index in range(len(job.choices)):
         yield chunk([ChatChunkChoice(index=index, delta=ChatDelta(role="assistant", content=""))])
     wants_logprobs = job.choices[0].logprobs is not None
     async for index, event in stream:
-        if isinstance(event, TokenOut):
-            logprobs = chat_logprobs([event]) if wants_logprobs else None
+        if isinstance(event, TokenOut) and not wants_logprobs:
+            yield tokens.encode(index, event.text)
+        elif isinstance(event, TokenOut):
             yield chunk(
                 [
                     ChatChunkChoice(
-                        index=index, delta=ChatDelta(content=event.text), logprobs=logprobs
+                        index=index,
+                        delta=ChatDelta(content=event.text),
+                        logprobs=chat_logprobs([event]),
                     )
                 ]
             )
@@ -183,9 +189,20 @@ async def completion_chunks(
     created: int,
     model: str,
     include_usage: bool,
-) -> AsyncIterator[BaseModel]:
+) -> AsyncIterator[BaseModel | bytes]:
     wants_logprobs = job.choices[0].logprobs is not None
+    tokens = TokenChunks(
+        lambda index, text: Completion(
+            id=ident,
+            created=created,
+            model=model,
+            choices=[CompletionChoice(index=index, text=text, finish_reason=None)],
+        )
+    )
     async for index, event in stream:
+        if isinstance(event, TokenOut) and not wants_logprobs:
+            yield tokens.encode(index, event.text)
+            continue
         if isinstance(event, TokenOut):
             choice = CompletionChoice(
                 index=index,
@@ -224,7 +241,9 @@ async def generate(
     )
 
 
-async def generate_chunks(stream: ChoiceStream, usage: RequestUsage) -> AsyncIterator[BaseModel]:
+async def generate_chunks(
+    stream: ChoiceStream, usage: RequestUsage
+) -> AsyncIterator[BaseModel | bytes]:
     async for _, event in stream:
         if isinstance(event, TokenOut):
             yield GenerateChunk(text=event.text)
@@ -233,22 +252,6 @@ async def generate_chunks(stream: ChoiceStream, usage: RequestUsage) -> AsyncIte
 
 
 # ---------------------------------------------------------------- shaping helpers
-
-
-def sse(events: AsyncIterator[BaseModel]) -> StreamingResponse:
-    """Server-sent events ending in `[DONE]`, or in an error event (and no `[DONE]`)."""
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for event in events:
-                yield b"data: " + event.model_dump_json(exclude_none=False).encode() + b"\n\n"
-        except LLMServerError as exc:
-            yield sse_error_event(exc)
-            return
-        yield b"data: [DONE]\n\n"
-
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
 
 
 async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
