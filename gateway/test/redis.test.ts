@@ -1,0 +1,166 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp } from "../src/app.js";
+import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
+import { bearer, type Session, signUp, testConfig } from "./helpers.js";
+
+const JSON_CT = { "content-type": "application/json" };
+const chat = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: "fake-model",
+  messages: [{ role: "user", content }],
+  ...extra,
+});
+
+/** Debian's redis-server, installed with apt-get when missing; null (with the reason) if impossible. */
+function redisBinary(): { path: string } | { reason: string } {
+  const path = "/usr/bin/redis-server";
+  if (existsSync(path)) return { path };
+  const apt = spawnSync("apt-get", ["install", "-y", "redis-server"], { stdio: "ignore" });
+  if (apt.status === 0 && existsSync(path)) return { path };
+  return {
+    reason: `redis-server is not installed and apt-get failed (${apt.error?.message ?? `exit ${apt.status}`})`,
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+const found = redisBinary();
+if ("reason" in found) console.warn(`SKIPPING Redis tests: ${found.reason}`);
+
+describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateways)", () => {
+  let redisProc: ChildProcess;
+  let redisUrl: string;
+  let fake: FakeLlm;
+  let apps: FastifyInstance[] = [];
+  let bases: string[] = [];
+  let admin: Session;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "gateway-redis-"));
+    redisProc = spawn(
+      (found as { path: string }).path,
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+      ],
+      { stdio: "ignore" },
+    );
+    redisUrl = `redis://127.0.0.1:${port}`;
+    const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => 50 });
+    probe.on("error", () => undefined); // refused until redis-server listens
+    for (let i = 0; i < 100; i++) {
+      try {
+        await probe.connect().catch(() => undefined);
+        if ((await probe.ping()) === "PONG") break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    probe.disconnect();
+    fake = await startFakeLlm();
+    const databasePath = join(dir, "gateway.sqlite");
+    for (let i = 0; i < 2; i++) {
+      const app = await buildApp(testConfig({ llmServerUrls: [fake.url], redisUrl, databasePath }));
+      bases.push(await app.listen({ port: 0, host: "127.0.0.1" }));
+      apps.push(app);
+    }
+    admin = await signUp(apps[0] as FastifyInstance, "admin@example.org");
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await fake?.close();
+    if (redisProc && redisProc.exitCode === null) {
+      const exited = new Promise((r) => redisProc.once("exit", r));
+      redisProc.kill("SIGTERM");
+      await exited;
+    }
+    apps = [];
+    bases = [];
+  });
+
+  async function userWith(email: string, limits: Record<string, number>) {
+    const app = apps[0] as FastifyInstance;
+    const s = await signUp(app, email);
+    const res = await app.inject({
+      method: "PATCH",
+      url: `/api/admin/users/${s.userId}/limits`,
+      headers: { ...bearer(admin.token), ...JSON_CT },
+      payload: limits,
+    });
+    expect(res.statusCode).toBe(200);
+    return s;
+  }
+  const post = (i: number, s: Session, body: unknown) =>
+    fetch(`${bases[i % 2]}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...bearer(s.token), ...JSON_CT },
+      body: JSON.stringify(body),
+    });
+
+  it("shares the per-minute limit between gateway instances", async () => {
+    const s = await userWith("rpm-redis@example.org", { requestsPerMinute: 7 });
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => post(i, s, chat("hi"))));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(7);
+    expect(results.filter((r) => r.status === 429)).toHaveLength(17);
+  });
+
+  it("never overspends a shared daily token quota", async () => {
+    const s = await userWith("tok-redis@example.org", { tokensPerDay: 150 });
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => post(i, s, chat("hi", { max_tokens: 3 }))),
+    );
+    const ok = results.filter((r) => r.status === 200).length;
+    expect(ok).toBeGreaterThan(0);
+    expect(results.filter((r) => r.status === 429).length).toBe(30 - ok);
+    const usage = await (apps[1] as FastifyInstance).inject({
+      method: "GET",
+      url: "/api/user/usage",
+      headers: bearer(s.token),
+    });
+    expect(usage.json().quota.tokensPerDay.used).toBe(ok * 8);
+    expect(ok * 8).toBeLessThanOrEqual(150);
+  });
+
+  it("shares the response cache between instances, still per user", async () => {
+    const s = await userWith("cache-redis@example.org", { requestsPerMinute: 0 });
+    const other = await userWith("cache-redis-2@example.org", { requestsPerMinute: 0 });
+    const body = chat("shared cache", { temperature: 0 });
+    expect((await post(0, s, body)).headers.get("x-cache")).toBe("MISS");
+    const hit = await post(1, s, body);
+    expect(hit.headers.get("x-cache")).toBe("HIT");
+    expect(
+      ((await hit.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message
+        .content,
+    ).toBe("Hello world");
+    expect((await post(1, other, body)).headers.get("x-cache")).toBe("MISS");
+    const purged = await (apps[1] as FastifyInstance).inject({
+      method: "DELETE",
+      url: "/api/admin/cache",
+      headers: bearer(admin.token),
+    });
+    expect(purged.json().purged).toBe(2);
+    expect((await post(0, s, body)).headers.get("x-cache")).toBe("MISS");
+  });
+});
