@@ -7,6 +7,7 @@ import type { Config } from "./config.js";
 import { codeForStatus, errorPayload, HttpError } from "./errors.js";
 import authPlugin from "./plugins/auth.js";
 import databasePlugin from "./plugins/database.js";
+import securityPlugin from "./plugins/security.js";
 import servicesPlugin from "./plugins/services.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
@@ -83,6 +84,8 @@ export async function buildApp(
     const message = `Route ${request.method} ${request.url.split("?")[0]} not found`;
     reply.code(404).send(errorPayload(request.url, 404, "NOT_FOUND", message));
   });
+
+  await app.register(securityPlugin, { config });
 
   await app.register(swagger, {
     openapi: {

@@ -3,233 +3,16 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { Ajv } from "ajv";
-import { type Static, Type } from "typebox";
+import { ConfigError } from "./config/errors.js";
+import { oauthConfig, parseOrigins, parseRedisUrl, parseUrl } from "./config/parse.js";
+import { CHOICES, type Env, EnvSchema } from "./config/schema.js";
+import { isPlaceholder, SECRETS, type SecretSpec } from "./config/secrets.js";
+import type { Config } from "./config/types.js";
 
-/**
- * Schema of the environment variables the gateway reads.
- * Values arrive as strings; Ajv coerces numbers and fills defaults.
- */
-// Runtime lists for error messages; `satisfies` keeps them in step with the schema.
-const APP_ENVS = ["development", "test", "production"] as const satisfies readonly AppEnv[];
-const LOG_LEVELS = [
-  "fatal",
-  "error",
-  "warn",
-  "info",
-  "debug",
-  "trace",
-  "silent",
-] as const satisfies readonly LogLevel[];
-
-export const EnvSchema = Type.Object({
-  APP_ENV: Type.Union(
-    [Type.Literal("development"), Type.Literal("test"), Type.Literal("production")],
-    { default: "production" },
-  ),
-  GATEWAY_HOST: Type.String({ minLength: 1, default: "0.0.0.0" }),
-  GATEWAY_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
-  LLM_SERVER_URLS: Type.String({ minLength: 1, default: "http://127.0.0.1:8000" }),
-  LLM_SERVER_TOKEN: Type.Optional(Type.String()),
-  AUTH_SECRET: Type.Optional(Type.String()),
-  DATABASE_PATH: Type.String({ minLength: 1, default: "./data/gateway.sqlite" }),
-  WEB_ORIGIN: Type.String({ minLength: 1, default: "http://localhost:3000" }),
-  PUBLIC_URL: Type.Optional(Type.String({ minLength: 1 })),
-  TRUST_PROXY: Type.String({ default: "loopback" }),
-  ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),
-  REQUIRE_ADMIN_2FA: Type.Boolean({ default: false }),
-  LLM_FIRST_TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120_000 }),
-  LLM_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60_000 }),
-  SSE_HEARTBEAT_MS: Type.Integer({ minimum: 1, default: 15_000 }),
-  REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
-  LIMIT_USER_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, default: 60 }),
-  LIMIT_USER_TOKENS_PER_DAY: Type.Integer({ minimum: 0, default: 200_000 }),
-  LIMIT_USER_CONCURRENT_STREAMS: Type.Integer({ minimum: 0, default: 4 }),
-  LIMIT_USER_MAX_TOKENS: Type.Integer({ minimum: 0, default: 4096 }),
-  LIMIT_ADMIN_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, default: 0 }),
-  LIMIT_ADMIN_TOKENS_PER_DAY: Type.Integer({ minimum: 0, default: 0 }),
-  LIMIT_ADMIN_CONCURRENT_STREAMS: Type.Integer({ minimum: 0, default: 0 }),
-  LIMIT_ADMIN_MAX_TOKENS: Type.Integer({ minimum: 0, default: 0 }),
-  LLM_HEALTH_INTERVAL_MS: Type.Integer({ minimum: 50, default: 5000 }),
-  LLM_EJECT_AFTER_FAILURES: Type.Integer({ minimum: 1, default: 3 }),
-  LLM_READMIT_AFTER_CHECKS: Type.Integer({ minimum: 1, default: 2 }),
-  LLM_SERVER_MAX_OUTSTANDING: Type.Integer({ minimum: 0, default: 0 }),
-  GATEWAY_QUEUE_MAX: Type.Integer({ minimum: 0, default: 100 }),
-  GATEWAY_QUEUE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 30_000 }),
-  CACHE_ENABLED: Type.Boolean({ default: true }),
-  CACHE_SCOPE: Type.Union([Type.Literal("user"), Type.Literal("shared")], { default: "user" }),
-  CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, default: 3600 }),
-  CACHE_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 1000 }),
-  CACHE_MAX_ENTRY_BYTES: Type.Integer({ minimum: 1, default: 262_144 }),
-  CACHE_HITS_COST_QUOTA: Type.Boolean({ default: false }),
-  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
-  OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
-  OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
-  OIDC_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
-  OIDC_NAME: Type.String({ minLength: 1, default: "Single sign-on" }),
-  GITHUB_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
-  GITHUB_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
-  GOOGLE_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
-  GOOGLE_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
-  LOG_LEVEL: Type.Union(
-    [
-      Type.Literal("fatal"),
-      Type.Literal("error"),
-      Type.Literal("warn"),
-      Type.Literal("info"),
-      Type.Literal("debug"),
-      Type.Literal("trace"),
-      Type.Literal("silent"),
-    ],
-    { default: "info" },
-  ),
-});
-
-type Env = Static<typeof EnvSchema>;
-
-export type AppEnv = Env["APP_ENV"];
-export type LogLevel = Env["LOG_LEVEL"];
-
-export interface Config {
-  appEnv: AppEnv;
-  host: string;
-  port: number;
-  /** Base URLs of the llm-server instances, without trailing slash. */
-  llmServerUrls: string[];
-  llmServerToken: string;
-  authSecret: string;
-  databasePath: string;
-  webOrigin: string;
-  /** Public base URL of the auth endpoints (cookies are Secure when it is https). */
-  publicUrl: string;
-  /** Proxies whose X-Forwarded-For is believed (proxy-addr syntax), or false. */
-  trustProxy: string | false;
-  /** The account with this email becomes admin at sign-up (besides the very first account). */
-  adminEmail: string | undefined;
-  requireAdmin2fa: boolean;
-  firstTokenTimeoutMs: number;
-  idleTimeoutMs: number;
-  heartbeatMs: number;
-  oauth: OAuthConfig;
-  /** Shared counters and cache (several gateway instances); process memory when unset. */
-  redisUrl: string | undefined;
-  /** Default limits per role; 0 means no limit. */
-  limits: Record<Role, Limits>;
-  balancer: BalancerConfig;
-  cache: CacheConfig;
-  /** Bearer token for /metrics; without it only loopback clients may scrape. */
-  metricsToken: string | undefined;
-  logLevel: LogLevel;
-  /** Non-fatal notes produced while loading (e.g. generated ephemeral secrets). */
-  warnings: string[];
-}
-
-export type Role = "admin" | "user";
-
-/** Per-user (or per-API-key) limits; 0 means no limit. */
-export interface Limits {
-  requestsPerMinute: number;
-  tokensPerDay: number;
-  concurrentStreams: number;
-  maxTokens: number;
-}
-
-export interface BalancerConfig {
-  healthIntervalMs: number;
-  ejectAfterFailures: number;
-  readmitAfterChecks: number;
-  /** In-flight requests per server before it counts as saturated; 0 = 2 × its max_running. */
-  maxOutstanding: number;
-  queueMax: number;
-  queueTimeoutMs: number;
-}
-
-export interface CacheConfig {
-  enabled: boolean;
-  scope: "user" | "shared";
-  ttlSeconds: number;
-  maxEntries: number;
-  maxEntryBytes: number;
-  hitsCostQuota: boolean;
-}
-
-export interface OAuthClient {
-  clientId: string;
-  clientSecret: string;
-}
-
-export interface OAuthConfig {
-  oidc: (OAuthClient & { issuer: string; name: string }) | undefined;
-  github: OAuthClient | undefined;
-  google: OAuthClient | undefined;
-}
-
-/** Thrown for any invalid configuration; `message` is one line, ready to print. */
-export class ConfigError extends Error {
-  readonly variable: string;
-
-  constructor(variable: string, message: string) {
-    super(message);
-    this.name = "ConfigError";
-    this.variable = variable;
-  }
-}
-
-const PLACEHOLDERS = new Set([
-  "",
-  "changeme",
-  "change-me",
-  "change_me",
-  "change me",
-  "changethis",
-  "change-this",
-  "replaceme",
-  "replace-me",
-  "replace_me",
-  "placeholder",
-  "secret",
-  "password",
-  "token",
-  "todo",
-  "tbd",
-  "xxx",
-  "dummy",
-  "example",
-  "your-secret",
-  "your-secret-here",
-  "your-token",
-  "your-token-here",
-]);
-
-/** True when the value looks like a template value rather than a real secret. */
-export function isPlaceholder(value: string | undefined): boolean {
-  if (value === undefined) return true;
-  const v = value.trim().toLowerCase();
-  if (PLACEHOLDERS.has(v)) return true;
-  if (/^<.*>$/.test(v) || /^\$\{.*\}$/.test(v)) return true;
-  if (/^x+$/.test(v)) return true;
-  return v.includes("changeme") || v.includes("change-me") || v.includes("placeholder");
-}
-
-interface SecretSpec {
-  name: "AUTH_SECRET" | "LLM_SERVER_TOKEN";
-  minLength: number;
-  hint: string;
-}
-
-const SECRETS: SecretSpec[] = [
-  { name: "AUTH_SECRET", minLength: 32, hint: "a random string of at least 32 characters" },
-  {
-    name: "LLM_SERVER_TOKEN",
-    minLength: 16,
-    hint: "the bearer token the llm-server expects, at least 16 characters",
-  },
-];
-
-const CHOICES: Record<string, readonly string[]> = {
-  APP_ENV: APP_ENVS,
-  LOG_LEVEL: LOG_LEVELS,
-  CACHE_SCOPE: ["user", "shared"],
-};
+export { ConfigError } from "./config/errors.js";
+export { type AppEnv, EnvSchema, type LogLevel } from "./config/schema.js";
+export { isPlaceholder } from "./config/secrets.js";
+export type * from "./config/types.js";
 
 const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false });
 const validateEnv = ajv.compile<Env>(EnvSchema);
@@ -240,59 +23,6 @@ function withDotEnv(env: NodeJS.ProcessEnv, dotEnvPath?: string): NodeJS.Process
   if (!existsSync(path)) return env;
   const fromFile = parseEnv(readFileSync(path, "utf8"));
   return { ...fromFile, ...env };
-}
-
-function parseUrl(variable: string, raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(variable, `config error: ${variable} contains an invalid URL "${raw}"`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ConfigError(variable, `config error: ${variable} must use http or https ("${raw}")`);
-  }
-  return raw.replace(/\/+$/, "");
-}
-
-function parseRedisUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.protocol === "redis:" || url.protocol === "rediss:") return raw;
-  } catch {
-    // fall through
-  }
-  throw new ConfigError("REDIS_URL", `config error: REDIS_URL must be a redis:// URL ("${raw}")`);
-}
-
-function pair(
-  env: Env,
-  idVar: "OIDC_CLIENT_ID" | "GITHUB_CLIENT_ID" | "GOOGLE_CLIENT_ID",
-  secretVar: "OIDC_CLIENT_SECRET" | "GITHUB_CLIENT_SECRET" | "GOOGLE_CLIENT_SECRET",
-): OAuthClient | undefined {
-  const clientId = env[idVar];
-  const clientSecret = env[secretVar];
-  if (clientId === undefined && clientSecret === undefined) return undefined;
-  if (clientId === undefined) throw new ConfigError(idVar, `config error: set ${idVar}`);
-  if (clientSecret === undefined || isPlaceholder(clientSecret)) {
-    throw new ConfigError(secretVar, `config error: set ${secretVar}`);
-  }
-  return { clientId, clientSecret };
-}
-
-function oauthConfig(env: Env): OAuthConfig {
-  const oidcClient = pair(env, "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET");
-  if (oidcClient && !env.OIDC_ISSUER) {
-    throw new ConfigError("OIDC_ISSUER", "config error: set OIDC_ISSUER (the issuer URL)");
-  }
-  return {
-    oidc:
-      oidcClient && env.OIDC_ISSUER
-        ? { ...oidcClient, issuer: parseUrl("OIDC_ISSUER", env.OIDC_ISSUER), name: env.OIDC_NAME }
-        : undefined,
-    github: pair(env, "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
-    google: pair(env, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
-  };
 }
 
 /**
@@ -359,6 +89,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     databasePath: parsed.DATABASE_PATH,
     webOrigin,
     publicUrl: parsed.PUBLIC_URL ? parseUrl("PUBLIC_URL", parsed.PUBLIC_URL) : webOrigin,
+    corsOrigins: parsed.CORS_ORIGINS
+      ? parseOrigins("CORS_ORIGINS", parsed.CORS_ORIGINS)
+      : [new URL(webOrigin).origin],
     trustProxy: ["", "false", "none"].includes(parsed.TRUST_PROXY) ? false : parsed.TRUST_PROXY,
     adminEmail: parsed.ADMIN_EMAIL?.toLowerCase(),
     requireAdmin2fa: parsed.REQUIRE_ADMIN_2FA,

@@ -21,7 +21,14 @@ export class SseStream {
       if (!this.ended) this.controller.abort(new Error("client disconnected"));
       this.stopHeartbeat();
     });
+    // Headers already set on the reply (CORS, rate-limit) go out too: a hijacked reply
+    // skips Fastify's own header writing.
+    const preset: Record<string, string | string[] | number> = {};
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) preset[name] = value;
+    }
     raw.writeHead(200, {
+      ...preset,
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-store",
       connection: "keep-alive",

@@ -37,6 +37,7 @@ describe("loadConfig", () => {
       databasePath: "/tmp/g.sqlite",
       webOrigin: "https://chat.example.org",
       publicUrl: "https://chat.example.org",
+      corsOrigins: ["https://chat.example.org"],
       trustProxy: "loopback",
       adminEmail: undefined,
       requireAdmin2fa: false,
@@ -146,6 +147,14 @@ describe("loadConfig", () => {
     expect(config.warnings).toEqual([expect.stringContaining("LLM_SERVER_TOKEN")]);
   });
 
+  it("reads CORS_ORIGINS as a list of exact origins", () => {
+    const config = loadConfig({
+      APP_ENV: "development",
+      CORS_ORIGINS: "https://a.example, http://localhost:5173/,https://a.example",
+    });
+    expect(config.corsOrigins).toEqual(["https://a.example", "http://localhost:5173"]);
+  });
+
   it.each([
     [{ GATEWAY_PORT: "abc" }, "GATEWAY_PORT"],
     [{ GATEWAY_PORT: "70000" }, "GATEWAY_PORT"],
@@ -154,6 +163,8 @@ describe("loadConfig", () => {
     [{ LLM_SERVER_URLS: "not a url" }, "LLM_SERVER_URLS"],
     [{ LLM_SERVER_URLS: "ftp://x" }, "LLM_SERVER_URLS"],
     [{ WEB_ORIGIN: "nope" }, "WEB_ORIGIN"],
+    [{ CORS_ORIGINS: "*" }, "CORS_ORIGINS"],
+    [{ CORS_ORIGINS: "https://a.example/app" }, "CORS_ORIGINS"],
   ])("rejects invalid %j naming %s", (env, variable) => {
     const err = catchConfigError(() =>
       loadConfig({ APP_ENV: "development", ...env } as NodeJS.ProcessEnv),

@@ -12,6 +12,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     databasePath: ":memory:",
     webOrigin: "http://localhost:3000",
     publicUrl: "http://localhost:3000",
+    corsOrigins: ["http://localhost:3000"],
     trustProxy: "loopback",
     adminEmail: undefined,
     requireAdmin2fa: false,

@@ -28,7 +28,7 @@ export interface AuthDeps {
 
 /** The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles. */
 export function createAuth({ config, db, log }: AuthDeps) {
-  const trustedOrigins = [...new Set([config.webOrigin, config.publicUrl])];
+  const trustedOrigins = [...new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins])];
   const relaxed = config.appEnv !== "production";
   return betterAuth({
     appName: "LLM stack",

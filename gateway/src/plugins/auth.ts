@@ -53,7 +53,7 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
   const { config } = options;
   const throttle = options.throttle ?? new LoginThrottle();
   const resolver = new PrincipalResolver(app.auth, app.db);
-  const trusted = new Set([config.webOrigin, config.publicUrl]);
+  const trusted = new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins]);
   app.decorateRequest("principal", null);
 
   app.addHook("onRequest", async (request) => {

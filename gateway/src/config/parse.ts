@@ -1,0 +1,87 @@
+import { ConfigError } from "./errors.js";
+import type { Env } from "./schema.js";
+import { isPlaceholder } from "./secrets.js";
+import type { OAuthClient, OAuthConfig } from "./types.js";
+
+export function parseUrl(variable: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(variable, `config error: ${variable} contains an invalid URL "${raw}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(variable, `config error: ${variable} must use http or https ("${raw}")`);
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+export function parseRedisUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "redis:" || url.protocol === "rediss:") return raw;
+  } catch {
+    // fall through
+  }
+  throw new ConfigError("REDIS_URL", `config error: REDIS_URL must be a redis:// URL ("${raw}")`);
+}
+
+function pair(
+  env: Env,
+  idVar: "OIDC_CLIENT_ID" | "GITHUB_CLIENT_ID" | "GOOGLE_CLIENT_ID",
+  secretVar: "OIDC_CLIENT_SECRET" | "GITHUB_CLIENT_SECRET" | "GOOGLE_CLIENT_SECRET",
+): OAuthClient | undefined {
+  const clientId = env[idVar];
+  const clientSecret = env[secretVar];
+  if (clientId === undefined && clientSecret === undefined) return undefined;
+  if (clientId === undefined) throw new ConfigError(idVar, `config error: set ${idVar}`);
+  if (clientSecret === undefined || isPlaceholder(clientSecret)) {
+    throw new ConfigError(secretVar, `config error: set ${secretVar}`);
+  }
+  return { clientId, clientSecret };
+}
+
+export function oauthConfig(env: Env): OAuthConfig {
+  const oidcClient = pair(env, "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET");
+  if (oidcClient && !env.OIDC_ISSUER) {
+    throw new ConfigError("OIDC_ISSUER", "config error: set OIDC_ISSUER (the issuer URL)");
+  }
+  return {
+    oidc:
+      oidcClient && env.OIDC_ISSUER
+        ? { ...oidcClient, issuer: parseUrl("OIDC_ISSUER", env.OIDC_ISSUER), name: env.OIDC_NAME }
+        : undefined,
+    github: pair(env, "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+    google: pair(env, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
+  };
+}
+
+/**
+ * A comma-separated list of exact origins (`scheme://host[:port]`), as browsers send them
+ * in `Origin`; a wildcard, a path or a query is refused.
+ */
+export function parseOrigins(variable: string, raw: string): string[] {
+  const origins = raw
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  for (const origin of origins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (
+      !url ||
+      (url.protocol !== "http:" && url.protocol !== "https:") ||
+      url.origin !== origin.replace(/\/+$/, "")
+    ) {
+      throw new ConfigError(
+        variable,
+        `config error: ${variable} must list exact origins like https://chat.example.org ("${origin}")`,
+      );
+    }
+  }
+  return [...new Set(origins.map((o) => new URL(o).origin))];
+}

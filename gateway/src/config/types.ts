@@ -1,0 +1,80 @@
+import type { AppEnv, LogLevel } from "./schema.js";
+
+export interface Config {
+  appEnv: AppEnv;
+  host: string;
+  port: number;
+  /** Base URLs of the llm-server instances, without trailing slash. */
+  llmServerUrls: string[];
+  llmServerToken: string;
+  authSecret: string;
+  databasePath: string;
+  webOrigin: string;
+  /** Public base URL of the auth endpoints (cookies are Secure when it is https). */
+  publicUrl: string;
+  /**
+   * Origins allowed to call the gateway from a browser with credentials (CORS allowlist,
+   * also trusted by the CSRF check); exact origins, never a wildcard.
+   */
+  corsOrigins: string[];
+  /** Proxies whose X-Forwarded-For is believed (proxy-addr syntax), or false. */
+  trustProxy: string | false;
+  /** The account with this email becomes admin at sign-up (besides the very first account). */
+  adminEmail: string | undefined;
+  requireAdmin2fa: boolean;
+  firstTokenTimeoutMs: number;
+  idleTimeoutMs: number;
+  heartbeatMs: number;
+  oauth: OAuthConfig;
+  /** Shared counters and cache (several gateway instances); process memory when unset. */
+  redisUrl: string | undefined;
+  /** Default limits per role; 0 means no limit. */
+  limits: Record<Role, Limits>;
+  balancer: BalancerConfig;
+  cache: CacheConfig;
+  /** Bearer token for /metrics; without it only loopback clients may scrape. */
+  metricsToken: string | undefined;
+  logLevel: LogLevel;
+  /** Non-fatal notes produced while loading (e.g. generated ephemeral secrets). */
+  warnings: string[];
+}
+
+export type Role = "admin" | "user";
+
+/** Per-user (or per-API-key) limits; 0 means no limit. */
+export interface Limits {
+  requestsPerMinute: number;
+  tokensPerDay: number;
+  concurrentStreams: number;
+  maxTokens: number;
+}
+
+export interface BalancerConfig {
+  healthIntervalMs: number;
+  ejectAfterFailures: number;
+  readmitAfterChecks: number;
+  /** In-flight requests per server before it counts as saturated; 0 = 2 × its max_running. */
+  maxOutstanding: number;
+  queueMax: number;
+  queueTimeoutMs: number;
+}
+
+export interface CacheConfig {
+  enabled: boolean;
+  scope: "user" | "shared";
+  ttlSeconds: number;
+  maxEntries: number;
+  maxEntryBytes: number;
+  hitsCostQuota: boolean;
+}
+
+export interface OAuthClient {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface OAuthConfig {
+  oidc: (OAuthClient & { issuer: string; name: string }) | undefined;
+  github: OAuthClient | undefined;
+  google: OAuthClient | undefined;
+}
