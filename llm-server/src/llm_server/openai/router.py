@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -33,6 +34,7 @@ from llm_server.openai.protocol import (
     ModelCard,
     ModelList,
     PromptTokensDetails,
+    SamplingFields,
     TokenLogprobOut,
     TopLogprobOut,
     Usage,
@@ -43,6 +45,34 @@ from llm_server.openapi import ERROR_RESPONSES, sse_response
 router = APIRouter()
 T = TypeVar("T")
 CLIENT_HEADER = "x-client-id"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What every chunk and the final body of one completion share."""
+
+    ident: str
+    created: int
+    model: str
+    include_usage: bool
+    job: Job
+    usage: RequestUsage
+
+    @classmethod
+    def open(cls, prefix: str, body: SamplingFields, job: Job, request: Request) -> Reply:
+        service: InferenceService = request.app.state.inference
+        return cls(
+            ident=f"{prefix}-{uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=service.check_model(body.model),
+            include_usage=bool(body.stream_options and body.stream_options.include_usage),
+            job=job,
+            usage=usage_of(request),
+        )
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.job.choices[0].logprobs is not None
 
 
 def get_service(request: Request) -> InferenceService:
@@ -84,38 +114,32 @@ async def list_models(request: Request) -> ModelList:
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, service: Service
 ) -> ChatCompletion | StreamingResponse:
-    job = service.chat_job(body, client_of(request))
-    usage = usage_of(request)
-    ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-    model = service.check_model(body.model)
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    reply = Reply.open("chatcmpl", body, service.chat_job(body, client_of(request)), request)
     if body.stream:
-        stream = service.start(job, usage)
-        return sse(chat_chunks(stream, job, usage, ident, created, model, include_usage))
-    results = await until_disconnected(request, service.run(job, usage))
+        return sse(chat_chunks(service.start(reply.job, reply.usage), reply))
+    results = await until_disconnected(request, service.run(reply.job, reply.usage))
     choices = [
         ChatChoice(
             index=i,
             message=AssistantMessage(content=r.text),
-            logprobs=chat_logprobs(r.tokens) if job.choices[0].logprobs is not None else None,
+            logprobs=chat_logprobs(r.tokens) if reply.wants_logprobs else None,
             finish_reason=finish_reason(r),
         )
         for i, r in enumerate(results)
     ]
     return ChatCompletion(
-        id=ident, created=created, model=model, choices=choices, usage=usage_body(usage)
+        id=reply.ident,
+        created=reply.created,
+        model=reply.model,
+        choices=choices,
+        usage=usage_body(reply.usage),
     )
 
 
-async def chat_chunks(
-    stream: ChoiceStream,
-    job: Job,
-    usage: RequestUsage,
-    ident: str,
-    created: int,
-    model: str,
-    include_usage: bool,
-) -> AsyncIterator[BaseModel | bytes]:
+async def chat_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator[BaseModel | bytes]:
+    job, usage, model = reply.job, reply.usage, reply.model
+    ident, created, include_usage = reply.ident, reply.created, reply.include_usage
+
     def chunk(choices: list[ChatChunkChoice], usage_out: Usage | None = None) -> BaseModel:
         return ChatCompletionChunk(
             id=ident, created=created, model=model, choices=choices, usage=usage_out
@@ -126,7 +150,7 @@ async def chat_chunks(
     )
     for index in range(len(job.choices)):
         yield chunk([ChatChunkChoice(index=index, delta=ChatDelta(role="assistant", content=""))])
-    wants_logprobs = job.choices[0].logprobs is not None
+    wants_logprobs = reply.wants_logprobs
     async for index, event in stream:
         if isinstance(event, TokenOut) and not wants_logprobs:
             yield tokens.encode(index, event.text)
@@ -157,40 +181,32 @@ async def chat_chunks(
 async def completions(
     body: CompletionRequest, request: Request, service: Service
 ) -> Completion | StreamingResponse:
-    job = service.completion_job(body, client_of(request))
-    usage = usage_of(request)
-    ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-    model = service.check_model(body.model)
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    reply = Reply.open("cmpl", body, service.completion_job(body, client_of(request)), request)
     if body.stream:
-        stream = service.start(job, usage)
-        return sse(completion_chunks(stream, job, usage, ident, created, model, include_usage))
-    results = await until_disconnected(request, service.run(job, usage))
-    wants_logprobs = job.choices[0].logprobs is not None
+        return sse(completion_chunks(service.start(reply.job, reply.usage), reply))
+    results = await until_disconnected(request, service.run(reply.job, reply.usage))
     choices = [
         CompletionChoice(
             index=i,
             text=r.text,
             finish_reason=finish_reason(r),
-            logprobs=completion_logprobs(r.tokens) if wants_logprobs else None,
+            logprobs=completion_logprobs(r.tokens) if reply.wants_logprobs else None,
         )
         for i, r in enumerate(results)
     ]
     return Completion(
-        id=ident, created=created, model=model, choices=choices, usage=usage_body(usage)
+        id=reply.ident,
+        created=reply.created,
+        model=reply.model,
+        choices=choices,
+        usage=usage_body(reply.usage),
     )
 
 
-async def completion_chunks(
-    stream: ChoiceStream,
-    job: Job,
-    usage: RequestUsage,
-    ident: str,
-    created: int,
-    model: str,
-    include_usage: bool,
-) -> AsyncIterator[BaseModel | bytes]:
-    wants_logprobs = job.choices[0].logprobs is not None
+async def completion_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator[BaseModel | bytes]:
+    job, usage, model = reply.job, reply.usage, reply.model
+    ident, created, include_usage = reply.ident, reply.created, reply.include_usage
+    wants_logprobs = reply.wants_logprobs
     tokens = TokenChunks(
         lambda index, text: Completion(
             id=ident,
