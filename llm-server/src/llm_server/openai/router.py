@@ -204,7 +204,7 @@ async def completions(
 
 
 async def completion_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator[BaseModel | bytes]:
-    job, usage, model = reply.job, reply.usage, reply.model
+    usage, model = reply.usage, reply.model
     ident, created, include_usage = reply.ident, reply.created, reply.include_usage
     wants_logprobs = reply.wants_logprobs
     tokens = TokenChunks(
