@@ -1,3 +1,5 @@
+import type { ErrorEnvelopeT, ErrorType } from "./schemas.js";
+
 /** An error with an HTTP status and a stable code; the error handler renders it. */
 export class HttpError extends Error {
   readonly statusCode: number;
@@ -54,8 +56,8 @@ export function codeForStatus(status: number): string {
   }
 }
 
-/** OpenAI's `error.type` for a status, used on the `/v1` routes. */
-export function openAiType(status: number): string {
+/** The envelope's `error.type` for a status (OpenAI's names, on every route). */
+export function openAiType(status: number): ErrorType {
   if (status === 401) return "authentication_error";
   if (status === 403) return "permission_error";
   if (status === 404) return "not_found_error";
@@ -68,11 +70,16 @@ export function openAiError(status: number, code: string, message: string) {
   return { error: { message, type: openAiType(status), param: null, code: code.toLowerCase() } };
 }
 
+/** The gateway's error body: `{error:{message,type,code}}` (code upper-case, stable). */
+export function gatewayError(status: number, code: string, message: string): ErrorEnvelopeT {
+  return { error: { message, type: openAiType(status), code } };
+}
+
 /**
- * The error body for a request: OpenAI's shape under `/v1/` (so OpenAI SDKs understand
- * it), the gateway's `{error:{code,message}}` everywhere else.
+ * The error body for a request: OpenAI's exact shape under `/v1/` (so OpenAI SDKs
+ * understand it: lower-case code, `param`), the gateway's envelope everywhere else.
  */
 export function errorPayload(url: string, status: number, code: string, message: string) {
   if (url.startsWith("/v1/")) return openAiError(status, code, message);
-  return { error: { code, message } };
+  return gatewayError(status, code, message);
 }

@@ -4,8 +4,19 @@ import { type Static, Type } from "typebox";
 export const ErrorEnvelope = Type.Object(
   {
     error: Type.Object({
-      code: Type.String({ description: "Stable machine-readable error code" }),
       message: Type.String({ description: "Human-readable explanation" }),
+      type: Type.Union(
+        [
+          Type.Literal("invalid_request_error"),
+          Type.Literal("authentication_error"),
+          Type.Literal("permission_error"),
+          Type.Literal("not_found_error"),
+          Type.Literal("rate_limit_error"),
+          Type.Literal("server_error"),
+        ],
+        { description: "Kind of failure, derived from the status (OpenAI's names)" },
+      ),
+      code: Type.String({ description: "Stable machine-readable error code" }),
     }),
   },
   { title: "ErrorEnvelope" },
@@ -13,6 +24,5 @@ export const ErrorEnvelope = Type.Object(
 
 export type ErrorEnvelopeT = Static<typeof ErrorEnvelope>;
 
-export function errorBody(code: string, message: string): ErrorEnvelopeT {
-  return { error: { code, message } };
-}
+/** The error `type`s of the envelope (OpenAI's names), one per kind of failure. */
+export type ErrorType = ErrorEnvelopeT["error"]["type"];

@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
+import { HttpError } from "../src/errors.js";
 import { testConfig } from "./helpers.js";
 
 /** Starts a local HTTP server on a free port; returns it and its base URL. */
@@ -79,7 +80,7 @@ describe("gateway app", () => {
     const res = await app.inject({ method: "GET", url: "/nope?x=1" });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toEqual({
-      error: { code: "NOT_FOUND", message: "Route GET /nope not found" },
+      error: { code: "NOT_FOUND", type: "not_found_error", message: "Route GET /nope not found" },
     });
   });
 
@@ -113,6 +114,10 @@ describe("error envelope", () => {
     );
     app.get("/boom", async () => {
       throw new Error("db password=hunter2 leaked");
+    });
+    app.get<{ Params: { status: string } }>("/fail/:status", async (request) => {
+      const status = Number(request.params.status);
+      throw new HttpError(status, `CODE_${status}`, `failed with ${status}`);
     });
   });
 
@@ -157,11 +162,51 @@ describe("error envelope", () => {
     expect(res.json().error.code).toBe("UNSUPPORTED_MEDIA_TYPE");
   });
 
+  it.each([
+    [400, "invalid_request_error"],
+    [401, "authentication_error"],
+    [403, "permission_error"],
+    [404, "not_found_error"],
+    [409, "invalid_request_error"],
+    [429, "rate_limit_error"],
+    [503, "server_error"],
+  ])("a %i is {error:{message,type,code}} with type %s", async (status, type) => {
+    const res = await app.inject({ method: "GET", url: `/fail/${status}` });
+    expect(res.statusCode).toBe(status);
+    const { error } = res.json();
+    expect(Object.keys(error).sort()).toEqual(["code", "message", "type"]);
+    expect(error.type).toBe(type);
+    expect(error.code).toBe(status >= 500 ? "SERVICE_UNAVAILABLE" : `CODE_${status}`);
+  });
+
+  it("validation, media-type and size errors are invalid_request_error", async () => {
+    const invalid = await app.inject({ method: "POST", url: "/echo", payload: { name: "" } });
+    expect(invalid.json().error.type).toBe("invalid_request_error");
+    const media = await app.inject({
+      method: "POST",
+      url: "/echo",
+      headers: { "content-type": "application/x-nope" },
+      payload: "x",
+    });
+    expect(media.json().error.type).toBe("invalid_request_error");
+    const big = await app.inject({
+      method: "POST",
+      url: "/echo",
+      headers: { "content-type": "application/json" },
+      payload: JSON.stringify({ name: "x".repeat(2 * 1024 * 1024) }),
+    });
+    expect(big.statusCode).toBe(413);
+    expect(big.json().error).toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+      type: "invalid_request_error",
+    });
+  });
+
   it("unexpected errors are 500 without leaking internals", async () => {
     const res = await app.inject({ method: "GET", url: "/boom" });
     expect(res.statusCode).toBe(500);
     expect(res.json()).toEqual({
-      error: { code: "INTERNAL_ERROR", message: "Internal server error" },
+      error: { code: "INTERNAL_ERROR", type: "server_error", message: "Internal server error" },
     });
     expect(res.body).not.toContain("hunter2");
   });

@@ -78,7 +78,9 @@ describe("accounts and authentication", () => {
   it("refuses /api/user without credentials, with a bad token, and after sign-out", async () => {
     const none = await app.inject({ method: "GET", url: "/api/user" });
     expect(none.statusCode).toBe(401);
-    expect(none.json()).toEqual({ error: { code: "UNAUTHORIZED", message: "Sign in first" } });
+    expect(none.json()).toEqual({
+      error: { code: "UNAUTHORIZED", type: "authentication_error", message: "Sign in first" },
+    });
     const bad = await app.inject({ method: "GET", url: "/api/user", headers: bearer("nope") });
     expect(bad.statusCode).toBe(401);
 

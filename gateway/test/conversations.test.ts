@@ -183,7 +183,13 @@ describe("conversations", () => {
     const events = parseEvents(await (await send(id, { content: "MIDFAIL now" })).text());
     expect(events.at(-1)).toEqual({
       event: "error",
-      data: { error: { code: "UPSTREAM_ERROR", message: "The model server failed" } },
+      data: {
+        error: {
+          code: "UPSTREAM_ERROR",
+          type: "server_error",
+          message: "The model server failed",
+        },
+      },
     });
     const messages = (await get(id)).json().messages;
     expect(messages[1]).toMatchObject({ content: "Hel", finishReason: "error" });

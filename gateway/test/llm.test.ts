@@ -215,7 +215,11 @@ describe("LLM proxy without a reachable llm-server", () => {
       const api = await app.inject({ method: "GET", url: "/api/models", headers: browser(s) });
       expect(api.statusCode).toBe(503);
       expect(api.json()).toEqual({
-        error: { code: "SERVICE_UNAVAILABLE", message: "Service unavailable" },
+        error: {
+          code: "SERVICE_UNAVAILABLE",
+          type: "server_error",
+          message: "Service unavailable",
+        },
       });
       const v1 = await app.inject({ method: "GET", url: "/v1/models", headers: bearer(s.token) });
       expect(v1.statusCode).toBe(503);

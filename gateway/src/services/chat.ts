@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
-import { HttpError } from "../errors.js";
+import { gatewayError, HttpError } from "../errors.js";
 import type { SseStream } from "../sse.js";
 import type { CallContext, CompletionService } from "./completions.js";
 import type { ConversationService, MessageInfo, TurnRequest } from "./conversations.js";
@@ -133,12 +133,14 @@ export class ChatService {
       const known = err instanceof HttpError;
       if (!known) log.error({ err }, "chat stream failed");
       await save("error");
-      await sse.event("error", {
-        error: {
-          code: known ? err.code : "UPSTREAM_ERROR",
-          message: known && err.statusCode < 500 ? err.message : publicMessage(err),
-        },
-      });
+      await sse.event(
+        "error",
+        gatewayError(
+          known ? err.statusCode : 502,
+          known ? err.code : "UPSTREAM_ERROR",
+          known && err.statusCode < 500 ? err.message : publicMessage(err),
+        ),
+      );
     } finally {
       sse.end();
     }
