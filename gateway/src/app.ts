@@ -3,6 +3,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import { sql } from "kysely";
 import type { Config } from "./config.js";
 import { codeForStatus, errorPayload, HttpError } from "./errors.js";
 import authPlugin from "./plugins/auth.js";
@@ -114,10 +115,15 @@ export async function buildApp(
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
-  const llmServers = new LlmServers({ urls: config.llmServerUrls, timeoutMs: 1000 });
-  await app.register(healthRoutes, { llmServers });
-
   await app.register(databasePlugin, { config });
+  const llmServers = new LlmServers({ urls: config.llmServerUrls, timeoutMs: 1000 });
+  await app.register(healthRoutes, {
+    llmServers,
+    pingDatabase: async () => {
+      await sql`select 1`.execute(app.db.kysely);
+    },
+  });
+
   await app.register(authPlugin, { config });
   const users = new UserService(app.auth, app.db);
   const apiKeys = new ApiKeyService(app.auth);

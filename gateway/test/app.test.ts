@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -55,6 +58,7 @@ describe("gateway app", () => {
     expect(res.statusCode).toBe(503);
     expect(res.json()).toEqual({
       status: "unavailable",
+      database: { ready: true },
       llmServers: [{ url: deadUrl, ready: false }],
     });
   });
@@ -66,6 +70,7 @@ describe("gateway app", () => {
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({
         status: "ready",
+        database: { ready: true },
         llmServers: [
           { url: deadUrl, ready: false },
           { url: fakeLlmUrl, ready: true },
@@ -73,6 +78,29 @@ describe("gateway app", () => {
       });
     } finally {
       await ready.close();
+    }
+  });
+
+  it("GET /health/ready is 503 when the database is unreachable, even with a ready llm-server", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gateway-ready-"));
+    const ready = await buildApp(
+      testConfig({ llmServerUrls: [fakeLlmUrl], databasePath: join(dir, "g.sqlite") }),
+    );
+    try {
+      expect((await ready.inject({ method: "GET", url: "/health/ready" })).statusCode).toBe(200);
+      ready.db.sqlite.close(); // the connection is gone, as after a lost disk or a crash
+      const res = await ready.inject({ method: "GET", url: "/health/ready" });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toEqual({
+        status: "unavailable",
+        database: { ready: false },
+        llmServers: [{ url: fakeLlmUrl, ready: true }],
+      });
+      // Liveness does not depend on it.
+      expect((await ready.inject({ method: "GET", url: "/health" })).statusCode).toBe(200);
+    } finally {
+      await ready.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

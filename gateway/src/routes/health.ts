@@ -5,6 +5,8 @@ import type { LlmServers } from "../services/llm-servers.js";
 
 export interface HealthRoutesOptions {
   llmServers: LlmServers;
+  /** Resolves when the database answers a query; rejects otherwise. */
+  pingDatabase: () => Promise<void>;
 }
 
 const LlmServerStatus = Type.Object({
@@ -14,12 +16,13 @@ const LlmServerStatus = Type.Object({
 
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal("ready"), Type.Literal("unavailable")]),
+  database: Type.Object({ ready: Type.Boolean() }),
   llmServers: Type.Array(LlmServerStatus),
 });
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (
   app,
-  { llmServers },
+  { llmServers, pingDatabase },
 ) => {
   app.get(
     "/health",
@@ -41,7 +44,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
     {
       schema: {
         tags: ["health"],
-        summary: "Readiness: at least one llm-server is ready",
+        summary: "Readiness: the database answers and at least one llm-server is ready",
         response: {
           200: Readiness,
           503: Readiness,
@@ -49,12 +52,23 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         },
       },
     },
-    async (_request, reply) => {
-      const statuses = await llmServers.probeAll();
-      if (statuses.some((s) => s.ready)) {
-        return reply.code(200).send({ status: "ready", llmServers: statuses });
-      }
-      return reply.code(503).send({ status: "unavailable", llmServers: statuses });
+    async (request, reply) => {
+      const [statuses, databaseReady] = await Promise.all([
+        llmServers.probeAll(),
+        pingDatabase().then(
+          () => true,
+          (err: unknown) => {
+            request.log.error({ err }, "readiness: database unreachable");
+            return false;
+          },
+        ),
+      ]);
+      const ready = databaseReady && statuses.some((s) => s.ready);
+      return reply.code(ready ? 200 : 503).send({
+        status: ready ? "ready" : "unavailable",
+        database: { ready: databaseReady },
+        llmServers: statuses,
+      });
     },
   );
 };
