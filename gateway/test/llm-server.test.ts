@@ -1,0 +1,196 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildApp } from "../src/app.js";
+import { SseParser } from "../src/sse.js";
+import { browser, signUp, testConfig } from "./helpers.js";
+
+/**
+ * The proxy path through a real llm-server process (the embedded model), not the fake:
+ * a short stream reaches [DONE], and a client that leaves mid-stream frees llm-server's
+ * sequence within a second.
+ */
+const LLM_SERVER_DIR = resolve(import.meta.dirname, "../../llm-server");
+const PYTHON = resolve(LLM_SERVER_DIR, ".venv/bin/python");
+const available = existsSync(PYTHON);
+if (!available) {
+  console.warn(
+    `\n*** SKIPPED test/llm-server.test.ts: ${PYTHON} is missing — run \`make setup\` ` +
+      "(it installs llm-server's venv) to test the proxy against a real llm-server ***\n",
+  );
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((done) => setTimeout(done, ms));
+}
+
+describe.skipIf(!available)("through a real llm-server", () => {
+  const token = randomBytes(30).toString("base64url"); // 40 characters
+  let llm: ChildProcess;
+  let llmUrl: string;
+  let stderr = "";
+  let app: FastifyInstance;
+  let base: string;
+  let key: string;
+  let model: string;
+
+  /** llm-server's `llm_running_sequences` gauge. */
+  async function runningSequences(): Promise<number> {
+    const res = await fetch(`${llmUrl}/metrics`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+    const match = /^llm_running_sequences(?:\{[^}]*\})? (\S+)$/m.exec(await res.text());
+    if (!match?.[1]) throw new Error("llm_running_sequences not in /metrics");
+    return Number(match[1]);
+  }
+
+  function chat(maxTokens: number) {
+    return fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        model,
+        messages: [{ role: "user", content: "Tell me a long story about a lighthouse." }],
+        max_tokens: maxTokens,
+        temperature: 0.7,
+        stream: true,
+      }),
+    });
+  }
+
+  beforeAll(async () => {
+    const port = await freePort();
+    llmUrl = `http://127.0.0.1:${port}`;
+    llm = spawn(PYTHON, ["-m", "llm_server"], {
+      cwd: LLM_SERVER_DIR,
+      env: {
+        ...process.env,
+        APP_ENV: "production",
+        LLM_SERVER_TOKEN: token,
+        LLM_SERVER_HOST: "127.0.0.1",
+        LLM_SERVER_PORT: String(port),
+        LLM_N_THREADS: "2",
+      },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    llm.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      if (llm.exitCode !== null) {
+        throw new Error(`llm-server exited (${llm.exitCode}) while starting:\n${stderr}`);
+      }
+      if (Date.now() > deadline) throw new Error(`llm-server not ready after 90 s:\n${stderr}`);
+      const ready = await fetch(`${llmUrl}/health/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ready) break;
+      await sleep(100);
+    }
+
+    app = await buildApp(testConfig({ llmServerUrls: [llmUrl], llmServerToken: token }));
+    base = await app.listen({ port: 0, host: "127.0.0.1" });
+    const s = await signUp(app, "real-llm@example.org");
+    const created = await fetch(`${base}/api/user/api-keys`, {
+      method: "POST",
+      headers: { ...browser(s), "content-type": "application/json" },
+      body: JSON.stringify({ name: "real llm-server" }),
+    });
+    key = ((await created.json()) as { key: string }).key;
+    const models = await fetch(`${base}/v1/models`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(models.status).toBe(200);
+    const list = (await models.json()) as { data: { id: string }[] };
+    model = list.data[0]?.id ?? "";
+    expect(model).not.toBe("");
+  }, 120_000);
+
+  afterAll(async () => {
+    await app?.close();
+    if (llm && llm.exitCode === null) {
+      const exited = new Promise((done) => llm.once("exit", done));
+      llm.kill("SIGTERM");
+      const timer = setTimeout(() => llm.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }, 30_000);
+
+  it("streams a chat completion with max_tokens 8 to [DONE]", async () => {
+    const res = await chat(8);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const parser = new SseParser();
+    const events: string[] = [];
+    const reader = res.body?.getReader();
+    if (!reader) throw new Error("no body");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      events.push(...parser.push(value));
+    }
+    expect(events.at(-1)).toBe("[DONE]");
+    const chunks = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e) as { choices: { delta?: { content?: string } }[] });
+    const text = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+    expect(text.length).toBeGreaterThan(0);
+    expect(events.some((e) => e.includes('"error"'))).toBe(false);
+  }, 60_000);
+
+  it("a client leaving mid-stream frees llm-server's sequence within 1 s", async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        model,
+        messages: [{ role: "user", content: "Tell me a long story about a lighthouse." }],
+        max_tokens: 2000,
+        stream: true,
+        // llm-server's extension: no early end, so only the disconnect can stop it.
+        ignore_eos: true,
+      }),
+      signal: controller.signal,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body?.getReader();
+    if (!reader) throw new Error("no body");
+    const parser = new SseParser();
+    let chunks = 0;
+    while (chunks < 5) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the stream ended before the client left");
+      chunks += parser.push(value).length;
+    }
+    expect(await runningSequences()).toBe(1);
+
+    controller.abort();
+    const left = Date.now();
+    let running = await runningSequences();
+    while (running !== 0 && Date.now() - left < 1000) {
+      await sleep(50);
+      running = await runningSequences();
+    }
+    console.info(`llm_running_sequences reached ${running} ${Date.now() - left} ms after the abort`);
+    expect(running, "the generation kept running after the client left").toBe(0);
+    expect(Date.now() - left).toBeLessThan(1000);
+  }, 60_000);
+});
