@@ -189,7 +189,9 @@ describe.skipIf(!available)("through a real llm-server", () => {
       await sleep(50);
       running = await runningSequences();
     }
-    console.info(`llm_running_sequences reached ${running} ${Date.now() - left} ms after the abort`);
+    console.info(
+      `llm_running_sequences reached ${running} ${Date.now() - left} ms after the abort`,
+    );
     expect(running, "the generation kept running after the client left").toBe(0);
     expect(Date.now() - left).toBeLessThan(1000);
   }, 60_000);
