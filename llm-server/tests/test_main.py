@@ -60,16 +60,20 @@ def start_server(scheme: str = "http", verify: ssl.SSLContext | bool = True, **e
     )
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "llm-server exited while starting"
-        try:
-            if httpx.get(f"{url}/health/ready", verify=verify).status_code == 200:
-                return Server(process, url)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("llm-server did not become ready")
+    try:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "llm-server exited while starting"
+            try:
+                if httpx.get(f"{url}/health/ready", verify=verify).status_code == 200:
+                    return Server(process, url)
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("llm-server did not become ready")
+    except BaseException:
+        process.kill()  # whatever went wrong, leave no server behind
+        process.wait()
+        raise
 
 
 @pytest.fixture(scope="module")
