@@ -5,7 +5,7 @@ import { ApiError } from "@/lib/api";
 import { errorText } from "./section-status";
 
 /** Loads a document from a route a later gateway issue adds: a 404 shows "not available yet". */
-export function OptionalSection({
+export function OptionalSection<T>({
   title,
   id,
   load,
@@ -13,14 +13,14 @@ export function OptionalSection({
 }: {
   title: string;
   id: string;
-  load: () => Promise<unknown>;
-  render: (doc: unknown) => ReactNode;
+  load: () => Promise<T>;
+  render: (doc: T) => ReactNode;
 }) {
   const [state, setState] = useState<
     | { kind: "loading" }
     | { kind: "missing" }
     | { kind: "error"; message: string }
-    | { kind: "ok"; doc: unknown }
+    | { kind: "ok"; doc: T }
   >({ kind: "loading" });
   useEffect(() => {
     load().then(

@@ -1,96 +1,148 @@
-"use client";
+import { type ChartData, chartMax, fmtInt, type Meter } from "@/lib/charts";
 
-import { useState } from "react";
-import { daySeries, extractMeters } from "@/lib/charts";
+/** Series colours (legend swatch + bars); distinguishable in light and dark themes. */
+export const SERIES_COLORS = [
+  "#2f6fde",
+  "#e07b00",
+  "#1f9e6b",
+  "#d13c8a",
+  "#8a5cf0",
+  "#0e9bb5",
+  "#8a8f98",
+];
 
 /** Quota meters: used against limit as bars, with the reset time when given. */
-export function UsageChart({ doc, label }: { doc: unknown; label: string }) {
-  const { meters, facts } = extractMeters(doc);
+export function QuotaMeters({ meters, label }: { meters: Meter[]; label: string }) {
   return (
-    <div>
-      {meters.length > 0 ? (
-        <ul className="bars" aria-label={label}>
-          {meters.map((m) => {
-            const ratio = m.limit ? Math.min(1, m.used / m.limit) : 0;
-            return (
-              <li key={m.name}>
-                <span className="bar-label">{m.name}</span>
-                <span className="bar-track">
-                  <span
-                    className={ratio > 0.9 ? "bar-fill bar-warn" : "bar-fill"}
-                    style={{ width: `${ratio * 100}%` }}
-                  />
-                </span>
-                <span className="bar-value">
-                  {m.used.toLocaleString()}
-                  {m.limit !== null ? ` / ${m.limit.toLocaleString()}` : " (no limit)"}
-                  {m.resetAt ? ` · resets ${new Date(m.resetAt).toLocaleString()}` : ""}
-                </span>
-              </li>
-            );
-          })}
-        </ul>
-      ) : null}
-      {facts.length > 0 ? (
-        <dl className="facts">
-          {facts.map(([k, v]) => (
-            <div key={k}>
-              <dt>{k}</dt>
-              <dd>{v}</dd>
-            </div>
-          ))}
-        </dl>
-      ) : null}
-      {meters.length === 0 && facts.length === 0 ? <p className="muted">No usage yet.</p> : null}
-      <DayChart doc={doc} />
-    </div>
+    <ul className="bars" aria-label={label}>
+      {meters.map((m) => {
+        const ratio = m.limit ? Math.min(1, m.used / m.limit) : 0;
+        return (
+          <li key={m.name} data-testid="quota-meter">
+            <span className="bar-label">{m.name}</span>
+            <span className="bar-track" aria-hidden="true">
+              <span
+                className={ratio > 0.9 ? "bar-fill bar-warn" : "bar-fill"}
+                style={{ width: `${ratio * 100}%` }}
+              />
+            </span>
+            <span className="bar-value">
+              {fmtInt(m.used)}
+              {m.limit !== null ? ` / ${fmtInt(m.limit)}` : " (no limit)"}
+              {m.resetAt ? ` · resets ${new Date(m.resetAt).toLocaleString()}` : ""}
+            </span>
+          </li>
+        );
+      })}
+    </ul>
   );
 }
 
-/** Per-day bars of one numeric column (chosen in a select), summed over the rows of each day. */
-export function DayChart({ doc }: { doc: unknown }) {
-  const series = daySeries(doc);
-  const [metric, setMetric] = useState<string | null>(null);
-  if (!series) return null;
-  const m = metric && series.metrics.includes(metric) ? metric : (series.metrics[0] ?? "");
-  const values = series.values[m] ?? {};
-  const max = Math.max(1, ...series.days.map((d) => values[d] ?? 0));
-  const w = 28;
+/** A definition list of label → value. */
+export function Facts({ items, label }: { items: [string, string][]; label?: string }) {
+  return (
+    <dl className="facts" aria-label={label}>
+      {items.map(([k, v]) => (
+        <div key={k}>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+/**
+ * Per-day bar chart of one or more series: stacked (parts of a whole, e.g. tokens by
+ * user) or side by side (e.g. latency percentiles). The SVG has a text alternative and
+ * every bar a tooltip; the legend names the series.
+ */
+export function DayBarChart({
+  title,
+  data,
+  stacked = false,
+  format = fmtInt,
+}: {
+  title: string;
+  data: ChartData;
+  stacked?: boolean;
+  format?: (v: number) => string;
+}) {
+  const max = chartMax(data, stacked);
+  const n = Math.max(1, data.days.length);
+  const w = 30;
   const h = 120;
+  const groupW = w - 6;
+  const barW = stacked ? groupW : groupW / Math.max(1, data.series.length);
+  const summary = data.days
+    .map((d, i) => {
+      const parts = data.series
+        .filter((s) => s.values[i] !== null && s.values[i] !== undefined)
+        .map((s) => `${s.name} ${format(s.values[i] ?? 0)}`);
+      return parts.length > 0 ? `${d}: ${parts.join(", ")}` : `${d}: no data`;
+    })
+    .join("; ");
+  // No requests at all (a day with requests and a 0% rate is data, drawn as no bar).
+  const empty = data.series.every((s) => s.values.every((v) => v === null || v === undefined));
   return (
     <figure className="day-chart">
-      <div className="field">
-        <label htmlFor="day-metric">Per day</label>
-        <select id="day-metric" value={m} onChange={(e) => setMetric(e.target.value)}>
-          {series.metrics.map((x) => (
-            <option key={x} value={x}>
-              {x}
-            </option>
+      <figcaption className="chart-title">{title}</figcaption>
+      {empty ? (
+        <p className="muted small">No data in this period.</p>
+      ) : (
+        <svg
+          role="img"
+          aria-label={`${title}. ${summary}`}
+          viewBox={`0 0 ${n * w} ${h}`}
+          width="100%"
+          height={h}
+          preserveAspectRatio="none"
+        >
+          {data.days.map((d, i) => {
+            let y = h;
+            return (
+              <g key={d}>
+                {data.series.map((s, j) => {
+                  const v = s.values[i];
+                  if (v === null || v === undefined || v <= 0) return null;
+                  const bh = (v / max) * h;
+                  const x = i * w + 3 + (stacked ? 0 : j * barW);
+                  if (stacked) y -= bh;
+                  return (
+                    <rect
+                      key={s.name}
+                      x={x}
+                      y={stacked ? y : h - bh}
+                      width={Math.max(1, barW - (stacked ? 0 : 1))}
+                      height={bh}
+                      fill={SERIES_COLORS[j % SERIES_COLORS.length]}
+                    >
+                      <title>{`${d} · ${s.name}: ${format(v)}`}</title>
+                    </rect>
+                  );
+                })}
+              </g>
+            );
+          })}
+        </svg>
+      )}
+      <div className="chart-foot small">
+        <span className="muted">
+          {data.days[0]} – {data.days[data.days.length - 1]} · max {format(max)}
+        </span>
+        <ul className="legend" aria-label={`${title}: legend`}>
+          {data.series.map((s, j) => (
+            <li key={s.name}>
+              <span
+                className="legend-swatch"
+                aria-hidden="true"
+                style={{ background: SERIES_COLORS[j % SERIES_COLORS.length] }}
+              />
+              {s.name}
+            </li>
           ))}
-        </select>
+        </ul>
       </div>
-      <svg
-        role="img"
-        aria-label={`${m} per day: ${series.days.map((d) => `${d} ${values[d] ?? 0}`).join(", ")}`}
-        viewBox={`0 0 ${series.days.length * w} ${h + 16}`}
-        width="100%"
-        height={h + 16}
-        preserveAspectRatio="none"
-      >
-        {series.days.map((d, i) => {
-          const v = values[d] ?? 0;
-          const bh = (v / max) * h;
-          return (
-            <g key={d}>
-              <title>{`${d}: ${v.toLocaleString()}`}</title>
-              <rect x={i * w + 3} y={h - bh} width={w - 6} height={bh} className="day-bar" />
-            </g>
-          );
-        })}
-      </svg>
-      <figcaption className="muted small">
-        {series.days[0]} – {series.days[series.days.length - 1]} · max {max.toLocaleString()}
-      </figcaption>
     </figure>
   );
 }

@@ -7,6 +7,7 @@
  */
 import { ApiError, errorFromResponse } from "./http";
 import type {
+  AdminUsage,
   AdminUser,
   AnalyzeResult,
   ApiKey,
@@ -16,7 +17,10 @@ import type {
   CreatedApiKey,
   ModelInfo,
   Role,
+  ServersStatus,
+  UsageGroupBy,
   User,
+  UserUsage,
 } from "./types";
 
 export { ApiError } from "./http";
@@ -89,7 +93,7 @@ export const api = {
     request<unknown>("/api/user/password", { body: { currentPassword, newPassword } }),
   deleteAccount: (password: string) =>
     request<unknown>("/api/user", { method: "DELETE", body: { password } }),
-  usage: () => request<unknown>("/api/user/usage"),
+  usage: (days = 30) => request<UserUsage>(`/api/user/usage?days=${days}`),
 
   apiKeys: () => request<{ keys: ApiKey[] }>("/api/user/api-keys").then((r) => r.keys),
   createApiKey: (name: string, expiresInDays?: number) =>
@@ -135,6 +139,10 @@ export const api = {
     ),
   adminUpdateUser: (id: string, patch: { role?: Role; disabled?: boolean }) =>
     request<AdminUser>(`/api/admin/users/${enc(id)}`, { method: "PATCH", body: patch }),
-  adminUsage: () => request<unknown>("/api/admin/usage"),
-  adminServers: () => request<unknown>("/api/admin/servers"),
+  adminUsage: (q: { from: string; to: string; groupBy: UsageGroupBy }, signal?: AbortSignal) =>
+    request<AdminUsage>(
+      `/api/admin/usage?from=${enc(q.from)}&to=${enc(q.to)}&groupBy=${q.groupBy}`,
+      { signal },
+    ),
+  adminServers: () => request<ServersStatus>("/api/admin/servers"),
 };

@@ -95,3 +95,97 @@ export interface SendMessageBody {
   maxTokens?: number;
   system?: string;
 }
+
+/** Aggregate statistics of LLM requests (gateway usage routes). Latencies are null with no answers. */
+export interface UsageStats {
+  requests: number;
+  errors: number;
+  errorRate: number;
+  rejected: number;
+  cacheHits: number;
+  cacheHitRate: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  latencyP99Ms: number | null;
+  ttftP50Ms: number | null;
+  ttftP95Ms: number | null;
+  ttftP99Ms: number | null;
+}
+
+/** One quota meter; a null limit means no limit. */
+export interface QuotaMeter {
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+  resetAt: string | null;
+}
+
+/** GET /api/user/usage?days=N */
+export interface UserUsage {
+  quota: {
+    requestsPerMinute: QuotaMeter;
+    tokensPerDay: QuotaMeter;
+    concurrentStreams: QuotaMeter;
+    maxTokensPerRequest: number | null;
+  };
+  /** Effective limits; 0 = no limit. */
+  limits: {
+    requestsPerMinute: number;
+    tokensPerDay: number;
+    concurrentStreams: number;
+    maxTokens: number;
+  };
+  totals: UsageStats;
+  days: {
+    day: string;
+    requests: number;
+    promptTokens: number;
+    completionTokens: number;
+    cacheHits: number;
+    errors: number;
+  }[];
+}
+
+export type UsageGroupBy = "user" | "day" | "model";
+
+export interface AdminUsageRow extends UsageStats {
+  day?: string;
+  userId?: string;
+  email?: string | null;
+  model?: string;
+}
+
+/** GET /api/admin/usage?from=&to=&groupBy= */
+export interface AdminUsage {
+  from: string;
+  to: string;
+  groupBy: UsageGroupBy;
+  totals: UsageStats;
+  rows: AdminUsageRow[];
+}
+
+export type ServerState = "unknown" | "healthy" | "unhealthy" | "ejected";
+
+export interface LlmServer {
+  url: string;
+  state: ServerState;
+  outstanding: number;
+  capacity: number;
+  running: number | null;
+  queued: number | null;
+  maxRunning: number | null;
+  consecutiveFailures: number;
+  requests: number;
+  failures: number;
+  lastCheckAt: string | null;
+  lastError: string | null;
+}
+
+/** GET /api/admin/servers */
+export interface ServersStatus {
+  servers: LlmServer[];
+  queue: { waiting: number; max: number; timeoutMs: number };
+}

@@ -1,14 +1,16 @@
 "use client";
 
 import { api } from "@/lib/api";
+import type { UserUsage } from "@/lib/types";
 import { OptionalSection } from "../optional-section";
-import { UsageChart } from "../usage-chart";
 import { ApiKeysSection } from "./api-keys-section";
 import { DeleteAccountSection } from "./delete-account-section";
 import { PasswordSection, ProfileSection } from "./profile-section";
 import { TwoFactorSection } from "./two-factor-section";
+import { UserUsageView } from "./usage-section";
 
-const renderUsage = (doc: unknown) => <UsageChart doc={doc} label="Usage against quota" />;
+const loadUsage = () => api.usage(30);
+const renderUsage = (usage: UserUsage) => <UserUsageView usage={usage} />;
 
 export function AccountView() {
   return (
@@ -18,7 +20,7 @@ export function AccountView() {
       <OptionalSection
         title="Usage this period"
         id="usage-h"
-        load={api.usage}
+        load={loadUsage}
         render={renderUsage}
       />
       <ApiKeysSection />

@@ -1,19 +1,9 @@
 "use client";
 
-import { api } from "@/lib/api";
-import { OptionalSection } from "../optional-section";
 import { useSession } from "../shell/session";
-import { UsageChart } from "../usage-chart";
-import { DataTable } from "./data-table";
+import { ServersSection } from "./servers-section";
+import { AdminUsageSection } from "./usage-section";
 import { UsersSection } from "./users-section";
-
-const renderUsage = (doc: unknown) => (
-  <>
-    <UsageChart doc={doc} label="Usage" />
-    <DataTable doc={doc} />
-  </>
-);
-const renderServers = (doc: unknown) => <DataTable doc={doc} />;
 
 export function AdminView() {
   const { user } = useSession();
@@ -31,18 +21,8 @@ export function AdminView() {
     <div className="page stack-lg">
       <h1>Admin</h1>
       <UsersSection />
-      <OptionalSection
-        title="Usage"
-        id="admin-usage-h"
-        load={api.adminUsage}
-        render={renderUsage}
-      />
-      <OptionalSection
-        title="LLM servers"
-        id="admin-servers-h"
-        load={api.adminServers}
-        render={renderServers}
-      />
+      <AdminUsageSection />
+      <ServersSection />
     </div>
   );
 }
