@@ -20,8 +20,8 @@ from llm_server.engine.scheduler import (
     SchedulerClosedError,
     SchedulerLimits,
     SchedulerQueueFullError,
-    Sequence,
 )
+from llm_server.engine.sequence import Sequence
 from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, ScoredToken
 from llm_server.errors import QueueFullError, UnavailableError
 

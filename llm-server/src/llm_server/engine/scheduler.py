@@ -10,26 +10,24 @@ cells at once; waiting ones are admitted fairly across clients from a bounded qu
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import llama_cpp
 
 from llm_server.engine.fair_queue import FairQueue
 from llm_server.engine.model import LoadedModel
 from llm_server.engine.sampling import Sampler, free_sampler, log_softmax_row, top_indices
+from llm_server.engine.sequence import Sequence
 from llm_server.engine.slots import Slot, SlotTable
 from llm_server.engine.stops import StopMatcher
 from llm_server.engine.types import (
     Finished,
     FinishReason,
-    GenerationEvent,
     SamplingParams,
     ScoredToken,
     TokenOut,
@@ -60,47 +58,6 @@ class SchedulerLimits:
     request_timeout_s: float
     swa_full: bool = True
     flash_attention: bool = True
-
-
-@dataclass(eq=False)
-class Sequence:
-    """One request's state inside the scheduler. Only the worker thread mutates it."""
-
-    kind: Literal["generate", "score"]
-    prompt: list[int]
-    emit: Callable[[GenerationEvent | list[ScoredToken]], None]
-    client: str
-    params: SamplingParams | None = None
-    score_from: int = 1
-    score_top_k: int = 0
-    deadline: float = 0.0
-    sampler: Sampler | None = None
-    slot: Slot | None = None
-    n_past: int = 0
-    reused: int = 0
-    pending_token: int | None = None
-    generated: int = 0
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    stop: StopMatcher | None = None
-    decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
-    )
-    scored: list[ScoredToken] = field(default_factory=list)
-
-    @property
-    def reservation(self) -> int:
-        extra = self.params.max_tokens if self.params is not None else 0
-        return len(self.prompt) + extra
-
-    @property
-    def reuse_limit(self) -> int:
-        """Prompt tokens that may come from a cache: one must be decoded for its logits, and a
-        scored text needs the logits of every position it scores."""
-        return len(self.prompt) - 1 if self.kind == "generate" else self.score_from - 1
-
-    @property
-    def prefilling(self) -> bool:
-        return self.n_past < len(self.prompt)
 
 
 class Scheduler:
