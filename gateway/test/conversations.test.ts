@@ -89,6 +89,10 @@ describe("conversations", () => {
         .map((e) => e.data.text)
         .join(""),
     ).toBe("Hello world");
+    for (const e of events.slice(1, 4)) {
+      expect(e.data.sentAt).toEqual(expect.any(Number));
+      expect(Math.abs(Date.now() - (e.data.sentAt as number))).toBeLessThan(60_000);
+    }
     const done = events[4]?.data as {
       message: { id: string; content: string };
       usage: unknown;

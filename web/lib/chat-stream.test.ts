@@ -35,7 +35,7 @@ describe("streamChat", () => {
           "start",
           { userMessage: { id: "u1", role: "user", content: "hi" }, assistantMessageId: "a1" },
         ],
-        ["delta", { text: "Hel" }],
+        ["delta", { text: "Hel", sentAt: 1700000000000 }],
         ["delta", { text: "lo" }],
         [
           "done",
@@ -63,7 +63,7 @@ describe("streamChat", () => {
         assistantMessageId: "a1",
         userMessage: { id: "u1", role: "user", content: "hi" },
       },
-      { type: "delta", text: "Hel", receivedAt: 5 },
+      { type: "delta", text: "Hel", receivedAt: 5, sentAt: 1700000000000 },
       { type: "delta", text: "lo", receivedAt: 5 },
       {
         type: "done",

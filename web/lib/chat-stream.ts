@@ -10,7 +10,8 @@ import type { Message, SendMessageBody } from "./types";
 
 export type ChatEvent =
   | { type: "start"; userMessage?: Message; assistantMessageId: string }
-  | { type: "delta"; text: string; receivedAt: number }
+  /** `sentAt`: the gateway's epoch ms when it wrote the delta (absent from older gateways). */
+  | { type: "delta"; text: string; receivedAt: number; sentAt?: number }
   | {
       type: "done";
       message?: Message;
@@ -70,7 +71,12 @@ export async function* streamChat(
           break;
         case "delta":
           if (typeof data.text === "string" && data.text) {
-            yield { type: "delta", text: data.text, receivedAt: ev.receivedAt };
+            yield {
+              type: "delta",
+              text: data.text,
+              receivedAt: ev.receivedAt,
+              ...(typeof data.sentAt === "number" ? { sentAt: data.sentAt } : {}),
+            };
           }
           break;
         case "done":

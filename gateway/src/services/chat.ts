@@ -108,7 +108,8 @@ export class ChatService {
         const delta = choice?.delta?.content;
         if (delta) {
           text += delta;
-          await sse.event("delta", { text: delta });
+          // sentAt: epoch ms right before the write, for the client's end-to-end latency check.
+          await sse.event("delta", { text: delta, sentAt: Date.now() });
         }
         if (choice?.finish_reason) finishReason = choice.finish_reason;
         if (json.usage) {

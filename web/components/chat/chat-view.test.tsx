@@ -91,7 +91,7 @@ describe("ChatView", () => {
         userMessage: { id: "m1", role: "user", content: "hello", createdAt: "" },
         assistantMessageId: "m2",
       });
-      s.send("delta", { text: "Hel" });
+      s.send("delta", { text: "Hel", sentAt: Date.now() });
     });
     await screen.findByText("Hel");
     expect(screen.getByRole("button", { name: "Stop" })).toBeTruthy();
@@ -107,6 +107,9 @@ describe("ChatView", () => {
     await screen.findByRole("button", { name: "Regenerate" });
     expect(screen.getByRole("button", { name: "Send" })).toBeTruthy();
     expect(window.__chatTimings?.length).toBeGreaterThanOrEqual(2);
+    const first = window.__chatTimings?.[0];
+    expect(first?.sentAt).toEqual(expect.any(Number));
+    expect(first?.renderedEpoch).toBeGreaterThanOrEqual(first?.sentAt ?? Number.POSITIVE_INFINITY);
   });
 
   it("Stop aborts the stream and keeps the partial answer marked as stopped", async () => {

@@ -13,10 +13,17 @@ import { MessageItem, type UIMessage } from "./message-item";
 import { ParamsPanel } from "./params-panel";
 import { useChatSettings } from "./settings";
 
-/** Per-delta timings for the e2e latency check: stream-reader arrival vs. DOM update. */
+/**
+ * Per-delta timings for the e2e latency check. `receivedAt`/`renderedAt` are
+ * `performance.now()` readings (stream-reader arrival, DOM update); `sentAt` is the
+ * gateway's epoch ms when it wrote the delta and `renderedEpoch` the `Date.now()` once
+ * the text is in the DOM, so `renderedEpoch - sentAt` is gateway-send → token-on-page.
+ */
 export interface DeltaTiming {
   receivedAt: number;
   renderedAt: number;
+  sentAt?: number;
+  renderedEpoch: number;
 }
 
 declare global {
@@ -49,7 +56,7 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
   const [failure, setFailure] = useState<Failure | null>(null);
   const [announce, setAnnounce] = useState("");
   const abortRef = useRef<AbortController | null>(null);
-  const pendingTimings = useRef<number[]>([]);
+  const pendingTimings = useRef<{ receivedAt: number; sentAt?: number }[]>([]);
   const logRef = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
 
@@ -94,9 +101,10 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
   useLayoutEffect(() => {
     if (pendingTimings.current.length === 0) return;
     const renderedAt = performance.now();
+    const renderedEpoch = Date.now();
     window.__chatTimings ??= [];
-    for (const receivedAt of pendingTimings.current) {
-      window.__chatTimings.push({ receivedAt, renderedAt });
+    for (const t of pendingTimings.current) {
+      window.__chatTimings.push({ ...t, renderedAt, renderedEpoch });
     }
     pendingTimings.current = [];
   });
@@ -158,7 +166,11 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
               }),
             );
           } else if (ev.type === "delta") {
-            pendingTimings.current.push(ev.receivedAt);
+            pendingTimings.current.push(
+              ev.sentAt === undefined
+                ? { receivedAt: ev.receivedAt }
+                : { receivedAt: ev.receivedAt, sentAt: ev.sentAt },
+            );
             patchAssistant((m) => ({ ...m, content: m.content + ev.text }));
           } else if (ev.type === "done") {
             const final: Message | undefined = ev.message;
