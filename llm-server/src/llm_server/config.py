@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="llama.cpp flash attention: 4x faster prefill of long prompts on CPU. "
         "Off makes a sequence's logits independent of how batches are cut, at that cost.",
     )
+    prefill_chunk_tokens: Annotated[int, Field(ge=1)] = Field(
+        default=32,
+        description="Prompt tokens read per step while other streams decode: small enough "
+        "that a long prompt never stalls them (a step stays within ~3x its usual time).",
+    )
     swa_full: bool = Field(
         default=True,
         description="Keep full-size caches for sliding-window layers (Gemma 3), so that long "

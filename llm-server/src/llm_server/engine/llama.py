@@ -77,6 +77,7 @@ class LlamaEngine:
             request_timeout_s=settings.request_timeout_s,
             swa_full=settings.swa_full,
             flash_attention=settings.flash_attention,
+            prefill_chunk_tokens=settings.prefill_chunk_tokens,
         )
         self._scheduler = Scheduler(
             model,

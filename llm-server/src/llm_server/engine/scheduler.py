@@ -58,6 +58,7 @@ class SchedulerLimits:
     request_timeout_s: float
     swa_full: bool = True
     flash_attention: bool = True
+    prefill_chunk_tokens: int = 64
 
 
 class Scheduler:
@@ -256,7 +257,13 @@ class Scheduler:
             add(sequence.pending_token, sequence.n_past, sequence.slot, True)
             outputs.append((sequence, n - 1))
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
-        budget = self._limits.step_tokens - n
+        # While streams are decoding, prompts are read in small chunks so that no stream's
+        # next token waits for a long prefill; alone, a prompt gets the whole step.
+        budget = (
+            min(self._limits.step_tokens - n, self._limits.prefill_chunk_tokens)
+            if decoding
+            else self._limits.step_tokens
+        )
         score_rows = MAX_SCORED_ROWS_PER_STEP  # shared by every scored text in this step
         for sequence in self._running:
             if budget <= 0:
