@@ -257,12 +257,12 @@ class Scheduler:
             add(sequence.pending_token, sequence.n_past, sequence.slot, True)
             outputs.append((sequence, n - 1))
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
-        # While streams are decoding, prompts are read in small chunks so that no stream's
-        # next token waits for a long prefill; alone, a prompt gets the whole step.
+        # While streams are decoding, a long prompt is read in small chunks so that no stream's
+        # next token waits for its prefill; a short one (a chat turn) is read whole, within a
+        # per-step cap. Alone, prompts get the whole step.
+        chunk = self._limits.prefill_chunk_tokens
         budget = (
-            min(self._limits.step_tokens - n, self._limits.prefill_chunk_tokens)
-            if decoding
-            else self._limits.step_tokens
+            min(self._limits.step_tokens - n, 4 * chunk) if decoding else self._limits.step_tokens
         )
         score_rows = MAX_SCORED_ROWS_PER_STEP  # shared by every scored text in this step
         for sequence in self._running:
@@ -272,6 +272,8 @@ class Scheduler:
                 continue
             start = sequence.n_past
             end = min(len(sequence.prompt), start + budget)
+            if decoding and len(sequence.prompt) > 2 * chunk:
+                end = min(end, start + chunk)
             if sequence.kind == "score":
                 # Rows with logits: positions from score_from - 1 on predict the next token.
                 first_row = max(start, sequence.score_from - 1)
