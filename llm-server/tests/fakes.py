@@ -11,6 +11,7 @@ from llm_server.engine import EngineLoad
 from llm_server.engine.chat import Message, gemma_prompt
 from llm_server.engine.types import (
     Finished,
+    FinishReason,
     GenerationEvent,
     SamplingParams,
     ScoredToken,
@@ -41,7 +42,12 @@ class FakeGeneration:
                 if self.engine.token_delay:
                     await asyncio.sleep(self.engine.token_delay)
                 if self.engine.fail_after is not None and self.produced >= self.engine.fail_after:
-                    yield Finished("error", len(self.prompt), self.produced, error="engine broke")
+                    yield Finished(
+                        self.engine.finish_reason_on_fail,
+                        len(self.prompt),
+                        self.produced,
+                        error="engine broke",
+                    )
                     return
                 self.produced += 1
                 text += word
@@ -80,6 +86,7 @@ class FakeEngine:
         self.script = script or ["Hello", " there", ",", " friend", "."]
         self.token_delay = 0.0
         self.fail_after: int | None = None
+        self.finish_reason_on_fail: FinishReason = "error"
         self.queue_full = False
         self.running = 0
         self.cancelled = 0

@@ -12,6 +12,7 @@ from llm_server.errors import (
     ContextLengthExceededError,
     InvalidRequestError,
     ModelNotFoundError,
+    RequestTimeoutError,
     UnavailableError,
     UnprocessableError,
 )
@@ -126,3 +127,17 @@ async def test_leaving_a_stream_early_cancels_every_choice(
             break
     assert engine.cancelled >= 2
     assert all(g.done.is_set() for g in engine.started)
+
+
+async def test_a_timed_out_generation_is_a_504(
+    service: InferenceService, engine: FakeEngine
+) -> None:
+    engine.finish_reason_on_fail = "timeout"
+    engine.fail_after = 1
+
+    async def consume() -> None:
+        async for _ in service.start(service.chat_job(chat(), "c"), RequestUsage()):
+            pass
+
+    with pytest.raises(RequestTimeoutError):
+        await consume()

@@ -249,7 +249,7 @@ class ChoiceStream:
         if index == 0:
             self._usage.cached_prompt_tokens = event.cached_prompt_tokens
         self._metrics.completion_tokens.inc(event.completion_tokens)
-        if event.reason in ("error", "cancelled"):
+        if event.reason not in ("stop", "length"):
             raise engine_failure(event)
 
     async def _single(self) -> AsyncGenerator[tuple[int, GenerationEvent], None]:
@@ -286,7 +286,7 @@ class ChoiceStream:
 
 def engine_failure(event: Finished) -> LLMServerError:
     message = event.error or "generation was interrupted"
-    if "timed out" in message:
+    if event.reason == "timeout":
         return RequestTimeoutError(message)
     return UnavailableError(message, retry_after=1)
 

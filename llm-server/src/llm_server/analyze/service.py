@@ -14,6 +14,7 @@ from llm_server.analyze.protocol import (
     LabelScore,
 )
 from llm_server.engine import Engine
+from llm_server.engine.slots import common_prefix
 from llm_server.errors import ContextLengthExceededError, InvalidRequestError
 
 
@@ -66,7 +67,7 @@ class AnalyzeService:
 
         async def label_logprob(label: str) -> float:
             full = self._engine.tokenize(prompt + " " + label.strip(), add_special=True)
-            shared = _common_prefix(prefix, full)
+            shared = common_prefix(prefix, full)
             self._check_length(len(full), "labels")
             scored = await self._engine.score(full, max(shared, 1), 0, client)
             return sum(s.logprob or 0.0 for s in scored)
@@ -87,12 +88,3 @@ class AnalyzeService:
                 f"{self._engine.context_length}",
                 param=param,
             )
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count

@@ -234,7 +234,7 @@ class Scheduler:
             if sequence.cancelled.is_set():
                 self._finish(sequence, "cancelled")
             elif now > sequence.deadline:
-                self._finish(sequence, "error", "the request timed out")
+                self._finish(sequence, "timeout", "the request timed out")
         if not self._running:
             return
         batch = self._batch
