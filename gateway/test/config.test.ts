@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, isPlaceholder, loadConfig } from "../src/config.js";
 
@@ -153,6 +156,56 @@ describe("loadConfig", () => {
       CORS_ORIGINS: "https://a.example, http://localhost:5173/,https://a.example",
     });
     expect(config.corsOrigins).toEqual(["https://a.example", "http://localhost:5173"]);
+  });
+
+  it("uses PostgreSQL when DATABASE_URL is a postgres:// or postgresql:// URL", () => {
+    for (const url of [
+      "postgres://u:p@db:5432/gw",
+      "postgresql://u@localhost/gw?sslmode=require",
+    ]) {
+      expect(loadConfig({ APP_ENV: "development", DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+    expect(loadConfig({ APP_ENV: "development" }).databaseUrl).toBeUndefined();
+    for (const url of ["mysql://u:secret@db/gw", "not a url", "./data/gateway.sqlite"]) {
+      const err = catchConfigError(() => loadConfig({ APP_ENV: "development", DATABASE_URL: url }));
+      expect(err.variable).toBe("DATABASE_URL");
+      expect(err.message).toBe(
+        "config error: DATABASE_URL must be a postgres:// or postgresql:// URL (unset it for SQLite)",
+      );
+      // The URL may hold a password: it is never repeated.
+      expect(err.message).not.toContain("secret");
+    }
+  });
+
+  it("reads TLS_CERT_FILE and TLS_KEY_FILE together, or fails with one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gateway-tls-config-"));
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    writeFileSync(cert, "CERT");
+    writeFileSync(key, "KEY");
+    const env = { APP_ENV: "development" } as const;
+    expect(loadConfig({ ...env, TLS_CERT_FILE: cert, TLS_KEY_FILE: key }).tls).toEqual({
+      certFile: cert,
+      keyFile: key,
+      cert: "CERT",
+      key: "KEY",
+    });
+    expect(loadConfig(env).tls).toBeUndefined();
+    const onlyCert = catchConfigError(() => loadConfig({ ...env, TLS_CERT_FILE: cert }));
+    expect(onlyCert.variable).toBe("TLS_KEY_FILE");
+    expect(onlyCert.message).toBe(
+      "config error: set TLS_KEY_FILE too (TLS_CERT_FILE and TLS_KEY_FILE go together)",
+    );
+    const onlyKey = catchConfigError(() => loadConfig({ ...env, TLS_KEY_FILE: key }));
+    expect(onlyKey.variable).toBe("TLS_CERT_FILE");
+    const missing = join(dir, "nope.pem");
+    const unreadable = catchConfigError(() =>
+      loadConfig({ ...env, TLS_CERT_FILE: cert, TLS_KEY_FILE: missing }),
+    );
+    expect(unreadable.variable).toBe("TLS_KEY_FILE");
+    expect(unreadable.message).toBe(
+      `config error: TLS_KEY_FILE cannot be read: ${missing} (ENOENT)`,
+    );
   });
 
   it.each([

@@ -76,4 +76,5 @@ export interface AppTables {
   message: MessageTable;
   user: UserTable;
   apikey: { id: string; referenceId: string };
+  session: { id: string; userId: string };
 }
