@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, isPlaceholder, loadConfig } from "../src/config.js";
+import { selfSignedCert } from "./helpers.js";
 
 const GOOD_SECRET = "k3J9xQ2vL8pR5tW1yZ7aB4cD6eF0gH2iJ";
 const GOOD_TOKEN = "llm-token-7f3a9c1e5b2d8f4a";
@@ -179,16 +180,13 @@ describe("loadConfig", () => {
 
   it("reads TLS_CERT_FILE and TLS_KEY_FILE together, or fails with one line", () => {
     const dir = mkdtempSync(join(tmpdir(), "gateway-tls-config-"));
-    const cert = join(dir, "cert.pem");
-    const key = join(dir, "key.pem");
-    writeFileSync(cert, "CERT");
-    writeFileSync(key, "KEY");
+    const { certFile: cert, keyFile: key } = selfSignedCert(dir);
     const env = { APP_ENV: "development" } as const;
     expect(loadConfig({ ...env, TLS_CERT_FILE: cert, TLS_KEY_FILE: key }).tls).toEqual({
       certFile: cert,
       keyFile: key,
-      cert: "CERT",
-      key: "KEY",
+      cert: readFileSync(cert, "utf8"),
+      key: readFileSync(key, "utf8"),
     });
     expect(loadConfig(env).tls).toBeUndefined();
     const onlyCert = catchConfigError(() => loadConfig({ ...env, TLS_CERT_FILE: cert }));
@@ -206,6 +204,20 @@ describe("loadConfig", () => {
     expect(unreadable.message).toBe(
       `config error: TLS_KEY_FILE cannot be read: ${missing} (ENOENT)`,
     );
+    // A key that does not belong to the certificate (or a file that is no PEM at all).
+    const other = selfSignedCert(dir, "other");
+    const notPem = join(dir, "not.pem");
+    writeFileSync(notPem, "hello");
+    for (const [c, k] of [
+      [cert, other.keyFile],
+      [notPem, key],
+    ]) {
+      const bad = catchConfigError(() => loadConfig({ ...env, TLS_CERT_FILE: c, TLS_KEY_FILE: k }));
+      expect(bad.message).toMatch(
+        /^config error: TLS_CERT_FILE and TLS_KEY_FILE are not a usable certificate and key \(.+\)$/,
+      );
+      expect(bad.message).not.toContain("\n");
+    }
   });
 
   it.each([

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { type BuildOptions, buildApp } from "../src/app.js";
 import type { Config } from "../src/config.js";
@@ -170,4 +172,39 @@ export function browser(s: Session): Record<string, string> {
 
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
+}
+
+/**
+ * Writes a throw-away self-signed certificate (1 day, for localhost and 127.0.0.1) and its
+ * key into `dir` with openssl; returns the two paths.
+ */
+export function selfSignedCert(
+  dir: string,
+  name = "server",
+): { certFile: string; keyFile: string } {
+  const certFile = join(dir, `${name}-cert.pem`);
+  const keyFile = join(dir, `${name}-key.pem`);
+  const openssl = spawnSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-days",
+      "1",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+    ],
+    { encoding: "utf8" },
+  );
+  if (openssl.status !== 0) throw new Error(`openssl failed: ${openssl.stderr || openssl.error}`);
+  return { certFile, keyFile };
 }

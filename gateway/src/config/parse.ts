@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { ConfigError } from "./errors.js";
 import type { Env } from "./schema.js";
 import { isPlaceholder } from "./secrets.js";
@@ -66,12 +67,18 @@ export function tlsConfig(env: Env): TlsConfig | undefined {
       `config error: set ${missing} too (TLS_CERT_FILE and TLS_KEY_FILE go together)`,
     );
   }
-  return {
-    certFile,
-    keyFile,
-    cert: readPem("TLS_CERT_FILE", certFile),
-    key: readPem("TLS_KEY_FILE", keyFile),
-  };
+  const cert = readPem("TLS_CERT_FILE", certFile);
+  const key = readPem("TLS_KEY_FILE", keyFile);
+  // Fail here, in one line, rather than with a stack trace when the HTTPS server is created.
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError(
+      "TLS_CERT_FILE",
+      `config error: TLS_CERT_FILE and TLS_KEY_FILE are not a usable certificate and key (${(err as Error).message})`,
+    );
+  }
+  return { certFile, keyFile, cert, key };
 }
 
 function pair(
