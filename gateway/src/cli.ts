@@ -130,7 +130,7 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
         if (Object.keys(patch).length === 0) throw new CliError("give at least one limit to set");
         const limits = new LimitService(db, new MemoryLimitStore(), config.limits);
         await limits.setOverrides(existing.id, `user:${existing.id}`, patch);
-        const { effective } = limits.describe(existing.id, existing.role);
+        const { effective } = await limits.describe(existing.id, existing.role);
         const show = (n: number) => (n === 0 ? "unlimited" : String(n));
         return [
           `limits of ${existing.email}: ${effective.requestsPerMinute === 0 ? "unlimited" : effective.requestsPerMinute} requests/min, ` +

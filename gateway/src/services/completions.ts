@@ -106,7 +106,7 @@ export class CompletionService {
     };
 
     try {
-      const subjects = this.d.limits.subjects(ctx);
+      const subjects = await this.d.limits.subjects(ctx);
       const cap = this.d.limits.maxTokens(subjects);
       const asked = body.max_tokens ?? body.max_completion_tokens;
       const requested = typeof asked === "number" ? asked : undefined;
@@ -129,6 +129,7 @@ export class CompletionService {
 
       const promptEstimate = estimatePromptTokens(body);
       const admission = await this.d.limits.admit(ctx, {
+        subjects,
         tokens: maxTokens === undefined ? UNBOUNDED : promptEstimate + maxTokens,
         minTokens: promptEstimate + 1,
         concurrent: true,
@@ -341,11 +342,10 @@ export class CompletionService {
   }
 
   private record(row: UsageRow, log: FastifyBaseLogger): void {
-    try {
-      this.d.usage.record(row);
-    } catch (err) {
+    // Not awaited: the answer does not wait for its usage row (readers of the table do).
+    this.d.usage.record(row).catch((err: unknown) => {
       log.error({ err }, "could not record usage");
-    }
+    });
     const m = this.d.metrics;
     const model = row.model ?? "unknown";
     const status = String(row.status);

@@ -1,5 +1,6 @@
 import type { Limits, Role } from "../config.js";
 import type { Database } from "../db/database.js";
+import { prepared } from "../db/prepared.js";
 import { HttpError } from "../errors.js";
 import {
   DAY_MS,
@@ -94,24 +95,29 @@ export class LimitService {
     private readonly defaults: Record<Role, Limits>,
     private readonly clock: () => number = Date.now,
   ) {
-    this.overrideQuery = db.sqlite.prepare<[string], LimitOverrides>(
-      "select requestsPerMinute, tokensPerDay, concurrentStreams, maxTokens from limit_override where subject = ?",
+    // Read on every LLM request: compiled once.
+    const k = db.kysely;
+    this.overrideQuery = prepared<LimitOverrides, [string]>(
+      k,
+      k.selectFrom("limit_override").select(LIMIT_KEYS).where("subject", "=", ""),
     );
   }
 
-  overrides(subject: string): LimitOverrides | undefined {
-    return this.overrideQuery.get(subject);
+  /** The admin's overrides of `user:<id>` or `key:<id>`, if any. */
+  async overrides(subject: string): Promise<LimitOverrides | undefined> {
+    const [row] = await this.overrideQuery(subject);
+    return row;
   }
 
   /** The user's subject always; the API key's too when an admin gave it its own limits. */
-  subjects(caller: Caller): Subject[] {
-    const user = merge(
-      this.defaults[caller.role],
-      this.overrides(`user:${caller.userId}`) ?? NO_OVERRIDES,
-    );
+  async subjects(caller: Caller): Promise<Subject[]> {
+    const [userOverrides, key] = await Promise.all([
+      this.overrides(`user:${caller.userId}`),
+      caller.apiKeyId ? this.overrides(`key:${caller.apiKeyId}`) : undefined,
+    ]);
+    const user = merge(this.defaults[caller.role], userOverrides ?? NO_OVERRIDES);
     const out: Subject[] = [{ id: `user:${caller.userId}`, limits: user }];
     if (caller.apiKeyId) {
-      const key = this.overrides(`key:${caller.apiKeyId}`);
       if (key) {
         const zero = { requestsPerMinute: 0, tokensPerDay: 0, concurrentStreams: 0, maxTokens: 0 };
         out.push({ id: `key:${caller.apiKeyId}`, limits: merge(zero, key) });
@@ -132,11 +138,18 @@ export class LimitService {
    */
   async admit(
     caller: Caller,
-    options: { tokens: number; minTokens: number; concurrent: boolean },
+    options: {
+      tokens: number;
+      minTokens: number;
+      concurrent: boolean;
+      /** From subjects(caller) when the caller read them already (saves the queries). */
+      subjects?: Subject[];
+    },
   ): Promise<Admission> {
-    const subjects = this.subjects(caller);
+    const { subjects: known, ...wanted } = options;
+    const subjects = known ?? (await this.subjects(caller));
     const now = this.clock();
-    const result = await this.store.acquire({ subjects, now, ...options });
+    const result = await this.store.acquire({ subjects, now, ...wanted });
     if (!result.ok) throw limitError(result.limit, result.value, result.resetAt, now);
     return {
       subjects,
@@ -164,7 +177,7 @@ export class LimitService {
   /** Usage against each limit, for /api/user/usage. */
   async quota(caller: Caller) {
     const now = this.clock();
-    const [user] = this.subjects({ ...caller, apiKeyId: null });
+    const [user] = await this.subjects({ ...caller, apiKeyId: null });
     if (!user) throw new Error("no subject");
     const c = await this.store.counters(user.id, now);
     const meter = (used: number, limit: number, resetAt: number | null) => ({
@@ -188,7 +201,7 @@ export class LimitService {
 
   /** Applies an admin's changes (null resets one to the role default). */
   async setOverrides(userId: string, subject: string, patch: Partial<LimitOverrides>) {
-    const current = this.overrides(subject) ?? NO_OVERRIDES;
+    const current = (await this.overrides(subject)) ?? NO_OVERRIDES;
     const next = { ...current };
     for (const k of LIMIT_KEYS) {
       const v = patch[k];
@@ -203,8 +216,8 @@ export class LimitService {
   }
 
   /** Overrides and effective limits of a user, for the admin routes and CLI. */
-  describe(userId: string, role: Role) {
-    const overrides = this.overrides(`user:${userId}`) ?? NO_OVERRIDES;
+  async describe(userId: string, role: Role) {
+    const overrides = (await this.overrides(`user:${userId}`)) ?? NO_OVERRIDES;
     return { userId, overrides, effective: merge(this.defaults[role], overrides) };
   }
 }
