@@ -112,3 +112,87 @@ def latency_markdown(data: dict[str, Any]) -> str:
                 f"{_verdict(r['chunk_delay_p50_ms'] >= TARGET_RATIO)} |"
             )
     return "\n".join(lines) + "\n"
+
+
+CACHE_TARGET_P50_MS = 2.0
+
+
+def work_markdown(data: dict[str, Any]) -> str:
+    s = data["settings"]
+    lines = [
+        f"# Gateway at work — {s['started']}",
+        "",
+        f"`{s['command']}` — {s['minutes']:.1f} min, {s['cpus']} CPUs, /proc/loadavg at the end: "
+        f"`{s['uptime']}`.",
+    ]
+    if cache := data.get("cache"):
+        first = cache["first_request"]
+        lines += [
+            "",
+            "## Cache hits (one llm-server, the embedded model, temperature 0, max_tokens 16)",
+            "",
+            f"First request: X-Cache {first['x_cache']}, {first['latency_ms']:.1f} ms. Then "
+            "identical requests; latency = request written → last byte (streams: through "
+            "`[DONE]`), counted only for answers with `X-Cache: HIT`.",
+            "",
+            "| load | answer | hits / requests | p50 ms | p90 ms | p99 ms | max ms | "
+            "first byte p50 ms | load 1m |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        rate = f"{cache['cache_rate']:g}/s open loop"
+        for key, load, kind in (
+            ("json_c1", "1 client, closed loop", "JSON"),
+            ("stream_c1", "1 client, closed loop", "SSE"),
+            ("json_rate", rate, "JSON"),
+            ("stream_rate", rate, "SSE"),
+        ):
+            f = cache[key]
+            lines.append(
+                f"| {load} | {kind} | {f['hits']} / {f['requests']} | {fmt(f['p50_ms'], 3)} | "
+                f"{fmt(f['p90_ms'], 3)} | {fmt(f['p99_ms'], 3)} | {fmt(f['max_ms'], 2)} | "
+                f"{fmt(f['first_byte_p50_ms'], 3)} | {fmt(f['loadavg_1m'], 2)} |"
+            )
+        worst = max(
+            cache[k]["p50_ms"] for k in ("json_c1", "stream_c1", "json_rate", "stream_rate")
+        )
+        lines += [
+            "",
+            f"Target: a cache hit answered with p50 ≤ {CACHE_TARGET_P50_MS:g} ms — the worst p50 "
+            f"above: {fmt(worst, 3)} ms, "
+            f"{_verdict(worst <= CACHE_TARGET_P50_MS)}.",
+        ]
+    if fo := data.get("failover"):
+        lines += [
+            "",
+            f"## Failover: two llm-servers, {s['clients']} closed-loop clients, "
+            f"max_tokens {s['max_tokens']}, one SIGKILLed at {fo['kill_at_s']:.1f} s of "
+            f"{s['duration']:g} s",
+            "",
+            "| requests | ok | failed | in flight on the killed server (allowed) | "
+            "not yet started on it (must be 0) | in flight at the kill | sent after the kill "
+            "(ok) | e2e p50 before / after ms |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {fo['requests']} | {fo['ok']} | {fo['failed']} | {fo['in_flight_on_killed']} | "
+            f"{fo['not_started_on_killed']} | {fo['in_flight_at_kill']} | "
+            f"{fo['sent_after_kill']} ({fo['ok_after_kill']}) | "
+            f"{fmt(fo['e2e_p50_before_kill_ms'], 0)} / {fmt(fo['e2e_p50_after_kill_ms'], 0)} |",
+            "",
+            "Usage rows per server (gateway's table): "
+            + ", ".join(
+                f"`{srv}` {c['before_kill']} before / {c['after_kill']} after"
+                for srv, c in fo["usage_rows_per_server"].items()
+            )
+            + f"; error rows on the killed server: {fo['usage_error_rows_on_killed']}.",
+            "",
+            f"Target: zero failed requests among those not yet started on the killed server: "
+            f"{_verdict(fo['not_started_on_killed'] == 0)}.",
+        ]
+        if fo["failures"]:
+            lines += ["", "| failed request | stream | sent s | ended s | class | error |"]
+            lines.append("|---|---|---|---|---|---|")
+            for o in fo["failures"][:20]:
+                lines.append(
+                    f"| {o['k']} | {o['stream']} | {o['sent']:.2f} | {o['ended']:.2f} | "
+                    f"{o['cls']} | {str(o['error'])[:80].replace('|', '/')} |"
+                )
+    return "\n".join(lines) + "\n"
