@@ -105,3 +105,26 @@ def test_derive_added_and_ratio() -> None:
     gw = out["requests"]["500"]["gateway"]
     assert math.isclose(gw["added_p50_ms"], 0.5) and math.isclose(gw["added_p99_ms"], 2.0)
     assert math.isclose(out["requests"]["500"]["litellm_over_gateway"]["p50_ms"], 10.0)
+
+
+def test_classify_failures_against_usage_rows() -> None:
+    from bench.gateway_work import Outcome, classify
+
+    killed, other = "http://k", "http://o"
+    # run starts at epoch 1_000_000 ms; the kill at 10 s
+    o_ok = Outcome(0, 0, True, 1.0, 1_001_000.0, ended=2.0, ok=True)
+    o_inflight = Outcome(1, 1, True, 9.0, 1_009_000.0, ended=10.1)
+    o_not_placed = Outcome(2, 2, False, 9.5, 1_009_500.0, ended=10.2)
+    o_after = Outcome(3, 3, False, 11.0, 1_011_000.0, ended=11.5)
+    rows = [
+        {"ts": 1_001_001, "server": other, "outcome": "ok"},
+        {"ts": 1_009_002, "server": killed, "outcome": "error"},
+        {"ts": 1_009_501, "server": None, "outcome": "error"},
+        {"ts": 1_011_001, "server": other, "outcome": "error"},
+    ]
+    out = classify([o_ok, o_inflight, o_not_placed, o_after], rows, 10.0, killed)
+    assert out["failed"] == 3
+    assert out["in_flight_on_killed"] == 1
+    assert out["not_started_on_killed"] == 2
+    assert out["in_flight_at_kill"] == 2
+    assert out["usage_rows_per_server"][other] == {"before_kill": 1, "after_kill": 1}

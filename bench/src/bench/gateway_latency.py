@@ -269,7 +269,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
-    p.add_argument("--rates", nargs="+", type=float, default=[500, 100], help="requests/s")
+    p.add_argument("--rates", nargs="+", type=float, default=[500, 50], help="requests/s")
     p.add_argument("--duration", type=float, default=15, help="seconds measured per rate")
     p.add_argument("--warmup", type=float, default=2, help="seconds at the rate, not counted")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds; medians")
