@@ -283,6 +283,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the gateway under node --cpu-prof (profile in the logs folder)",
     )
+    p.add_argument(
+        "--gateway-env",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="more environment for the gateway (e.g. LOG_LEVEL=warn), to see what costs what",
+    )
     p.add_argument("--quick", action="store_true", help="1 round, 5 s per rate, 5 s of streams")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return p
