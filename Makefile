@@ -14,7 +14,7 @@ WEB_SRC := $(shell find web/app web/lib web/components web/public -type f 2>/dev
            $(wildcard web/next.config.* web/tsconfig.json)
 
 .SECONDARY:
-.PHONY: help setup setup-test run test lint bench format clean \
+.PHONY: help setup setup-test run test lint bench bench-gateway format clean \
         test-python test-gateway test-web test-e2e
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make setup  install toolchains and dependencies, build the apps"
 	@echo "make lint   ruff + mypy --strict; tsc --noEmit + biome"
 	@echo "make bench  benchmarks in bench/"
+	@echo "make bench-gateway  the gateway's added latency (vs LiteLLM), cache hits, failover"
 
 # ---------------------------------------------------------------- setup
 setup: tools/.node-ok $(PY_VENV)/.synced gateway/dist/server.js web/.next/BUILD_ID
@@ -92,6 +93,11 @@ test-e2e:
 
 bench: setup bench/.venv/.synced
 	cd bench && .venv/bin/python -m bench
+
+# About 8 minutes: stub upstream + gateway + LiteLLM, then real llm-servers (bench/README.md).
+bench-gateway: setup bench/.venv/.synced
+	cd bench && .venv/bin/python -m bench.gateway_latency
+	cd bench && .venv/bin/python -m bench.gateway_work
 
 format: setup
 	cd llm-server && .venv/bin/ruff format src tests && .venv/bin/ruff check --fix src tests
