@@ -17,5 +17,5 @@ async def analyze(body: AnalyzeRequest, request: Request) -> AnalyzeResponse:
     """Token count, every token's log-probability with its top alternatives, perplexity, and
     (given `labels`) zero-shot classification by the model's likelihood of each label."""
     service: AnalyzeService = request.app.state.analyze
-    get_service(request).check_model(body.model)
+    (await get_service(request)).check_model(body.model)
     return await service.analyze(body, client_of(request))

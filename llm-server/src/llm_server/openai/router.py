@@ -75,7 +75,8 @@ class Reply:
         return self.job.choices[0].logprobs is not None
 
 
-def get_service(request: Request) -> InferenceService:
+async def get_service(request: Request) -> InferenceService:
+    # async: FastAPI would run a plain function in a worker thread, a hop per request.
     service: InferenceService = request.app.state.inference
     service.ensure_accepting(request.app.state.lifecycle.state == "ready")
     return service
