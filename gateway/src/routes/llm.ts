@@ -184,14 +184,21 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      const { res, release } = await llm.send({
-        method: "GET",
-        path: "/v1/models",
-        clientId: principalOf(request).user.id,
-        requestId: String(request.id),
-        signal: clientGone(reply),
-      });
-      const text = await res.text().finally(() => release(res.status >= 500));
+      const {
+        res,
+        release,
+        head: text,
+      } = await llm.send(
+        {
+          method: "GET",
+          path: "/v1/models",
+          clientId: principalOf(request).user.id,
+          requestId: String(request.id),
+          signal: clientGone(reply),
+        },
+        (r) => r.text(),
+      );
+      release(res.status >= 500);
       if (res.status >= 500) throw upstreamError(res.status, text);
       // Sent as received (a string is not re-serialized).
       return reply
