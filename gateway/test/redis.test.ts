@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
+import { type CachedAnswer, encodeEntry, RedisCache } from "../src/services/cache.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import { bearer, type Session, signUp, testConfig } from "./helpers.js";
 
@@ -162,5 +163,37 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
     });
     expect(purged.json().purged).toBe(2);
     expect((await post(0, s, body)).headers.get("x-cache")).toBe("MISS");
+  });
+
+  it("RedisCache keeps at most maxEntries (oldest out) and never writes an entry over the byte bound", async () => {
+    const redis = new Redis(redisUrl);
+    try {
+      const a = (text: string): CachedAnswer => ({
+        kind: "completion",
+        model: "m",
+        text,
+        finishReason: "stop",
+        promptTokens: 1,
+        completionTokens: 1,
+      });
+      const limit = Buffer.byteLength(encodeEntry(a("12345")));
+      const cache = new RedisCache(redis, 3, 60_000, limit);
+      await cache.purge();
+      for (const k of ["k1", "k2", "k3", "k4", "k5"]) {
+        expect(await cache.set(k, a(k))).toBe(true);
+        await new Promise((r) => setTimeout(r, 2)); // distinct insertion times
+      }
+      expect(await cache.size()).toBe(3);
+      expect(await cache.get("k1")).toBeUndefined();
+      expect(await cache.get("k2")).toBeUndefined();
+      expect(await cache.get("k5")).toEqual(a("k5"));
+      expect(await cache.set("big", a("123456"))).toBe(false);
+      expect(await cache.get("big")).toBeUndefined();
+      expect(await redis.exists("gw:cache:big")).toBe(0);
+      expect(await cache.size()).toBe(3);
+      await cache.purge();
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -63,8 +63,8 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     : new MemoryLimitStore((subject, since) => usage.tokensSince(subject, since));
   const ttlMs = config.cache.ttlSeconds * 1000;
   const cache: ResponseCache = redis
-    ? new RedisCache(redis, config.cache.maxEntries, ttlMs)
-    : new MemoryCache(config.cache.maxEntries, ttlMs);
+    ? new RedisCache(redis, config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes)
+    : new MemoryCache(config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes);
   const limits = new LimitService(app.db, store, config.limits);
   const completions = new CompletionService({
     llm,

@@ -364,7 +364,11 @@ export class CompletionService {
   }
 
   private store(key: string, answer: CachedAnswer): void {
-    this.d.cache.set(key, answer).catch(() => undefined);
+    const stores = this.d.metrics.cacheStores;
+    this.d.cache.set(key, answer).then(
+      (stored) => stores.inc({ result: stored ? "stored" : "too_large" }),
+      () => stores.inc({ result: "error" }),
+    );
   }
 
   private record(row: UsageRow, log: FastifyBaseLogger): void {
