@@ -134,7 +134,7 @@ export async function buildApp(
   const { services } = app;
   await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });
   await app.register(llmRoutes, {
-    llm: services.llm,
+    metered: services.metered,
     completions: services.completions,
     heartbeatMs: config.heartbeatMs,
   });

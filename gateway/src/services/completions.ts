@@ -15,6 +15,7 @@ import { UNBOUNDED } from "./limit-store.js";
 import type { Admission, Caller, LimitService } from "./limits.js";
 import { BrokenAnswer, type LlmClient, type Upstream, upstreamError } from "./llm-client.js";
 import type { Metrics } from "./metrics.js";
+import { newRow, recordUsage } from "./recorder.js";
 import type { UsageRow, UsageService } from "./usage.js";
 
 export interface CallContext extends Caller {
@@ -99,23 +100,7 @@ export class CompletionService {
     const stream = body.stream === true;
     const wantsUsage =
       (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
-    const row: UsageRow = {
-      ts: t0,
-      userId: ctx.userId,
-      apiKeyId: ctx.apiKeyId,
-      route: ctx.route,
-      model: typeof body.model === "string" ? body.model : null,
-      promptTokens: 0,
-      completionTokens: 0,
-      quotaTokens: 0,
-      ttftMs: null,
-      durationMs: 0,
-      status: 200,
-      outcome: "ok",
-      cacheHit: 0,
-      server: null,
-      errorCode: null,
-    };
+    const row = newRow(ctx, t0, typeof body.model === "string" ? body.model : null);
     const finish = (status: number, outcome: string, errorCode: string | null = null) => {
       row.durationMs = Date.now() - t0;
       row.status = status;
@@ -372,20 +357,6 @@ export class CompletionService {
   }
 
   private record(row: UsageRow, log: FastifyBaseLogger): void {
-    try {
-      this.d.usage.record(row);
-    } catch (err) {
-      log.error({ err }, "could not record usage");
-    }
-    const m = this.d.metrics;
-    const model = row.model ?? "unknown";
-    const status = String(row.status);
-    m.llmRequests.inc({ route: row.route, model, status, cache: row.cacheHit ? "hit" : "miss" });
-    m.llmDuration.observe({ route: row.route, model, status }, row.durationMs / 1000);
-    if (row.ttftMs !== null) m.llmTtft.observe({ route: row.route, model }, row.ttftMs / 1000);
-    if (row.promptTokens)
-      m.llmTokens.inc({ route: row.route, model, kind: "prompt" }, row.promptTokens);
-    if (row.completionTokens)
-      m.llmTokens.inc({ route: row.route, model, kind: "completion" }, row.completionTokens);
+    recordUsage(this.d, row, log);
   }
 }

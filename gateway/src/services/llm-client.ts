@@ -160,14 +160,6 @@ export class LlmClient {
     return { up: { res, server: lease.url, release: lease.release, head } };
   }
 
-  /** Sends a call and parses a JSON answer; upstream 4xx keep their status and message. */
-  async json<T>(call: LlmCall): Promise<T> {
-    const { res, release, head: text } = await this.send(call, (r) => r.text());
-    release(res.status >= 500);
-    if (res.ok) return JSON.parse(text) as T;
-    throw upstreamError(res.status, text);
-  }
-
   /**
    * Yields the chunks of a streamed body, aborting with UpstreamTimeout when the first
    * chunk or any later one takes too long. Stops at once when `signal` aborts.
