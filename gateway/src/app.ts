@@ -14,6 +14,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { healthRoutes } from "./routes/health.js";
+import { keyLimitRoutes } from "./routes/key-limits.js";
 import { llmRoutes } from "./routes/llm.js";
 import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/user.js";
@@ -133,6 +134,7 @@ export async function buildApp(
   await app.register(servicesPlugin, { config });
   const { services } = app;
   await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });
+  await app.register(keyLimitRoutes, { limits: services.limits, apiKeys });
   await app.register(llmRoutes, {
     metered: services.metered,
     completions: services.completions,

@@ -165,6 +165,39 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
     expect((await post(0, s, body)).headers.get("x-cache")).toBe("MISS");
   });
 
+  it("shares an API key's own counter between instances and names the key in the 429", async () => {
+    const app = apps[0] as FastifyInstance;
+    const s = await userWith("key-redis@example.org", { requestsPerMinute: 0 });
+    const created = await app.inject({
+      method: "POST",
+      url: "/api/user/api-keys",
+      headers: { ...bearer(s.token), ...JSON_CT },
+      payload: { name: "k" },
+    });
+    const { id, key } = created.json() as { id: string; key: string };
+    const put = await app.inject({
+      method: "PUT",
+      url: `/api/admin/api-keys/${id}/limits`,
+      headers: { ...bearer(admin.token), ...JSON_CT },
+      payload: { requestsPerMinute: 5 },
+    });
+    expect(put.statusCode).toBe(200);
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => post(i, { ...s, token: key }, chat("hi"))),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(5);
+    const refused = results.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(11);
+    const body = (await (refused[0] as Response).json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/^Limit reached \(API key\): 5 requests per minute/);
+    const seen = await (apps[1] as FastifyInstance).inject({
+      method: "GET",
+      url: `/api/admin/api-keys/${id}/limits`,
+      headers: bearer(admin.token),
+    });
+    expect(seen.json().usage.requestsThisMinute).toBe(5);
+  });
+
   it("RedisCache keeps at most maxEntries (oldest out) and never writes an entry over the byte bound", async () => {
     const redis = new Redis(redisUrl);
     try {

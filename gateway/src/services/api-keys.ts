@@ -63,6 +63,17 @@ export class ApiKeyService {
     };
   }
 
+  /** Any user's key by id (admin use): its owner and name, or null when unknown. */
+  async find(id: string): Promise<{ id: string; userId: string; name: string | null } | null> {
+    const ctx = await this.auth.$context;
+    const row = await ctx.adapter.findOne<{
+      id: string;
+      referenceId: string;
+      name?: string | null;
+    }>({ model: "apikey", where: [{ field: "id", value: id }] });
+    return row ? { id: row.id, userId: row.referenceId, name: row.name ?? null } : null;
+  }
+
   async revoke(userId: string, id: string): Promise<void> {
     const ctx = await this.auth.$context;
     const where = [

@@ -38,6 +38,14 @@ const NO_OVERRIDES: LimitOverrides = {
   maxTokens: null,
 };
 
+/** An API key without its own value for a limit is held only by its user's. */
+const NO_KEY_LIMITS: Limits = {
+  requestsPerMinute: 0,
+  tokensPerDay: 0,
+  concurrentStreams: 0,
+  maxTokens: 0,
+};
+
 const LABEL: Record<LimitName, (n: number) => string> = {
   requests_per_minute: (n) => `${n} requests per minute`,
   concurrent_streams: (n) => `${n} concurrent requests`,
@@ -58,8 +66,17 @@ function merge(defaults: Limits, o: LimitOverrides): Limits {
   };
 }
 
-/** The 429 for a refused request: which limit, when it resets, Retry-After and RateLimit-*. */
-export function limitError(limit: LimitName, value: number, resetAt: number, now: number) {
+/**
+ * The 429 for a refused request: which limit, whose (the API key's own or the user's, from
+ * the subject id), when it resets, Retry-After and RateLimit-*.
+ */
+export function limitError(
+  limit: LimitName,
+  value: number,
+  resetAt: number,
+  now: number,
+  subject = "user:",
+) {
   const seconds = Math.max(1, Math.ceil((resetAt - now) / 1000));
   const window = WINDOW_S[limit];
   const headers: Record<string, string> = {
@@ -73,10 +90,11 @@ export function limitError(limit: LimitName, value: number, resetAt: number, now
     limit === "concurrent_streams"
       ? "retry when one of them finishes"
       : `resets at ${new Date(resetAt).toISOString()} (in ${seconds} s)`;
+  const whose = subject.startsWith("key:") ? "API key" : "user";
   return new HttpError(
     429,
     limit.toUpperCase(),
-    `Limit reached: ${LABEL[limit](value)}; ${when}`,
+    `Limit reached (${whose}): ${LABEL[limit](value)}; ${when}`,
     headers,
   );
 }
@@ -113,8 +131,7 @@ export class LimitService {
     if (caller.apiKeyId) {
       const key = this.overrides(`key:${caller.apiKeyId}`);
       if (key) {
-        const zero = { requestsPerMinute: 0, tokensPerDay: 0, concurrentStreams: 0, maxTokens: 0 };
-        out.push({ id: `key:${caller.apiKeyId}`, limits: merge(zero, key) });
+        out.push({ id: `key:${caller.apiKeyId}`, limits: merge(NO_KEY_LIMITS, key) });
       }
     }
     return out;
@@ -137,7 +154,8 @@ export class LimitService {
     const subjects = this.subjects(caller);
     const now = this.clock();
     const result = await this.store.acquire({ subjects, now, ...options });
-    if (!result.ok) throw limitError(result.limit, result.value, result.resetAt, now);
+    if (!result.ok)
+      throw limitError(result.limit, result.value, result.resetAt, now, result.subject);
     return {
       subjects,
       reserved: result.reserved,
@@ -200,6 +218,26 @@ export class LimitService {
       .onConflict((oc) => oc.column("subject").doUpdateSet({ ...next, updatedAt: this.clock() }))
       .execute();
     return next;
+  }
+
+  /**
+   * An API key's own limits (checked on top of its user's): the overrides, and the
+   * effective key-level limits (0 = no key-level limit), with the key's counters now.
+   */
+  async describeKey(apiKeyId: string, userId: string) {
+    const overrides = this.overrides(`key:${apiKeyId}`) ?? NO_OVERRIDES;
+    const c = await this.store.counters(`key:${apiKeyId}`, this.clock());
+    return {
+      apiKeyId,
+      userId,
+      overrides,
+      effective: merge(NO_KEY_LIMITS, overrides),
+      usage: {
+        requestsThisMinute: c.requestsThisMinute,
+        tokensToday: c.tokensToday,
+        concurrent: c.concurrent,
+      },
+    };
   }
 
   /** Overrides and effective limits of a user, for the admin routes and CLI. */
