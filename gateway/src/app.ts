@@ -134,7 +134,7 @@ export async function buildApp(
   await app.register(servicesPlugin, { config });
   const { services } = app;
   await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });
-  await app.register(keyLimitRoutes, { limits: services.limits, apiKeys });
+  await app.register(keyLimitRoutes, { limits: services.limits, apiKeys, users });
   await app.register(llmRoutes, {
     metered: services.metered,
     completions: services.completions,

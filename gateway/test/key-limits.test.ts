@@ -123,6 +123,42 @@ describe("limits per API key", () => {
     expect((await putKeyLimits(id, { requestsPerMinute: 1 }, s.token)).statusCode).toBe(403);
   });
 
+  it("admins list a user's keys with each key's own limits", async () => {
+    const { s, id, key } = await userAndKey("list-keys@example.org");
+    await putKeyLimits(id, { concurrentStreams: 2 });
+    const res = await app.inject({
+      method: "GET",
+      url: `/api/admin/users/${s.userId}/api-keys`,
+      headers: bearer(admin.token),
+    });
+    expect(res.statusCode).toBe(200);
+    const keys = res.json().keys as Record<string, unknown>[];
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatchObject({
+      id,
+      name: "k",
+      limits: {
+        requestsPerMinute: null,
+        tokensPerDay: null,
+        concurrentStreams: 2,
+        maxTokens: null,
+      },
+    });
+    expect(JSON.stringify(keys)).not.toContain(key); // never the key itself
+    const missing = await app.inject({
+      method: "GET",
+      url: "/api/admin/users/nobody/api-keys",
+      headers: bearer(admin.token),
+    });
+    expect(missing.statusCode).toBe(404);
+    const denied = await app.inject({
+      method: "GET",
+      url: `/api/admin/users/${s.userId}/api-keys`,
+      headers: bearer(s.token),
+    });
+    expect(denied.statusCode).toBe(403);
+  });
+
   it("a key's requests-per-minute counter is exact under parallel requests; the user is untouched", async () => {
     const { s, id, key } = await userAndKey("key-rpm@example.org");
     expect((await putKeyLimits(id, { requestsPerMinute: 4 })).statusCode).toBe(200);

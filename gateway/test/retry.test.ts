@@ -101,6 +101,31 @@ describe("retry up to the first byte sent to the client", () => {
     expect(calls(b, "/v1/models")).toBe(2);
   });
 
+  it("a chat turn whose server dies after its headers is answered by the other server", async () => {
+    const { a, b, s, app } = await setup();
+    a.failure = "after-headers";
+    const created = await app.inject({
+      method: "POST",
+      url: "/api/conversations",
+      headers: { ...bearer(s.token), ...JSON_CT },
+      payload: {},
+    });
+    const id = created.json().id as string;
+    const res = await app.inject({
+      method: "POST",
+      url: `/api/conversations/${id}/messages`,
+      headers: { ...bearer(s.token), ...JSON_CT },
+      payload: { content: "hi" },
+    });
+    expect(res.statusCode).toBe(200);
+    const events = res.body.split("\n\n").map((e) => e.split("\n")[0]);
+    expect(events).toContain("event: done");
+    expect(events).not.toContain("event: error");
+    expect(res.body).toContain('"content":"Hello world"');
+    expect(calls(a)).toBe(1);
+    expect(calls(b)).toBe(1);
+  });
+
   it("never retries once a chunk was relayed: in-band error, the other server gets nothing", async () => {
     const { a, b, post, lastUsage } = await setup();
     const res = await post(chat("CRASH", { stream: true }));

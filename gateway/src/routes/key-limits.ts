@@ -3,13 +3,26 @@ import { Type } from "typebox";
 import { notFound } from "../errors.js";
 import type { ApiKeyService } from "../services/api-keys.js";
 import type { LimitService } from "../services/limits.js";
-import { authErrors, IdParams } from "./schemas.js";
+import type { UserService } from "../services/users.js";
+import { authErrors, DateTime, IdParams, NullableDateTime } from "./schemas.js";
 import { LimitsObj, Override, Overrides } from "./usage.js";
 
 export interface KeyLimitRoutesOptions {
   limits: LimitService;
   apiKeys: ApiKeyService;
+  users: UserService;
 }
+
+const AdminKey = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  start: Type.Union([Type.String(), Type.Null()]),
+  createdAt: DateTime,
+  expiresAt: NullableDateTime,
+  lastUsedAt: NullableDateTime,
+  limits: Overrides,
+});
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 const KeyLimits = Type.Object({
   apiKeyId: Type.String(),
@@ -40,7 +53,7 @@ const KeyLimitsBody = Type.Object(
  */
 export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = async (
   app,
-  { limits, apiKeys },
+  { limits, apiKeys, users },
 ) => {
   const tags = ["admin"];
   const keyOr404 = async (id: string) => {
@@ -48,6 +61,32 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
     if (!key) throw notFound("API key");
     return key;
   };
+
+  app.get(
+    "/api/admin/users/:id/api-keys",
+    {
+      config: { auth: "admin" },
+      schema: {
+        tags,
+        summary: "A user's API keys (never the keys themselves) with each key's own limits",
+        params: IdParams,
+        response: { 200: Type.Object({ keys: Type.Array(AdminKey) }), ...authErrors },
+      },
+    },
+    async (request) => {
+      const user = await users.get(request.params.id);
+      const keys = await apiKeys.list(user.id);
+      return {
+        keys: keys.map((k) => ({
+          ...k,
+          createdAt: k.createdAt.toISOString(),
+          expiresAt: iso(k.expiresAt),
+          lastUsedAt: iso(k.lastUsedAt),
+          limits: limits.describeKeyOverrides(k.id),
+        })),
+      };
+    },
+  );
 
   app.get(
     "/api/admin/api-keys/:id/limits",

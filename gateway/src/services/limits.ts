@@ -225,7 +225,7 @@ export class LimitService {
    * effective key-level limits (0 = no key-level limit), with the key's counters now.
    */
   async describeKey(apiKeyId: string, userId: string) {
-    const overrides = this.overrides(`key:${apiKeyId}`) ?? NO_OVERRIDES;
+    const overrides = this.describeKeyOverrides(apiKeyId);
     const c = await this.store.counters(`key:${apiKeyId}`, this.clock());
     return {
       apiKeyId,
@@ -238,6 +238,11 @@ export class LimitService {
         concurrent: c.concurrent,
       },
     };
+  }
+
+  /** An API key's own overrides (all null when it has none). */
+  describeKeyOverrides(apiKeyId: string): LimitOverrides {
+    return this.overrides(`key:${apiKeyId}`) ?? NO_OVERRIDES;
   }
 
   /** Overrides and effective limits of a user, for the admin routes and CLI. */
