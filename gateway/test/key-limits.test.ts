@@ -94,6 +94,12 @@ describe("limits per API key", () => {
         concurrentStreams: null,
         maxTokens: 0,
       },
+      ownerOverrides: {
+        requestsPerMinute: null,
+        tokensPerDay: null,
+        concurrentStreams: null,
+        maxTokens: null,
+      },
       effective: { requestsPerMinute: 5, tokensPerDay: 0, concurrentStreams: 0, maxTokens: 0 },
       usage: { requestsThisMinute: 0, tokensToday: 0, concurrent: 0 },
     });
@@ -214,6 +220,51 @@ describe("limits per API key", () => {
     expect((await post(key, chat("hi"))).status).toBe(200);
     expect(fake.requests.at(-1)?.body?.max_tokens).toBe(7);
     expect((await post(s.token, chat("hi", { max_tokens: 8 }))).status).toBe(200);
+  });
+
+  it("a key's owner can add tighter limits of their own, never loosen an admin's", async () => {
+    const { s, id, key } = await userAndKey("owner@example.org");
+    const other = await userAndKey("not-owner@example.org");
+    const ownPut = (keyId: string, payload: Record<string, unknown>, token = s.token) =>
+      app.inject({
+        method: "PUT",
+        url: `/api/user/api-keys/${keyId}/limits`,
+        headers: { ...bearer(token), ...JSON_CT },
+        payload,
+      });
+    const mine = await ownPut(id, { requestsPerMinute: 2 });
+    expect(mine.statusCode).toBe(200);
+    expect(mine.json()).toMatchObject({
+      overrides: { requestsPerMinute: null },
+      ownerOverrides: { requestsPerMinute: 2 },
+      effective: { requestsPerMinute: 2 },
+    });
+    const results = await Promise.all(Array.from({ length: 6 }, () => post(key, chat("hi"))));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(2);
+    const refused = results.find((r) => r.status === 429) as Response;
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /^Limit reached \(API key\): 2 requests per minute/,
+    );
+    // An admin's tighter value wins; the owner's looser one cannot lift it.
+    await putKeyLimits(id, { tokensPerDay: 100 });
+    const loose = await ownPut(id, { requestsPerMinute: 2, tokensPerDay: 1_000_000 });
+    expect(loose.json().effective).toMatchObject({ requestsPerMinute: 2, tokensPerDay: 100 });
+    // Only the owner, only with a session, only these fields.
+    expect((await ownPut(other.id, { requestsPerMinute: 1 })).statusCode).toBe(404);
+    expect((await ownPut(id, { requestsPerMinute: 1 }, key)).statusCode).toBe(403);
+    expect((await ownPut(id, { requestsPerMinute: 1, userId: other.s.userId })).statusCode).toBe(
+      400,
+    );
+    const read = await app.inject({
+      method: "GET",
+      url: `/api/user/api-keys/${id}/limits`,
+      headers: bearer(s.token),
+    });
+    expect(read.json()).toMatchObject({
+      apiKeyId: id,
+      userId: s.userId,
+      usage: { requestsThisMinute: 2 },
+    });
   });
 
   it("bin/admin set-key-limits writes the key's limits the gateway enforces", async () => {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "typebox";
+import { type Static, Type } from "typebox";
 import { notFound } from "../errors.js";
+import { principalOf } from "../plugins/auth.js";
 import type { ApiKeyService } from "../services/api-keys.js";
 import type { LimitService } from "../services/limits.js";
 import type { UserService } from "../services/users.js";
@@ -28,6 +29,7 @@ const KeyLimits = Type.Object({
   apiKeyId: Type.String(),
   userId: Type.String(),
   overrides: Overrides,
+  ownerOverrides: Overrides,
   effective: LimitsObj,
   usage: Type.Object({
     requestsThisMinute: Type.Integer(),
@@ -47,9 +49,19 @@ const KeyLimitsBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** PUT replaces: a field left out clears that key-level limit. */
+const replacing = (b: Static<typeof KeyLimitsBody>) => ({
+  requestsPerMinute: b.requestsPerMinute ?? null,
+  tokensPerDay: b.tokensPerDay ?? null,
+  concurrentStreams: b.concurrentStreams ?? null,
+  maxTokens: b.maxTokens ?? null,
+});
+
 /**
- * `/api/admin/api-keys/:id/limits`: an API key's own limits, checked on top of its
- * user's (each with its own counters; the tighter one refuses).
+ * An API key's own limits, checked on top of its user's (each with its own counters; the
+ * tighter one refuses): admins set them (`/api/admin/api-keys/:id/limits`), and a key's
+ * owner may add tighter ones of their own (`/api/user/api-keys/:id/limits`) — the key is
+ * held by the tighter of both, so an owner can never loosen what an admin set.
  */
 export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = async (
   app,
@@ -120,15 +132,52 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
     },
     async (request) => {
       const key = await keyOr404(request.params.id);
-      const b = request.body;
-      // PUT replaces: a field left out clears that key-level limit. The owner comes from
-      // the key itself, never from the request.
-      await limits.setOverrides(key.userId, `key:${key.id}`, {
-        requestsPerMinute: b.requestsPerMinute ?? null,
-        tokensPerDay: b.tokensPerDay ?? null,
-        concurrentStreams: b.concurrentStreams ?? null,
-        maxTokens: b.maxTokens ?? null,
-      });
+      // The owner comes from the key itself, never from the request.
+      await limits.setOverrides(key.userId, `key:${key.id}`, replacing(request.body));
+      return limits.describeKey(key.id, key.userId);
+    },
+  );
+
+  /** The caller's own key, or 404 (another user's key looks like no key at all). */
+  const ownKeyOr404 = async (id: string, userId: string) => {
+    const key = await apiKeys.find(id);
+    if (!key || key.userId !== userId) throw notFound("API key");
+    return key;
+  };
+
+  app.get(
+    "/api/user/api-keys/:id/limits",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["user"],
+        summary: "One of your API keys: its own limits (yours and an admin's) and counters",
+        params: IdParams,
+        response: { 200: KeyLimits, ...authErrors },
+      },
+    },
+    async (request) => {
+      const key = await ownKeyOr404(request.params.id, principalOf(request).user.id);
+      return limits.describeKey(key.id, key.userId);
+    },
+  );
+
+  app.put(
+    "/api/user/api-keys/:id/limits",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["user"],
+        summary:
+          "Replace your own limits on one of your API keys (they only add to an admin's and your account's)",
+        params: IdParams,
+        body: KeyLimitsBody,
+        response: { 200: KeyLimits, ...authErrors },
+      },
+    },
+    async (request) => {
+      const key = await ownKeyOr404(request.params.id, principalOf(request).user.id);
+      await limits.setOverrides(key.userId, `keyown:${key.id}`, replacing(request.body));
       return limits.describeKey(key.id, key.userId);
     },
   );

@@ -121,20 +121,35 @@ export class LimitService {
     return this.overrideQuery.get(subject);
   }
 
-  /** The user's subject always; the API key's too when an admin gave it its own limits. */
+  /**
+   * The user's subject always; the API key's too when it has limits of its own: the
+   * tighter of what an admin set (`key:<id>`) and what its owner set (`keyown:<id>`).
+   */
   subjects(caller: Caller): Subject[] {
     const user = merge(
       this.defaults[caller.role],
       this.overrides(`user:${caller.userId}`) ?? NO_OVERRIDES,
     );
     const out: Subject[] = [{ id: `user:${caller.userId}`, limits: user }];
-    if (caller.apiKeyId) {
-      const key = this.overrides(`key:${caller.apiKeyId}`);
-      if (key) {
-        out.push({ id: `key:${caller.apiKeyId}`, limits: merge(NO_KEY_LIMITS, key) });
-      }
-    }
+    const key = caller.apiKeyId ? this.keyLimits(caller.apiKeyId) : null;
+    if (key) out.push({ id: `key:${caller.apiKeyId}`, limits: key });
     return out;
+  }
+
+  /** An API key's effective own limits (0 = none), or null when nobody set any. */
+  private keyLimits(apiKeyId: string): Limits | null {
+    const admin = this.overrides(`key:${apiKeyId}`);
+    const owner = this.overrides(`keyown:${apiKeyId}`);
+    if (!admin && !owner) return null;
+    const a = merge(NO_KEY_LIMITS, admin ?? NO_OVERRIDES);
+    const o = merge(NO_KEY_LIMITS, owner ?? NO_OVERRIDES);
+    const tighter = (x: number, y: number) => (x === 0 ? y : y === 0 ? x : Math.min(x, y));
+    return {
+      requestsPerMinute: tighter(a.requestsPerMinute, o.requestsPerMinute),
+      tokensPerDay: tighter(a.tokensPerDay, o.tokensPerDay),
+      concurrentStreams: tighter(a.concurrentStreams, o.concurrentStreams),
+      maxTokens: tighter(a.maxTokens, o.maxTokens),
+    };
   }
 
   /** The smallest non-zero max_tokens cap among the subjects (0: none). */
@@ -221,17 +236,20 @@ export class LimitService {
   }
 
   /**
-   * An API key's own limits (checked on top of its user's): the overrides, and the
-   * effective key-level limits (0 = no key-level limit), with the key's counters now.
+   * An API key's own limits (checked on top of its user's): the admin's overrides, the
+   * owner's, the effective key-level limits (the tighter of both; 0 = no key-level limit),
+   * and the key's counters now.
    */
   async describeKey(apiKeyId: string, userId: string) {
     const overrides = this.describeKeyOverrides(apiKeyId);
+    const ownerOverrides = this.overrides(`keyown:${apiKeyId}`) ?? NO_OVERRIDES;
     const c = await this.store.counters(`key:${apiKeyId}`, this.clock());
     return {
       apiKeyId,
       userId,
       overrides,
-      effective: merge(NO_KEY_LIMITS, overrides),
+      ownerOverrides,
+      effective: this.keyLimits(apiKeyId) ?? NO_KEY_LIMITS,
       usage: {
         requestsThisMinute: c.requestsThisMinute,
         tokensToday: c.tokensToday,
