@@ -127,7 +127,7 @@ export async function buildApp(
 
   await app.register(authPlugin, { config });
   const users = new UserService(app.auth, app.db);
-  const apiKeys = new ApiKeyService(app.auth);
+  const apiKeys = new ApiKeyService(app.auth, app.db);
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });

@@ -265,6 +265,17 @@ describe("limits per API key", () => {
       userId: s.userId,
       usage: { requestsThisMinute: 2 },
     });
+    // Revoking the key removes its own limits with it.
+    const revoked = await app.inject({
+      method: "DELETE",
+      url: `/api/user/api-keys/${id}`,
+      headers: bearer(s.token),
+    });
+    expect(revoked.statusCode).toBe(200);
+    const left = app.db.sqlite
+      .prepare("select count(*) as n from limit_override where subject in (?, ?)")
+      .get(`key:${id}`, `keyown:${id}`) as { n: number };
+    expect(left.n).toBe(0);
   });
 
   it("bin/admin set-key-limits writes the key's limits the gateway enforces", async () => {
