@@ -6,7 +6,7 @@ import type { ApiKeyService } from "../services/api-keys.js";
 import type { LimitService } from "../services/limits.js";
 import type { UserService } from "../services/users.js";
 import { authErrors, DateTime, IdParams, NullableDateTime } from "./schemas.js";
-import { LimitsObj, Override, Overrides } from "./usage.js";
+import { Limit, LimitsObj, Overrides } from "./usage.js";
 
 export interface KeyLimitRoutesOptions {
   limits: LimitService;
@@ -38,13 +38,16 @@ const KeyLimits = Type.Object({
   }),
 });
 
+const KeyOverride = Type.Union([Limit, Type.Null()], {
+  description: "null or left out = none of the key's own (its user's limits still apply)",
+});
 /** Only these four fields are read; anything else in the body is a 400. */
 const KeyLimitsBody = Type.Object(
   {
-    requestsPerMinute: Type.Optional(Override),
-    tokensPerDay: Type.Optional(Override),
-    concurrentStreams: Type.Optional(Override),
-    maxTokens: Type.Optional(Override),
+    requestsPerMinute: Type.Optional(KeyOverride),
+    tokensPerDay: Type.Optional(KeyOverride),
+    concurrentStreams: Type.Optional(KeyOverride),
+    maxTokens: Type.Optional(KeyOverride),
   },
   { additionalProperties: false },
 );

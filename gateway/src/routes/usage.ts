@@ -53,7 +53,7 @@ export const LimitsObj = Type.Object({
   concurrentStreams: Limit,
   maxTokens: Limit,
 });
-export const Override = Type.Union([Limit, Type.Null()], { description: "null = role default" });
+const Override = Type.Union([Limit, Type.Null()], { description: "null = role default" });
 export const LimitsPatch = Type.Object(
   {
     requestsPerMinute: Type.Optional(Override),
