@@ -5,5 +5,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     environment: "node",
     testTimeout: 20_000,
+    // Starts nothing itself: hands out the directory of the run's shared PostgreSQL.
+    globalSetup: ["test/global-setup.ts"],
   },
 });

@@ -52,6 +52,8 @@ export async function buildApp(
       ...(options.logStream ? { stream: options.logStream } : {}),
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
     },
+    // HTTPS straight from the certificate files (Fastify takes it at construction only).
+    ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy,
     bodyLimit: 1_048_576,

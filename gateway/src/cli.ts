@@ -161,7 +161,7 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
         const patch = limitPatch(values);
         const limits = new LimitService(db, new MemoryLimitStore(), config.limits);
         await limits.setOverrides(existing.id, `user:${existing.id}`, patch);
-        const { effective } = limits.describe(existing.id, existing.role);
+        const { effective } = await limits.describe(existing.id, existing.role);
         return [`limits of ${existing.email}: ${describeLimits(effective)}`];
       }
       default:

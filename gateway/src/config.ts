@@ -4,7 +4,14 @@ import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { Ajv } from "ajv";
 import { ConfigError } from "./config/errors.js";
-import { oauthConfig, parseOrigins, parseRedisUrl, parseUrl } from "./config/parse.js";
+import {
+  oauthConfig,
+  parseDatabaseUrl,
+  parseOrigins,
+  parseRedisUrl,
+  parseUrl,
+  tlsConfig,
+} from "./config/parse.js";
 import { CHOICES, type Env, EnvSchema } from "./config/schema.js";
 import { isPlaceholder, SECRETS, type SecretSpec } from "./config/secrets.js";
 import type { Config } from "./config/types.js";
@@ -87,6 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     llmServerToken: secrets.LLM_SERVER_TOKEN,
     authSecret: secrets.AUTH_SECRET,
     databasePath: parsed.DATABASE_PATH,
+    databaseUrl: parsed.DATABASE_URL ? parseDatabaseUrl(parsed.DATABASE_URL) : undefined,
+    tls: tlsConfig(parsed),
     webOrigin,
     publicUrl: parsed.PUBLIC_URL ? parseUrl("PUBLIC_URL", parsed.PUBLIC_URL) : webOrigin,
     corsOrigins: parsed.CORS_ORIGINS

@@ -8,7 +8,9 @@ import { Type } from "typebox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { HttpError } from "../src/errors.js";
-import { testConfig } from "./helpers.js";
+import { DATABASES, databaseConfig, postgresMissing, testConfig } from "./helpers.js";
+
+const noPostgres = await postgresMissing();
 
 /** Starts a local HTTP server on a free port; returns it and its base URL. */
 async function listen(server: Server): Promise<string> {
@@ -81,28 +83,32 @@ describe("gateway app", () => {
     }
   });
 
-  it("GET /health/ready is 503 when the database is unreachable, even with a ready llm-server", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "gateway-ready-"));
-    const ready = await buildApp(
-      testConfig({ llmServerUrls: [fakeLlmUrl], databasePath: join(dir, "g.sqlite") }),
-    );
-    try {
-      expect((await ready.inject({ method: "GET", url: "/health/ready" })).statusCode).toBe(200);
-      ready.db.sqlite.close(); // the connection is gone, as after a lost disk or a crash
-      const res = await ready.inject({ method: "GET", url: "/health/ready" });
-      expect(res.statusCode).toBe(503);
-      expect(res.json()).toEqual({
-        status: "unavailable",
-        database: { ready: false },
-        llmServers: [{ url: fakeLlmUrl, ready: true }],
-      });
-      // Liveness does not depend on it.
-      expect((await ready.inject({ method: "GET", url: "/health" })).statusCode).toBe(200);
-    } finally {
-      await ready.close().catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.for(DATABASES)(
+    "GET /health/ready is 503 when the database (%s) is unreachable, even with a ready llm-server",
+    async (database, { skip }) => {
+      skip(database === "postgres" && noPostgres, "PostgreSQL cannot run here");
+      const dir = mkdtempSync(join(tmpdir(), "gateway-ready-"));
+      const db = await databaseConfig(database, join(dir, "g.sqlite"));
+      const ready = await buildApp(testConfig({ llmServerUrls: [fakeLlmUrl], ...db }));
+      try {
+        expect((await ready.inject({ method: "GET", url: "/health/ready" })).statusCode).toBe(200);
+        // The connection (pool) is gone, as after a lost disk, a crash or a database restart.
+        await ready.db.kysely.destroy();
+        const res = await ready.inject({ method: "GET", url: "/health/ready" });
+        expect(res.statusCode).toBe(503);
+        expect(res.json()).toEqual({
+          status: "unavailable",
+          database: { ready: false },
+          llmServers: [{ url: fakeLlmUrl, ready: true }],
+        });
+        // Liveness does not depend on it.
+        expect((await ready.inject({ method: "GET", url: "/health" })).statusCode).toBe(200);
+      } finally {
+        await ready.close().catch(() => undefined);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("unknown routes get a 404 in the error envelope", async () => {
     const res = await app.inject({ method: "GET", url: "/nope?x=1" });

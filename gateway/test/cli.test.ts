@@ -6,7 +6,16 @@ import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { runAdmin } from "../src/cli.js";
-import { bearer, signIn, testConfig } from "./helpers.js";
+import {
+  bearer,
+  DATABASES,
+  databaseConfig,
+  postgresMissing,
+  signIn,
+  testConfig,
+} from "./helpers.js";
+
+const noPostgres = await postgresMissing();
 
 const root = resolve(import.meta.dirname, "..");
 const tsxLoader = pathToFileURL(join(root, "node_modules", "tsx", "dist", "loader.mjs")).href;
@@ -15,86 +24,88 @@ function tempDb(): string {
   return join(mkdtempSync(join(tmpdir(), "gateway-cli-")), "data", "gateway.sqlite");
 }
 
-describe("admin command line", () => {
-  it("creates users, sets roles, disables, creates keys and resets passwords", async () => {
-    const config = testConfig({ databasePath: tempDb() });
-    const created = await runAdmin(
-      [
-        "create-user",
-        "--email",
-        "Ops@Example.org",
-        "--password",
-        "first-password-1",
-        "--role",
-        "user",
-      ],
-      config,
-    );
-    expect(created[0]).toMatch(/^created user ops@example\.org/);
-    const promoted = await runAdmin(
-      ["set-role", "--email", "ops@example.org", "--role", "admin"],
-      config,
-    );
-    expect(promoted[0]).toContain("now admin");
-    const keyLines = await runAdmin(["create-api-key", "--email", "ops@example.org"], config);
-    const key = keyLines.at(-1) ?? "";
-    expect(key).toMatch(/^llm_/);
-    const reset = await runAdmin(["reset-password", "--email", "ops@example.org"], config);
-    const password = reset.at(-1) ?? "";
-    expect(password.length).toBeGreaterThanOrEqual(20);
+for (const database of DATABASES)
+  describe.skipIf(database === "postgres" && noPostgres)(`admin command line (${database})`, () => {
+    it("creates users, sets roles, disables, creates keys and resets passwords", async () => {
+      const config = testConfig(await databaseConfig(database, tempDb()));
+      const created = await runAdmin(
+        [
+          "create-user",
+          "--email",
+          "Ops@Example.org",
+          "--password",
+          "first-password-1",
+          "--role",
+          "user",
+        ],
+        config,
+      );
+      expect(created[0]).toMatch(/^created user ops@example\.org/);
+      const promoted = await runAdmin(
+        ["set-role", "--email", "ops@example.org", "--role", "admin"],
+        config,
+      );
+      expect(promoted[0]).toContain("now admin");
+      const keyLines = await runAdmin(["create-api-key", "--email", "ops@example.org"], config);
+      const key = keyLines.at(-1) ?? "";
+      expect(key).toMatch(/^llm_/);
+      const reset = await runAdmin(["reset-password", "--email", "ops@example.org"], config);
+      const password = reset.at(-1) ?? "";
+      expect(password.length).toBeGreaterThanOrEqual(20);
 
-    const app = await buildApp(config);
-    try {
-      const me = await app.inject({ method: "GET", url: "/api/user", headers: bearer(key) });
-      expect(me.json()).toMatchObject({ email: "ops@example.org", role: "admin" });
-      expect((await signIn(app, "ops@example.org", "first-password-1")).status).toBe(401);
-      expect((await signIn(app, "ops@example.org", password)).status).toBe(200);
-    } finally {
-      await app.close();
-    }
+      const app = await buildApp(config);
+      try {
+        const me = await app.inject({ method: "GET", url: "/api/user", headers: bearer(key) });
+        expect(me.json()).toMatchObject({ email: "ops@example.org", role: "admin" });
+        expect((await signIn(app, "ops@example.org", "first-password-1")).status).toBe(401);
+        expect((await signIn(app, "ops@example.org", password)).status).toBe(200);
+      } finally {
+        await app.close();
+      }
 
-    await runAdmin(["disable", "--email", "ops@example.org"], config);
-    const again = await buildApp(config);
-    try {
-      const me = await again.inject({ method: "GET", url: "/api/user", headers: bearer(key) });
-      expect(me.statusCode).toBe(401);
-    } finally {
-      await again.close();
-    }
+      await runAdmin(["disable", "--email", "ops@example.org"], config);
+      const again = await buildApp(config);
+      try {
+        const me = await again.inject({ method: "GET", url: "/api/user", headers: bearer(key) });
+        expect(me.statusCode).toBe(401);
+      } finally {
+        await again.close();
+      }
+    });
+
+    it("runs as a process: prints only the key last, and fails with one line and exit 1", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "gateway-cli-proc-"));
+      const db = await databaseConfig(database);
+      writeFileSync(
+        join(dir, ".env"),
+        [
+          "APP_ENV=production",
+          `AUTH_SECRET=${"s".repeat(10)}k3J9xQ2vL8pR5tW1yZ7aB4cD6eF0gH2iJ`,
+          "LLM_SERVER_TOKEN=llm-token-7f3a9c1e5b2d8f4a",
+          db.databaseUrl ? `DATABASE_URL=${db.databaseUrl}` : "DATABASE_PATH=./db/gw.sqlite",
+        ].join("\n"),
+      );
+      const run = (...args: string[]) =>
+        spawnSync(process.execPath, ["--import", tsxLoader, join(root, "src", "cli.ts"), ...args], {
+          cwd: dir,
+          env: { PATH: process.env.PATH ?? "" },
+          encoding: "utf8",
+        });
+      const ok = run("create-user", "--email", "a@example.org", "--password", "password-123");
+      expect(ok.status).toBe(0);
+      expect(ok.stdout).toMatch(/created admin a@example\.org/);
+      const key = run("create-api-key", "--email", "a@example.org", "--name", "ci");
+      expect(key.status).toBe(0);
+      expect(key.stdout.trim().split("\n").at(-1)).toMatch(/^llm_[A-Za-z0-9]+$/);
+
+      const missing = run("set-role", "--email", "nobody@example.org", "--role", "admin");
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toBe("admin: no user with email nobody@example.org\n");
+      const badRole = run("set-role", "--email", "a@example.org", "--role", "root");
+      expect(badRole.status).toBe(1);
+      expect(badRole.stderr).toBe("admin: --role must be admin or user\n");
+      const dup = run("create-user", "--email", "a@example.org", "--password", "password-123");
+      expect(dup.stderr.trim().split("\n")).toHaveLength(1);
+      expect(dup.status).toBe(1);
+    });
   });
-
-  it("runs as a process: prints only the key last, and fails with one line and exit 1", () => {
-    const dir = mkdtempSync(join(tmpdir(), "gateway-cli-proc-"));
-    writeFileSync(
-      join(dir, ".env"),
-      [
-        "APP_ENV=production",
-        `AUTH_SECRET=${"s".repeat(10)}k3J9xQ2vL8pR5tW1yZ7aB4cD6eF0gH2iJ`,
-        "LLM_SERVER_TOKEN=llm-token-7f3a9c1e5b2d8f4a",
-        "DATABASE_PATH=./db/gw.sqlite",
-      ].join("\n"),
-    );
-    const run = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", tsxLoader, join(root, "src", "cli.ts"), ...args], {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? "" },
-        encoding: "utf8",
-      });
-    const ok = run("create-user", "--email", "a@example.org", "--password", "password-123");
-    expect(ok.status).toBe(0);
-    expect(ok.stdout).toMatch(/created admin a@example\.org/);
-    const key = run("create-api-key", "--email", "a@example.org", "--name", "ci");
-    expect(key.status).toBe(0);
-    expect(key.stdout.trim().split("\n").at(-1)).toMatch(/^llm_[A-Za-z0-9]+$/);
-
-    const missing = run("set-role", "--email", "nobody@example.org", "--role", "admin");
-    expect(missing.status).toBe(1);
-    expect(missing.stderr).toBe("admin: no user with email nobody@example.org\n");
-    const badRole = run("set-role", "--email", "a@example.org", "--role", "root");
-    expect(badRole.status).toBe(1);
-    expect(badRole.stderr).toBe("admin: --role must be admin or user\n");
-    const dup = run("create-user", "--email", "a@example.org", "--password", "password-123");
-    expect(dup.stderr.trim().split("\n")).toHaveLength(1);
-    expect(dup.status).toBe(1);
-  });
-});

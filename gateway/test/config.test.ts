@@ -1,5 +1,9 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, isPlaceholder, loadConfig } from "../src/config.js";
+import { selfSignedCert } from "./helpers.js";
 
 const GOOD_SECRET = "k3J9xQ2vL8pR5tW1yZ7aB4cD6eF0gH2iJ";
 const GOOD_TOKEN = "llm-token-7f3a9c1e5b2d8f4a";
@@ -153,6 +157,67 @@ describe("loadConfig", () => {
       CORS_ORIGINS: "https://a.example, http://localhost:5173/,https://a.example",
     });
     expect(config.corsOrigins).toEqual(["https://a.example", "http://localhost:5173"]);
+  });
+
+  it("uses PostgreSQL when DATABASE_URL is a postgres:// or postgresql:// URL", () => {
+    for (const url of [
+      "postgres://u:p@db:5432/gw",
+      "postgresql://u@localhost/gw?sslmode=require",
+    ]) {
+      expect(loadConfig({ APP_ENV: "development", DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+    expect(loadConfig({ APP_ENV: "development" }).databaseUrl).toBeUndefined();
+    for (const url of ["mysql://u:secret@db/gw", "not a url", "./data/gateway.sqlite"]) {
+      const err = catchConfigError(() => loadConfig({ APP_ENV: "development", DATABASE_URL: url }));
+      expect(err.variable).toBe("DATABASE_URL");
+      expect(err.message).toBe(
+        "config error: DATABASE_URL must be a postgres:// or postgresql:// URL (unset it for SQLite)",
+      );
+      // The URL may hold a password: it is never repeated.
+      expect(err.message).not.toContain("secret");
+    }
+  });
+
+  it("reads TLS_CERT_FILE and TLS_KEY_FILE together, or fails with one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gateway-tls-config-"));
+    const { certFile: cert, keyFile: key } = selfSignedCert(dir);
+    const env = { APP_ENV: "development" } as const;
+    expect(loadConfig({ ...env, TLS_CERT_FILE: cert, TLS_KEY_FILE: key }).tls).toEqual({
+      certFile: cert,
+      keyFile: key,
+      cert: readFileSync(cert, "utf8"),
+      key: readFileSync(key, "utf8"),
+    });
+    expect(loadConfig(env).tls).toBeUndefined();
+    const onlyCert = catchConfigError(() => loadConfig({ ...env, TLS_CERT_FILE: cert }));
+    expect(onlyCert.variable).toBe("TLS_KEY_FILE");
+    expect(onlyCert.message).toBe(
+      "config error: set TLS_KEY_FILE too (TLS_CERT_FILE and TLS_KEY_FILE go together)",
+    );
+    const onlyKey = catchConfigError(() => loadConfig({ ...env, TLS_KEY_FILE: key }));
+    expect(onlyKey.variable).toBe("TLS_CERT_FILE");
+    const missing = join(dir, "nope.pem");
+    const unreadable = catchConfigError(() =>
+      loadConfig({ ...env, TLS_CERT_FILE: cert, TLS_KEY_FILE: missing }),
+    );
+    expect(unreadable.variable).toBe("TLS_KEY_FILE");
+    expect(unreadable.message).toBe(
+      `config error: TLS_KEY_FILE cannot be read: ${missing} (ENOENT)`,
+    );
+    // A key that does not belong to the certificate (or a file that is no PEM at all).
+    const other = selfSignedCert(dir, "other");
+    const notPem = join(dir, "not.pem");
+    writeFileSync(notPem, "hello");
+    for (const [c, k] of [
+      [cert, other.keyFile],
+      [notPem, key],
+    ]) {
+      const bad = catchConfigError(() => loadConfig({ ...env, TLS_CERT_FILE: c, TLS_KEY_FILE: k }));
+      expect(bad.message).toMatch(
+        /^config error: TLS_CERT_FILE and TLS_KEY_FILE are not a usable certificate and key \(.+\)$/,
+      );
+      expect(bad.message).not.toContain("\n");
+    }
   });
 
   it.each([

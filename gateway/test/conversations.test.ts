@@ -1,8 +1,16 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildApp } from "../src/app.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { browser, type Session, signUp, testConfig } from "./helpers.js";
+import {
+  browser,
+  buildTestApp,
+  DATABASES,
+  postgresMissing,
+  type Session,
+  signUp,
+} from "./helpers.js";
+
+const noPostgres = await postgresMissing();
 
 const JSON_CT = { "content-type": "application/json" };
 
@@ -21,273 +29,276 @@ function parseEvents(text: string): Event[] {
     });
 }
 
-describe("conversations", () => {
-  let fake: FakeLlm;
-  let app: FastifyInstance;
-  let base: string;
-  let s: Session;
-  let other: Session;
+for (const database of DATABASES)
+  describe.skipIf(database === "postgres" && noPostgres)(`conversations (${database})`, () => {
+    let fake: FakeLlm;
+    let app: FastifyInstance;
+    let base: string;
+    let s: Session;
+    let other: Session;
 
-  beforeAll(async () => {
-    fake = await startFakeLlm();
-    app = await buildApp(testConfig({ llmServerUrls: [fake.url], idleTimeoutMs: 2000 }));
-    base = await app.listen({ port: 0, host: "127.0.0.1" });
-    s = await signUp(app, "chat@example.org");
-    other = await signUp(app, "other@example.org");
-  });
-  afterAll(async () => {
-    await app.close();
-    await fake.close();
-  });
-
-  async function create(session: Session, title?: string): Promise<string> {
-    const res = await app.inject({
-      method: "POST",
-      url: "/api/conversations",
-      headers: { ...browser(session), ...JSON_CT },
-      payload: title ? { title } : {},
+    beforeAll(async () => {
+      fake = await startFakeLlm();
+      app = await buildTestApp({ database, llmServerUrls: [fake.url], idleTimeoutMs: 2000 });
+      base = await app.listen({ port: 0, host: "127.0.0.1" });
+      s = await signUp(app, "chat@example.org");
+      other = await signUp(app, "other@example.org");
     });
-    expect(res.statusCode).toBe(201);
-    return res.json().id as string;
-  }
-
-  async function send(id: string, body: Record<string, unknown>, signal?: AbortSignal) {
-    return fetch(`${base}/api/conversations/${id}/messages`, {
-      method: "POST",
-      headers: { ...browser(s), ...JSON_CT },
-      body: JSON.stringify(body),
-      ...(signal ? { signal } : {}),
+    afterAll(async () => {
+      await app.close();
+      await fake.close();
     });
-  }
 
-  async function get(id: string, session = s) {
-    return app.inject({
-      method: "GET",
-      url: `/api/conversations/${id}`,
-      headers: browser(session),
-    });
-  }
-
-  it("streams a turn as start, delta…, done and stores both messages once", async () => {
-    const id = await create(s);
-    const res = await send(id, {
-      content: "What is   the\nweather like today?",
-      system: "Be brief",
-    });
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
-    const events = parseEvents(await res.text());
-    expect(events.map((e) => e.event)).toEqual(["start", "delta", "delta", "delta", "done"]);
-    const start = events[0]?.data as {
-      userMessage: { id: string; content: string };
-      assistantMessageId: string;
-    };
-    expect(start.userMessage.content).toBe("What is   the\nweather like today?");
-    expect(
-      events
-        .slice(1, 4)
-        .map((e) => e.data.text)
-        .join(""),
-    ).toBe("Hello world");
-    for (const e of events.slice(1, 4)) {
-      expect(e.data.sentAt).toEqual(expect.any(Number));
-      expect(Math.abs(Date.now() - (e.data.sentAt as number))).toBeLessThan(60_000);
+    async function create(session: Session, title?: string): Promise<string> {
+      const res = await app.inject({
+        method: "POST",
+        url: "/api/conversations",
+        headers: { ...browser(session), ...JSON_CT },
+        payload: title ? { title } : {},
+      });
+      expect(res.statusCode).toBe(201);
+      return res.json().id as string;
     }
-    const done = events[4]?.data as {
-      message: { id: string; content: string };
-      usage: unknown;
-      finishReason: string;
-    };
-    expect(done.message).toMatchObject({ id: start.assistantMessageId, content: "Hello world" });
-    expect(done.usage).toEqual({ promptTokens: 5, completionTokens: 3 });
-    expect(done.finishReason).toBe("stop");
 
-    const upstream = fake.requests.at(-1);
-    expect(upstream?.body).toMatchObject({
-      stream: true,
-      messages: [
-        { role: "system", content: "Be brief" },
-        { role: "user", content: "What is   the\nweather like today?" },
-      ],
-    });
-    expect(upstream?.headers["x-client-id"]).toBe(s.userId);
-
-    const conv = (await get(id)).json();
-    expect(conv.title).toBe("What is the weather like today?");
-    expect(conv.messages.map((m: { role: string }) => m.role)).toEqual(["user", "assistant"]);
-    expect(conv.messages[1]).toMatchObject({ content: "Hello world", finishReason: "stop" });
-  });
-
-  it("regenerates the last answer and edits a user message", async () => {
-    const id = await create(s, "Mine");
-    await (await send(id, { content: "first question" })).text();
-    await (await send(id, { content: "second question" })).text();
-    const regen = parseEvents(await (await send(id, { regenerate: true })).text());
-    expect(regen[0]?.data).not.toHaveProperty("userMessage");
-    expect(regen.at(-1)?.event).toBe("done");
-    let conv = (await get(id)).json();
-    expect(conv.title).toBe("Mine");
-    expect(conv.messages.map((m: { content: string }) => m.content)).toEqual([
-      "first question",
-      "Hello world",
-      "second question",
-      "Hello world",
-    ]);
-    const firstId = conv.messages[0].id;
-    const edit = parseEvents(
-      await (await send(id, { editMessageId: firstId, content: "edited question" })).text(),
-    );
-    expect(edit[0]?.data.userMessage).toMatchObject({ content: "edited question" });
-    conv = (await get(id)).json();
-    expect(conv.messages.map((m: { content: string }) => m.content)).toEqual([
-      "edited question",
-      "Hello world",
-    ]);
-    expect(conv.messages[0].id).toBe(firstId);
-  });
-
-  it("rejects conflicting or empty turn requests with 400 before streaming", async () => {
-    const id = await create(s);
-    const none = await send(id, {});
-    expect(none.status).toBe(400);
-    const both = await send(id, { content: "x", regenerate: true });
-    expect(both.status).toBe(400);
-    const nothing = await send(id, { regenerate: true });
-    expect(nothing.status).toBe(400);
-    expect(((await nothing.json()) as { error: { code: string } }).error.code).toBe("BAD_REQUEST");
-  });
-
-  it("saves a stopped answer as cancelled and aborts upstream", async () => {
-    const id = await create(s);
-    const aborted = fake.nextAbort();
-    const controller = new AbortController();
-    const res = await send(id, { content: "SLOW please" }, controller.signal);
-    const reader = res.body?.getReader();
-    let seen = "";
-    while (!seen.includes("event: delta")) {
-      const { value } = (await reader?.read()) ?? {};
-      seen += new TextDecoder().decode(value);
+    async function send(id: string, body: Record<string, unknown>, signal?: AbortSignal) {
+      return fetch(`${base}/api/conversations/${id}/messages`, {
+        method: "POST",
+        headers: { ...browser(s), ...JSON_CT },
+        body: JSON.stringify(body),
+        ...(signal ? { signal } : {}),
+      });
     }
-    controller.abort();
-    await aborted;
-    let messages: { role: string; content: string; finishReason?: string }[] = [];
-    for (let i = 0; i < 50 && messages.length < 2; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      messages = (await get(id)).json().messages;
-    }
-    expect(messages[1]).toMatchObject({
-      role: "assistant",
-      content: "Hel",
-      finishReason: "cancelled",
-    });
-  });
 
-  it("ends with an error event and keeps the partial answer when upstream fails", async () => {
-    const id = await create(s);
-    const events = parseEvents(await (await send(id, { content: "MIDFAIL now" })).text());
-    expect(events.at(-1)).toEqual({
-      event: "error",
-      data: {
-        error: {
-          code: "UPSTREAM_ERROR",
-          type: "server_error",
-          message: "The model server failed",
+    async function get(id: string, session = s) {
+      return app.inject({
+        method: "GET",
+        url: `/api/conversations/${id}`,
+        headers: browser(session),
+      });
+    }
+
+    it("streams a turn as start, delta…, done and stores both messages once", async () => {
+      const id = await create(s);
+      const res = await send(id, {
+        content: "What is   the\nweather like today?",
+        system: "Be brief",
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+      const events = parseEvents(await res.text());
+      expect(events.map((e) => e.event)).toEqual(["start", "delta", "delta", "delta", "done"]);
+      const start = events[0]?.data as {
+        userMessage: { id: string; content: string };
+        assistantMessageId: string;
+      };
+      expect(start.userMessage.content).toBe("What is   the\nweather like today?");
+      expect(
+        events
+          .slice(1, 4)
+          .map((e) => e.data.text)
+          .join(""),
+      ).toBe("Hello world");
+      for (const e of events.slice(1, 4)) {
+        expect(e.data.sentAt).toEqual(expect.any(Number));
+        expect(Math.abs(Date.now() - (e.data.sentAt as number))).toBeLessThan(60_000);
+      }
+      const done = events[4]?.data as {
+        message: { id: string; content: string };
+        usage: unknown;
+        finishReason: string;
+      };
+      expect(done.message).toMatchObject({ id: start.assistantMessageId, content: "Hello world" });
+      expect(done.usage).toEqual({ promptTokens: 5, completionTokens: 3 });
+      expect(done.finishReason).toBe("stop");
+
+      const upstream = fake.requests.at(-1);
+      expect(upstream?.body).toMatchObject({
+        stream: true,
+        messages: [
+          { role: "system", content: "Be brief" },
+          { role: "user", content: "What is   the\nweather like today?" },
+        ],
+      });
+      expect(upstream?.headers["x-client-id"]).toBe(s.userId);
+
+      const conv = (await get(id)).json();
+      expect(conv.title).toBe("What is the weather like today?");
+      expect(conv.messages.map((m: { role: string }) => m.role)).toEqual(["user", "assistant"]);
+      expect(conv.messages[1]).toMatchObject({ content: "Hello world", finishReason: "stop" });
+    });
+
+    it("regenerates the last answer and edits a user message", async () => {
+      const id = await create(s, "Mine");
+      await (await send(id, { content: "first question" })).text();
+      await (await send(id, { content: "second question" })).text();
+      const regen = parseEvents(await (await send(id, { regenerate: true })).text());
+      expect(regen[0]?.data).not.toHaveProperty("userMessage");
+      expect(regen.at(-1)?.event).toBe("done");
+      let conv = (await get(id)).json();
+      expect(conv.title).toBe("Mine");
+      expect(conv.messages.map((m: { content: string }) => m.content)).toEqual([
+        "first question",
+        "Hello world",
+        "second question",
+        "Hello world",
+      ]);
+      const firstId = conv.messages[0].id;
+      const edit = parseEvents(
+        await (await send(id, { editMessageId: firstId, content: "edited question" })).text(),
+      );
+      expect(edit[0]?.data.userMessage).toMatchObject({ content: "edited question" });
+      conv = (await get(id)).json();
+      expect(conv.messages.map((m: { content: string }) => m.content)).toEqual([
+        "edited question",
+        "Hello world",
+      ]);
+      expect(conv.messages[0].id).toBe(firstId);
+    });
+
+    it("rejects conflicting or empty turn requests with 400 before streaming", async () => {
+      const id = await create(s);
+      const none = await send(id, {});
+      expect(none.status).toBe(400);
+      const both = await send(id, { content: "x", regenerate: true });
+      expect(both.status).toBe(400);
+      const nothing = await send(id, { regenerate: true });
+      expect(nothing.status).toBe(400);
+      expect(((await nothing.json()) as { error: { code: string } }).error.code).toBe(
+        "BAD_REQUEST",
+      );
+    });
+
+    it("saves a stopped answer as cancelled and aborts upstream", async () => {
+      const id = await create(s);
+      const aborted = fake.nextAbort();
+      const controller = new AbortController();
+      const res = await send(id, { content: "SLOW please" }, controller.signal);
+      const reader = res.body?.getReader();
+      let seen = "";
+      while (!seen.includes("event: delta")) {
+        const { value } = (await reader?.read()) ?? {};
+        seen += new TextDecoder().decode(value);
+      }
+      controller.abort();
+      await aborted;
+      let messages: { role: string; content: string; finishReason?: string }[] = [];
+      for (let i = 0; i < 50 && messages.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        messages = (await get(id)).json().messages;
+      }
+      expect(messages[1]).toMatchObject({
+        role: "assistant",
+        content: "Hel",
+        finishReason: "cancelled",
+      });
+    });
+
+    it("ends with an error event and keeps the partial answer when upstream fails", async () => {
+      const id = await create(s);
+      const events = parseEvents(await (await send(id, { content: "MIDFAIL now" })).text());
+      expect(events.at(-1)).toEqual({
+        event: "error",
+        data: {
+          error: {
+            code: "UPSTREAM_ERROR",
+            type: "server_error",
+            message: "The model server failed",
+          },
         },
-      },
+      });
+      const messages = (await get(id)).json().messages;
+      expect(messages[1]).toMatchObject({ content: "Hel", finishReason: "error" });
     });
-    const messages = (await get(id)).json().messages;
-    expect(messages[1]).toMatchObject({ content: "Hel", finishReason: "error" });
-  });
 
-  it("lists newest first, searches titles and content, renames and deletes", async () => {
-    const a = await create(s, "Alpha topic");
-    const b = await create(s, "Beta topic");
-    await (await send(b, { content: "talk about zebras" })).text();
-    const list = await app.inject({
-      method: "GET",
-      url: "/api/conversations",
-      headers: browser(s),
-    });
-    const ids = list.json().conversations.map((c: { id: string }) => c.id);
-    expect(ids.indexOf(b)).toBeLessThan(ids.indexOf(a));
-    const byTitle = await app.inject({
-      method: "GET",
-      url: "/api/conversations?q=alpha",
-      headers: browser(s),
-    });
-    expect(byTitle.json().conversations.map((c: { id: string }) => c.id)).toEqual([a]);
-    const byContent = await app.inject({
-      method: "GET",
-      url: "/api/conversations?q=zebra",
-      headers: browser(s),
-    });
-    expect(byContent.json().conversations.map((c: { id: string }) => c.id)).toEqual([b]);
-    const literal = await app.inject({
-      method: "GET",
-      url: "/api/conversations?q=%25",
-      headers: browser(s),
-    });
-    expect(literal.json().conversations).toEqual([]);
+    it("lists newest first, searches titles and content, renames and deletes", async () => {
+      const a = await create(s, "Alpha topic");
+      const b = await create(s, "Beta topic");
+      await (await send(b, { content: "talk about zebras" })).text();
+      const list = await app.inject({
+        method: "GET",
+        url: "/api/conversations",
+        headers: browser(s),
+      });
+      const ids = list.json().conversations.map((c: { id: string }) => c.id);
+      expect(ids.indexOf(b)).toBeLessThan(ids.indexOf(a));
+      const byTitle = await app.inject({
+        method: "GET",
+        url: "/api/conversations?q=alpha",
+        headers: browser(s),
+      });
+      expect(byTitle.json().conversations.map((c: { id: string }) => c.id)).toEqual([a]);
+      const byContent = await app.inject({
+        method: "GET",
+        url: "/api/conversations?q=ZEBRA",
+        headers: browser(s),
+      });
+      expect(byContent.json().conversations.map((c: { id: string }) => c.id)).toEqual([b]);
+      const literal = await app.inject({
+        method: "GET",
+        url: "/api/conversations?q=%25",
+        headers: browser(s),
+      });
+      expect(literal.json().conversations).toEqual([]);
 
-    const renamed = await app.inject({
-      method: "PATCH",
-      url: `/api/conversations/${a}`,
-      headers: { ...browser(s), ...JSON_CT },
-      payload: { title: "Renamed" },
+      const renamed = await app.inject({
+        method: "PATCH",
+        url: `/api/conversations/${a}`,
+        headers: { ...browser(s), ...JSON_CT },
+        payload: { title: "Renamed" },
+      });
+      expect(renamed.json().title).toBe("Renamed");
+      const del = await app.inject({
+        method: "DELETE",
+        url: `/api/conversations/${a}`,
+        headers: browser(s),
+      });
+      expect(del.statusCode).toBe(200);
+      expect((await get(a)).statusCode).toBe(404);
     });
-    expect(renamed.json().title).toBe("Renamed");
-    const del = await app.inject({
-      method: "DELETE",
-      url: `/api/conversations/${a}`,
-      headers: browser(s),
-    });
-    expect(del.statusCode).toBe(200);
-    expect((await get(a)).statusCode).toBe(404);
-  });
 
-  it("hides other users' conversations behind 404", async () => {
-    const id = await create(s, "private");
-    expect((await get(id, other)).statusCode).toBe(404);
-    const rename = await app.inject({
-      method: "PATCH",
-      url: `/api/conversations/${id}`,
-      headers: { ...browser(other), ...JSON_CT },
-      payload: { title: "hacked" },
+    it("hides other users' conversations behind 404", async () => {
+      const id = await create(s, "private");
+      expect((await get(id, other)).statusCode).toBe(404);
+      const rename = await app.inject({
+        method: "PATCH",
+        url: `/api/conversations/${id}`,
+        headers: { ...browser(other), ...JSON_CT },
+        payload: { title: "hacked" },
+      });
+      expect(rename.statusCode).toBe(404);
+      const del = await app.inject({
+        method: "DELETE",
+        url: `/api/conversations/${id}`,
+        headers: browser(other),
+      });
+      expect(del.statusCode).toBe(404);
+      const list = await app.inject({
+        method: "GET",
+        url: "/api/conversations",
+        headers: browser(other),
+      });
+      expect(list.json().conversations).toEqual([]);
+      expect((await get(id)).json().title).toBe("private");
     });
-    expect(rename.statusCode).toBe(404);
-    const del = await app.inject({
-      method: "DELETE",
-      url: `/api/conversations/${id}`,
-      headers: browser(other),
-    });
-    expect(del.statusCode).toBe(404);
-    const list = await app.inject({
-      method: "GET",
-      url: "/api/conversations",
-      headers: browser(other),
-    });
-    expect(list.json().conversations).toEqual([]);
-    expect((await get(id)).json().title).toBe("private");
-  });
 
-  it("exports as JSON and Markdown", async () => {
-    const id = await create(s, "Export me");
-    await (await send(id, { content: "hello there" })).text();
-    const json = await app.inject({
-      method: "GET",
-      url: `/api/conversations/${id}/export?format=json`,
-      headers: browser(s),
+    it("exports as JSON and Markdown", async () => {
+      const id = await create(s, "Export me");
+      await (await send(id, { content: "hello there" })).text();
+      const json = await app.inject({
+        method: "GET",
+        url: `/api/conversations/${id}/export?format=json`,
+        headers: browser(s),
+      });
+      expect(json.headers["content-disposition"]).toContain(".json");
+      expect(json.json().messages).toHaveLength(2);
+      const md = await app.inject({
+        method: "GET",
+        url: `/api/conversations/${id}/export?format=markdown`,
+        headers: browser(s),
+      });
+      expect(md.headers["content-type"]).toMatch(/text\/markdown/);
+      expect(md.body).toContain("# Export me");
+      expect(md.body).toContain("## User\n\nhello there");
+      expect(md.body).toContain("## Assistant\n\nHello world");
     });
-    expect(json.headers["content-disposition"]).toContain(".json");
-    expect(json.json().messages).toHaveLength(2);
-    const md = await app.inject({
-      method: "GET",
-      url: `/api/conversations/${id}/export?format=markdown`,
-      headers: browser(s),
-    });
-    expect(md.headers["content-type"]).toMatch(/text\/markdown/);
-    expect(md.body).toContain("# Export me");
-    expect(md.body).toContain("## User\n\nhello there");
-    expect(md.body).toContain("## Assistant\n\nHello world");
   });
-});

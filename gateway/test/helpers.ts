@@ -1,4 +1,9 @@
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { type BuildOptions, buildApp } from "../src/app.js";
 import type { Config } from "../src/config.js";
+import { createPgDatabase, postgres } from "./postgres.js";
 
 /** A complete, valid config for tests; override fields as needed. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
@@ -10,6 +15,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     llmServerToken: "test-llm-server-token-0123456789",
     authSecret: "test-auth-secret-0123456789abcdef0123456789",
     databasePath: ":memory:",
+    databaseUrl: undefined,
+    tls: undefined,
     webOrigin: "http://localhost:3000",
     publicUrl: "http://localhost:3000",
     corsOrigins: ["http://localhost:3000"],
@@ -46,6 +53,40 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     warnings: [],
     ...overrides,
   };
+}
+
+/** The two storage engines the storage-relevant suites run against. */
+export type DatabaseKind = "sqlite" | "postgres";
+export const DATABASES: DatabaseKind[] = ["sqlite", "postgres"];
+
+/**
+ * Starts (or joins) the run's PostgreSQL; true when the PostgreSQL variants must be skipped
+ * here (the reason is printed). Call it at the top level of a test file.
+ */
+export async function postgresMissing(): Promise<boolean> {
+  return "reason" in (await postgres());
+}
+
+/**
+ * Config fields for a fresh, empty database of that kind: SQLite in memory (or `sqlitePath`),
+ * or a new database on the run's PostgreSQL (test/postgres.ts).
+ */
+export async function databaseConfig(
+  kind: DatabaseKind,
+  sqlitePath = ":memory:",
+): Promise<Pick<Config, "databasePath" | "databaseUrl">> {
+  return kind === "postgres"
+    ? { databasePath: ":memory:", databaseUrl: await createPgDatabase() }
+    : { databasePath: sqlitePath, databaseUrl: undefined };
+}
+
+/** buildApp on a fresh database of the given kind (SQLite in memory by default). */
+export async function buildTestApp(
+  options: { database?: DatabaseKind } & Partial<Config> = {},
+  build: BuildOptions = {},
+): Promise<FastifyInstance> {
+  const { database = "sqlite", ...overrides } = options;
+  return buildApp(testConfig({ ...(await databaseConfig(database)), ...overrides }), build);
 }
 
 export const ORIGIN = "http://localhost:3000";
@@ -131,4 +172,39 @@ export function browser(s: Session): Record<string, string> {
 
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
+}
+
+/**
+ * Writes a throw-away self-signed certificate (1 day, for localhost and 127.0.0.1) and its
+ * key into `dir` with openssl; returns the two paths.
+ */
+export function selfSignedCert(
+  dir: string,
+  name = "server",
+): { certFile: string; keyFile: string } {
+  const certFile = join(dir, `${name}-cert.pem`);
+  const keyFile = join(dir, `${name}-key.pem`);
+  const openssl = spawnSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-days",
+      "1",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+    ],
+    { encoding: "utf8" },
+  );
+  if (openssl.status !== 0) throw new Error(`openssl failed: ${openssl.stderr || openssl.error}`);
+  return { certFile, keyFile };
 }

@@ -150,9 +150,8 @@ describe("OpenID Connect sign-in", () => {
     const done = await oidcSignIn("bob");
     expect(String(done.headers.location)).toMatch(/error/);
     expect(cookiesOf(done.headers)).not.toMatch(/session_token=[^;]/);
-    const accounts = app.db.sqlite
-      .prepare("select providerId from account where userId = ?")
-      .all(existing.userId) as { providerId: string }[];
+    const ctx = await app.auth.$context;
+    const accounts = await ctx.internalAdapter.findAccounts(existing.userId);
     expect(accounts.map((a) => a.providerId)).toEqual(["credential"]);
   });
 });

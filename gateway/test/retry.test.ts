@@ -41,7 +41,13 @@ describe("retry up to the first byte sent to the client", () => {
     cleanup.push(() => app.close());
     // b reports load of its own, so every request goes to a first.
     b.health = { status: 200, body: { status: "ready", running: 3, queued: 0, max_running: 4 } };
-    await app.services.balancer.checkAll();
+    // Both probes must pass (each has a 1 s timeout, which a loaded machine can miss): an
+    // unhealthy a, or a b without its reported load, would send requests to b.
+    for (let i = 0; i < 10; i++) {
+      await app.services.balancer.checkAll();
+      const states = app.services.balancer.snapshot().servers.map((x) => x.state);
+      if (states.every((st) => st === "healthy")) break;
+    }
     const s = await signUp(app, "retry@example.org");
     const post = (body: unknown) =>
       fetch(`${url}/v1/chat/completions`, {
@@ -49,10 +55,16 @@ describe("retry up to the first byte sent to the client", () => {
         headers: { ...bearer(s.token), ...JSON_CT },
         body: JSON.stringify(body),
       });
-    const lastUsage = () =>
-      app.db.sqlite
-        .prepare("select * from usage_record where userId = ? order by id desc limit 1")
-        .get(s.userId) as Record<string, unknown>;
+    const lastUsage = async (): Promise<Record<string, unknown> | undefined> => {
+      await app.db.drain();
+      return app.db.kysely
+        .selectFrom("usage_record")
+        .selectAll()
+        .where("userId", "=", s.userId)
+        .orderBy("id", "desc")
+        .limit(1)
+        .executeTakeFirst();
+    };
     const server = (u: string) =>
       app.services.balancer.snapshot().servers.find((x) => x.url === u) as { failures: number };
     return { a, b, app, s, post, lastUsage, server };
@@ -70,7 +82,7 @@ describe("retry up to the first byte sent to the client", () => {
     expect(calls(a)).toBe(1);
     expect(calls(b)).toBe(1);
     expect(server(a.url).failures).toBe(1);
-    expect(lastUsage()).toMatchObject({ status: 200, outcome: "ok", server: b.url });
+    expect(await lastUsage()).toMatchObject({ status: 200, outcome: "ok", server: b.url });
     const metrics = app.services.metrics.render();
     expect(metrics).toContain(
       `gateway_upstream_requests_total{outcome="error",server="${a.url}"} 1`,
@@ -86,7 +98,7 @@ describe("retry up to the first byte sent to the client", () => {
     expect(body.choices[0]?.message.content).toBe("Hello world");
     expect(calls(a)).toBe(1);
     expect(calls(b)).toBe(1);
-    expect(lastUsage()).toMatchObject({ status: 200, server: b.url });
+    expect(await lastUsage()).toMatchObject({ status: 200, server: b.url });
   });
 
   it("GET /api/models and /v1/models move to the other server too", async () => {
@@ -136,7 +148,7 @@ describe("retry up to the first byte sent to the client", () => {
     expect(events).not.toContain("[DONE]");
     expect(calls(a)).toBe(1);
     expect(calls(b)).toBe(0);
-    expect(lastUsage()).toMatchObject({ status: 502, outcome: "error", server: a.url });
+    expect(await lastUsage()).toMatchObject({ status: 502, outcome: "error", server: a.url });
   });
 
   it("when every server breaks before the first byte the client gets a plain JSON 502", async () => {
@@ -148,6 +160,6 @@ describe("retry up to the first byte sent to the client", () => {
     expect(res.headers.get("content-type")).toContain("application/json");
     expect(await res.json()).toMatchObject({ error: { type: "server_error" } });
     expect(calls(a) + calls(b)).toBe(2);
-    expect(lastUsage()).toMatchObject({ status: 502, outcome: "error" });
+    expect(await lastUsage()).toMatchObject({ status: 502, outcome: "error" });
   });
 });

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { selfSignedCert } from "./helpers.js";
 
 const root = resolve(import.meta.dirname, "..");
 const serverTs = join(root, "src", "server.ts");
@@ -33,6 +35,20 @@ function collect(child: ChildProcess): { stdout: () => string; stderr: () => str
 
 function exitCode(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+/** Resolves with the URL of the first "gateway listening on …" line. */
+function listenUrl(child: ChildProcess, output: ReturnType<typeof collect>): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listen line: ${output.stderr()}`)), 15_000);
+    child.stdout?.on("data", () => {
+      const match = /gateway listening on (https?:\/\/\S+)/.exec(output.stdout());
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
 }
 
 describe("server entry point", () => {
@@ -65,22 +81,40 @@ describe("server entry point", () => {
     const output = collect(child);
     const exited = exitCode(child);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no listen line: ${output.stderr()}`)),
-          15_000,
-        );
-        child.stdout?.on("data", () => {
-          const match = /gateway listening on (http:\/\/\S+)/.exec(output.stdout());
-          if (match?.[1]) {
-            clearTimeout(timer);
-            resolve(match[1]);
-          }
-        });
-      });
+      const url = await listenUrl(child, output);
       const res = await fetch(`${url}/health`);
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ status: "ok" });
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it("serves HTTPS from TLS_CERT_FILE and TLS_KEY_FILE", async () => {
+    const { certFile, keyFile } = selfSignedCert(mkdtempSync(join(tmpdir(), "gateway-tls-")));
+    const child = startServer({
+      APP_ENV: "development",
+      GATEWAY_HOST: "127.0.0.1",
+      GATEWAY_PORT: "0",
+      LOG_LEVEL: "warn",
+      TLS_CERT_FILE: certFile,
+      TLS_KEY_FILE: keyFile,
+    });
+    const output = collect(child);
+    const exited = exitCode(child);
+    try {
+      const url = await listenUrl(child, output);
+      expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const status = await new Promise<number>((resolve, reject) => {
+        https
+          .get(`${url}/health`, { ca: readFileSync(certFile) }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on("error", reject);
+      });
+      expect(status).toBe(200);
     } finally {
       child.kill("SIGTERM");
     }

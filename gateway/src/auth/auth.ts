@@ -1,9 +1,8 @@
 import { apiKey } from "@better-auth/api-key";
 import { betterAuth } from "better-auth";
 import { admin, bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
-import type { Kysely } from "kysely";
 import type { Config } from "../config.js";
-import type { AppTables } from "../db/schema.js";
+import type { Database } from "../db/database.js";
 
 /** Header the gateway sets (from Fastify's `request.ip`) for better-auth's rate limiter. */
 export const CLIENT_IP_HEADER = "x-gateway-client-ip";
@@ -22,12 +21,13 @@ export interface AuthLog {
 
 export interface AuthDeps {
   config: Config;
-  db: Kysely<AppTables>;
+  db: Database;
   log: AuthLog;
 }
 
 /** The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles. */
-export function createAuth({ config, db, log }: AuthDeps) {
+export function createAuth({ config, db: database, log }: AuthDeps) {
+  const db = database.kysely;
   const trustedOrigins = [...new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins])];
   const relaxed = config.appEnv !== "production";
   return betterAuth({
@@ -36,7 +36,8 @@ export function createAuth({ config, db, log }: AuthDeps) {
     basePath: "/api/auth",
     secret: config.authSecret,
     trustedOrigins,
-    database: { db, type: "sqlite" },
+    // The gateway's Kysely instance, so both share one connection (pool) and one dialect.
+    database: { db, type: database.dialect },
     logger: {
       disabled: config.logLevel === "silent",
       log: (level, message) => {
@@ -63,6 +64,9 @@ export function createAuth({ config, db, log }: AuthDeps) {
     },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     advanced: {
+      // Served over TLS directly: cookies are Secure even when PUBLIC_URL still says http
+      // (otherwise better-auth derives it from PUBLIC_URL being https).
+      ...(config.tls ? { useSecureCookies: true } : {}),
       ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
       defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
     },

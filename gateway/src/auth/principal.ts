@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { fromNodeHeaders } from "better-auth/node";
-import { sql } from "kysely";
 import type { Database } from "../db/database.js";
 import { API_KEY_PREFIX, type Auth } from "./auth.js";
 
@@ -94,10 +93,12 @@ export class PrincipalResolver {
     // A JWT lives only as long as the session it was minted from (sign-out, password
     // change, role change and disable all delete sessions).
     const sid = typeof payload.sid === "string" ? payload.sid : "";
-    const row = await sql<{ n: number }>`select count(*) as n from session where id = ${sid}`
-      .execute(this.db.kysely)
-      .then((r) => r.rows[0]?.n ?? 0);
-    if (Number(row) === 0) return null;
+    const row = await this.db.kysely
+      .selectFrom("session")
+      .select("id")
+      .where("id", "=", sid)
+      .executeTakeFirst();
+    if (!row) return null;
     const user = await this.findUser(payload.sub);
     return user ? { user, via: "jwt" } : null;
   }

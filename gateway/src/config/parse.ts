@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { ConfigError } from "./errors.js";
 import type { Env } from "./schema.js";
 import { isPlaceholder } from "./secrets.js";
-import type { OAuthClient, OAuthConfig } from "./types.js";
+import type { OAuthClient, OAuthConfig, TlsConfig } from "./types.js";
 
 export function parseUrl(variable: string, raw: string): string {
   let url: URL;
@@ -24,6 +26,59 @@ export function parseRedisUrl(raw: string): string {
     // fall through
   }
   throw new ConfigError("REDIS_URL", `config error: REDIS_URL must be a redis:// URL ("${raw}")`);
+}
+
+/** Accepts postgres:// and postgresql:// URLs; the message never repeats the URL (password). */
+export function parseDatabaseUrl(raw: string): string {
+  let protocol = "";
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    // fall through
+  }
+  if (protocol === "postgres:" || protocol === "postgresql:") return raw;
+  throw new ConfigError(
+    "DATABASE_URL",
+    "config error: DATABASE_URL must be a postgres:// or postgresql:// URL (unset it for SQLite)",
+  );
+}
+
+function readPem(variable: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(
+      variable,
+      `config error: ${variable} cannot be read: ${path} (${reason})`,
+    );
+  }
+}
+
+/** Both TLS files or neither; each must be readable (read once, here). */
+export function tlsConfig(env: Env): TlsConfig | undefined {
+  const certFile = env.TLS_CERT_FILE;
+  const keyFile = env.TLS_KEY_FILE;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    const missing = certFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE";
+    throw new ConfigError(
+      missing,
+      `config error: set ${missing} too (TLS_CERT_FILE and TLS_KEY_FILE go together)`,
+    );
+  }
+  const cert = readPem("TLS_CERT_FILE", certFile);
+  const key = readPem("TLS_KEY_FILE", keyFile);
+  // Fail here, in one line, rather than with a stack trace when the HTTPS server is created.
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError(
+      "TLS_CERT_FILE",
+      `config error: TLS_CERT_FILE and TLS_KEY_FILE are not a usable certificate and key (${(err as Error).message})`,
+    );
+  }
+  return { certFile, keyFile, cert, key };
 }
 
 function pair(

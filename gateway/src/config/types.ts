@@ -8,7 +8,12 @@ export interface Config {
   llmServerUrls: string[];
   llmServerToken: string;
   authSecret: string;
+  /** SQLite file; used when `databaseUrl` is unset. */
   databasePath: string;
+  /** PostgreSQL connection URL (postgres:// or postgresql://); SQLite when unset. */
+  databaseUrl: string | undefined;
+  /** Certificate and key (PEM) to serve HTTPS directly; plain HTTP when unset. */
+  tls: TlsConfig | undefined;
   webOrigin: string;
   /** Public base URL of the auth endpoints (cookies are Secure when it is https). */
   publicUrl: string;
@@ -40,6 +45,14 @@ export interface Config {
 }
 
 export type Role = "admin" | "user";
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** The files' contents, read once at start-up. */
+  cert: string;
+  key: string;
+}
 
 /** Per-user (or per-API-key) limits; 0 means no limit. */
 export interface Limits {

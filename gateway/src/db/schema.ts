@@ -23,16 +23,20 @@ export interface MessageTable {
   createdAt: number;
 }
 
-/** better-auth's user table, as far as the gateway reads and writes it directly. */
+/**
+ * better-auth's user table, as far as the gateway reads and writes it directly. Its column
+ * types depend on the engine (SQLite: 0/1 and numbers; PostgreSQL: boolean and timestamptz),
+ * so read it through better-auth's adapter (toAuthUser) rather than raw.
+ */
 export interface UserTable {
   id: string;
   email: string;
   name: string;
   role: string | null;
-  banned: number | null;
-  twoFactorEnabled: number | null;
-  createdAt: string | number;
-  updatedAt: string | number;
+  banned: boolean | number | null;
+  twoFactorEnabled: boolean | number | null;
+  createdAt: Date | string | number;
+  updatedAt: Date | string | number;
 }
 
 /** Admin overrides of a user's (`user:<id>`) or API key's (`key:<id>`) limits; null = default. */
@@ -76,4 +80,5 @@ export interface AppTables {
   message: MessageTable;
   user: UserTable;
   apikey: { id: string; referenceId: string };
+  session: { id: string; userId: string };
 }

@@ -13,12 +13,16 @@ export async function setupDatabase(
   config: Config,
   log: AuthLog,
 ): Promise<{ db: Database; auth: Auth }> {
-  const db = openDatabase(config.databasePath);
+  const db = openDatabase({
+    url: config.databaseUrl,
+    path: config.databasePath,
+    onIdleError: (err) => log.error({ err }, "database connection error"),
+  });
   try {
-    const auth = createAuth({ config, db: db.kysely, log });
+    const auth = createAuth({ config, db, log });
     const { runMigrations } = await getMigrations(auth.options);
     await runMigrations();
-    await migrateApp(db.kysely);
+    await migrateApp(db.kysely, db.dialect);
     return { db, auth };
   } catch (err) {
     await db.close();

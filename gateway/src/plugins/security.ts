@@ -53,7 +53,9 @@ export interface SecurityPluginOptions {
  * per-route CSP for /docs is attached in an `onRoute` hook.
  */
 const securityPlugin: FastifyPluginAsync<SecurityPluginOptions> = async (app, { config }) => {
-  const https = new URL(config.publicUrl).protocol === "https:";
+  // HSTS whenever clients reach us over https: behind a TLS proxy (https PUBLIC_URL) or
+  // served directly from TLS_CERT_FILE / TLS_KEY_FILE.
+  const https = new URL(config.publicUrl).protocol === "https:" || config.tls !== undefined;
 
   app.addHook("onRoute", (route) => {
     if (route.url === "/docs" || route.url.startsWith("/docs/")) {

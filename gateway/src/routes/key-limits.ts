@@ -92,13 +92,15 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       const user = await users.get(request.params.id);
       const keys = await apiKeys.list(user.id);
       return {
-        keys: keys.map((k) => ({
-          ...k,
-          createdAt: k.createdAt.toISOString(),
-          expiresAt: iso(k.expiresAt),
-          lastUsedAt: iso(k.lastUsedAt),
-          limits: limits.describeKeyOverrides(k.id),
-        })),
+        keys: await Promise.all(
+          keys.map(async (k) => ({
+            ...k,
+            createdAt: k.createdAt.toISOString(),
+            expiresAt: iso(k.expiresAt),
+            lastUsedAt: iso(k.lastUsedAt),
+            limits: await limits.describeKeyOverrides(k.id),
+          })),
+        ),
       };
     },
   );

@@ -118,7 +118,11 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
       const caller = { userId: p.user.id, role: p.user.role, apiKeyId: null };
       const quota = await limits.quota(caller);
       const history = await usage.days(p.user.id, request.query.days, Date.now());
-      return { quota, limits: limits.describe(p.user.id, p.user.role).effective, ...history };
+      return {
+        quota,
+        limits: (await limits.describe(p.user.id, p.user.role)).effective,
+        ...history,
+      };
     },
   );
 
@@ -237,7 +241,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
     },
     async (request) => {
       const user = await users.get(request.params.id);
-      return limits.describe(user.id, user.role);
+      return await limits.describe(user.id, user.role);
     },
   );
 
@@ -256,7 +260,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
     async (request) => {
       const user = await users.get(request.params.id);
       await limits.setOverrides(user.id, `user:${user.id}`, request.body);
-      return limits.describe(user.id, user.role);
+      return await limits.describe(user.id, user.role);
     },
   );
 

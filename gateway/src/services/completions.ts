@@ -110,7 +110,7 @@ export class CompletionService {
     };
 
     try {
-      const subjects = this.d.limits.subjects(ctx);
+      const subjects = await this.d.limits.subjects(ctx);
       const cap = this.d.limits.maxTokens(subjects);
       const asked = body.max_tokens ?? body.max_completion_tokens;
       const requested = typeof asked === "number" ? asked : undefined;
@@ -133,6 +133,7 @@ export class CompletionService {
 
       const promptEstimate = estimatePromptTokens(body);
       const admission = await this.d.limits.admit(ctx, {
+        subjects,
         tokens: maxTokens === undefined ? UNBOUNDED : promptEstimate + maxTokens,
         minTokens: promptEstimate + 1,
         concurrent: true,

@@ -91,15 +91,17 @@ export class ConversationService {
     const term = q?.trim();
     if (term) {
       const like = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      // Case-insensitive on both: SQLite's LIKE already is (ASCII), PostgreSQL's is not.
+      const op = sql.raw(this.db.dialect === "postgres" ? "ilike" : "like");
       query = query.where((eb) =>
         eb.or([
-          sql<boolean>`title like ${like} escape '\\'`,
+          sql<boolean>`title ${op} ${like} escape '\\'`,
           eb.exists(
             eb
               .selectFrom("message")
               .select("message.id")
               .whereRef("message.conversationId", "=", "conversation.id")
-              .where(sql<boolean>`message.content like ${like} escape '\\'`),
+              .where(sql<boolean>`message.content ${op} ${like} escape '\\'`),
           ),
         ]),
       );

@@ -59,27 +59,49 @@ export const dayStart = (now: number) => Math.floor(now / DAY_MS) * DAY_MS;
 export const dayKey = (now: number) => new Date(dayStart(now)).toISOString().slice(0, 10);
 
 /** Tokens already charged to a subject since `since` (epoch ms), read once per day. */
-export type TokenSeed = (subject: string, since: number) => number;
+export type TokenSeed = (subject: string, since: number) => Promise<number> | number;
 
 /**
  * Counters in this process. JavaScript runs the check and the increments without
  * yielding, so parallel requests cannot both pass the last unit of a limit. The day's
- * token counter starts from the usage table (`seed`), so a restart keeps it.
+ * token counter starts from the usage table (`seed`), so a restart keeps it; that read is
+ * awaited before the check, never inside it, and parallel first requests share one read.
  */
 export class MemoryLimitStore implements LimitStore {
   private readonly minute = new Map<string, { start: number; count: number }>();
   private readonly concurrent = new Map<string, number>();
   private readonly tokens = new Map<string, { day: string; used: number }>();
 
+  private readonly seeding = new Map<string, Promise<void>>();
+
   constructor(private readonly seed: TokenSeed = () => 0) {}
 
-  private tokenEntry(subject: string, now: number) {
+  /** Loads each subject's token counter for the day of `now` unless it is loaded already. */
+  private async seedTokens(subjects: string[], now: number): Promise<void> {
     const day = dayKey(now);
-    let entry = this.tokens.get(subject);
-    if (!entry || entry.day !== day) {
-      entry = { day, used: this.seed(subject, dayStart(now)) };
-      this.tokens.set(subject, entry);
+    const reads: Promise<void>[] = [];
+    for (const id of subjects) {
+      const entry = this.tokens.get(id);
+      if (entry && entry.day >= day) continue;
+      const key = `${id}\n${day}`;
+      let read = this.seeding.get(key);
+      if (!read) {
+        read = (async () => {
+          const used = await this.seed(id, dayStart(now));
+          const current = this.tokens.get(id);
+          if (!current || current.day < day) this.tokens.set(id, { day, used });
+        })().finally(() => this.seeding.delete(key));
+        this.seeding.set(key, read);
+      }
+      reads.push(read);
     }
+    await Promise.all(reads);
+  }
+
+  /** The subject's token counter; seedTokens() ran for it (entries are never removed). */
+  private tokenEntry(subject: string) {
+    const entry = this.tokens.get(subject);
+    if (!entry) throw new Error(`token counter of ${subject} not loaded`);
     return entry;
   }
 
@@ -89,6 +111,12 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async acquire(r: AcquireRequest): Promise<AcquireResult> {
+    if (r.tokens > 0)
+      await this.seedTokens(
+        r.subjects.map((s) => s.id),
+        r.now,
+      );
+    // From here to the return: no await, so the checks and increments are one atomic step.
     let reserved = r.tokens;
     for (const s of r.subjects) {
       const { requestsPerMinute, concurrentStreams, tokensPerDay } = s.limits;
@@ -116,7 +144,7 @@ export class MemoryLimitStore implements LimitStore {
         };
       }
       if (r.tokens > 0 && tokensPerDay > 0) {
-        const left = tokensPerDay - this.tokenEntry(s.id, r.now).used;
+        const left = tokensPerDay - this.tokenEntry(s.id).used;
         if (left <= 0 || left < r.minTokens) {
           const resetAt = dayStart(r.now) + DAY_MS;
           return {
@@ -136,7 +164,7 @@ export class MemoryLimitStore implements LimitStore {
       if (entry && entry.start === start) entry.count += 1;
       else this.minute.set(s.id, { start, count: 1 });
       if (r.concurrent) this.concurrent.set(s.id, (this.concurrent.get(s.id) ?? 0) + 1);
-      if (reserved > 0 && reserved < UNBOUNDED) this.tokenEntry(s.id, r.now).used += reserved;
+      if (reserved > 0 && reserved < UNBOUNDED) this.tokenEntry(s.id).used += reserved;
     }
     return { ok: true, reserved, day: dayKey(r.now) };
   }
@@ -152,10 +180,12 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async counters(subject: string, now: number): Promise<Counters> {
+    await this.seedTokens([subject], now);
+    const entry = this.tokenEntry(subject);
     return {
       requestsThisMinute: this.minuteCount(subject, now),
       concurrent: this.concurrent.get(subject) ?? 0,
-      tokensToday: this.tokenEntry(subject, now).used,
+      tokensToday: entry.day === dayKey(now) ? entry.used : 0,
     };
   }
 }

@@ -1,5 +1,6 @@
 import type { Limits, Role } from "../config.js";
 import type { Database } from "../db/database.js";
+import { prepared } from "../db/prepared.js";
 import { HttpError } from "../errors.js";
 import {
   DAY_MS,
@@ -67,6 +68,26 @@ function merge(defaults: Limits, o: LimitOverrides): Limits {
 }
 
 /**
+ * An API key's own limits from the admin's (`key:<id>`) and its owner's (`keyown:<id>`)
+ * overrides: the tighter of both (0 = no key-level limit), or null when neither exists.
+ */
+function keyLimits(
+  admin: LimitOverrides | undefined,
+  owner: LimitOverrides | undefined,
+): Limits | null {
+  if (!admin && !owner) return null;
+  const a = merge(NO_KEY_LIMITS, admin ?? NO_OVERRIDES);
+  const o = merge(NO_KEY_LIMITS, owner ?? NO_OVERRIDES);
+  const tighter = (x: number, y: number) => (x === 0 ? y : y === 0 ? x : Math.min(x, y));
+  return {
+    requestsPerMinute: tighter(a.requestsPerMinute, o.requestsPerMinute),
+    tokensPerDay: tighter(a.tokensPerDay, o.tokensPerDay),
+    concurrentStreams: tighter(a.concurrentStreams, o.concurrentStreams),
+    maxTokens: tighter(a.maxTokens, o.maxTokens),
+  };
+}
+
+/**
  * The 429 for a refused request: which limit, whose (the API key's own or the user's, from
  * the subject id), when it resets, Retry-After and RateLimit-*.
  */
@@ -112,44 +133,43 @@ export class LimitService {
     private readonly defaults: Record<Role, Limits>,
     private readonly clock: () => number = Date.now,
   ) {
-    this.overrideQuery = db.sqlite.prepare<[string], LimitOverrides>(
-      "select requestsPerMinute, tokensPerDay, concurrentStreams, maxTokens from limit_override where subject = ?",
+    // Read on every LLM request: compiled once.
+    const k = db.kysely;
+    this.overrideQuery = prepared<LimitOverrides, [string]>(
+      k,
+      k.selectFrom("limit_override").select(LIMIT_KEYS).where("subject", "=", ""),
     );
   }
 
-  overrides(subject: string): LimitOverrides | undefined {
-    return this.overrideQuery.get(subject);
+  /** The stored overrides of `user:<id>`, `key:<id>` or `keyown:<id>`, if any. */
+  async overrides(subject: string): Promise<LimitOverrides | undefined> {
+    const [row] = await this.overrideQuery(subject);
+    return row;
   }
 
   /**
    * The user's subject always; the API key's too when it has limits of its own: the
    * tighter of what an admin set (`key:<id>`) and what its owner set (`keyown:<id>`).
+   * Every override is read (in parallel) before the caller's atomic reservation.
    */
-  subjects(caller: Caller): Subject[] {
-    const user = merge(
-      this.defaults[caller.role],
-      this.overrides(`user:${caller.userId}`) ?? NO_OVERRIDES,
-    );
+  async subjects(caller: Caller): Promise<Subject[]> {
+    const [userOverrides, key] = await Promise.all([
+      this.overrides(`user:${caller.userId}`),
+      caller.apiKeyId ? this.keyLimits(caller.apiKeyId) : null,
+    ]);
+    const user = merge(this.defaults[caller.role], userOverrides ?? NO_OVERRIDES);
     const out: Subject[] = [{ id: `user:${caller.userId}`, limits: user }];
-    const key = caller.apiKeyId ? this.keyLimits(caller.apiKeyId) : null;
     if (key) out.push({ id: `key:${caller.apiKeyId}`, limits: key });
     return out;
   }
 
   /** An API key's effective own limits (0 = none), or null when nobody set any. */
-  private keyLimits(apiKeyId: string): Limits | null {
-    const admin = this.overrides(`key:${apiKeyId}`);
-    const owner = this.overrides(`keyown:${apiKeyId}`);
-    if (!admin && !owner) return null;
-    const a = merge(NO_KEY_LIMITS, admin ?? NO_OVERRIDES);
-    const o = merge(NO_KEY_LIMITS, owner ?? NO_OVERRIDES);
-    const tighter = (x: number, y: number) => (x === 0 ? y : y === 0 ? x : Math.min(x, y));
-    return {
-      requestsPerMinute: tighter(a.requestsPerMinute, o.requestsPerMinute),
-      tokensPerDay: tighter(a.tokensPerDay, o.tokensPerDay),
-      concurrentStreams: tighter(a.concurrentStreams, o.concurrentStreams),
-      maxTokens: tighter(a.maxTokens, o.maxTokens),
-    };
+  private async keyLimits(apiKeyId: string): Promise<Limits | null> {
+    const [admin, owner] = await Promise.all([
+      this.overrides(`key:${apiKeyId}`),
+      this.overrides(`keyown:${apiKeyId}`),
+    ]);
+    return keyLimits(admin, owner);
   }
 
   /** The smallest non-zero max_tokens cap among the subjects (0: none). */
@@ -164,11 +184,18 @@ export class LimitService {
    */
   async admit(
     caller: Caller,
-    options: { tokens: number; minTokens: number; concurrent: boolean },
+    options: {
+      tokens: number;
+      minTokens: number;
+      concurrent: boolean;
+      /** From subjects(caller) when the caller read them already (saves the queries). */
+      subjects?: Subject[];
+    },
   ): Promise<Admission> {
-    const subjects = this.subjects(caller);
+    const { subjects: known, ...wanted } = options;
+    const subjects = known ?? (await this.subjects(caller));
     const now = this.clock();
-    const result = await this.store.acquire({ subjects, now, ...options });
+    const result = await this.store.acquire({ subjects, now, ...wanted });
     if (!result.ok)
       throw limitError(result.limit, result.value, result.resetAt, now, result.subject);
     return {
@@ -197,7 +224,7 @@ export class LimitService {
   /** Usage against each limit, for /api/user/usage. */
   async quota(caller: Caller) {
     const now = this.clock();
-    const [user] = this.subjects({ ...caller, apiKeyId: null });
+    const [user] = await this.subjects({ ...caller, apiKeyId: null });
     if (!user) throw new Error("no subject");
     const c = await this.store.counters(user.id, now);
     const meter = (used: number, limit: number, resetAt: number | null) => ({
@@ -221,7 +248,7 @@ export class LimitService {
 
   /** Applies an admin's changes (null resets one to the role default). */
   async setOverrides(userId: string, subject: string, patch: Partial<LimitOverrides>) {
-    const current = this.overrides(subject) ?? NO_OVERRIDES;
+    const current = (await this.overrides(subject)) ?? NO_OVERRIDES;
     const next = { ...current };
     for (const k of LIMIT_KEYS) {
       const v = patch[k];
@@ -241,15 +268,17 @@ export class LimitService {
    * and the key's counters now.
    */
   async describeKey(apiKeyId: string, userId: string) {
-    const overrides = this.describeKeyOverrides(apiKeyId);
-    const ownerOverrides = this.overrides(`keyown:${apiKeyId}`) ?? NO_OVERRIDES;
-    const c = await this.store.counters(`key:${apiKeyId}`, this.clock());
+    const [admin, owner, c] = await Promise.all([
+      this.overrides(`key:${apiKeyId}`),
+      this.overrides(`keyown:${apiKeyId}`),
+      this.store.counters(`key:${apiKeyId}`, this.clock()),
+    ]);
     return {
       apiKeyId,
       userId,
-      overrides,
-      ownerOverrides,
-      effective: this.keyLimits(apiKeyId) ?? NO_KEY_LIMITS,
+      overrides: admin ?? NO_OVERRIDES,
+      ownerOverrides: owner ?? NO_OVERRIDES,
+      effective: keyLimits(admin, owner) ?? NO_KEY_LIMITS,
       usage: {
         requestsThisMinute: c.requestsThisMinute,
         tokensToday: c.tokensToday,
@@ -259,13 +288,13 @@ export class LimitService {
   }
 
   /** An API key's own overrides (all null when it has none). */
-  describeKeyOverrides(apiKeyId: string): LimitOverrides {
-    return this.overrides(`key:${apiKeyId}`) ?? NO_OVERRIDES;
+  async describeKeyOverrides(apiKeyId: string): Promise<LimitOverrides> {
+    return (await this.overrides(`key:${apiKeyId}`)) ?? NO_OVERRIDES;
   }
 
   /** Overrides and effective limits of a user, for the admin routes and CLI. */
-  describe(userId: string, role: Role) {
-    const overrides = this.overrides(`user:${userId}`) ?? NO_OVERRIDES;
+  async describe(userId: string, role: Role) {
+    const overrides = (await this.overrides(`user:${userId}`)) ?? NO_OVERRIDES;
     return { userId, overrides, effective: merge(this.defaults[role], overrides) };
   }
 }

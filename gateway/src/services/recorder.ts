@@ -3,19 +3,19 @@ import type { Metrics } from "./metrics.js";
 import type { UsageRow, UsageService } from "./usage.js";
 
 /**
- * Writes one request's usage row and its metrics. A failed write is logged, never thrown:
- * the answer already went (or is going) to the client.
+ * Writes one request's usage row (in the background) and its metrics. A failed write is
+ * logged, never thrown: the answer already went (or is going) to the client.
  */
 export function recordUsage(
   d: { usage: UsageService; metrics: Metrics },
   row: UsageRow,
   log: FastifyBaseLogger,
 ): void {
-  try {
-    d.usage.record(row);
-  } catch (err) {
+  // Not awaited: the answer does not wait for its usage row (readers of the table and
+  // Database.close wait for writes in flight).
+  d.usage.record(row).catch((err: unknown) => {
     log.error({ err }, "could not record usage");
-  }
+  });
   const m = d.metrics;
   const model = row.model ?? "unknown";
   const status = String(row.status);

@@ -1,4 +1,5 @@
 import type { Database } from "../db/database.js";
+import { prepared } from "../db/prepared.js";
 import type { UsageRecordTable } from "../db/schema.js";
 import { DAY_MS } from "./limit-store.js";
 
@@ -69,6 +70,25 @@ function add(s: Stats, r: UsageRow): void {
   if (r.ttftMs !== null) s.ttfts.push(r.ttftMs);
 }
 
+/** Column order of the prepared insert (its parameters follow it). */
+const COLUMNS = [
+  "ts",
+  "userId",
+  "apiKeyId",
+  "route",
+  "model",
+  "promptTokens",
+  "completionTokens",
+  "quotaTokens",
+  "ttftMs",
+  "durationMs",
+  "status",
+  "outcome",
+  "cacheHit",
+  "server",
+  "errorCode",
+] as const satisfies readonly (keyof UsageRow)[];
+
 /** Writes one row per LLM request and aggregates them for the usage routes. */
 export class UsageService {
   private readonly insert;
@@ -76,33 +96,43 @@ export class UsageService {
   private readonly tokensByKey;
 
   constructor(private readonly db: Database) {
-    this.insert = db.sqlite.prepare(
-      `insert into usage_record (ts, userId, apiKeyId, route, model, promptTokens, completionTokens,
-        quotaTokens, ttftMs, durationMs, status, outcome, cacheHit, server, errorCode)
-       values (@ts, @userId, @apiKeyId, @route, @model, @promptTokens, @completionTokens,
-        @quotaTokens, @ttftMs, @durationMs, @status, @outcome, @cacheHit, @server, @errorCode)`,
-    );
-    const sum = "select coalesce(sum(quotaTokens), 0) as n from usage_record where";
-    this.tokensByUser = db.sqlite.prepare<[string, number], { n: number }>(
-      `${sum} userId = ? and ts >= ?`,
-    );
-    this.tokensByKey = db.sqlite.prepare<[string, number], { n: number }>(
-      `${sum} apiKeyId = ? and ts >= ?`,
-    );
+    const k = db.kysely;
+    const template = Object.fromEntries(COLUMNS.map((c) => [c, null])) as unknown as UsageRow;
+    this.insert = prepared<unknown, unknown[]>(k, k.insertInto("usage_record").values(template));
+    const sum = (column: "userId" | "apiKeyId") =>
+      prepared<{ n: number | string }, [string, number]>(
+        k,
+        k
+          .selectFrom("usage_record")
+          .select((eb) => eb.fn.coalesce(eb.fn.sum<number>("quotaTokens"), eb.lit(0)).as("n"))
+          .where(column, "=", "")
+          .where("ts", ">=", 0),
+      );
+    this.tokensByUser = sum("userId");
+    this.tokensByKey = sum("apiKeyId");
   }
 
-  record(row: UsageRow): void {
-    this.insert.run(row);
+  /**
+   * Stores one row. The caller need not wait: readers here (and `Database.close`) wait for
+   * writes in flight, so a reply never waits for its own usage row.
+   */
+  record(row: UsageRow): Promise<void> {
+    const write = this.insert(...COLUMNS.map((c) => row[c])).then(() => undefined);
+    return this.db.background(write);
   }
 
   /** Quota tokens charged to `user:<id>` or `key:<id>` since `since` (seeds the counters). */
-  tokensSince(subject: string, since: number): number {
+  async tokensSince(subject: string, since: number): Promise<number> {
+    await this.db.drain();
     const [kind, id = ""] = subject.split(/:(.*)/s);
     const q = kind === "key" ? this.tokensByKey : this.tokensByUser;
-    return q.get(id, since)?.n ?? 0;
+    const [row] = await q(id, since);
+    // PostgreSQL's SUM of a bigint is NUMERIC, which pg returns as a string.
+    return Number(row?.n ?? 0);
   }
 
   private async rows(from: number, to: number, userId?: string) {
+    await this.db.drain();
     let q = this.db.kysely
       .selectFrom("usage_record")
       .leftJoin("user", "user.id", "usage_record.userId")

@@ -88,8 +88,21 @@ export class UserService {
     const term = q?.trim();
     const where: Where[] | undefined = term
       ? [
-          { field: "email", operator: "contains", value: term, connector: "OR" },
-          { field: "name", operator: "contains", value: term, connector: "OR" },
+          // insensitive: better-auth uses ILIKE on PostgreSQL, whose LIKE is case-sensitive.
+          {
+            field: "email",
+            operator: "contains",
+            value: term,
+            connector: "OR",
+            mode: "insensitive",
+          },
+          {
+            field: "name",
+            operator: "contains",
+            value: term,
+            connector: "OR",
+            mode: "insensitive",
+          },
         ]
       : undefined;
     const rows = await (await this.ctx).internalAdapter.listUsers(

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         description="Prompt tokens read per step while other streams decode: small enough "
         "that a long prompt never stalls them (a step stays within ~3x its usual time).",
     )
+    backend_sampling: bool = Field(
+        default=True,
+        description="Sample inside llama.cpp's compute graph (top-k, top-p, temperature, "
+        "seeded draws) instead of copying the vocabulary's logits out for every token; "
+        "requests with penalties, a grammar or log-probabilities are sampled on the CPU.",
+    )
     swa_full: bool = Field(
         default=True,
         description="Keep full-size caches for sliding-window layers (Gemma 3), so that long "

@@ -157,3 +157,48 @@ async def test_a_sequence_stays_within_its_context(engine: LlamaEngine) -> None:
     )
     assert finish.reason == "length"
     assert len(tokens) == 40
+
+
+async def test_sampling_in_the_graph_picks_what_the_cpu_sampler_picks() -> None:
+    # Without flash attention the logits do not depend on how batches are cut, so the two
+    # engines see the same logits and any difference would come from sampling.
+    def settings(backend_sampling: bool) -> Settings:
+        return Settings(
+            app_env="test",
+            n_threads=2,
+            max_running=4,
+            n_ctx=2048,
+            flash_attention=False,
+            backend_sampling=backend_sampling,
+        )
+
+    def seeded(seed: int) -> SamplingParams:
+        return SamplingParams(
+            max_tokens=16, temperature=0.9, top_k=40, top_p=0.95, seed=seed, ignore_eos=True
+        )
+
+    requests = [
+        (PROMPTS[2], SamplingParams(max_tokens=16, temperature=0, ignore_eos=True)),
+        *((PROMPTS[4], seeded(seed)) for seed in (1, 2, 3)),
+        (PROMPTS[5], seeded(9)),
+    ]
+    answers: dict[bool, list[list[int]]] = {}
+    for backend_sampling in (True, False):
+        engine = LlamaEngine(settings(backend_sampling))
+        await asyncio.to_thread(engine.load)
+        try:
+            answers[backend_sampling] = [
+                [t.token_id for t in (await run(engine, prompt, params))[0]]
+                for prompt, params in requests
+            ]
+            in_graph = engine.load_stats().sequences_sampled_in_graph
+            assert in_graph == (len(requests) if backend_sampling else 0)
+            # Log-probabilities need the raw logits: such a request is sampled on the CPU.
+            logprobs = SamplingParams(max_tokens=2, temperature=0, logprobs=2)
+            tokens, _ = await run(engine, PROMPTS[3], logprobs)
+            assert tokens[0].top_logprobs
+            assert engine.load_stats().sequences_sampled_in_graph == in_graph
+        finally:
+            await engine.close()
+    assert answers[True] == answers[False]
+    assert len({tuple(a) for a in answers[True][1:4]}) > 1  # the seeds drew different texts

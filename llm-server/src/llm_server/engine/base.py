@@ -17,6 +17,7 @@ class EngineLoad:
     running: int
     queued: int
     prefix_tokens_reused: int = 0
+    sequences_sampled_in_graph: int = 0
 
 
 class Generation(Protocol):

@@ -53,6 +53,17 @@ def build_sampler(params: SamplingParams, vocab: llama_cpp.llama_vocab_p, n_voca
     return chain
 
 
+def offloadable(params: SamplingParams) -> bool:
+    """Whether llama.cpp can run this request's whole chain in its compute graph: penalties and
+    grammars have no graph version, and log-probabilities need the raw logits."""
+    return (
+        params.grammar is None
+        and not params.presence_penalty
+        and not params.frequency_penalty
+        and params.logprobs is None
+    )
+
+
 def free_sampler(sampler: Sampler) -> None:
     llama_cpp.llama_sampler_free(sampler)
 

@@ -21,7 +21,13 @@ import llama_cpp
 
 from llm_server.engine.fair_queue import FairQueue
 from llm_server.engine.model import LoadedModel
-from llm_server.engine.sampling import Sampler, free_sampler, log_softmax_row, top_indices
+from llm_server.engine.sampling import (
+    Sampler,
+    free_sampler,
+    log_softmax_row,
+    offloadable,
+    top_indices,
+)
 from llm_server.engine.sequence import Sequence
 from llm_server.engine.slots import Slot, SlotTable
 from llm_server.engine.stops import StopMatcher
@@ -59,6 +65,7 @@ class SchedulerLimits:
     swa_full: bool = True
     flash_attention: bool = True
     prefill_chunk_tokens: int = 64
+    backend_sampling: bool = True
 
 
 class Scheduler:
@@ -89,6 +96,9 @@ class Scheduler:
         # scored text needs: sizing the output for that (not for n_batch rows of Gemma's 262k
         # vocabulary) saves hundreds of MB of compute buffer.
         params.n_outputs_max = limits.max_running + MAX_SCORED_ROWS_PER_STEP
+        # A sampled sequence has one output per step (its next token); scored texts, which
+        # need more rows, never get a sampler in the graph.
+        params.n_outputs_max_per_seq = 1
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.kv_unified = True  # one pool of cells: any sequence may use what others leave
@@ -113,6 +123,7 @@ class Scheduler:
         self._slots = SlotTable(2 * limits.max_running, limits.kv_cells, _LlamaKv(self._memory))
         self._accepting = True
         self._stopped = False
+        self._sampled_in_graph = 0
         self._piece_buffer = ctypes.create_string_buffer(256)
         self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
         self._thread.start()
@@ -135,10 +146,12 @@ class Scheduler:
         with self._cond:
             self._cond.notify()
 
-    def load(self) -> tuple[int, int, int]:
-        """(running sequences, waiting sequences, prompt tokens reused so far)."""
+    def load(self) -> tuple[int, int, int, int]:
+        """(running sequences, waiting sequences, prompt tokens reused so far, sequences
+        sampled in the compute graph so far)."""
         with self._cond:
-            return len(self._running), len(self._waiting), self._slots.reused_tokens
+            running, waiting = len(self._running), len(self._waiting)
+            return running, waiting, self._slots.reused_tokens, self._sampled_in_graph
 
     def close(self, drain_timeout_s: float) -> None:
         """Refuse new work, let running work finish within the timeout, cut the rest, free."""
@@ -147,7 +160,7 @@ class Scheduler:
             self._cond.notify()
         deadline = time.monotonic() + drain_timeout_s
         while time.monotonic() < deadline:
-            running, waiting, _ = self.load()
+            running, waiting, _, _ = self.load()
             if not running and not waiting:
                 break
             time.sleep(0.05)
@@ -208,6 +221,13 @@ class Scheduler:
                 sequence.emit(Finished("error", len(sequence.prompt), 0, error=str(exc)))
                 return
             sequence.stop = StopMatcher(sequence.params.stop)
+            if self._limits.backend_sampling and offloadable(sequence.params):
+                # The graph then samples this sequence's token and copies out one id instead
+                # of 262k logits; `llama_sampler_sample` returns that token.
+                sequence.sampler_in_graph = bool(
+                    llama_cpp.llama_set_sampler(self._ctx, sequence.slot.index, sequence.sampler)
+                )
+                self._sampled_in_graph += sequence.sampler_in_graph
         self._running.append(sequence)
 
     def _finish(self, sequence: Sequence, reason: FinishReason, error: str | None = None) -> None:
@@ -217,6 +237,10 @@ class Scheduler:
             # The cells stay cached for the next request with the same prefix, unless a failed
             # decode left them in doubt.
             self._slots.release(sequence.slot, keep_cells=reason != "error")
+        if sequence.sampler_in_graph:
+            assert sequence.slot is not None
+            llama_cpp.llama_set_sampler(self._ctx, sequence.slot.index, None)
+            sequence.sampler_in_graph = False
         if sequence.sampler is not None:
             free_sampler(sequence.sampler)
             sequence.sampler = None

@@ -27,6 +27,7 @@ class Sequence:
     score_top_k: int = 0
     deadline: float = 0.0
     sampler: Sampler | None = None
+    sampler_in_graph: bool = False  # attached to the context with llama_set_sampler
     slot: Slot | None = None
     n_past: int = 0
     reused: int = 0

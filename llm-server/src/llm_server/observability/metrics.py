@@ -62,11 +62,18 @@ class Metrics:
             registry=registry,
         )
 
+        self.sampled_in_graph = Gauge(
+            "llm_sequences_sampled_in_graph_total",
+            "Requests whose tokens llama.cpp sampled inside its compute graph",
+            registry=registry,
+        )
+
     def bind_load(self, read: Callable[[], EngineLoad]) -> None:
         """Read the engine's load at scrape time."""
         self.queue_depth.set_function(lambda: read().queued)
         self.running.set_function(lambda: read().running)
         self.prefix_tokens_reused.set_function(lambda: read().prefix_tokens_reused)
+        self.sampled_in_graph.set_function(lambda: read().sequences_sampled_in_graph)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
