@@ -14,6 +14,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { healthRoutes } from "./routes/health.js";
+import { keyLimitRoutes } from "./routes/key-limits.js";
 import { llmRoutes } from "./routes/llm.js";
 import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/user.js";
@@ -128,15 +129,16 @@ export async function buildApp(
 
   await app.register(authPlugin, { config });
   const users = new UserService(app.auth, app.db);
-  const apiKeys = new ApiKeyService(app.auth);
+  const apiKeys = new ApiKeyService(app.auth, app.db);
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });
   await app.register(servicesPlugin, { config });
   const { services } = app;
   await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });
+  await app.register(keyLimitRoutes, { limits: services.limits, apiKeys, users });
   await app.register(llmRoutes, {
-    llm: services.llm,
+    metered: services.metered,
     completions: services.completions,
     heartbeatMs: config.heartbeatMs,
   });

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { AuthLog } from "./auth/auth.js";
-import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type Config, ConfigError, type Limits, loadConfig } from "./config.js";
 import { setupDatabase } from "./db/setup.js";
 import { HttpError } from "./errors.js";
 import { ApiKeyService } from "./services/api-keys.js";
@@ -19,7 +19,10 @@ const USAGE = `usage: gateway/bin/admin <command> [options]
   create-api-key  --email E [--name N] [--expires-in-days D]   (prints the key on its last line)
   reset-password  --email E [--password P]   (prints a new random password unless P is given)
   set-limits      --email E [--requests-per-minute N] [--tokens-per-day N]
-                  [--concurrent-streams N] [--max-tokens N]   (0 = no limit, "default" = role default)`;
+                  [--concurrent-streams N] [--max-tokens N]   (0 = no limit, "default" = role default)
+  set-key-limits  --key-id ID [--requests-per-minute N] [--tokens-per-day N]
+                  [--concurrent-streams N] [--max-tokens N]   (0 or "default" = none of the key's own;
+                  the key's user's limits apply as well)`;
 
 const LIMIT_FLAGS = {
   "requests-per-minute": "requestsPerMinute",
@@ -39,6 +42,24 @@ function limitValue(flag: string, raw: string): number | null {
 
 /** A failure the operator can fix; printed as one line. */
 class CliError extends Error {}
+
+type Flags = Partial<Record<keyof typeof LIMIT_FLAGS, string>>;
+
+/** The limit flags given on the command line; at least one is required. */
+function limitPatch(values: Flags): Partial<LimitOverrides> {
+  const patch: Partial<LimitOverrides> = {};
+  for (const [flag, field] of Object.entries(LIMIT_FLAGS)) {
+    const raw = values[flag as keyof typeof LIMIT_FLAGS];
+    if (raw !== undefined) patch[field] = limitValue(flag, raw);
+  }
+  if (Object.keys(patch).length === 0) throw new CliError("give at least one limit to set");
+  return patch;
+}
+
+const show = (n: number) => (n === 0 ? "unlimited" : String(n));
+const describeLimits = (l: Limits) =>
+  `${show(l.requestsPerMinute)} requests/min, ${show(l.tokensPerDay)} tokens/day, ` +
+  `${show(l.concurrentStreams)} concurrent, ${show(l.maxTokens)} max tokens/request`;
 
 const quietLog: AuthLog = {
   error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: "error", ...obj, msg })}\n`),
@@ -72,12 +93,27 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
       "tokens-per-day": { type: "string" },
       "concurrent-streams": { type: "string" },
       "max-tokens": { type: "string" },
+      "key-id": { type: "string" },
     },
     strict: true,
   });
   const { db, auth } = await setupDatabase(config, quietLog);
   try {
     const users = new UserService(auth, db);
+    if (command === "set-key-limits") {
+      const id = need(values["key-id"], "key-id");
+      const patch = limitPatch(values);
+      const key = await new ApiKeyService(auth).find(id);
+      if (!key) throw new CliError(`no API key with id ${id}`);
+      const owner = await users.get(key.userId);
+      const limits = new LimitService(db, new MemoryLimitStore(), config.limits);
+      await limits.setOverrides(key.userId, `key:${key.id}`, patch);
+      const { effective } = await limits.describeKey(key.id, key.userId);
+      return [
+        `limits of API key ${key.id} (${owner.email}): ${describeLimits(effective)}; ` +
+          `${owner.email}'s own limits apply as well`,
+      ];
+    }
     const email = need(values.email, "email").toLowerCase();
     const existing = await users.findByEmail(email);
     if (command === "create-user") {
@@ -122,21 +158,11 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
           : [`new password of ${existing.email} (sessions ended):`, password];
       }
       case "set-limits": {
-        const patch: Partial<LimitOverrides> = {};
-        for (const [flag, field] of Object.entries(LIMIT_FLAGS)) {
-          const raw = values[flag as keyof typeof LIMIT_FLAGS];
-          if (raw !== undefined) patch[field] = limitValue(flag, raw);
-        }
-        if (Object.keys(patch).length === 0) throw new CliError("give at least one limit to set");
+        const patch = limitPatch(values);
         const limits = new LimitService(db, new MemoryLimitStore(), config.limits);
         await limits.setOverrides(existing.id, `user:${existing.id}`, patch);
         const { effective } = await limits.describe(existing.id, existing.role);
-        const show = (n: number) => (n === 0 ? "unlimited" : String(n));
-        return [
-          `limits of ${existing.email}: ${effective.requestsPerMinute === 0 ? "unlimited" : effective.requestsPerMinute} requests/min, ` +
-            `${show(effective.tokensPerDay)} tokens/day, ${show(effective.concurrentStreams)} concurrent, ` +
-            `${show(effective.maxTokens)} max tokens/request`,
-        ];
+        return [`limits of ${existing.email}: ${describeLimits(effective)}`];
       }
       default:
         throw new CliError(`unknown command "${command}"\n${USAGE}`);

@@ -19,6 +19,11 @@ export interface FakeLlm {
   nextAbort(): Promise<void>;
   /** What `/health/ready` answers (status and JSON body). */
   health: { status: number; body: Record<string, unknown> };
+  /**
+   * `"after-headers"`: every API call gets 200 headers, then the socket is destroyed
+   * before any body byte (a server that dies after accepting the request).
+   */
+  failure: "none" | "after-headers";
   close(): Promise<void>;
 }
 
@@ -43,6 +48,7 @@ export async function startFakeLlm(port = 0): Promise<FakeLlm> {
       body: { status: "ready", running: 0, queued: 0, max_running: 4 } as Record<string, unknown>,
     },
   };
+  let failure: FakeLlm["failure"] = "none";
   let aborted = 0;
   let abortWaiters: (() => void)[] = [];
 
@@ -53,6 +59,14 @@ export async function startFakeLlm(port = 0): Promise<FakeLlm> {
       return json(res, 401, {
         error: { message: "bad token", type: "auth", code: "unauthorized" },
       });
+    }
+    if (failure === "after-headers") {
+      const sse = body?.stream === true;
+      res.writeHead(200, { "content-type": sse ? "text/event-stream" : "application/json" });
+      res.flushHeaders();
+      await sleep(20);
+      res.socket?.destroy();
+      return;
     }
     if (path === "/v1/models") {
       return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model" }] });
@@ -170,6 +184,12 @@ export async function startFakeLlm(port = 0): Promise<FakeLlm> {
     },
     set health(value) {
       state.health = value;
+    },
+    get failure() {
+      return failure;
+    },
+    set failure(value) {
+      failure = value;
     },
     requests,
     get aborted() {

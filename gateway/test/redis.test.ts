@@ -7,6 +7,7 @@ import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
+import { type CachedAnswer, encodeEntry, RedisCache } from "../src/services/cache.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import { bearer, type Session, signUp, testConfig } from "./helpers.js";
 
@@ -162,5 +163,70 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
     });
     expect(purged.json().purged).toBe(2);
     expect((await post(0, s, body)).headers.get("x-cache")).toBe("MISS");
+  });
+
+  it("shares an API key's own counter between instances and names the key in the 429", async () => {
+    const app = apps[0] as FastifyInstance;
+    const s = await userWith("key-redis@example.org", { requestsPerMinute: 0 });
+    const created = await app.inject({
+      method: "POST",
+      url: "/api/user/api-keys",
+      headers: { ...bearer(s.token), ...JSON_CT },
+      payload: { name: "k" },
+    });
+    const { id, key } = created.json() as { id: string; key: string };
+    const put = await app.inject({
+      method: "PUT",
+      url: `/api/admin/api-keys/${id}/limits`,
+      headers: { ...bearer(admin.token), ...JSON_CT },
+      payload: { requestsPerMinute: 5 },
+    });
+    expect(put.statusCode).toBe(200);
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => post(i, { ...s, token: key }, chat("hi"))),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(5);
+    const refused = results.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(11);
+    const body = (await (refused[0] as Response).json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/^Limit reached \(API key\): 5 requests per minute/);
+    const seen = await (apps[1] as FastifyInstance).inject({
+      method: "GET",
+      url: `/api/admin/api-keys/${id}/limits`,
+      headers: bearer(admin.token),
+    });
+    expect(seen.json().usage.requestsThisMinute).toBe(5);
+  });
+
+  it("RedisCache keeps at most maxEntries (oldest out) and never writes an entry over the byte bound", async () => {
+    const redis = new Redis(redisUrl);
+    try {
+      const a = (text: string): CachedAnswer => ({
+        kind: "completion",
+        model: "m",
+        text,
+        finishReason: "stop",
+        promptTokens: 1,
+        completionTokens: 1,
+      });
+      const limit = Buffer.byteLength(encodeEntry(a("12345")));
+      const cache = new RedisCache(redis, 3, 60_000, limit);
+      await cache.purge();
+      for (const k of ["k1", "k2", "k3", "k4", "k5"]) {
+        expect(await cache.set(k, a(k))).toBe(true);
+        await new Promise((r) => setTimeout(r, 2)); // distinct insertion times
+      }
+      expect(await cache.size()).toBe(3);
+      expect(await cache.get("k1")).toBeUndefined();
+      expect(await cache.get("k2")).toBeUndefined();
+      expect(await cache.get("k5")).toEqual(a("k5"));
+      expect(await cache.set("big", a("123456"))).toBe(false);
+      expect(await cache.get("big")).toBeUndefined();
+      expect(await redis.exists("gw:cache:big")).toBe(0);
+      expect(await cache.size()).toBe(3);
+      await cache.purge();
+    } finally {
+      redis.disconnect();
+    }
   });
 });

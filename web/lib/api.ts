@@ -7,6 +7,7 @@
  */
 import { ApiError, errorFromResponse } from "./http";
 import type {
+  AdminApiKey,
   AdminUsage,
   AdminUser,
   AnalyzeResult,
@@ -15,6 +16,7 @@ import type {
   Conversation,
   ConversationSummary,
   CreatedApiKey,
+  KeyLimits,
   ModelInfo,
   Role,
   ServersStatus,
@@ -145,4 +147,14 @@ export const api = {
       { signal },
     ),
   adminServers: () => request<ServersStatus>("/api/admin/servers"),
+  adminUserApiKeys: (userId: string) =>
+    request<{ keys: AdminApiKey[] }>(`/api/admin/users/${enc(userId)}/api-keys`).then(
+      (r) => r.keys,
+    ),
+  /** Replaces the key's own limits (the gateway's PUT: every field, null = none). */
+  adminSetKeyLimits: (id: string, limits: KeyLimits) =>
+    request<{ overrides: KeyLimits }>(`/api/admin/api-keys/${enc(id)}/limits`, {
+      method: "PUT",
+      body: limits,
+    }),
 };

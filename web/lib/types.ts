@@ -86,6 +86,19 @@ export interface AdminUser {
   createdAt: string;
 }
 
+/** An API key's own limits (admin): null = none of the key's own, 0 = no limit. */
+export interface KeyLimits {
+  requestsPerMinute: number | null;
+  tokensPerDay: number | null;
+  concurrentStreams: number | null;
+  maxTokens: number | null;
+}
+
+/** A user's API key as an admin sees it, with the key's own limits. */
+export interface AdminApiKey extends ApiKey {
+  limits: KeyLimits;
+}
+
 export interface SendMessageBody {
   content?: string;
   regenerate?: boolean;

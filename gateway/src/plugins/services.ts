@@ -8,6 +8,7 @@ import { CompletionService } from "../services/completions.js";
 import { type LimitStore, MemoryLimitStore } from "../services/limit-store.js";
 import { LimitService } from "../services/limits.js";
 import { LlmClient } from "../services/llm-client.js";
+import { MeteredCalls } from "../services/metered.js";
 import { gauge, Metrics } from "../services/metrics.js";
 import { RedisLimitStore } from "../services/redis-limit-store.js";
 import { UsageService } from "../services/usage.js";
@@ -20,6 +21,8 @@ export interface GatewayServices {
   usage: UsageService;
   cache: ResponseCache;
   completions: CompletionService;
+  /** Model lists and /analyze, limited and recorded. */
+  metered: MeteredCalls;
   /** "memory" or "redis": where counters and cache live. */
   store: "memory" | "redis";
 }
@@ -63,8 +66,8 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     : new MemoryLimitStore((subject, since) => usage.tokensSince(subject, since));
   const ttlMs = config.cache.ttlSeconds * 1000;
   const cache: ResponseCache = redis
-    ? new RedisCache(redis, config.cache.maxEntries, ttlMs)
-    : new MemoryCache(config.cache.maxEntries, ttlMs);
+    ? new RedisCache(redis, config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes)
+    : new MemoryCache(config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes);
   const limits = new LimitService(app.db, store, config.limits);
   const completions = new CompletionService({
     llm,
@@ -114,6 +117,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     usage,
     cache,
     completions,
+    metered: new MeteredCalls({ llm, limits, usage, metrics }),
     store: redis ? "redis" : "memory",
   });
 };

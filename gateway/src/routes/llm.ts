@@ -1,17 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { Type } from "typebox";
+import { type Static, Type } from "typebox";
 import { HttpError, openAiError } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import { ErrorEnvelope } from "../schemas.js";
 import type { CallContext, CompletionPath, CompletionService } from "../services/completions.js";
-import type { LlmClient } from "../services/llm-client.js";
 import { upstreamError } from "../services/llm-client.js";
+import type { AnalyzeBody, MeteredCalls } from "../services/metered.js";
 import { SseStream } from "../sse.js";
 import { authErrors } from "./schemas.js";
 
 export interface LlmRoutesOptions {
-  llm: LlmClient;
+  metered: MeteredCalls;
   completions: CompletionService;
   heartbeatMs: number;
 }
@@ -102,7 +102,7 @@ const AnalyzeResult = Type.Object({
 /** The LLM routes: OpenAI-compatible `/v1/*`, and `/api/models`, `/api/analyze`. */
 export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
   app,
-  { llm, completions, heartbeatMs },
+  { metered, completions, heartbeatMs },
 ) => {
   /** Forwards an OpenAI request through the completion service; streams SSE when asked. */
   async function proxy(
@@ -184,18 +184,11 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      const { res, release } = await llm.send({
-        method: "GET",
-        path: "/v1/models",
-        clientId: principalOf(request).user.id,
-        requestId: String(request.id),
-        signal: clientGone(reply),
-      });
-      const text = await res.text().finally(() => release(res.status >= 500));
-      if (res.status >= 500) throw upstreamError(res.status, text);
+      const { status, text } = await metered.models(callContext(request, reply));
+      if (status >= 500) throw upstreamError(status, text);
       // Sent as received (a string is not re-serialized).
       return reply
-        .code(res.status)
+        .code(status)
         .type("application/json")
         .send(text as unknown as Record<string, unknown>);
     },
@@ -211,18 +204,15 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
           summary: "Models served by llm-server",
           response: {
             200: Type.Object({ models: Type.Array(Type.Object({ id: Type.String() })) }),
+            429: ErrorEnvelope,
             ...authErrors,
           },
         },
       },
       async (request, reply) => {
-        const list = await llm.json<{ data?: { id: string }[] }>({
-          method: "GET",
-          path: "/v1/models",
-          clientId: principalOf(request).user.id,
-          requestId: String(request.id),
-          signal: clientGone(reply),
-        });
+        const { status, text } = await metered.models(callContext(request, reply));
+        if (status >= 400) throw upstreamError(status, text);
+        const list = JSON.parse(text) as { data?: { id: string }[] };
         return { models: (list.data ?? []).map((m) => ({ id: m.id })) };
       },
     );
@@ -251,14 +241,10 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
         },
       },
       async (request, reply) =>
-        llm.json({
-          method: "POST",
-          path: "/analyze",
-          body: request.body,
-          clientId: principalOf(request).user.id,
-          requestId: String(request.id),
-          signal: clientGone(reply),
-        }),
+        metered.analyze<Static<typeof AnalyzeResult>>(
+          callContext(request, reply),
+          request.body as AnalyzeBody,
+        ),
     );
   }
 };

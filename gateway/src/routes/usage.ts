@@ -46,15 +46,15 @@ const StatsFields = {
   ttftP99Ms: Ms,
 };
 const Stats = Type.Object(StatsFields);
-const Limit = Type.Integer({ minimum: 0, description: "0 = no limit" });
-const LimitsObj = Type.Object({
+export const Limit = Type.Integer({ minimum: 0, description: "0 = no limit" });
+export const LimitsObj = Type.Object({
   requestsPerMinute: Limit,
   tokensPerDay: Limit,
   concurrentStreams: Limit,
   maxTokens: Limit,
 });
 const Override = Type.Union([Limit, Type.Null()], { description: "null = role default" });
-const LimitsPatch = Type.Object(
+export const LimitsPatch = Type.Object(
   {
     requestsPerMinute: Type.Optional(Override),
     tokensPerDay: Type.Optional(Override),
@@ -63,7 +63,7 @@ const LimitsPatch = Type.Object(
   },
   { additionalProperties: false, minProperties: 1 },
 );
-const Overrides = Type.Object({
+export const Overrides = Type.Object({
   requestsPerMinute: Nullable(Limit),
   tokensPerDay: Nullable(Limit),
   concurrentStreams: Nullable(Limit),

@@ -1,4 +1,5 @@
 import type { Auth } from "../auth/auth.js";
+import type { Database } from "../db/database.js";
 import { notFound } from "../errors.js";
 
 export interface ApiKeyInfo {
@@ -23,7 +24,11 @@ const DAY_S = 24 * 60 * 60;
 
 /** Per-user API keys, through better-auth's api-key plugin (keys are stored hashed). */
 export class ApiKeyService {
-  constructor(private readonly auth: Auth) {}
+  /** With `db`, revoking a key also removes its own limits (admin's and owner's). */
+  constructor(
+    private readonly auth: Auth,
+    private readonly db?: Database,
+  ) {}
 
   async list(userId: string): Promise<ApiKeyInfo[]> {
     const ctx = await this.auth.$context;
@@ -63,6 +68,17 @@ export class ApiKeyService {
     };
   }
 
+  /** Any user's key by id (admin use): its owner and name, or null when unknown. */
+  async find(id: string): Promise<{ id: string; userId: string; name: string | null } | null> {
+    const ctx = await this.auth.$context;
+    const row = await ctx.adapter.findOne<{
+      id: string;
+      referenceId: string;
+      name?: string | null;
+    }>({ model: "apikey", where: [{ field: "id", value: id }] });
+    return row ? { id: row.id, userId: row.referenceId, name: row.name ?? null } : null;
+  }
+
   async revoke(userId: string, id: string): Promise<void> {
     const ctx = await this.auth.$context;
     const where = [
@@ -72,5 +88,9 @@ export class ApiKeyService {
     const found = await ctx.adapter.findOne({ model: "apikey", where });
     if (!found) throw notFound("API key");
     await ctx.adapter.delete({ model: "apikey", where });
+    await this.db?.kysely
+      .deleteFrom("limit_override")
+      .where("subject", "in", [`key:${id}`, `keyown:${id}`])
+      .execute();
   }
 }

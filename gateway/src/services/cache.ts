@@ -13,7 +13,8 @@ export interface CachedAnswer {
 
 export interface ResponseCache {
   get(key: string): Promise<CachedAnswer | undefined>;
-  set(key: string, value: CachedAnswer): Promise<void>;
+  /** Stores an answer; resolves false (nothing stored) when it is over the entry byte bound. */
+  set(key: string, value: CachedAnswer): Promise<boolean>;
   /** Removes every entry; resolves with how many were removed. */
   purge(): Promise<number>;
   size(): Promise<number>;
@@ -117,13 +118,22 @@ export function answerEvents(a: CachedAnswer, id: string, includeUsage: boolean)
   return out;
 }
 
-/** In-process LRU with a time-to-live and an entry-count bound. */
+/** An entry as stored (JSON, UTF-8): what the byte bound measures. */
+export function encodeEntry(value: CachedAnswer): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * In-process LRU with a time-to-live, an entry-count bound and a per-entry byte bound, so
+ * the whole cache stays under maxEntries × maxEntryBytes.
+ */
 export class MemoryCache implements ResponseCache {
   private readonly entries = new Map<string, { value: CachedAnswer; expires: number }>();
 
   constructor(
     private readonly maxEntries: number,
     private readonly ttlMs: number,
+    private readonly maxEntryBytes: number,
   ) {}
 
   async get(key: string): Promise<CachedAnswer | undefined> {
@@ -135,7 +145,8 @@ export class MemoryCache implements ResponseCache {
     return e.value;
   }
 
-  async set(key: string, value: CachedAnswer): Promise<void> {
+  async set(key: string, value: CachedAnswer): Promise<boolean> {
+    if (Buffer.byteLength(encodeEntry(value)) > this.maxEntryBytes) return false;
     this.entries.delete(key);
     this.entries.set(key, { value, expires: Date.now() + this.ttlMs });
     while (this.entries.size > this.maxEntries) {
@@ -143,6 +154,7 @@ export class MemoryCache implements ResponseCache {
       if (oldest === undefined) break;
       this.entries.delete(oldest);
     }
+    return true;
   }
 
   async purge(): Promise<number> {
@@ -160,13 +172,15 @@ const PREFIX = "gw:cache:";
 
 /**
  * Entries in Redis with a TTL, shared by every gateway instance. The entry-count bound is
- * kept with a sorted set of keys by insertion time (oldest evicted first).
+ * kept with a sorted set of keys by insertion time (oldest evicted first); entries over
+ * the byte bound are never written.
  */
 export class RedisCache implements ResponseCache {
   constructor(
     private readonly redis: Redis,
     private readonly maxEntries: number,
     private readonly ttlMs: number,
+    private readonly maxEntryBytes: number,
   ) {}
 
   async get(key: string): Promise<CachedAnswer | undefined> {
@@ -174,11 +188,13 @@ export class RedisCache implements ResponseCache {
     return raw ? (JSON.parse(raw) as CachedAnswer) : undefined;
   }
 
-  async set(key: string, value: CachedAnswer): Promise<void> {
+  async set(key: string, value: CachedAnswer): Promise<boolean> {
+    const encoded = encodeEntry(value);
+    if (Buffer.byteLength(encoded) > this.maxEntryBytes) return false;
     const now = Date.now();
     await this.redis
       .multi()
-      .set(PREFIX + key, JSON.stringify(value), "PX", this.ttlMs)
+      .set(PREFIX + key, encoded, "PX", this.ttlMs)
       .zadd(`${PREFIX}index`, now, key)
       .zremrangebyscore(`${PREFIX}index`, 0, now - this.ttlMs)
       .exec();
@@ -193,6 +209,7 @@ export class RedisCache implements ResponseCache {
           .exec();
       }
     }
+    return true;
   }
 
   async purge(): Promise<number> {

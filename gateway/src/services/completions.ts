@@ -13,8 +13,9 @@ import {
 } from "./cache.js";
 import { UNBOUNDED } from "./limit-store.js";
 import type { Admission, Caller, LimitService } from "./limits.js";
-import { type LlmClient, type Upstream, upstreamError } from "./llm-client.js";
+import { BrokenAnswer, type LlmClient, type Upstream, upstreamError } from "./llm-client.js";
 import type { Metrics } from "./metrics.js";
+import { newRow, recordUsage } from "./recorder.js";
 import type { UsageRow, UsageService } from "./usage.js";
 
 export interface CallContext extends Caller {
@@ -38,6 +39,25 @@ interface ChunkJson {
   error?: unknown;
   choices?: { delta?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number };
+}
+
+/** A stream whose first event was read before any byte went to the client. */
+interface Peeked {
+  first: string;
+  events: AsyncGenerator<string>;
+}
+/** What LlmClient.send reads before handing the answer on: a whole body, or a peeked stream. */
+type Head = string | Peeked;
+
+/** The `data:` payloads of an SSE byte stream. */
+async function* dataEvents(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const parser = new SseParser();
+  for await (const chunk of chunks) yield* parser.push(chunk);
+}
+
+async function* prepend(first: string, rest: AsyncGenerator<string>): AsyncGenerator<string> {
+  yield first;
+  yield* rest;
 }
 
 export interface CompletionDeps {
@@ -80,23 +100,7 @@ export class CompletionService {
     const stream = body.stream === true;
     const wantsUsage =
       (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
-    const row: UsageRow = {
-      ts: t0,
-      userId: ctx.userId,
-      apiKeyId: ctx.apiKeyId,
-      route: ctx.route,
-      model: typeof body.model === "string" ? body.model : null,
-      promptTokens: 0,
-      completionTokens: 0,
-      quotaTokens: 0,
-      ttftMs: null,
-      durationMs: 0,
-      status: 200,
-      outcome: "ok",
-      cacheHit: 0,
-      server: null,
-      errorCode: null,
-    };
+    const row = newRow(ctx, t0, typeof body.model === "string" ? body.model : null);
     const finish = (status: number, outcome: string, errorCode: string | null = null) => {
       row.durationMs = Date.now() - t0;
       row.status = status;
@@ -144,28 +148,27 @@ export class CompletionService {
         upstreamBody.stream_options = { ...(body.stream_options as object), include_usage: true };
       const headers: Record<string, string> = cacheable ? { "x-cache": "MISS" } : {};
 
-      let up: Upstream;
+      let up: Upstream<Head>;
       try {
-        up = await this.d.llm.send({
-          method: "POST",
-          path,
-          body: upstreamBody,
-          clientId: ctx.userId,
-          requestId: ctx.requestId,
-          signal: ctx.signal,
-        });
+        up = await this.d.llm.send(
+          {
+            method: "POST",
+            path,
+            body: upstreamBody,
+            clientId: ctx.userId,
+            requestId: ctx.requestId,
+            signal: ctx.signal,
+          },
+          (res) => (res.ok && stream ? this.peek(res, ctx.signal) : res.text()),
+        );
       } catch (err) {
         await this.d.limits.settle(admission, 0);
         throw err;
       }
       row.server = up.server;
-      if (!up.res.ok || !stream) {
-        let text: string;
-        try {
-          text = await up.res.text();
-        } finally {
-          up.release(up.res.status >= 500);
-        }
+      if (typeof up.head === "string") {
+        const text = up.head;
+        up.release(up.res.status >= 500);
         row.ttftMs = Date.now() - t0;
         let used = 0;
         if (up.res.ok) {
@@ -198,7 +201,7 @@ export class CompletionService {
       return {
         kind: "stream",
         headers,
-        events: this.relay(ctx, up, admission, budget, row, {
+        events: this.relay(ctx, up, up.head, admission, budget, row, {
           kind,
           key: cacheable ? key : null,
           wantsUsage,
@@ -252,10 +255,22 @@ export class CompletionService {
     };
   }
 
+  /**
+   * Waits for a stream's first event while the call can still go to another server: a
+   * stream that ends or breaks before it is a broken answer (see LlmClient.send).
+   */
+  private async peek(res: Response, signal: AbortSignal): Promise<Head> {
+    const events = dataEvents(this.d.llm.chunks(res, signal));
+    const first = await events.next();
+    if (first.done) throw new BrokenAnswer("the stream ended before its first event");
+    return { first: first.value, events };
+  }
+
   /** Relays a stream's payloads, counting tokens; cuts it when it crosses the reservation. */
   private async *relay(
     ctx: CallContext,
-    up: Upstream,
+    up: Upstream<Head>,
+    head: Peeked,
     admission: Admission,
     budget: number,
     row: UsageRow,
@@ -268,7 +283,6 @@ export class CompletionService {
       finish: (s: number, o: string, c?: string | null) => void;
     },
   ): AsyncGenerator<string> {
-    const parser = new SseParser();
     let counted = 0;
     let text = "";
     let finishReason: string | null = null;
@@ -277,31 +291,29 @@ export class CompletionService {
     let cut = false;
     let sawDone = false;
     try {
-      outer: for await (const chunk of this.d.llm.chunks(up.res, ctx.signal)) {
-        for (const data of parser.push(chunk)) {
-          if (data === "[DONE]") {
-            sawDone = true;
-            yield data;
-            continue;
-          }
-          const json = JSON.parse(data) as ChunkJson;
-          if (json.error) failed = "UPSTREAM_ERROR";
-          if (json.model) row.model = json.model;
-          if (json.usage) usage = json.usage;
-          const piece = contentOf(json);
-          if (piece) {
-            if (counted + 1 > budget) {
-              cut = true;
-              break outer;
-            }
-            counted += 1;
-            text += piece;
-            row.ttftMs ??= Date.now() - o.t0;
-          }
-          finishReason = json.choices?.[0]?.finish_reason ?? finishReason;
-          if (json.usage && !o.wantsUsage && (json.choices?.length ?? 0) === 0) continue;
+      for await (const data of prepend(head.first, head.events)) {
+        if (data === "[DONE]") {
+          sawDone = true;
           yield data;
+          continue;
         }
+        const json = JSON.parse(data) as ChunkJson;
+        if (json.error) failed = "UPSTREAM_ERROR";
+        if (json.model) row.model = json.model;
+        if (json.usage) usage = json.usage;
+        const piece = contentOf(json);
+        if (piece) {
+          if (counted + 1 > budget) {
+            cut = true;
+            break;
+          }
+          counted += 1;
+          text += piece;
+          row.ttftMs ??= Date.now() - o.t0;
+        }
+        finishReason = json.choices?.[0]?.finish_reason ?? finishReason;
+        if (json.usage && !o.wantsUsage && (json.choices?.length ?? 0) === 0) continue;
+        yield data;
       }
     } catch (err) {
       failed = err instanceof HttpError ? err.code : "UPSTREAM_ERROR";
@@ -338,23 +350,14 @@ export class CompletionService {
   }
 
   private store(key: string, answer: CachedAnswer): void {
-    this.d.cache.set(key, answer).catch(() => undefined);
+    const stores = this.d.metrics.cacheStores;
+    this.d.cache.set(key, answer).then(
+      (stored) => stores.inc({ result: stored ? "stored" : "too_large" }),
+      () => stores.inc({ result: "error" }),
+    );
   }
 
   private record(row: UsageRow, log: FastifyBaseLogger): void {
-    // Not awaited: the answer does not wait for its usage row (readers of the table do).
-    this.d.usage.record(row).catch((err: unknown) => {
-      log.error({ err }, "could not record usage");
-    });
-    const m = this.d.metrics;
-    const model = row.model ?? "unknown";
-    const status = String(row.status);
-    m.llmRequests.inc({ route: row.route, model, status, cache: row.cacheHit ? "hit" : "miss" });
-    m.llmDuration.observe({ route: row.route, model, status }, row.durationMs / 1000);
-    if (row.ttftMs !== null) m.llmTtft.observe({ route: row.route, model }, row.ttftMs / 1000);
-    if (row.promptTokens)
-      m.llmTokens.inc({ route: row.route, model, kind: "prompt" }, row.promptTokens);
-    if (row.completionTokens)
-      m.llmTokens.inc({ route: row.route, model, kind: "completion" }, row.completionTokens);
+    recordUsage(this.d, row, log);
   }
 }

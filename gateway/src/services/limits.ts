@@ -39,6 +39,14 @@ const NO_OVERRIDES: LimitOverrides = {
   maxTokens: null,
 };
 
+/** An API key without its own value for a limit is held only by its user's. */
+const NO_KEY_LIMITS: Limits = {
+  requestsPerMinute: 0,
+  tokensPerDay: 0,
+  concurrentStreams: 0,
+  maxTokens: 0,
+};
+
 const LABEL: Record<LimitName, (n: number) => string> = {
   requests_per_minute: (n) => `${n} requests per minute`,
   concurrent_streams: (n) => `${n} concurrent requests`,
@@ -59,8 +67,37 @@ function merge(defaults: Limits, o: LimitOverrides): Limits {
   };
 }
 
-/** The 429 for a refused request: which limit, when it resets, Retry-After and RateLimit-*. */
-export function limitError(limit: LimitName, value: number, resetAt: number, now: number) {
+/**
+ * An API key's own limits from the admin's (`key:<id>`) and its owner's (`keyown:<id>`)
+ * overrides: the tighter of both (0 = no key-level limit), or null when neither exists.
+ */
+function keyLimits(
+  admin: LimitOverrides | undefined,
+  owner: LimitOverrides | undefined,
+): Limits | null {
+  if (!admin && !owner) return null;
+  const a = merge(NO_KEY_LIMITS, admin ?? NO_OVERRIDES);
+  const o = merge(NO_KEY_LIMITS, owner ?? NO_OVERRIDES);
+  const tighter = (x: number, y: number) => (x === 0 ? y : y === 0 ? x : Math.min(x, y));
+  return {
+    requestsPerMinute: tighter(a.requestsPerMinute, o.requestsPerMinute),
+    tokensPerDay: tighter(a.tokensPerDay, o.tokensPerDay),
+    concurrentStreams: tighter(a.concurrentStreams, o.concurrentStreams),
+    maxTokens: tighter(a.maxTokens, o.maxTokens),
+  };
+}
+
+/**
+ * The 429 for a refused request: which limit, whose (the API key's own or the user's, from
+ * the subject id), when it resets, Retry-After and RateLimit-*.
+ */
+export function limitError(
+  limit: LimitName,
+  value: number,
+  resetAt: number,
+  now: number,
+  subject = "user:",
+) {
   const seconds = Math.max(1, Math.ceil((resetAt - now) / 1000));
   const window = WINDOW_S[limit];
   const headers: Record<string, string> = {
@@ -74,10 +111,11 @@ export function limitError(limit: LimitName, value: number, resetAt: number, now
     limit === "concurrent_streams"
       ? "retry when one of them finishes"
       : `resets at ${new Date(resetAt).toISOString()} (in ${seconds} s)`;
+  const whose = subject.startsWith("key:") ? "API key" : "user";
   return new HttpError(
     429,
     limit.toUpperCase(),
-    `Limit reached: ${LABEL[limit](value)}; ${when}`,
+    `Limit reached (${whose}): ${LABEL[limit](value)}; ${when}`,
     headers,
   );
 }
@@ -103,27 +141,35 @@ export class LimitService {
     );
   }
 
-  /** The admin's overrides of `user:<id>` or `key:<id>`, if any. */
+  /** The stored overrides of `user:<id>`, `key:<id>` or `keyown:<id>`, if any. */
   async overrides(subject: string): Promise<LimitOverrides | undefined> {
     const [row] = await this.overrideQuery(subject);
     return row;
   }
 
-  /** The user's subject always; the API key's too when an admin gave it its own limits. */
+  /**
+   * The user's subject always; the API key's too when it has limits of its own: the
+   * tighter of what an admin set (`key:<id>`) and what its owner set (`keyown:<id>`).
+   * Every override is read (in parallel) before the caller's atomic reservation.
+   */
   async subjects(caller: Caller): Promise<Subject[]> {
     const [userOverrides, key] = await Promise.all([
       this.overrides(`user:${caller.userId}`),
-      caller.apiKeyId ? this.overrides(`key:${caller.apiKeyId}`) : undefined,
+      caller.apiKeyId ? this.keyLimits(caller.apiKeyId) : null,
     ]);
     const user = merge(this.defaults[caller.role], userOverrides ?? NO_OVERRIDES);
     const out: Subject[] = [{ id: `user:${caller.userId}`, limits: user }];
-    if (caller.apiKeyId) {
-      if (key) {
-        const zero = { requestsPerMinute: 0, tokensPerDay: 0, concurrentStreams: 0, maxTokens: 0 };
-        out.push({ id: `key:${caller.apiKeyId}`, limits: merge(zero, key) });
-      }
-    }
+    if (key) out.push({ id: `key:${caller.apiKeyId}`, limits: key });
     return out;
+  }
+
+  /** An API key's effective own limits (0 = none), or null when nobody set any. */
+  private async keyLimits(apiKeyId: string): Promise<Limits | null> {
+    const [admin, owner] = await Promise.all([
+      this.overrides(`key:${apiKeyId}`),
+      this.overrides(`keyown:${apiKeyId}`),
+    ]);
+    return keyLimits(admin, owner);
   }
 
   /** The smallest non-zero max_tokens cap among the subjects (0: none). */
@@ -150,7 +196,8 @@ export class LimitService {
     const subjects = known ?? (await this.subjects(caller));
     const now = this.clock();
     const result = await this.store.acquire({ subjects, now, ...wanted });
-    if (!result.ok) throw limitError(result.limit, result.value, result.resetAt, now);
+    if (!result.ok)
+      throw limitError(result.limit, result.value, result.resetAt, now, result.subject);
     return {
       subjects,
       reserved: result.reserved,
@@ -213,6 +260,36 @@ export class LimitService {
       .onConflict((oc) => oc.column("subject").doUpdateSet({ ...next, updatedAt: this.clock() }))
       .execute();
     return next;
+  }
+
+  /**
+   * An API key's own limits (checked on top of its user's): the admin's overrides, the
+   * owner's, the effective key-level limits (the tighter of both; 0 = no key-level limit),
+   * and the key's counters now.
+   */
+  async describeKey(apiKeyId: string, userId: string) {
+    const [admin, owner, c] = await Promise.all([
+      this.overrides(`key:${apiKeyId}`),
+      this.overrides(`keyown:${apiKeyId}`),
+      this.store.counters(`key:${apiKeyId}`, this.clock()),
+    ]);
+    return {
+      apiKeyId,
+      userId,
+      overrides: admin ?? NO_OVERRIDES,
+      ownerOverrides: owner ?? NO_OVERRIDES,
+      effective: keyLimits(admin, owner) ?? NO_KEY_LIMITS,
+      usage: {
+        requestsThisMinute: c.requestsThisMinute,
+        tokensToday: c.tokensToday,
+        concurrent: c.concurrent,
+      },
+    };
+  }
+
+  /** An API key's own overrides (all null when it has none). */
+  async describeKeyOverrides(apiKeyId: string): Promise<LimitOverrides> {
+    return (await this.overrides(`key:${apiKeyId}`)) ?? NO_OVERRIDES;
   }
 
   /** Overrides and effective limits of a user, for the admin routes and CLI. */

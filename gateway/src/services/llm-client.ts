@@ -1,5 +1,5 @@
 import { HttpError } from "../errors.js";
-import { type Balancer, noServerError } from "./balancer.js";
+import { type Balancer, type Lease, noServerError } from "./balancer.js";
 
 export interface LlmClientOptions {
   balancer: Balancer;
@@ -26,11 +26,24 @@ export interface LlmCall {
 }
 
 /** An upstream answer, holding its server's slot until `release`. */
-export interface Upstream {
+export interface Upstream<T = undefined> {
   res: Response;
   server: string;
   release(failed: boolean): void;
+  /** What `prepare` read of the answer before it was handed on. */
+  head: T;
 }
+
+/**
+ * Reads the start of an answer (its whole body, or a stream's first event) while the
+ * call may still move to another server: nothing of the answer has reached the client
+ * yet. A throw other than a timeout or an abort counts as a broken answer and sends the
+ * call to the next server.
+ */
+export type Prepare<T> = (res: Response) => Promise<T>;
+
+/** An answer that broke before its first byte could be relayed (retried elsewhere). */
+export class BrokenAnswer extends Error {}
 
 /** Why an upstream call stopped early. */
 export class UpstreamTimeout extends HttpError {
@@ -56,7 +69,9 @@ export class LlmClient {
    * Sends the call and resolves once upstream's headers arrive. The caller must
    * `release` the returned slot when the body is consumed.
    */
-  async send(call: LlmCall): Promise<Upstream> {
+  async send(call: LlmCall): Promise<Upstream>;
+  async send<T>(call: LlmCall, prepare: Prepare<T>): Promise<Upstream<T>>;
+  async send<T>(call: LlmCall, prepare?: Prepare<T>): Promise<Upstream<T | undefined>> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(call.signal.reason);
     call.signal.addEventListener("abort", onAbort, { once: true });
@@ -72,34 +87,17 @@ export class LlmClient {
           this.options.firstTokenTimeoutMs,
         );
         try {
-          const res = await fetch(`${lease.url}${call.path}`, {
-            method: call.method,
-            headers: {
-              authorization: `Bearer ${this.options.token}`,
-              accept: "application/json, text/event-stream",
-              "x-request-id": call.requestId,
-              "x-client-id": call.clientId,
-              ...(call.body !== undefined ? { "content-type": "application/json" } : {}),
-            },
-            ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
-            signal: controller.signal,
-          });
-          if (RETRYABLE.has(res.status) && i < attempts - 1) {
-            await res.arrayBuffer().catch(() => undefined);
-            this.options.onAttempt?.(lease.url, "error");
-            lease.release(true);
-            continue;
-          }
-          this.options.onAttempt?.(lease.url, res.status >= 500 ? "error" : "ok");
-          return { res, server: lease.url, release: lease.release };
-        } catch (err) {
-          lease.release(!controller.signal.aborted);
-          if (controller.signal.aborted) throw controller.signal.reason ?? err;
-          this.options.onAttempt?.(lease.url, "unreachable");
-          lastError = err; // unreachable: try the next server
+          const outcome = await this.attempt(call, lease, controller, prepare, i < attempts - 1);
+          if ("up" in outcome) return outcome.up;
+          lastError = outcome.retry;
         } finally {
           clearTimeout(timer);
         }
+      }
+      if (lastError instanceof BrokenAnswer) {
+        throw Object.assign(new HttpError(502, "UPSTREAM_ERROR", "The model server failed"), {
+          cause: lastError,
+        });
       }
       throw Object.assign(noServerError(), { cause: lastError });
     } finally {
@@ -107,19 +105,59 @@ export class LlmClient {
     }
   }
 
-  /** Sends a call and parses a JSON answer; upstream 4xx keep their status and message. */
-  async json<T>(call: LlmCall): Promise<T> {
-    const { res, release } = await this.send(call);
-    let text: string;
+  /** One try on one server: the answer, or why the call should move to the next server. */
+  private async attempt<T>(
+    call: LlmCall,
+    lease: Lease,
+    controller: AbortController,
+    prepare: Prepare<T> | undefined,
+    canRetry: boolean,
+  ): Promise<{ up: Upstream<T | undefined> } | { retry: unknown }> {
+    let res: Response;
     try {
-      text = await res.text();
+      res = await fetch(`${lease.url}${call.path}`, {
+        method: call.method,
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          accept: "application/json, text/event-stream",
+          "x-request-id": call.requestId,
+          "x-client-id": call.clientId,
+          ...(call.body !== undefined ? { "content-type": "application/json" } : {}),
+        },
+        ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+        signal: controller.signal,
+      });
     } catch (err) {
-      release(true);
-      throw err;
+      lease.release(!controller.signal.aborted);
+      if (controller.signal.aborted) throw controller.signal.reason ?? err;
+      this.options.onAttempt?.(lease.url, "unreachable");
+      return { retry: err };
     }
-    release(res.status >= 500);
-    if (res.ok) return JSON.parse(text) as T;
-    throw upstreamError(res.status, text);
+    if (RETRYABLE.has(res.status) && canRetry) {
+      await res.arrayBuffer().catch(() => undefined);
+      this.options.onAttempt?.(lease.url, "error");
+      lease.release(true);
+      return { retry: new Error(`the model server answered ${res.status}`) };
+    }
+    let head: T | undefined;
+    try {
+      // The first-token timer is still armed: it bounds the time to the first byte.
+      head = prepare ? await prepare(res) : undefined;
+    } catch (err) {
+      res.body?.cancel().catch(() => undefined);
+      if (controller.signal.aborted) {
+        lease.release(false);
+        throw controller.signal.reason ?? err;
+      }
+      lease.release(true);
+      if (err instanceof HttpError) throw err;
+      // Headers came, then the answer broke before anything was relayed: this server
+      // failed the request, and another one may still answer it.
+      this.options.onAttempt?.(lease.url, "error");
+      return { retry: new BrokenAnswer("the answer broke before its first byte", { cause: err }) };
+    }
+    this.options.onAttempt?.(lease.url, res.status >= 500 ? "error" : "ok");
+    return { up: { res, server: lease.url, release: lease.release, head } };
   }
 
   /**

@@ -94,6 +94,10 @@ export class Metrics {
     "gateway_cache_lookups_total",
     "Response cache lookups by result (hit|miss)",
   );
+  readonly cacheStores = new Counter(
+    "gateway_cache_stores_total",
+    "Complete answers offered to the response cache by result (stored|too_large|error)",
+  );
   readonly rejections = new Counter(
     "gateway_limit_rejections_total",
     "Requests refused by a limit",
@@ -118,6 +122,7 @@ export class Metrics {
       this.llmTtft,
       this.llmDuration,
       this.cache,
+      this.cacheStores,
       this.rejections,
       this.upstream,
     ].flatMap((m) => m.render());

@@ -1,6 +1,7 @@
 "use client";
 
 import { useSession } from "../shell/session";
+import { KeyLimitsSection } from "./key-limits-section";
 import { ServersSection } from "./servers-section";
 import { AdminUsageSection } from "./usage-section";
 import { UsersSection } from "./users-section";
@@ -21,6 +22,7 @@ export function AdminView() {
     <div className="page stack-lg">
       <h1>Admin</h1>
       <UsersSection />
+      <KeyLimitsSection />
       <AdminUsageSection />
       <ServersSection />
     </div>

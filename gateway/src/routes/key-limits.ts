@@ -1,0 +1,189 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { type Static, Type } from "typebox";
+import { notFound } from "../errors.js";
+import { principalOf } from "../plugins/auth.js";
+import type { ApiKeyService } from "../services/api-keys.js";
+import type { LimitService } from "../services/limits.js";
+import type { UserService } from "../services/users.js";
+import { authErrors, DateTime, IdParams, NullableDateTime } from "./schemas.js";
+import { Limit, LimitsObj, Overrides } from "./usage.js";
+
+export interface KeyLimitRoutesOptions {
+  limits: LimitService;
+  apiKeys: ApiKeyService;
+  users: UserService;
+}
+
+const AdminKey = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  start: Type.Union([Type.String(), Type.Null()]),
+  createdAt: DateTime,
+  expiresAt: NullableDateTime,
+  lastUsedAt: NullableDateTime,
+  limits: Overrides,
+});
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+const KeyLimits = Type.Object({
+  apiKeyId: Type.String(),
+  userId: Type.String(),
+  overrides: Overrides,
+  ownerOverrides: Overrides,
+  effective: LimitsObj,
+  usage: Type.Object({
+    requestsThisMinute: Type.Integer(),
+    tokensToday: Type.Integer(),
+    concurrent: Type.Integer(),
+  }),
+});
+
+const KeyOverride = Type.Union([Limit, Type.Null()], {
+  description: "null or left out = none of the key's own (its user's limits still apply)",
+});
+/** Only these four fields are read; anything else in the body is a 400. */
+const KeyLimitsBody = Type.Object(
+  {
+    requestsPerMinute: Type.Optional(KeyOverride),
+    tokensPerDay: Type.Optional(KeyOverride),
+    concurrentStreams: Type.Optional(KeyOverride),
+    maxTokens: Type.Optional(KeyOverride),
+  },
+  { additionalProperties: false },
+);
+
+/** PUT replaces: a field left out clears that key-level limit. */
+const replacing = (b: Static<typeof KeyLimitsBody>) => ({
+  requestsPerMinute: b.requestsPerMinute ?? null,
+  tokensPerDay: b.tokensPerDay ?? null,
+  concurrentStreams: b.concurrentStreams ?? null,
+  maxTokens: b.maxTokens ?? null,
+});
+
+/**
+ * An API key's own limits, checked on top of its user's (each with its own counters; the
+ * tighter one refuses): admins set them (`/api/admin/api-keys/:id/limits`), and a key's
+ * owner may add tighter ones of their own (`/api/user/api-keys/:id/limits`) — the key is
+ * held by the tighter of both, so an owner can never loosen what an admin set.
+ */
+export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = async (
+  app,
+  { limits, apiKeys, users },
+) => {
+  const tags = ["admin"];
+  const keyOr404 = async (id: string) => {
+    const key = await apiKeys.find(id);
+    if (!key) throw notFound("API key");
+    return key;
+  };
+
+  app.get(
+    "/api/admin/users/:id/api-keys",
+    {
+      config: { auth: "admin" },
+      schema: {
+        tags,
+        summary: "A user's API keys (never the keys themselves) with each key's own limits",
+        params: IdParams,
+        response: { 200: Type.Object({ keys: Type.Array(AdminKey) }), ...authErrors },
+      },
+    },
+    async (request) => {
+      const user = await users.get(request.params.id);
+      const keys = await apiKeys.list(user.id);
+      return {
+        keys: await Promise.all(
+          keys.map(async (k) => ({
+            ...k,
+            createdAt: k.createdAt.toISOString(),
+            expiresAt: iso(k.expiresAt),
+            lastUsedAt: iso(k.lastUsedAt),
+            limits: await limits.describeKeyOverrides(k.id),
+          })),
+        ),
+      };
+    },
+  );
+
+  app.get(
+    "/api/admin/api-keys/:id/limits",
+    {
+      config: { auth: "admin" },
+      schema: {
+        tags,
+        summary: "An API key's own limits and its counters now",
+        params: IdParams,
+        response: { 200: KeyLimits, ...authErrors },
+      },
+    },
+    async (request) => {
+      const key = await keyOr404(request.params.id);
+      return limits.describeKey(key.id, key.userId);
+    },
+  );
+
+  app.put(
+    "/api/admin/api-keys/:id/limits",
+    {
+      config: { auth: "admin" },
+      schema: {
+        tags,
+        summary:
+          "Replace an API key's own limits (absent or null = none of its own, 0 = no limit); its user's limits still apply",
+        params: IdParams,
+        body: KeyLimitsBody,
+        response: { 200: KeyLimits, ...authErrors },
+      },
+    },
+    async (request) => {
+      const key = await keyOr404(request.params.id);
+      // The owner comes from the key itself, never from the request.
+      await limits.setOverrides(key.userId, `key:${key.id}`, replacing(request.body));
+      return limits.describeKey(key.id, key.userId);
+    },
+  );
+
+  /** The caller's own key, or 404 (another user's key looks like no key at all). */
+  const ownKeyOr404 = async (id: string, userId: string) => {
+    const key = await apiKeys.find(id);
+    if (!key || key.userId !== userId) throw notFound("API key");
+    return key;
+  };
+
+  app.get(
+    "/api/user/api-keys/:id/limits",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["user"],
+        summary: "One of your API keys: its own limits (yours and an admin's) and counters",
+        params: IdParams,
+        response: { 200: KeyLimits, ...authErrors },
+      },
+    },
+    async (request) => {
+      const key = await ownKeyOr404(request.params.id, principalOf(request).user.id);
+      return limits.describeKey(key.id, key.userId);
+    },
+  );
+
+  app.put(
+    "/api/user/api-keys/:id/limits",
+    {
+      config: { auth: "session" },
+      schema: {
+        tags: ["user"],
+        summary:
+          "Replace your own limits on one of your API keys (they only add to an admin's and your account's)",
+        params: IdParams,
+        body: KeyLimitsBody,
+        response: { 200: KeyLimits, ...authErrors },
+      },
+    },
+    async (request) => {
+      const key = await ownKeyOr404(request.params.id, principalOf(request).user.id);
+      await limits.setOverrides(key.userId, `keyown:${key.id}`, replacing(request.body));
+      return limits.describeKey(key.id, key.userId);
+    },
+  );
+};

@@ -1,0 +1,123 @@
+import { HttpError } from "../errors.js";
+import type { CallContext } from "./completions.js";
+import type { Admission, LimitService } from "./limits.js";
+import { type LlmClient, upstreamError } from "./llm-client.js";
+import type { Metrics } from "./metrics.js";
+import { newRow, recordUsage } from "./recorder.js";
+import type { UsageService } from "./usage.js";
+
+export interface MeteredDeps {
+  llm: LlmClient;
+  limits: LimitService;
+  usage: UsageService;
+  metrics: Metrics;
+}
+
+/** What a metered call charges once llm-server answered 2xx. */
+interface Charge {
+  model: string | null;
+  promptTokens: number;
+}
+
+/** The fields of an analyze request that change its cost. */
+export interface AnalyzeBody {
+  text: string;
+  labels?: string[] | undefined;
+  template?: string | undefined;
+}
+
+/**
+ * Tokens an analyze request may cost before llm-server tells: the text (and template) at
+ * about 3 bytes a token, once for the scoring and once more for each label (every label
+ * is a forward pass over the prompt).
+ */
+export function estimateAnalyzeTokens(body: AnalyzeBody): number {
+  const bytes = Buffer.byteLength(body.text) + Buffer.byteLength(body.template ?? "");
+  return (Math.ceil(bytes / 3) + 8) * (1 + (body.labels?.length ?? 0));
+}
+
+/**
+ * The LLM calls that are not completions (model lists, /analyze): each passes the
+ * requests-per-minute limit (analyze also reserves and settles tokens and takes a
+ * concurrency slot) and writes one usage row, like completions do.
+ */
+export class MeteredCalls {
+  constructor(private readonly d: MeteredDeps) {}
+
+  /** llm-server's `/v1/models` answer as received (status and body text). */
+  async models(ctx: CallContext): Promise<{ status: number; text: string }> {
+    return this.run(ctx, { method: "GET", path: "/v1/models" }, 0, false, () => ({
+      model: null,
+      promptTokens: 0,
+    }));
+  }
+
+  /**
+   * llm-server's `/analyze` answer. Charges the text's `token_count` llm-server reports,
+   * once more per label (it reports nothing else); 4xx/5xx become errors.
+   */
+  async analyze<T>(ctx: CallContext, body: AnalyzeBody): Promise<T> {
+    const passes = 1 + (body.labels?.length ?? 0);
+    const { status, text } = await this.run(
+      ctx,
+      { method: "POST", path: "/analyze", body },
+      estimateAnalyzeTokens(body),
+      true,
+      (json) => {
+        const a = json as { model?: unknown; token_count?: unknown };
+        const count = typeof a.token_count === "number" ? a.token_count : 0;
+        return {
+          model: typeof a.model === "string" ? a.model : null,
+          promptTokens: count * passes,
+        };
+      },
+    );
+    if (status >= 400) throw upstreamError(status, text);
+    return JSON.parse(text) as T;
+  }
+
+  private async run(
+    ctx: CallContext,
+    call: { method: "GET" | "POST"; path: string; body?: unknown },
+    tokens: number,
+    concurrent: boolean,
+    charge: (json: unknown) => Charge,
+  ): Promise<{ status: number; text: string }> {
+    const t0 = Date.now();
+    const row = newRow(ctx, t0, null);
+    const finish = (status: number, outcome: string, errorCode: string | null) => {
+      Object.assign(row, { durationMs: Date.now() - t0, status, outcome, errorCode });
+      recordUsage(this.d, row, ctx.log);
+    };
+    let admission: Admission | undefined;
+    try {
+      admission = await this.d.limits.admit(ctx, { tokens, minTokens: tokens, concurrent });
+      const up = await this.d.llm.send(
+        { ...call, clientId: ctx.userId, requestId: ctx.requestId, signal: ctx.signal },
+        (res) => res.text(),
+      );
+      up.release(up.res.status >= 500);
+      row.server = up.server;
+      row.ttftMs = Date.now() - t0;
+      const { status } = up.res;
+      if (status >= 500) throw upstreamError(status, up.head);
+      if (up.res.ok) {
+        const c = charge(JSON.parse(up.head));
+        row.model = c.model;
+        row.promptTokens = c.promptTokens;
+        row.quotaTokens = c.promptTokens;
+      }
+      await this.d.limits.settle(admission, row.quotaTokens);
+      finish(status, up.res.ok ? "ok" : "error", up.res.ok ? null : "UPSTREAM_REJECTED");
+      return { status, text: up.head };
+    } catch (err) {
+      if (admission) await this.d.limits.settle(admission, 0);
+      const e = err instanceof HttpError ? err : null;
+      const status = e?.statusCode ?? (ctx.signal.aborted ? 499 : 502);
+      if (status === 429) this.d.metrics.rejections.inc({ limit: e?.code.toLowerCase() ?? "" });
+      const outcome = status === 429 ? "rejected" : status === 499 ? "cancelled" : "error";
+      finish(status, outcome, e?.code ?? (status === 499 ? null : "UPSTREAM_ERROR"));
+      throw err;
+    }
+  }
+}
