@@ -157,3 +157,45 @@ async def test_a_sequence_stays_within_its_context(engine: LlamaEngine) -> None:
     )
     assert finish.reason == "length"
     assert len(tokens) == 40
+
+
+async def _tokens_streamed_while_reading(engine: LlamaEngine, prompt: list[int]) -> int:
+    """Tokens two decoding streams produce between `prompt`'s arrival and its first token."""
+    streamed = 0
+    started = asyncio.Event()
+
+    async def stream(client: str) -> None:
+        nonlocal streamed
+        params = SamplingParams(max_tokens=300, temperature=0, ignore_eos=True)
+        generation = engine.start(engine.tokenize(PROMPTS[5]), params, client)
+        async with aclosing(generation.events()) as events:
+            async for event in events:
+                streamed += isinstance(event, TokenOut)
+                if streamed >= 4:
+                    started.set()
+
+    streams = [asyncio.create_task(stream(f"s{i}")) for i in range(2)]
+    try:
+        await started.wait()
+        before = streamed
+        generation = engine.start(prompt, SamplingParams(max_tokens=1, temperature=0), "new")
+        async for event in generation.events():
+            if isinstance(event, TokenOut):
+                return streamed - before
+        raise AssertionError("the new prompt produced no token")
+    finally:
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+
+
+async def test_a_long_prompt_is_read_in_chunks_while_streams_decode(engine: LlamaEngine) -> None:
+    long_prompt = engine.tokenize(" ".join(f"item {i}," for i in range(150)))[:400]
+    assert len(long_prompt) == 400  # 13 chunks of 32 tokens; the step budget would take it whole
+    # The two streams keep decoding, a token per step each, while the prompt is read.
+    assert await _tokens_streamed_while_reading(engine, long_prompt) >= 2 * 10
+
+
+async def test_a_short_prompt_is_read_whole_while_streams_decode(engine: LlamaEngine) -> None:
+    short_prompt = engine.tokenize(TOPICS[0])
+    assert await _tokens_streamed_while_reading(engine, short_prompt) <= 2 * 3

@@ -257,13 +257,13 @@ class Scheduler:
             add(sequence.pending_token, sequence.n_past, sequence.slot, True)
             outputs.append((sequence, n - 1))
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
-        # While streams are decoding, a long prompt is read in small chunks so that no stream's
-        # next token waits for its prefill; a short one (a chat turn) is read whole, within a
-        # per-step cap. Alone, prompts get the whole step.
+        # While streams are decoding, a long prompt is read in small chunks (at most four per
+        # step in all) so that no stream's next token waits for its prefill. Short prompts (chat
+        # turns) are read whole in the room the step has left: one batch reads them far more
+        # cheaply per token than spreading them over steps, and their first token comes sooner.
         chunk = self._limits.prefill_chunk_tokens
-        budget = (
-            min(self._limits.step_tokens - n, 4 * chunk) if decoding else self._limits.step_tokens
-        )
+        budget = self._limits.step_tokens - n
+        long_budget = 4 * chunk if decoding else budget
         score_rows = MAX_SCORED_ROWS_PER_STEP  # shared by every scored text in this step
         for sequence in self._running:
             if budget <= 0:
@@ -272,15 +272,16 @@ class Scheduler:
                 continue
             start = sequence.n_past
             end = min(len(sequence.prompt), start + budget)
-            if decoding and len(sequence.prompt) > 2 * chunk:
-                end = min(end, start + chunk)
+            long = decoding and len(sequence.prompt) > 2 * chunk
+            if long:
+                end = min(end, start + chunk, start + long_budget)
             if sequence.kind == "score":
                 # Rows with logits: positions from score_from - 1 on predict the next token.
                 first_row = max(start, sequence.score_from - 1)
                 end = min(end, first_row + score_rows)
                 score_rows -= max(0, min(end, len(sequence.prompt) - 1) - first_row)
-                if end <= start:
-                    continue
+            if end <= start:
+                continue
             assert sequence.slot is not None
             for position in range(start, end):
                 if sequence.kind == "score":
@@ -292,6 +293,8 @@ class Scheduler:
                     outputs.append((sequence, n - 1))
             advanced.append((sequence, end - start))
             budget -= end - start
+            if long:
+                long_budget -= end - start
         batch.n_tokens = n
         if n == 0:
             return
