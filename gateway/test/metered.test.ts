@@ -95,6 +95,10 @@ for (const database of DATABASES)
         ]);
         expect(r.slice(0, 3).every((x) => x.server === fake.url)).toBe(true);
         expect(r.every((x) => typeof x.durationMs === "number" && x.quotaTokens === 0)).toBe(true);
+        // They name no model: in the totals, not as a row of the by-model breakdown.
+        const byModel = await app.services.usage.aggregate(0, Date.now() + 1, "model", s.userId);
+        expect(byModel.totals.requests).toBe(5);
+        expect(byModel.rows).toEqual([]);
       });
 
       it("analyze charges llm-server's token_count (once more per label) against tokens per day", async () => {

@@ -150,12 +150,14 @@ export class UsageService {
     const groups = new Map<string, { stats: Stats; label: Record<string, string | null> }>();
     for (const r of await this.rows(from, to, userId)) {
       add(total, r);
+      // Calls that name no model (model lists) are in the totals, not under a model.
+      if (groupBy === "model" && r.model === null) continue;
       const key =
         groupBy === "day"
           ? new Date(r.ts).toISOString().slice(0, 10)
           : groupBy === "user"
             ? r.userId
-            : (r.model ?? "(unknown)");
+            : (r.model ?? "");
       let g = groups.get(key);
       if (!g) {
         const label: Record<string, string | null> =
