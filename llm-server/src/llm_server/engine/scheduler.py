@@ -98,8 +98,9 @@ class Scheduler:
         params.no_perf = True
         # Flash attention prefills a 1,500-token prompt in 1.8 s instead of 7.8 s here, but
         # its results depend on how batches are cut (Gemma 3 270M is numerically touchy: even
-        # f16 against f32 KV moves a log-probability by 0.9). Without it, a sequence decodes
-        # bit-for-bit the same alone, batched, or after prefix reuse.
+        # f16 against f32 KV moves a log-probability by 0.9). Without it, prefix reuse gives
+        # bit-for-bit the tokens of a fresh computation; batching beside other sequences still
+        # moves log-probabilities by up to ~0.2 either way (batch-shape-dependent matmul paths).
         params.flash_attn_type = 1 if limits.flash_attention else 0
         ctx = llama_cpp.llama_init_from_model(model.model, params)
         if not ctx:
