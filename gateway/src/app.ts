@@ -4,6 +4,8 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { sql } from "kysely";
+import type { Principal } from "./auth/principal.js";
+import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
 import { codeForStatus, errorPayload, HttpError } from "./errors.js";
 import authPlugin from "./plugins/auth.js";
@@ -127,9 +129,12 @@ export async function buildApp(
     },
   });
 
-  await app.register(authPlugin, { config });
-  const users = new UserService(app.auth, app.db);
-  const apiKeys = new ApiKeyService(app.auth, app.db);
+  // Verified API keys, reused for AUTH_CACHE_TTL_MS; every change here clears them.
+  const keyCache = new TtlCache<Principal>(config.authCacheTtlMs);
+  const authChanged = () => keyCache.clear();
+  await app.register(authPlugin, { config, keyCache });
+  const users = new UserService(app.auth, app.db, authChanged);
+  const apiKeys = new ApiKeyService(app.auth, app.db, authChanged);
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });

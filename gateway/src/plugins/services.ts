@@ -68,7 +68,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   const cache: ResponseCache = redis
     ? new RedisCache(redis, config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes)
     : new MemoryCache(config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes);
-  const limits = new LimitService(app.db, store, config.limits);
+  const limits = new LimitService(app.db, store, config.limits, Date.now, config.authCacheTtlMs);
   const completions = new CompletionService({
     llm,
     limits,
