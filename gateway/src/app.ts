@@ -2,7 +2,13 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import { sql } from "kysely";
 import type { Principal } from "./auth/principal.js";
 import { TtlCache } from "./auth/ttl-cache.js";
@@ -36,11 +42,32 @@ export const REDACTED_PATHS = [
 ];
 
 /**
+ * One log line per request, once it is answered (method, URL, client, status, duration),
+ * instead of Fastify's two ("incoming request", then "request completed").
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, "request errored");
+    else reply.log.info(line, "request completed");
+  }
+}
+
+/**
  * Builds the gateway application without listening, so tests can use `inject`.
  * The process entry point is `server.ts`.
  */
 export interface BuildOptions {
-  /** Where log lines go (default stdout); tests capture them. */
+  /**
+   * Where log lines go (default stdout, written synchronously); tests capture them, and
+   * server.ts passes an asynchronous stdout that it flushes before exiting.
+   */
   logStream?: { write(line: string): void };
 }
 
@@ -56,6 +83,7 @@ export async function buildApp(
     },
     // HTTPS straight from the certificate files (Fastify takes it at construction only).
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
+    logController: new OneLinePerRequest(),
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy,
     bodyLimit: 1_048_576,
