@@ -91,6 +91,19 @@ export async function buildApp(
 
   app.setValidatorCompiler(validatorCompiler);
 
+  // A request whose connection closes before its answer finished (a client that leaves a
+  // stream, a timeout) gets its line too: Fastify's "request completed" needs a finished reply.
+  app.addHook("onRequest", (request, reply, done) => {
+    reply.raw.once("close", () => {
+      if (reply.raw.writableEnded) return;
+      request.log.info(
+        { req: request, res: reply, responseTime: reply.elapsedTime },
+        "request closed before its answer finished",
+      );
+    });
+    done();
+  });
+
   app.setErrorHandler<FastifyError | HttpError>((error, request, reply) => {
     if (error instanceof HttpError) reply.headers(error.headers);
     if ("validation" in error && error.validation) {
