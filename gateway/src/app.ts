@@ -2,8 +2,16 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import { sql } from "kysely";
+import type { Principal } from "./auth/principal.js";
+import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
 import { codeForStatus, errorPayload, HttpError } from "./errors.js";
 import authPlugin from "./plugins/auth.js";
@@ -34,11 +42,32 @@ export const REDACTED_PATHS = [
 ];
 
 /**
+ * One log line per request, once it is answered (method, URL, client, status, duration),
+ * instead of Fastify's two ("incoming request", then "request completed").
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, "request errored");
+    else reply.log.info(line, "request completed");
+  }
+}
+
+/**
  * Builds the gateway application without listening, so tests can use `inject`.
  * The process entry point is `server.ts`.
  */
 export interface BuildOptions {
-  /** Where log lines go (default stdout); tests capture them. */
+  /**
+   * Where log lines go (default stdout, written synchronously); tests capture them, and
+   * server.ts passes an asynchronous stdout that it flushes before exiting.
+   */
   logStream?: { write(line: string): void };
 }
 
@@ -54,12 +83,26 @@ export async function buildApp(
     },
     // HTTPS straight from the certificate files (Fastify takes it at construction only).
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
+    logController: new OneLinePerRequest(),
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy,
     bodyLimit: 1_048_576,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
+
+  // A request whose connection closes before its answer finished (a client that leaves a
+  // stream, a timeout) gets its line too: Fastify's "request completed" needs a finished reply.
+  app.addHook("onRequest", (request, reply, done) => {
+    reply.raw.once("close", () => {
+      if (reply.raw.writableEnded) return;
+      request.log.info(
+        { req: request, res: reply, responseTime: reply.elapsedTime },
+        "request closed before its answer finished",
+      );
+    });
+    done();
+  });
 
   app.setErrorHandler<FastifyError | HttpError>((error, request, reply) => {
     if (error instanceof HttpError) reply.headers(error.headers);
@@ -127,9 +170,12 @@ export async function buildApp(
     },
   });
 
-  await app.register(authPlugin, { config });
-  const users = new UserService(app.auth, app.db);
-  const apiKeys = new ApiKeyService(app.auth, app.db);
+  // Verified API keys, reused for AUTH_CACHE_TTL_MS; every change here clears them.
+  const keyCache = new TtlCache<Principal>(config.authCacheTtlMs);
+  const authChanged = () => keyCache.clear();
+  await app.register(authPlugin, { config, keyCache });
+  const users = new UserService(app.auth, app.db, authChanged);
+  const apiKeys = new ApiKeyService(app.auth, app.db, authChanged);
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });

@@ -139,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
       maxEntryBytes: parsed.CACHE_MAX_ENTRY_BYTES,
       hitsCostQuota: parsed.CACHE_HITS_COST_QUOTA,
     },
+    authCacheTtlMs: parsed.AUTH_CACHE_TTL_MS,
     metricsToken: parsed.METRICS_TOKEN,
     logLevel: parsed.LOG_LEVEL,
     warnings,

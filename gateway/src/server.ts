@@ -1,5 +1,6 @@
 import { buildApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
+import { BatchedLogStream } from "./log-stream.js";
 
 let config: Config;
 try {
@@ -12,7 +13,19 @@ try {
   throw err;
 }
 
-const app = await buildApp(config);
+// Log lines go to stdout in batches (every 50 ms at most), written asynchronously, off the
+// request path; every line still goes out before the process exits (flush on shutdown).
+const logs = new BatchedLogStream(1);
+// Last resort (a crash): write what is still buffered, synchronously.
+process.once("exit", () => {
+  try {
+    logs.flushSync();
+  } catch {
+    // nothing more can be done while exiting
+  }
+});
+
+const app = await buildApp(config, { logStream: logs });
 for (const warning of config.warnings) app.log.warn(warning);
 
 let closing = false;
@@ -20,13 +33,15 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (closing) return;
   closing = true;
   app.log.info({ signal }, "shutting down");
+  let code = 0;
   try {
     await app.close();
-    process.exit(0);
   } catch (err) {
     app.log.error({ err }, "error during shutdown");
-    process.exit(1);
+    code = 1;
   }
+  await logs.flush();
+  process.exit(code);
 }
 process.once("SIGINT", shutdown);
 process.once("SIGTERM", shutdown);

@@ -79,8 +79,13 @@ export class SseStream {
   }
 
   private armHeartbeat(): void {
-    this.stopHeartbeat();
+    // One timer per stream, pushed back on every write (not a new timer per chunk).
+    if (this.heartbeat) {
+      this.heartbeat.refresh();
+      return;
+    }
     this.heartbeat = setTimeout(() => {
+      this.heartbeat = undefined;
       void this.write(": keep-alive\n\n");
     }, this.heartbeatMs);
     this.heartbeat.unref();

@@ -75,6 +75,7 @@ describe("loadConfig", () => {
         maxEntryBytes: 262_144,
         hitsCostQuota: false,
       },
+      authCacheTtlMs: 2000,
       metricsToken: undefined,
       logLevel: "debug",
       warnings: [],

@@ -48,6 +48,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       maxEntryBytes: 262_144,
       hitsCostQuota: false,
     },
+    authCacheTtlMs: 2000,
     metricsToken: undefined,
     logLevel: "silent",
     warnings: [],

@@ -22,10 +22,14 @@ describe("LLM proxy", () => {
   let base: string;
   let s: Session;
   let key: string;
+  const logLines: string[] = [];
 
   beforeAll(async () => {
     fake = await startFakeLlm();
-    app = await buildApp(testConfig({ llmServerUrls: [fake.url], idleTimeoutMs: 300 }));
+    app = await buildApp(
+      testConfig({ llmServerUrls: [fake.url], idleTimeoutMs: 300, logLevel: "info" }),
+      { logStream: { write: (line) => logLines.push(line) } },
+    );
     base = await app.listen({ port: 0, host: "127.0.0.1" });
     s = await signUp(app, "llm@example.org");
     key = await createKey(app, s);
@@ -160,6 +164,17 @@ describe("LLM proxy", () => {
         new Promise((r) => setTimeout(r, 2000, "late")),
       ]),
     ).resolves.toBe("aborted");
+    // One log line per request: the left stream's too, though its reply never finished.
+    const logged = logLines.map(
+      (l) => JSON.parse(l) as { msg: string; req?: { url: string }; res?: { statusCode: number } },
+    );
+    const left = logged.filter((l) => l.msg === "request closed before its answer finished");
+    expect(left.map((l) => l.req?.url)).toEqual(["/v1/chat/completions"]);
+    const done = logged.filter((l) => l.msg === "request completed");
+    expect(done.length).toBeGreaterThan(0);
+    expect(done.every((l) => typeof l.res?.statusCode === "number" && l.req?.url)).toBe(true);
+    expect(logged.some((l) => l.msg === "incoming request")).toBe(false);
+    expect(logLines.join("\n")).not.toContain(key);
   });
 
   it("turns an upstream crash mid-stream into an in-band error event", async () => {

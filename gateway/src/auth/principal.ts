@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { fromNodeHeaders } from "better-auth/node";
 import type { Database } from "../db/database.js";
 import { API_KEY_PREFIX, type Auth } from "./auth.js";
+import { TtlCache } from "./ttl-cache.js";
 
 export type Role = "admin" | "user";
 
@@ -61,9 +63,15 @@ function bearerToken(headers: IncomingHttpHeaders): string | undefined {
  * resolve to nobody.
  */
 export class PrincipalResolver {
+  /**
+   * @param keys verified API keys by the SHA-256 of the key: a hit costs no database
+   *   round trip (and no write of the key's `lastRequest`). Whoever changes a key, a user's
+   *   role or disabled flag in this process clears it; its TTL bounds the rest.
+   */
   constructor(
     private readonly auth: Auth,
     private readonly db: Database,
+    private readonly keys: TtlCache<Principal> = new TtlCache(0),
   ) {}
 
   async resolve(headers: IncomingHttpHeaders): Promise<Principal | null> {
@@ -80,10 +88,28 @@ export class PrincipalResolver {
   }
 
   private async fromApiKey(key: string): Promise<Principal | null> {
+    const cache = this.keys;
+    const id = cache.enabled ? createHash("sha256").update(key).digest("base64url") : "";
+    const hit = cache.enabled ? cache.get(id) : undefined;
+    if (hit) return hit;
+    const generation = cache.generation;
+    // better-auth checks the key (hash, enabled, expiry) and records its use (lastRequest).
     const result = await this.auth.api.verifyApiKey({ body: { key } }).catch(() => null);
     if (!result?.valid || !result.key) return null;
     const user = await this.findUser(result.key.referenceId);
-    return user ? { user, via: "api-key", apiKeyId: result.key.id } : null;
+    if (!user) return null;
+    const principal: Principal = { user, via: "api-key", apiKeyId: result.key.id };
+    // Only keys without a request allowance of their own (ours never have one: the
+    // gateway's limits apply instead); an expiring key is never cached past its expiry.
+    const { remaining, expiresAt } = result.key as {
+      remaining?: number | null;
+      expiresAt?: Date | null;
+    };
+    if (remaining == null) {
+      const until = expiresAt ? new Date(expiresAt).getTime() : undefined;
+      cache.set(id, principal, generation, until);
+    }
+    return principal;
   }
 
   private async fromJwt(token: string): Promise<Principal | null> {

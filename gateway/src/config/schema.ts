@@ -60,6 +60,7 @@ export const EnvSchema = Type.Object({
   CACHE_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 1000 }),
   CACHE_MAX_ENTRY_BYTES: Type.Integer({ minimum: 1, default: 262_144 }),
   CACHE_HITS_COST_QUOTA: Type.Boolean({ default: false }),
+  AUTH_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 2000 }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   OIDC_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),

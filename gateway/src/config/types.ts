@@ -37,6 +37,12 @@ export interface Config {
   limits: Record<Role, Limits>;
   balancer: BalancerConfig;
   cache: CacheConfig;
+  /**
+   * How long a verified API key (with its user) and a subject's limit overrides are reused
+   * in memory; changes made through this process's routes apply at once, others (the admin
+   * CLI, another gateway instance) within this bound. 0 = no cache.
+   */
+  authCacheTtlMs: number;
   /** Bearer token for /metrics; without it only loopback clients may scrape. */
   metricsToken: string | undefined;
   logLevel: LogLevel;

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect } from "kysely";
 import pg from "pg";
 import type { AppTables } from "./schema.js";
 
@@ -71,6 +71,32 @@ function wrap(kysely: Kysely<AppTables>, dialect: DialectName): Database {
   };
 }
 
+/**
+ * better-sqlite3 behind Kysely, with its prepared statements kept by SQL text: Kysely
+ * prepares a statement for every query, and the hot path's few queries (the usage insert,
+ * better-auth's lookups) are the same each time. A statement still iterating (a streamed
+ * query) is never handed out twice; at most `max` are kept, oldest dropped first.
+ */
+export function withStatementCache(db: SQLite.Database, max = 200): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => db.close(),
+    prepare(sql) {
+      const known = statements.get(sql);
+      if (known && !known.busy) return known;
+      const stmt = db.prepare(sql);
+      if (!known) {
+        if (statements.size >= max) {
+          const oldest = statements.keys().next();
+          if (!oldest.done) statements.delete(oldest.value);
+        }
+        statements.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
 function openSqlite(path: string): Database {
   if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
   const sqlite = new SQLite(path);
@@ -78,7 +104,7 @@ function openSqlite(path: string): Database {
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
   return wrap(
-    new Kysely<AppTables>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    new Kysely<AppTables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }),
     "sqlite",
   );
 }

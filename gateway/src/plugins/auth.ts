@@ -4,6 +4,7 @@ import fp from "fastify-plugin";
 import { CLIENT_IP_HEADER } from "../auth/auth.js";
 import { type Principal, PrincipalResolver } from "../auth/principal.js";
 import { LoginThrottle } from "../auth/throttle.js";
+import type { TtlCache } from "../auth/ttl-cache.js";
 import type { Config } from "../config.js";
 import { forbidden, HttpError, unauthorized } from "../errors.js";
 
@@ -47,12 +48,15 @@ function emailOf(body: unknown): string {
 export interface AuthPluginOptions {
   config: Config;
   throttle?: LoginThrottle;
+  /** Verified API keys (see PrincipalResolver); cleared by every change through better-auth. */
+  keyCache?: TtlCache<Principal>;
 }
 
 const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) => {
   const { config } = options;
   const throttle = options.throttle ?? new LoginThrottle();
-  const resolver = new PrincipalResolver(app.auth, app.db);
+  const keyCache = options.keyCache;
+  const resolver = new PrincipalResolver(app.auth, app.db, keyCache);
   const trusted = new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins]);
   app.decorateRequest("principal", null);
 
@@ -109,13 +113,20 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
         const headers = fromNodeHeaders(request.headers);
         headers.set(CLIENT_IP_HEADER, request.ip);
         const hasBody = request.method !== "GET" && Buffer.isBuffer(request.body);
-        const response = await app.auth.handler(
-          new Request(new URL(request.url, config.publicUrl), {
-            method: request.method,
-            headers,
-            ...(hasBody ? { body: request.body as Buffer } : {}),
-          }),
-        );
+        let response: Response;
+        try {
+          response = await app.auth.handler(
+            new Request(new URL(request.url, config.publicUrl), {
+              method: request.method,
+              headers,
+              ...(hasBody ? { body: request.body as Buffer } : {}),
+            }),
+          );
+        } finally {
+          // Any POST may change a key, a user's role, ban or 2FA (api-key/update|delete,
+          // admin/*, delete-user…): verified keys are checked again from the database.
+          if (request.method !== "GET") keyCache?.clear();
+        }
         if (signIn && response.status === 401) throttle.fail(email, request.ip);
         if (signIn && response.status === 200) throttle.succeed(email);
         reply.code(response.status);

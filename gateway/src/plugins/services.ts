@@ -7,7 +7,7 @@ import { MemoryCache, RedisCache, type ResponseCache } from "../services/cache.j
 import { CompletionService } from "../services/completions.js";
 import { type LimitStore, MemoryLimitStore } from "../services/limit-store.js";
 import { LimitService } from "../services/limits.js";
-import { LlmClient } from "../services/llm-client.js";
+import { LlmClient, upstreamAgent } from "../services/llm-client.js";
 import { MeteredCalls } from "../services/metered.js";
 import { gauge, Metrics } from "../services/metrics.js";
 import { RedisLimitStore } from "../services/redis-limit-store.js";
@@ -45,7 +45,13 @@ export interface ServicesPluginOptions {
 const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { config }) => {
   const metrics = new Metrics();
   const balancer = new Balancer(config.llmServerUrls, config.balancer);
+  const upstream = upstreamAgent();
+  app.addHook("onClose", async () => {
+    // Every client connection has ended by now: nothing of value is still in flight.
+    await upstream.destroy();
+  });
   const llm = new LlmClient({
+    dispatcher: upstream,
     balancer,
     token: config.llmServerToken,
     firstTokenTimeoutMs: config.firstTokenTimeoutMs,
@@ -68,7 +74,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   const cache: ResponseCache = redis
     ? new RedisCache(redis, config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes)
     : new MemoryCache(config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes);
-  const limits = new LimitService(app.db, store, config.limits);
+  const limits = new LimitService(app.db, store, config.limits, Date.now, config.authCacheTtlMs);
   const completions = new CompletionService({
     llm,
     limits,

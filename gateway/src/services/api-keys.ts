@@ -24,10 +24,14 @@ const DAY_S = 24 * 60 * 60;
 
 /** Per-user API keys, through better-auth's api-key plugin (keys are stored hashed). */
 export class ApiKeyService {
-  /** With `db`, revoking a key also removes its own limits (admin's and owner's). */
+  /**
+   * With `db`, revoking a key also removes its own limits (admin's and owner's);
+   * `onChange` runs once a key is gone (clears the verified-key cache).
+   */
   constructor(
     private readonly auth: Auth,
     private readonly db?: Database,
+    private readonly onChange: () => void = () => undefined,
   ) {}
 
   async list(userId: string): Promise<ApiKeyInfo[]> {
@@ -88,6 +92,7 @@ export class ApiKeyService {
     const found = await ctx.adapter.findOne({ model: "apikey", where });
     if (!found) throw notFound("API key");
     await ctx.adapter.delete({ model: "apikey", where });
+    this.onChange();
     await this.db?.kysely
       .deleteFrom("limit_override")
       .where("subject", "in", [`key:${id}`, `keyown:${id}`])

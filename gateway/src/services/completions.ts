@@ -13,7 +13,13 @@ import {
 } from "./cache.js";
 import { UNBOUNDED } from "./limit-store.js";
 import type { Admission, Caller, LimitService } from "./limits.js";
-import { BrokenAnswer, type LlmClient, type Upstream, upstreamError } from "./llm-client.js";
+import {
+  BrokenAnswer,
+  type LlmClient,
+  type Upstream,
+  type UpstreamResponse,
+  upstreamError,
+} from "./llm-client.js";
 import type { Metrics } from "./metrics.js";
 import { newRow, recordUsage } from "./recorder.js";
 import type { UsageRow, UsageService } from "./usage.js";
@@ -259,7 +265,7 @@ export class CompletionService {
    * Waits for a stream's first event while the call can still go to another server: a
    * stream that ends or breaks before it is a broken answer (see LlmClient.send).
    */
-  private async peek(res: Response, signal: AbortSignal): Promise<Head> {
+  private async peek(res: UpstreamResponse, signal: AbortSignal): Promise<Head> {
     const events = dataEvents(this.d.llm.chunks(res, signal));
     const first = await events.next();
     if (first.done) throw new BrokenAnswer("the stream ended before its first event");

@@ -1,3 +1,4 @@
+import { TtlCache } from "../auth/ttl-cache.js";
 import type { Limits, Role } from "../config.js";
 import type { Database } from "../db/database.js";
 import { prepared } from "../db/prepared.js";
@@ -126,13 +127,21 @@ export function limitError(
  */
 export class LimitService {
   private readonly overrideQuery;
+  /** Overrides read on the hot path (none: null), by subject; cleared by setOverrides. */
+  private readonly cached: TtlCache<LimitOverrides | null>;
 
+  /**
+   * @param overridesTtlMs how long `subjects` reuses overrides it read (0: always read);
+   *   setOverrides here clears them at once, the TTL bounds another process's changes.
+   */
   constructor(
     private readonly db: Database,
     private readonly store: LimitStore,
     private readonly defaults: Record<Role, Limits>,
     private readonly clock: () => number = Date.now,
+    overridesTtlMs = 0,
   ) {
+    this.cached = new TtlCache(overridesTtlMs, 10_000, clock);
     // Read on every LLM request: compiled once.
     const k = db.kysely;
     this.overrideQuery = prepared<LimitOverrides, [string]>(
@@ -154,7 +163,7 @@ export class LimitService {
    */
   async subjects(caller: Caller): Promise<Subject[]> {
     const [userOverrides, key] = await Promise.all([
-      this.overrides(`user:${caller.userId}`),
+      this.cachedOverrides(`user:${caller.userId}`),
       caller.apiKeyId ? this.keyLimits(caller.apiKeyId) : null,
     ]);
     const user = merge(this.defaults[caller.role], userOverrides ?? NO_OVERRIDES);
@@ -166,10 +175,21 @@ export class LimitService {
   /** An API key's effective own limits (0 = none), or null when nobody set any. */
   private async keyLimits(apiKeyId: string): Promise<Limits | null> {
     const [admin, owner] = await Promise.all([
-      this.overrides(`key:${apiKeyId}`),
-      this.overrides(`keyown:${apiKeyId}`),
+      this.cachedOverrides(`key:${apiKeyId}`),
+      this.cachedOverrides(`keyown:${apiKeyId}`),
     ]);
     return keyLimits(admin, owner);
+  }
+
+  /** `overrides`, through the cache when it is on (the hot path's reads). */
+  private async cachedOverrides(subject: string): Promise<LimitOverrides | undefined> {
+    if (!this.cached.enabled) return this.overrides(subject);
+    const hit = this.cached.get(subject);
+    if (hit !== undefined) return hit ?? undefined;
+    const generation = this.cached.generation;
+    const row = await this.overrides(subject);
+    this.cached.set(subject, row ?? null, generation);
+    return row;
   }
 
   /** The smallest non-zero max_tokens cap among the subjects (0: none). */
@@ -259,6 +279,7 @@ export class LimitService {
       .values({ subject, userId, ...next, updatedAt: this.clock() })
       .onConflict((oc) => oc.column("subject").doUpdateSet({ ...next, updatedAt: this.clock() }))
       .execute();
+    this.cached.clear();
     return next;
   }
 

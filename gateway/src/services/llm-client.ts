@@ -1,3 +1,4 @@
+import { Agent, type Dispatcher, request } from "undici";
 import { HttpError } from "../errors.js";
 import { type Balancer, type Lease, noServerError } from "./balancer.js";
 
@@ -10,6 +11,36 @@ export interface LlmClientOptions {
   idleTimeoutMs: number;
   /** Counts each attempt per server and outcome (optional). */
   onAttempt?: (server: string, outcome: "ok" | "error" | "unreachable") => void;
+  /** The connection pool (default: `upstreamAgent()`); its owner closes it. */
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * Keep-alive connections to the llm-servers, reused request after request (one request at
+ * a time on each: no pipelining). Their number follows the load; the balancer already
+ * bounds the requests in flight per server (LLM_SERVER_MAX_OUTSTANDING, the queue).
+ */
+export function upstreamAgent(): Agent {
+  return new Agent({ pipelining: 1, keepAliveTimeout: 4_000, connect: { noDelay: true } });
+}
+
+/** llm-server's answer as undici gives it: status, headers, body (a Node Readable). */
+export interface UpstreamResponse {
+  status: number;
+  /** 2xx */
+  ok: boolean;
+  body: Dispatcher.ResponseData["body"];
+  text(): Promise<string>;
+}
+
+function wrap(res: Dispatcher.ResponseData): UpstreamResponse {
+  const { statusCode, body } = res;
+  return {
+    status: statusCode,
+    ok: statusCode >= 200 && statusCode < 300,
+    body,
+    text: () => body.text(),
+  };
 }
 
 export interface LlmCall {
@@ -27,7 +58,7 @@ export interface LlmCall {
 
 /** An upstream answer, holding its server's slot until `release`. */
 export interface Upstream<T = undefined> {
-  res: Response;
+  res: UpstreamResponse;
   server: string;
   release(failed: boolean): void;
   /** What `prepare` read of the answer before it was handed on. */
@@ -40,7 +71,7 @@ export interface Upstream<T = undefined> {
  * yet. A throw other than a timeout or an abort counts as a broken answer and sends the
  * call to the next server.
  */
-export type Prepare<T> = (res: Response) => Promise<T>;
+export type Prepare<T> = (res: UpstreamResponse) => Promise<T>;
 
 /** An answer that broke before its first byte could be relayed (retried elsewhere). */
 export class BrokenAnswer extends Error {}
@@ -63,7 +94,13 @@ const RETRYABLE = new Set([500, 502, 503, 504]);
  * reached the client.
  */
 export class LlmClient {
-  constructor(private readonly options: LlmClientOptions) {}
+  private readonly dispatcher: Dispatcher;
+  private readonly authorization: string;
+
+  constructor(private readonly options: LlmClientOptions) {
+    this.dispatcher = options.dispatcher ?? upstreamAgent();
+    this.authorization = `Bearer ${options.token}`;
+  }
 
   /**
    * Sends the call and resolves once upstream's headers arrive. The caller must
@@ -113,20 +150,24 @@ export class LlmClient {
     prepare: Prepare<T> | undefined,
     canRetry: boolean,
   ): Promise<{ up: Upstream<T | undefined> } | { retry: unknown }> {
-    let res: Response;
+    let res: UpstreamResponse;
     try {
-      res = await fetch(`${lease.url}${call.path}`, {
-        method: call.method,
-        headers: {
-          authorization: `Bearer ${this.options.token}`,
-          accept: "application/json, text/event-stream",
-          "x-request-id": call.requestId,
-          "x-client-id": call.clientId,
-          ...(call.body !== undefined ? { "content-type": "application/json" } : {}),
-        },
-        ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
-        signal: controller.signal,
-      });
+      const headers: Record<string, string> = {
+        authorization: this.authorization,
+        accept: "application/json, text/event-stream",
+        "x-request-id": call.requestId,
+        "x-client-id": call.clientId,
+      };
+      if (call.body !== undefined) headers["content-type"] = "application/json";
+      res = wrap(
+        await request(`${lease.url}${call.path}`, {
+          method: call.method,
+          headers,
+          body: call.body !== undefined ? JSON.stringify(call.body) : null,
+          signal: controller.signal,
+          dispatcher: this.dispatcher,
+        }),
+      );
     } catch (err) {
       lease.release(!controller.signal.aborted);
       if (controller.signal.aborted) throw controller.signal.reason ?? err;
@@ -134,7 +175,7 @@ export class LlmClient {
       return { retry: err };
     }
     if (RETRYABLE.has(res.status) && canRetry) {
-      await res.arrayBuffer().catch(() => undefined);
+      await res.body.dump().catch(() => undefined);
       this.options.onAttempt?.(lease.url, "error");
       lease.release(true);
       return { retry: new Error(`the model server answered ${res.status}`) };
@@ -144,7 +185,7 @@ export class LlmClient {
       // The first-token timer is still armed: it bounds the time to the first byte.
       head = prepare ? await prepare(res) : undefined;
     } catch (err) {
-      res.body?.cancel().catch(() => undefined);
+      res.body.destroy();
       if (controller.signal.aborted) {
         lease.release(false);
         throw controller.signal.reason ?? err;
@@ -162,35 +203,47 @@ export class LlmClient {
 
   /**
    * Yields the chunks of a streamed body, aborting with UpstreamTimeout when the first
-   * chunk or any later one takes too long. Stops at once when `signal` aborts.
+   * chunk or any later one takes too long (counted while waiting for it, not while the
+   * caller handles the previous one). Stops at once, quietly, when `signal` aborts.
    */
-  async *chunks(res: Response, signal: AbortSignal): AsyncGenerator<Uint8Array> {
-    if (!res.body) return;
-    const reader = res.body.getReader();
+  async *chunks(res: UpstreamResponse, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    const body = res.body;
+    let timeout: UpstreamTimeout | null = null;
+    let waiting = true;
     let first = true;
-    const onAbort = () => {
-      reader.cancel().catch(() => undefined);
+    // One timer for the whole stream, re-armed per chunk (no promise or timer per chunk).
+    const fire = () => {
+      if (!waiting) {
+        timer.refresh();
+        return;
+      }
+      timeout = new UpstreamTimeout(first ? "first-token" : "idle");
+      body.destroy(timeout);
     };
+    let timer = setTimeout(fire, this.options.firstTokenTimeoutMs);
+    const onAbort = () => body.destroy();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      while (true) {
-        const ms = first ? this.options.firstTokenTimeoutMs : this.options.idleTimeoutMs;
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new UpstreamTimeout(first ? "first-token" : "idle")), ms);
-        });
-        try {
-          const { done, value } = await Promise.race([reader.read(), timeout]);
-          if (done) return;
+      if (signal.aborted) return;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        waiting = false;
+        if (first) {
           first = false;
-          yield value;
-        } finally {
           clearTimeout(timer);
+          timer = setTimeout(fire, this.options.idleTimeoutMs);
         }
+        yield chunk;
+        waiting = true;
+        timer.refresh();
       }
+    } catch (err) {
+      if (timeout) throw timeout;
+      if (signal.aborted) return;
+      throw err;
     } finally {
+      clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
-      reader.cancel().catch(() => undefined);
+      if (!body.destroyed) body.destroy();
     }
   }
 }

@@ -89,16 +89,24 @@ const COLUMNS = [
   "errorCode",
 ] as const satisfies readonly (keyof UsageRow)[];
 
-/** Writes one row per LLM request and aggregates them for the usage routes. */
+/** Rows written together at most (15 parameters each, well under the engines' limits). */
+const BATCH_ROWS = 500;
+
+/**
+ * Writes one row per LLM request and aggregates them for the usage routes. Rows are
+ * written in batches: those recorded within `batchMs` go in one multi-row insert.
+ */
 export class UsageService {
-  private readonly insert;
   private readonly tokensByUser;
   private readonly tokensByKey;
+  private queue: UsageRow[] = [];
+  private pending: Promise<void> | null = null;
 
-  constructor(private readonly db: Database) {
+  constructor(
+    private readonly db: Database,
+    private readonly batchMs = 20,
+  ) {
     const k = db.kysely;
-    const template = Object.fromEntries(COLUMNS.map((c) => [c, null])) as unknown as UsageRow;
-    this.insert = prepared<unknown, unknown[]>(k, k.insertInto("usage_record").values(template));
     const sum = (column: "userId" | "apiKeyId") =>
       prepared<{ n: number | string }, [string, number]>(
         k,
@@ -113,12 +121,32 @@ export class UsageService {
   }
 
   /**
-   * Stores one row. The caller need not wait: readers here (and `Database.close`) wait for
-   * writes in flight, so a reply never waits for its own usage row.
+   * Stores one row (with the others recorded within `batchMs`). The caller need not wait:
+   * readers here (and `Database.close`) wait for writes in flight, so a reply never waits
+   * for its own usage row. Resolves (or rejects) with the row's batch.
    */
   record(row: UsageRow): Promise<void> {
-    const write = this.insert(...COLUMNS.map((c) => row[c])).then(() => undefined);
-    return this.db.background(write);
+    this.queue.push(row);
+    if (!this.pending) {
+      const write = new Promise<void>((resolve) => {
+        setTimeout(resolve, this.batchMs);
+      }).then(() => this.writeQueued());
+      this.pending = this.db.background(write);
+    }
+    return this.pending;
+  }
+
+  private async writeQueued(): Promise<void> {
+    this.pending = null;
+    const rows = this.queue;
+    this.queue = [];
+    const k = this.db.kysely;
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const values = rows
+        .slice(i, i + BATCH_ROWS)
+        .map((r) => Object.fromEntries(COLUMNS.map((c) => [c, r[c]])) as UsageRow);
+      await k.insertInto("usage_record").values(values).execute();
+    }
   }
 
   /** Quota tokens charged to `user:<id>` or `key:<id>` since `since` (seeds the counters). */

@@ -6,9 +6,11 @@ import { HttpError, notFound } from "../errors.js";
 
 /** Account operations: own profile, password, deletion, and the admin's user management. */
 export class UserService {
+  /** `onChange` runs after a role, disabled-flag or deletion change (clears auth caches). */
   constructor(
     private readonly auth: Auth,
     private readonly db: Database,
+    private readonly onChange: () => void = () => undefined,
   ) {}
 
   private get ctx() {
@@ -81,7 +83,9 @@ export class UserService {
     const k = this.db.kysely;
     await k.deleteFrom("conversation").where("userId", "=", userId).execute();
     await k.deleteFrom("apikey").where("referenceId", "=", userId).execute();
+    this.onChange();
     await (await this.ctx).internalAdapter.deleteUser(userId);
+    this.onChange();
   }
 
   async list(q: string | undefined, limit: number, offset: number): Promise<AuthUser[]> {
@@ -126,6 +130,7 @@ export class UserService {
     if (Object.keys(data).length === 0) return before;
     const ctx = await this.ctx;
     await ctx.internalAdapter.updateUser(id, data);
+    this.onChange();
     await ctx.internalAdapter.deleteUserSessions(id);
     return this.get(id);
   }
