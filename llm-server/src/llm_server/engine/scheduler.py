@@ -258,13 +258,16 @@ class Scheduler:
             add(sequence.pending_token, sequence.n_past, sequence.slot, True)
             outputs.append((sequence, n - 1))
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
-        # While streams are decoding, a long prompt is read in small chunks (at most four per
-        # step in all) so that no stream's next token waits for its prefill. Short prompts (chat
-        # turns) are read whole in the room the step has left: one batch reads them far more
-        # cheaply per token than spreading them over steps, and their first token comes sooner.
+        # While streams are decoding, long prompts are read in chunks so that no stream's next
+        # token waits for a whole prefill: one chunk a step keeps a stream's gaps within ~3x
+        # their median. When long prompts pile up (more than half as many as decoding streams),
+        # they get a larger share of the step: two chunks per waiting prompt per decoding
+        # stream, the oldest prompt first. Short prompts (chat turns) are read whole in the room the step has left:
+        # one batch reads them more cheaply per token, and their first token comes sooner.
         chunk = self._limits.prefill_chunk_tokens
         budget = self._limits.step_tokens - n
-        long_budget = 4 * chunk if decoding else budget
+        long_waiting = sum(1 for s in self._running if s.prefilling and len(s.prompt) > 2 * chunk)
+        long_budget = chunk * max(1, -(-2 * long_waiting // len(decoding))) if decoding else budget
         score_rows = MAX_SCORED_ROWS_PER_STEP  # shared by every scored text in this step
         for sequence in self._running:
             if budget <= 0:
@@ -275,7 +278,7 @@ class Scheduler:
             end = min(len(sequence.prompt), start + budget)
             long = decoding and len(sequence.prompt) > 2 * chunk
             if long:
-                end = min(end, start + chunk, start + long_budget)
+                end = min(end, start + long_budget)
             if sequence.kind == "score":
                 # Rows with logits: positions from score_from - 1 on predict the next token.
                 first_row = max(start, sequence.score_from - 1)
