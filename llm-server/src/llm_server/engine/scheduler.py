@@ -262,8 +262,9 @@ class Scheduler:
         # token waits for a whole prefill: one chunk a step keeps a stream's gaps within ~3x
         # their median. When long prompts pile up (more than half as many as decoding streams),
         # they get a larger share of the step: two chunks per waiting prompt per decoding
-        # stream, the oldest prompt first. Short prompts (chat turns) are read whole in the room the step has left:
-        # one batch reads them more cheaply per token, and their first token comes sooner.
+        # stream, the oldest prompt first. Short prompts (chat turns) are read whole in the room
+        # the step has left: one batch reads them more cheaply per token, and their first token
+        # comes sooner.
         chunk = self._limits.prefill_chunk_tokens
         budget = self._limits.step_tokens - n
         long_waiting = sum(1 for s in self._running if s.prefilling and len(s.prompt) > 2 * chunk)
