@@ -12,6 +12,7 @@ import {
   browser,
   DATABASES,
   databaseConfig,
+  JSON_CT,
   ORIGIN,
   postgresMissing,
   type Session,
@@ -21,7 +22,6 @@ import {
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
 
 const noPostgres = await postgresMissing();
-const JSON_CT = { "content-type": "application/json" };
 
 describe("TtlCache", () => {
   it("keeps an entry for its TTL, never past its own `until`", () => {

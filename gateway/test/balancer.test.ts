@@ -3,14 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import type { Config } from "../src/config.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, type Session, signUp, testConfig } from "./helpers.js";
+import { bearer, chat, JSON_CT, type Session, signUp, testConfig } from "./helpers.js";
 
-const JSON_CT = { "content-type": "application/json" };
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "fake-model",
-  messages: [{ role: "user", content }],
-  ...extra,
-});
 const completions = (f: FakeLlm) =>
   f.requests.filter((r) => r.path === "/v1/chat/completions").length;
 const portOf = (url: string) => Number(new URL(url).port);

@@ -4,7 +4,9 @@ import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import {
   bearer,
   buildTestApp,
+  chat,
   DATABASES,
+  JSON_CT,
   postgresMissing,
   type Session,
   signUp,
@@ -13,12 +15,6 @@ import { PG_SETUP_TIMEOUT } from "./postgres.js";
 
 const noPostgres = await postgresMissing();
 
-const JSON_CT = { "content-type": "application/json" };
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "fake-model",
-  messages: [{ role: "user", content }],
-  ...extra,
-});
 const upstreamCount = (f: FakeLlm) =>
   f.requests.filter((r) => r.path === "/v1/chat/completions").length;
 

@@ -5,14 +5,13 @@ import {
   browser,
   buildTestApp,
   DATABASES,
+  JSON_CT,
   postgresMissing,
   type Session,
   signUp,
 } from "./helpers.js";
 
 const noPostgres = await postgresMissing();
-
-const JSON_CT = { "content-type": "application/json" };
 
 interface Event {
   event: string;

@@ -175,6 +175,33 @@ export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
+export const JSON_CT = { "content-type": "application/json" };
+
+/** A chat completion body for the fake llm-server's model. */
+export const chat = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: "fake-model",
+  messages: [{ role: "user", content }],
+  ...extra,
+});
+
+/** Signs up `email` and gives it per-user `limits` through the admin route. */
+export async function userWithLimits(
+  app: Injectable,
+  admin: Session,
+  email: string,
+  limits: Record<string, number>,
+): Promise<Session> {
+  const s = await signUp(app, email);
+  const res = await app.inject({
+    method: "PATCH",
+    url: `/api/admin/users/${s.userId}/limits`,
+    headers: { ...bearer(admin.token), ...JSON_CT },
+    payload: limits,
+  });
+  if (res.statusCode !== 200) throw new Error(`set limits failed: ${res.statusCode} ${res.body}`);
+  return s;
+}
+
 /**
  * Writes a throw-away self-signed certificate (1 day, for localhost and 127.0.0.1) and its
  * key into `dir` with openssl; returns the two paths.

@@ -8,8 +8,10 @@ import { runAdmin } from "../src/cli.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import {
   bearer,
+  chat,
   DATABASES,
   databaseConfig,
+  JSON_CT,
   postgresMissing,
   type Session,
   signUp,
@@ -18,13 +20,6 @@ import {
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
 
 const noPostgres = await postgresMissing();
-
-const JSON_CT = { "content-type": "application/json" };
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "fake-model",
-  messages: [{ role: "user", content }],
-  ...extra,
-});
 
 /** Per-API-key limits: set by admins (API and CLI), enforced together with the user's. */
 for (const database of DATABASES)

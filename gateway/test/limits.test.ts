@@ -9,23 +9,19 @@ import { estimatePromptTokens } from "../src/services/completions.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import {
   bearer,
+  chat,
   DATABASES,
   databaseConfig,
+  JSON_CT,
   postgresMissing,
   type Session,
   signUp,
   testConfig,
+  userWithLimits,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
 
 const noPostgres = await postgresMissing();
-
-const JSON_CT = { "content-type": "application/json" };
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "fake-model",
-  messages: [{ role: "user", content }],
-  ...extra,
-});
 
 for (const database of DATABASES)
   describe.skipIf(database === "postgres" && noPostgres)(`limits per user (${database})`, () => {
@@ -51,17 +47,8 @@ for (const database of DATABASES)
       await fake.close();
     });
 
-    async function userWith(email: string, limits: Record<string, number>): Promise<Session> {
-      const s = await signUp(app, email);
-      const res = await app.inject({
-        method: "PATCH",
-        url: `/api/admin/users/${s.userId}/limits`,
-        headers: { ...bearer(admin.token), ...JSON_CT },
-        payload: limits,
-      });
-      expect(res.statusCode).toBe(200);
-      return s;
-    }
+    const userWith = (email: string, limits: Record<string, number>) =>
+      userWithLimits(app, admin, email, limits);
 
     const post = (s: Session, body: unknown) =>
       fetch(`${base}/v1/chat/completions`, {

@@ -2,9 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, browser, type Session, signUp, testConfig } from "./helpers.js";
-
-const JSON_CT = { "content-type": "application/json" };
+import { bearer, browser, JSON_CT, type Session, signUp, testConfig } from "./helpers.js";
 
 async function createKey(app: FastifyInstance, s: Session): Promise<string> {
   const res = await app.inject({

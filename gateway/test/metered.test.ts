@@ -6,15 +6,15 @@ import {
   bearer,
   buildTestApp,
   DATABASES,
+  JSON_CT,
   postgresMissing,
   type Session,
   signUp,
+  userWithLimits,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
 
 const noPostgres = await postgresMissing();
-
-const JSON_CT = { "content-type": "application/json" };
 
 /** Model lists and /analyze pass the limits and leave one usage row each, like completions. */
 for (const database of DATABASES)
@@ -37,17 +37,8 @@ for (const database of DATABASES)
         await fake.close();
       });
 
-      async function userWith(email: string, limits: Record<string, number>): Promise<Session> {
-        const s = await signUp(app, email);
-        const res = await app.inject({
-          method: "PATCH",
-          url: `/api/admin/users/${s.userId}/limits`,
-          headers: { ...bearer(admin.token), ...JSON_CT },
-          payload: limits,
-        });
-        expect(res.statusCode).toBe(200);
-        return s;
-      }
+      const userWith = (email: string, limits: Record<string, number>) =>
+        userWithLimits(app, admin, email, limits);
       /** The user's usage rows, oldest first (after the writes in flight). */
       const rows = async (s: Session): Promise<Record<string, unknown>[]> => {
         await app.db.drain();

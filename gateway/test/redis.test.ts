@@ -9,14 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { type CachedAnswer, encodeEntry, RedisCache } from "../src/services/cache.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, type Session, signUp, testConfig } from "./helpers.js";
-
-const JSON_CT = { "content-type": "application/json" };
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "fake-model",
-  messages: [{ role: "user", content }],
-  ...extra,
-});
+import {
+  bearer,
+  chat,
+  JSON_CT,
+  type Session,
+  signUp,
+  testConfig,
+  userWithLimits,
+} from "./helpers.js";
 
 /** Debian's redis-server, installed with apt-get when missing; null (with the reason) if impossible. */
 function redisBinary(): { path: string } | { reason: string } {
@@ -101,18 +102,8 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
     bases = [];
   });
 
-  async function userWith(email: string, limits: Record<string, number>) {
-    const app = apps[0] as FastifyInstance;
-    const s = await signUp(app, email);
-    const res = await app.inject({
-      method: "PATCH",
-      url: `/api/admin/users/${s.userId}/limits`,
-      headers: { ...bearer(admin.token), ...JSON_CT },
-      payload: limits,
-    });
-    expect(res.statusCode).toBe(200);
-    return s;
-  }
+  const userWith = (email: string, limits: Record<string, number>) =>
+    userWithLimits(apps[0] as FastifyInstance, admin, email, limits);
   const post = (i: number, s: Session, body: unknown) =>
     fetch(`${bases[i % 2]}/v1/chat/completions`, {
       method: "POST",

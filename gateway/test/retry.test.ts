@@ -2,14 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, signUp, testConfig } from "./helpers.js";
+import { bearer, chat, JSON_CT, signUp, testConfig } from "./helpers.js";
 
-const JSON_CT = { "content-type": "application/json" };
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "fake-model",
-  messages: [{ role: "user", content }],
-  ...extra,
-});
 const calls = (f: FakeLlm, path = "/v1/chat/completions") =>
   f.requests.filter((r) => r.path === path).length;
 const dataEvents = (text: string) =>

@@ -2,9 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, browser, ORIGIN, type Session, signUp, testConfig } from "./helpers.js";
+import { bearer, browser, JSON_CT, ORIGIN, type Session, signUp, testConfig } from "./helpers.js";
 
-const JSON_CT = { "content-type": "application/json" };
 const EVIL = "https://evil.example";
 
 describe("security headers", () => {

@@ -6,6 +6,7 @@ import {
   buildTestApp,
   cookiesOf,
   DATABASES,
+  JSON_CT,
   ORIGIN,
   postgresMissing,
   signIn,
@@ -13,8 +14,6 @@ import {
 } from "./helpers.js";
 
 const noPostgres = await postgresMissing();
-
-const JSON_CT = { "content-type": "application/json" };
 
 /** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) — test-side only, to play the authenticator app. */
 function totp(base32Secret: string, at = Date.now()): string {

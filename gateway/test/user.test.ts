@@ -5,6 +5,7 @@ import {
   browser,
   buildTestApp,
   DATABASES,
+  JSON_CT,
   postgresMissing,
   type Session,
   signIn,
@@ -12,8 +13,6 @@ import {
 } from "./helpers.js";
 
 const noPostgres = await postgresMissing();
-
-const JSON_CT = { "content-type": "application/json" };
 
 for (const database of DATABASES)
   describe.skipIf(database === "postgres" && noPostgres)(`/api/user (${database})`, () => {
