@@ -5,7 +5,7 @@ import { principalOf } from "../plugins/auth.js";
 import type { ApiKeyService } from "../services/api-keys.js";
 import type { LimitService } from "../services/limits.js";
 import type { UserService } from "../services/users.js";
-import { authErrors, DateTime, IdParams, NullableDateTime } from "./schemas.js";
+import { ApiKeyInfo, authErrors, IdParams } from "./schemas.js";
 import { Limit, LimitsObj, Overrides } from "./usage.js";
 
 export interface KeyLimitRoutesOptions {
@@ -14,15 +14,7 @@ export interface KeyLimitRoutesOptions {
   users: UserService;
 }
 
-const AdminKey = Type.Object({
-  id: Type.String(),
-  name: Type.Union([Type.String(), Type.Null()]),
-  start: Type.Union([Type.String(), Type.Null()]),
-  createdAt: DateTime,
-  expiresAt: NullableDateTime,
-  lastUsedAt: NullableDateTime,
-  limits: Overrides,
-});
+const AdminKey = Type.Object({ ...ApiKeyInfo.properties, limits: Overrides });
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 const KeyLimits = Type.Object({

@@ -6,6 +6,16 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 
 export const DateTime = Type.String({ format: "date-time" });
 export const NullableDateTime = Type.Union([DateTime, Type.Null()]);
+
+/** An API key as listed to its owner (the secret itself is shown once, at creation). */
+export const ApiKeyInfo = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  start: Type.Union([Type.String(), Type.Null()]),
+  createdAt: DateTime,
+  expiresAt: NullableDateTime,
+  lastUsedAt: NullableDateTime,
+});
 export const Role = Type.Union([Type.Literal("admin"), Type.Literal("user")]);
 
 export const Me = Type.Object(

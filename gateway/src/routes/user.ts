@@ -3,7 +3,7 @@ import { Type } from "typebox";
 import { principalOf } from "../plugins/auth.js";
 import type { ApiKeyService } from "../services/api-keys.js";
 import type { UserService } from "../services/users.js";
-import { authErrors, DateTime, IdParams, Me, meBody, NullableDateTime, Ok } from "./schemas.js";
+import { ApiKeyInfo, authErrors, IdParams, Me, meBody, NullableDateTime, Ok } from "./schemas.js";
 
 export interface UserRoutesOptions {
   users: UserService;
@@ -11,14 +11,6 @@ export interface UserRoutesOptions {
 }
 
 const Password = Type.String({ minLength: 1, maxLength: 256 });
-const ApiKeyInfo = Type.Object({
-  id: Type.String(),
-  name: Type.Union([Type.String(), Type.Null()]),
-  start: Type.Union([Type.String(), Type.Null()]),
-  createdAt: DateTime,
-  expiresAt: NullableDateTime,
-  lastUsedAt: NullableDateTime,
-});
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** `/api/user*`: the caller's own account and API keys. */
