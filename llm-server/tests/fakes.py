@@ -89,6 +89,7 @@ class FakeEngine:
         self.finish_reason_on_fail: FinishReason = "error"
         self.queue_full = False
         self.running = 0
+        self.drafted = self.accepted = 0
         self.cancelled = 0
         self.started: list[FakeGeneration] = []
 
@@ -106,7 +107,12 @@ class FakeEngine:
             raise ValueError("not a GGUF file")
 
     def load_stats(self) -> EngineLoad:
-        return EngineLoad(running=self.running, queued=0)
+        return EngineLoad(
+            running=self.running,
+            queued=0,
+            draft_tokens=self.drafted,
+            draft_tokens_accepted=self.accepted,
+        )
 
     async def close(self) -> None:
         self.closed = True

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="Prompt tokens read per step while other streams decode: small enough "
         "that a long prompt never stalls them (a step stays within ~3x its usual time).",
     )
+    batch_multiple: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=4,
+        description="Decode steps are padded to a multiple of this many tokens with guessed "
+        "next tokens (speculative decoding by prompt lookup, verified by the sampler): "
+        "llama.cpp's CPU kernels work on 4-row tiles, so 13 tokens cost more than 16. "
+        "1 turns guessing off.",
+    )
     swa_full: bool = Field(
         default=True,
         description="Keep full-size caches for sliding-window layers (Gemma 3), so that long "

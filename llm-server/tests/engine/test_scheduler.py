@@ -199,3 +199,81 @@ async def test_a_long_prompt_is_read_in_chunks_while_streams_decode(engine: Llam
 async def test_a_short_prompt_is_read_whole_while_streams_decode(engine: LlamaEngine) -> None:
     short_prompt = engine.tokenize(TOPICS[0])
     assert await _tokens_streamed_while_reading(engine, short_prompt) <= 2 * 3
+
+
+REPEATING = [
+    "1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1,",
+    "The cat sat on the mat. The cat sat on the mat. The cat",
+    "red, green, blue, red, green, blue, red,",
+    "Monday, Tuesday, Monday, Tuesday, Monday,",
+    "abc abc abc abc abc",
+]
+
+
+async def _answers(
+    engine: LlamaEngine, prompts: list[str], params: SamplingParams
+) -> list[tuple[list[int], Finished]]:
+    results = await asyncio.gather(
+        *(run(engine, p, params, f"client{i}") for i, p in enumerate(prompts))
+    )
+    return [([t.token_id for t in tokens], finish) for tokens, finish in results]
+
+
+async def _without_guesses(prompts: list[str], params: SamplingParams) -> list[list[int]]:
+    engine = LlamaEngine(
+        Settings(app_env="test", n_threads=2, max_running=16, n_ctx=4096, batch_multiple=1)
+    )
+    await asyncio.to_thread(engine.load)
+    try:
+        answers = await _answers(engine, prompts, params)
+        assert engine.load_stats().draft_tokens == 0
+        return [tokens for tokens, _ in answers]
+    finally:
+        await engine.close()
+
+
+async def test_guesses_fill_ragged_steps_and_the_sampler_confirms_them(
+    engine: LlamaEngine,
+) -> None:
+    # Five streams make 5-token steps, padded to 8 with guessed next tokens; on repetitive
+    # text the model confirms most guesses, so streams move more than a token per step.
+    params = SamplingParams(max_tokens=40, temperature=0, ignore_eos=True)
+    before = engine.load_stats()
+    guessed = await _answers(engine, REPEATING, params)
+    after = engine.load_stats()
+    drafted = after.draft_tokens - before.draft_tokens
+    accepted = after.draft_tokens_accepted - before.draft_tokens_accepted
+    assert 40 <= accepted <= drafted
+    assert all(f.reason == "length" and len(tokens) == 40 for tokens, f in guessed)
+    # The same answers as without guesses, but for near-ties moved by batch-shape drift.
+    plain = await _without_guesses(REPEATING, params)
+    assert sum(tokens == p for (tokens, _), p in zip(guessed, plain, strict=True)) >= 4
+
+
+async def test_rejected_guesses_leave_no_cells_behind(engine: LlamaEngine) -> None:
+    # Three streams of ordinary text: a guess per step, most of them wrong. A wrong guess's
+    # cell left in the cache would collide with the next token's position and fail the step.
+    params = SamplingParams(max_tokens=30, temperature=0, ignore_eos=True)
+    before = engine.load_stats()
+    answers = await _answers(engine, TOPICS[:3], params)
+    after = engine.load_stats()
+    rejected = (after.draft_tokens - before.draft_tokens) - (
+        after.draft_tokens_accepted - before.draft_tokens_accepted
+    )
+    assert rejected >= 3
+    assert all(f.reason == "length" and len(tokens) == 30 for tokens, f in answers)
+
+
+async def test_a_stop_or_max_tokens_inside_confirmed_guesses_ends_the_answer_there(
+    engine: LlamaEngine,
+) -> None:
+    prompts = REPEATING[:3]
+    stopped = SamplingParams(max_tokens=40, temperature=0, stop=("4, 1",))
+    short = SamplingParams(max_tokens=3, temperature=0, ignore_eos=True)
+    for params in (stopped, short):
+        answers = await _answers(engine, prompts, params)
+        plain = await _without_guesses(prompts, params)
+        assert [tokens for tokens, _ in answers] == plain
+    answers = await _answers(engine, prompts, stopped)
+    assert answers[0][1].reason == "stop"
+    assert all(len(tokens) == 3 for tokens, _ in await _answers(engine, prompts, short))

@@ -8,6 +8,7 @@ import pytest
 
 from llm_server.observability.logging import JsonFormatter
 from tests.conftest import AUTH
+from tests.fakes import FakeEngine
 
 
 async def test_metrics_count_requests_tokens_and_latency(client: httpx.AsyncClient) -> None:
@@ -28,6 +29,15 @@ async def test_metrics_count_requests_tokens_and_latency(client: httpx.AsyncClie
         "llm_prompt_tokens_total",
     ):
         assert name in text
+
+
+async def test_metrics_export_the_engine_guessed_and_confirmed_tokens(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    engine.drafted, engine.accepted = 12, 7
+    text = (await client.get("/metrics", headers=AUTH)).text
+    assert "llm_draft_tokens_total 12.0" in text
+    assert "llm_draft_tokens_accepted_total 7.0" in text
 
 
 async def test_metrics_need_the_token(client: httpx.AsyncClient) -> None:

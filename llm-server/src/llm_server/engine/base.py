@@ -17,6 +17,8 @@ class EngineLoad:
     running: int
     queued: int
     prefix_tokens_reused: int = 0
+    draft_tokens: int = 0
+    draft_tokens_accepted: int = 0
 
 
 class Generation(Protocol):

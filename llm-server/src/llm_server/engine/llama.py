@@ -78,6 +78,7 @@ class LlamaEngine:
             swa_full=settings.swa_full,
             flash_attention=settings.flash_attention,
             prefill_chunk_tokens=settings.prefill_chunk_tokens,
+            batch_multiple=settings.batch_multiple,
         )
         self._scheduler = Scheduler(
             model,
@@ -90,8 +91,7 @@ class LlamaEngine:
     def load_stats(self) -> EngineLoad:
         if self._scheduler is None:
             return EngineLoad(running=0, queued=0)
-        running, queued, reused = self._scheduler.load()
-        return EngineLoad(running=running, queued=queued, prefix_tokens_reused=reused)
+        return self._scheduler.load()
 
     async def close(self) -> None:
         if self._scheduler is not None:

@@ -4,13 +4,14 @@ One worker thread owns the context. Each step it builds one batch holding the ne
 every running sequence plus chunks of prompts still being read (chunked prefill under a
 per-step token budget, so a long prompt never stalls the streams), calls `llama_decode` once
 (llama.cpp releases the GIL), samples each sequence with its own sampler and hands the tokens
-to the event loop. Sequences that finish or are cancelled leave the batch and free their KV
-cells at once; waiting ones are admitted fairly across clients from a bounded queue.
+to the event loop. A step whose size is not a multiple of the CPU kernels' tile height is
+padded with guessed next tokens (see `drafts`), which the sampler then confirms or drops.
+Sequences that finish or are cancelled leave the batch and free their KV cells at once;
+waiting ones are admitted fairly across clients from a bounded queue.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 import time
@@ -19,9 +20,12 @@ from dataclasses import dataclass
 
 import llama_cpp
 
+from llm_server.engine.base import EngineLoad
+from llm_server.engine.drafts import Candidate, assign, index_for, padding
 from llm_server.engine.fair_queue import FairQueue
 from llm_server.engine.model import LoadedModel
-from llm_server.engine.sampling import Sampler, free_sampler, log_softmax_row, top_indices
+from llm_server.engine.outputs import TokenOutputs
+from llm_server.engine.sampling import Sampler, free_sampler
 from llm_server.engine.sequence import Sequence
 from llm_server.engine.slots import Slot, SlotTable
 from llm_server.engine.stops import StopMatcher
@@ -29,9 +33,6 @@ from llm_server.engine.types import (
     Finished,
     FinishReason,
     SamplingParams,
-    ScoredToken,
-    TokenOut,
-    TopLogprob,
 )
 
 logger = logging.getLogger("llm_server.engine")
@@ -59,6 +60,7 @@ class SchedulerLimits:
     swa_full: bool = True
     flash_attention: bool = True
     prefill_chunk_tokens: int = 64
+    batch_multiple: int = 4
 
 
 class Scheduler:
@@ -78,7 +80,6 @@ class Scheduler:
         self._flush = flush
         self._limits = limits
         self._make_sampler = make_sampler
-        self._n_vocab = llama_cpp.llama_vocab_n_tokens(model.vocab)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = limits.kv_cells
         params.n_batch = limits.step_tokens
@@ -88,7 +89,7 @@ class Scheduler:
         # Logits are only read for each running sequence's next token and for the rows a
         # scored text needs: sizing the output for that (not for n_batch rows of Gemma's 262k
         # vocabulary) saves hundreds of MB of compute buffer.
-        params.n_outputs_max = limits.max_running + MAX_SCORED_ROWS_PER_STEP
+        params.n_outputs_max = limits.max_running + MAX_SCORED_ROWS_PER_STEP + limits.batch_multiple
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.kv_unified = True  # one pool of cells: any sequence may use what others leave
@@ -106,6 +107,11 @@ class Scheduler:
         if not ctx:
             raise RuntimeError("llama.cpp could not create a context (out of memory?)")
         self._ctx = ctx
+        # Drafts need a cache that can drop a sequence's last cells; recurrent state cannot.
+        self._drafting = limits.batch_multiple > 1 and not (
+            llama_cpp.llama_model_is_recurrent(model.model)
+            or llama_cpp.llama_model_is_hybrid(model.model)
+        )
         self._memory = llama_cpp.llama_get_memory(ctx)
         self._batch = llama_cpp.llama_batch_init(limits.step_tokens, 0, 1)
         self._cond = threading.Condition()
@@ -114,7 +120,7 @@ class Scheduler:
         self._slots = SlotTable(2 * limits.max_running, limits.kv_cells, _LlamaKv(self._memory))
         self._accepting = True
         self._stopped = False
-        self._piece_buffer = ctypes.create_string_buffer(256)
+        self._outputs = TokenOutputs(ctx, model.vocab, self._finish, self._slots.drop_after)
         self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
         self._thread.start()
 
@@ -136,10 +142,15 @@ class Scheduler:
         with self._cond:
             self._cond.notify()
 
-    def load(self) -> tuple[int, int, int]:
-        """(running sequences, waiting sequences, prompt tokens reused so far)."""
+    def load(self) -> EngineLoad:
         with self._cond:
-            return len(self._running), len(self._waiting), self._slots.reused_tokens
+            return EngineLoad(
+                running=len(self._running),
+                queued=len(self._waiting),
+                prefix_tokens_reused=self._slots.reused_tokens,
+                draft_tokens=self._outputs.drafted,
+                draft_tokens_accepted=self._outputs.accepted,
+            )
 
     def close(self, drain_timeout_s: float) -> None:
         """Refuse new work, let running work finish within the timeout, cut the rest, free."""
@@ -148,8 +159,8 @@ class Scheduler:
             self._cond.notify()
         deadline = time.monotonic() + drain_timeout_s
         while time.monotonic() < deadline:
-            running, waiting, _ = self.load()
-            if not running and not waiting:
+            load = self.load()
+            if not load.running and not load.queued:
                 break
             time.sleep(0.05)
         with self._cond:
@@ -209,6 +220,8 @@ class Scheduler:
                 sequence.emit(Finished("error", len(sequence.prompt), 0, error=str(exc)))
                 return
             sequence.stop = StopMatcher(sequence.params.stop)
+            if self._drafting:
+                sequence.drafter = index_for(sequence.prompt)
         self._running.append(sequence)
 
     def _finish(self, sequence: Sequence, reason: FinishReason, error: str | None = None) -> None:
@@ -240,6 +253,7 @@ class Scheduler:
             return
         batch = self._batch
         outputs: list[tuple[Sequence, int]] = []
+        samples_next: list[Sequence] = []  # sequences whose next token is drawn this step
         n = 0
 
         def add(token: int, position: int, slot: Slot, logits: bool) -> None:
@@ -257,6 +271,7 @@ class Scheduler:
             assert sequence.slot is not None
             add(sequence.pending_token, sequence.n_past, sequence.slot, True)
             outputs.append((sequence, n - 1))
+            samples_next.append(sequence)
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
         # While streams are decoding, long prompts are read in chunks so that no stream's next
         # token waits for a whole prefill: one chunk a step keeps a stream's gaps within ~3x
@@ -296,10 +311,22 @@ class Scheduler:
                 add(sequence.prompt[position], position, sequence.slot, wants)
                 if wants:
                     outputs.append((sequence, n - 1))
+            if sequence.kind == "generate" and end == len(sequence.prompt):
+                samples_next.append(sequence)
             advanced.append((sequence, end - start))
             budget -= end - start
             if long:
                 long_budget -= end - start
+        drafts: dict[Sequence, list[tuple[int, int]]] = {}
+        pad = padding(n, self._limits.batch_multiple, self._limits.step_tokens - n)
+        pad = pad if self._drafting else 0
+        for sequence, guesses in self._plan_drafts(samples_next, pad).items():
+            assert sequence.slot is not None
+            first = len(sequence.prompt) if sequence.prefilling else sequence.n_past + 1
+            rows = drafts[sequence] = []
+            for offset, guess in enumerate(guesses):
+                add(guess, first + offset, sequence.slot, True)
+                rows.append((guess, n - 1))
         batch.n_tokens = n
         if n == 0:
             return
@@ -321,72 +348,29 @@ class Scheduler:
             sequence.n_past += count
         for sequence, index in outputs:
             if sequence.kind == "score":
-                self._record_score(sequence, index)
+                self._outputs.score(sequence, index)
+            elif sequence in drafts:
+                self._outputs.verify(sequence, index, drafts[sequence])
             else:
-                self._sample(sequence, index)
+                self._outputs.sample(sequence, index)
         for sequence in list(self._running):
             if sequence.kind == "score" and not sequence.prefilling:
                 self._finish(sequence, "stop")
 
-    def _record_score(self, sequence: Sequence, index: int) -> None:
-        position = sequence.score_from + len(sequence.scored)
-        token = sequence.prompt[position]
-        logprobs = log_softmax_row(self._ctx, index, self._n_vocab)
-        tops = tuple(
-            TopLogprob(self._text(t), t, float(logprobs[t]))
-            for t in top_indices(logprobs, sequence.score_top_k)
-        )
-        sequence.scored.append(ScoredToken(token, self._text(token), float(logprobs[token]), tops))
-
-    def _sample(self, sequence: Sequence, index: int) -> None:
-        params = sequence.params
-        assert params is not None
-        assert sequence.sampler is not None
-        assert sequence.stop is not None
-        token = llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, index)
-        sequence.generated += 1
-        logprob: float | None = None
-        tops: tuple[TopLogprob, ...] = ()
-        if params.logprobs is not None:
-            logprobs = log_softmax_row(self._ctx, index, self._n_vocab)
-            logprob = float(logprobs[token])
-            tops = tuple(
-                TopLogprob(self._text(t), t, float(logprobs[t]))
-                for t in top_indices(logprobs, params.logprobs)
-            )
-        if not params.ignore_eos and llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
-            held = sequence.stop.flush() + sequence.decoder.decode(b"", final=True)
-            if held:
-                sequence.emit(TokenOut(held, token, logprob, tops))
-            self._finish(sequence, "stop")
-            return
-        text = sequence.decoder.decode(self._piece(token))
-        text, stopped = sequence.stop.feed(text)
-        if stopped:
-            if text:
-                sequence.emit(TokenOut(text, token, logprob, tops))
-            self._finish(sequence, "stop")
-            return
-        if sequence.generated >= params.max_tokens:
-            text += sequence.stop.flush() + sequence.decoder.decode(b"", final=True)
-            sequence.emit(TokenOut(text, token, logprob, tops))
-            self._finish(sequence, "length")
-            return
-        sequence.emit(TokenOut(text, token, logprob, tops))
-        sequence.pending_token = token
-
-    def _piece(self, token: int) -> bytes:
-        buffer = self._piece_buffer
-        size = llama_cpp.llama_token_to_piece(
-            self._model.vocab, token, buffer, len(buffer), 0, False
-        )
-        if size < 0:
-            buffer = ctypes.create_string_buffer(-size)
-            size = llama_cpp.llama_token_to_piece(self._model.vocab, token, buffer, -size, 0, False)
-        return bytes(buffer.raw[:size])
-
-    def _text(self, token: int) -> str:
-        return self._piece(token).decode("utf-8", errors="replace")
+    def _plan_drafts(self, sequences: list[Sequence], pad: int) -> dict[Sequence, list[int]]:
+        """`pad` guessed next tokens, spread over the sequences that sample this step."""
+        if pad <= 0:
+            return {}
+        candidates: list[Candidate] = []
+        for key, sequence in enumerate(sequences):
+            assert sequence.params is not None
+            assert sequence.drafter is not None
+            # Guesses past max_tokens would never be used.
+            limit = min(pad, sequence.params.max_tokens - sequence.generated - 1)
+            if limit > 0:
+                guesses, strength = sequence.drafter.propose(limit)
+                candidates.append(Candidate(key, guesses, strength))
+        return {sequences[key]: guesses for key, guesses in assign(candidates, pad).items()}
 
 
 class _LlamaKv:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llm_server.engine.drafts import NgramIndex
 from llm_server.engine.sampling import Sampler
 from llm_server.engine.slots import Slot
 from llm_server.engine.stops import StopMatcher
@@ -34,6 +35,7 @@ class Sequence:
     generated: int = 0
     cancelled: threading.Event = field(default_factory=threading.Event)
     stop: StopMatcher | None = None
+    drafter: NgramIndex | None = None  # the text so far, for guessing what comes next
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )

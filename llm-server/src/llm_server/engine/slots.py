@@ -109,6 +109,12 @@ class SlotTable:
         if not keep_cells:
             self._clear(slot)
 
+    def drop_after(self, slot: Slot, length: int) -> None:
+        """Forget the slot's cells from position `length` on (guesses the model rejected)."""
+        if not self._ops.remove(slot.index, length):
+            raise RuntimeError("the KV cache cannot drop a sequence's last cells")
+        del slot.tokens[length:]
+
     def _take_idle(self, exclude: Slot | None) -> Slot | None:
         idle = [s for s in self.slots if not s.running and s is not exclude]
         if not idle:

@@ -62,11 +62,24 @@ class Metrics:
             registry=registry,
         )
 
+        self.draft_tokens = Gauge(
+            "llm_draft_tokens_total",
+            "Guessed next tokens decoded to fill a step (speculative decoding by prompt lookup)",
+            registry=registry,
+        )
+        self.draft_tokens_accepted = Gauge(
+            "llm_draft_tokens_accepted_total",
+            "Guessed tokens the model confirmed: tokens produced without a step of their own",
+            registry=registry,
+        )
+
     def bind_load(self, read: Callable[[], EngineLoad]) -> None:
         """Read the engine's load at scrape time."""
         self.queue_depth.set_function(lambda: read().queued)
         self.running.set_function(lambda: read().running)
         self.prefix_tokens_reused.set_function(lambda: read().prefix_tokens_reused)
+        self.draft_tokens.set_function(lambda: read().draft_tokens)
+        self.draft_tokens_accepted.set_function(lambda: read().draft_tokens_accepted)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
