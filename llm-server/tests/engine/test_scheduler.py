@@ -159,8 +159,11 @@ async def test_a_sequence_stays_within_its_context(engine: LlamaEngine) -> None:
     assert len(tokens) == 40
 
 
-async def _tokens_streamed_while_reading(engine: LlamaEngine, prompt: list[int]) -> int:
-    """Tokens two decoding streams produce between `prompt`'s arrival and its first token."""
+async def _tokens_streamed_while_reading(
+    engine: LlamaEngine, prompt: list[int], streams: int = 2
+) -> int:
+    """Tokens `streams` decoding streams produce between `prompt`'s arrival and its first
+    token."""
     streamed = 0
     started = asyncio.Event()
 
@@ -171,10 +174,10 @@ async def _tokens_streamed_while_reading(engine: LlamaEngine, prompt: list[int])
         async with aclosing(generation.events()) as events:
             async for event in events:
                 streamed += isinstance(event, TokenOut)
-                if streamed >= 4:
+                if streamed >= 4 * streams:
                     started.set()
 
-    streams = [asyncio.create_task(stream(f"s{i}")) for i in range(2)]
+    tasks = [asyncio.create_task(stream(f"s{i}")) for i in range(streams)]
     try:
         await started.wait()
         before = streamed
@@ -184,21 +187,33 @@ async def _tokens_streamed_while_reading(engine: LlamaEngine, prompt: list[int])
                 return streamed - before
         raise AssertionError("the new prompt produced no token")
     finally:
-        for task in streams:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _long_prompt(engine: LlamaEngine) -> list[int]:
+    prompt = engine.tokenize(" ".join(f"item {i}," for i in range(150)))[:400]
+    assert len(prompt) == 400  # 13 chunks of 32 tokens; the step budget would take it whole
+    return prompt
 
 
 async def test_a_long_prompt_is_read_in_chunks_while_streams_decode(engine: LlamaEngine) -> None:
-    long_prompt = engine.tokenize(" ".join(f"item {i}," for i in range(150)))[:400]
-    assert len(long_prompt) == 400  # 13 chunks of 32 tokens; the step budget would take it whole
-    # The two streams keep decoding, a token per step each, while the prompt is read.
-    assert await _tokens_streamed_while_reading(engine, long_prompt) >= 2 * 10
+    # One long prompt, three streams: the streams keep decoding, a token per step each, while
+    # the prompt is read a chunk a step.
+    assert await _tokens_streamed_while_reading(engine, _long_prompt(engine), streams=3) >= 3 * 10
+
+
+async def test_long_prompts_at_least_half_as_many_as_streams_are_read_whole(
+    engine: LlamaEngine,
+) -> None:
+    # One long prompt, two streams: the prompt is read in one step.
+    assert await _tokens_streamed_while_reading(engine, _long_prompt(engine), streams=2) <= 2 * 3
 
 
 async def test_a_short_prompt_is_read_whole_while_streams_decode(engine: LlamaEngine) -> None:
     short_prompt = engine.tokenize(TOPICS[0])
-    assert await _tokens_streamed_while_reading(engine, short_prompt) <= 2 * 3
+    assert await _tokens_streamed_while_reading(engine, short_prompt, streams=3) <= 3 * 3
 
 
 REPEATING = [

@@ -273,17 +273,17 @@ class Scheduler:
             outputs.append((sequence, n - 1))
             samples_next.append(sequence)
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
-        # While streams are decoding, long prompts are read in chunks so that no stream's next
-        # token waits for a whole prefill: one chunk a step keeps a stream's gaps within ~3x
-        # their median. When long prompts pile up (more than half as many as decoding streams),
-        # they get a larger share of the step: two chunks per waiting prompt per decoding
-        # stream, the oldest prompt first. Short prompts (chat turns) are read whole in the room
-        # the step has left: one batch reads them more cheaply per token, and their first token
-        # comes sooner.
+        # While streams are decoding, a long prompt is read a chunk a step so that no stream's
+        # next token waits for a whole prefill: one chunk keeps a stream's gaps within ~3x their
+        # median. Once long prompts are at least half as many as the decoding streams, the
+        # people waiting for a first answer count as much as smooth streams: prompts are read in
+        # whole steps, the oldest first, as when nothing decodes (a 512-token step reads a
+        # prompt at ~1 ms a token, chunk-sized steps at ~3). Short prompts (chat turns) are read
+        # whole in the room the step has left: their first token comes sooner.
         chunk = self._limits.prefill_chunk_tokens
         budget = self._limits.step_tokens - n
         long_waiting = sum(1 for s in self._running if s.prefilling and len(s.prompt) > 2 * chunk)
-        long_budget = chunk * max(1, -(-2 * long_waiting // len(decoding))) if decoding else budget
+        long_budget = chunk if decoding and 2 * long_waiting < len(decoding) else budget
         score_rows = MAX_SCORED_ROWS_PER_STEP  # shared by every scored text in this step
         for sequence in self._running:
             if budget <= 0:
