@@ -69,10 +69,10 @@ class Settings(BaseSettings):
     )
     batch_multiple: Annotated[int, Field(ge=1, le=64)] = Field(
         default=4,
-        description="Decode steps are padded to a multiple of this many tokens with guessed "
+        description="A step's rows with logits are padded to a multiple of this with guessed "
         "next tokens (speculative decoding by prompt lookup, verified by the sampler): "
-        "llama.cpp's CPU kernels work on 4-row tiles, so 13 tokens cost more than 16. "
-        "1 turns guessing off.",
+        "llama.cpp's CPU kernels run the output layer on 4-row tiles, so 13 sampling "
+        "sequences cost more than 16. 1 turns guessing off.",
     )
     swa_full: bool = Field(
         default=True,

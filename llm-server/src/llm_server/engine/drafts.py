@@ -1,11 +1,14 @@
 """Draft tokens for speculative decoding, proposed by prompt lookup and placed where they are free.
 
-llama.cpp's CPU matrix kernels work on tiles of four batch rows; rows left over go through a
-one-row path that reads every weight again. Measured on this project's 2-core machine with
-Gemma 3 270M, a step of 13 tokens takes 61 ms and one of 16 takes 48 ms, 5 tokens 43 ms and 8
-tokens 37 ms. So a step is padded to the next multiple of the tile height with guesses of the
-next tokens of sequences that sample this step: the padded step costs no more than the ragged
-one, and every guess the model confirms is a token gained.
+A step's rows that need logits (each sampling sequence's last row) go through the output layer,
+which for Gemma 3 holds 168M of the model's 268M weights (a 262,144-token vocabulary).
+llama.cpp's CPU kernels multiply it by tiles of four rows; rows left over take a one-row path
+that reads the whole matrix again (~9 ms each here). Measured on this project's 2-core machine
+with Gemma 3 270M (`python -m bench.batch_shape`): a decode step of 13 sequences takes 61 ms,
+one of 16 takes 48 ms; 5 take 43 ms, 8 take 37 ms. So when a step's rows with logits are not a
+multiple of the tile height, it is padded with guesses of the next tokens of sequences that
+sample this step: the padded step costs no more than the ragged one, and every guess the model
+confirms is a token gained.
 
 The guesses come from the sequence's own text (prompt lookup): where the last few tokens
 appeared before, what followed them then. Small models repeat themselves, and answers copy
@@ -69,15 +72,16 @@ def index_for(prompt: Sequence[int]) -> NgramIndex:
     return NgramIndex(prompt[-PROMPT_WINDOW:])
 
 
-def padding(n_tokens: int, multiple: int, room: int) -> int:
-    """Draft tokens that bring a step of `n_tokens` to a multiple of `multiple`, within `room`.
+def padding(output_rows: int, multiple: int, room: int) -> int:
+    """Guesses that bring a step's `output_rows` (rows with logits) to a multiple of
+    `multiple`, within `room` more tokens.
 
-    Below `multiple - 1` tokens none: every row there takes the one-row path anyway, so an
-    extra row costs a whole row (1 token 10 ms, 2 tokens 21 ms); from `multiple - 1` on,
+    Below `multiple - 1` rows none: there every row takes the one-row path anyway, so a guess
+    costs a whole row (1 row 13 ms, 2 rows 22 ms, 4 rows 29 ms); from `multiple - 1` on,
     rounding up is free or cheaper than the ragged step."""
-    if multiple <= 1 or n_tokens < multiple - 1:
+    if multiple <= 1 or output_rows < multiple - 1:
         return 0
-    return min(-n_tokens % multiple, room)
+    return min(-output_rows % multiple, room)
 
 
 @dataclass

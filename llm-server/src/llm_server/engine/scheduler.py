@@ -4,8 +4,8 @@ One worker thread owns the context. Each step it builds one batch holding the ne
 every running sequence plus chunks of prompts still being read (chunked prefill under a
 per-step token budget, so a long prompt never stalls the streams), calls `llama_decode` once
 (llama.cpp releases the GIL), samples each sequence with its own sampler and hands the tokens
-to the event loop. A step whose size is not a multiple of the CPU kernels' tile height is
-padded with guessed next tokens (see `drafts`), which the sampler then confirms or drops.
+to the event loop. A step whose rows with logits are not a multiple of the CPU kernels' tile
+height is padded with guessed next tokens (see `drafts`), which the sampler confirms or drops.
 Sequences that finish or are cancelled leave the batch and free their KV cells at once;
 waiting ones are admitted fairly across clients from a bounded queue.
 """
@@ -318,7 +318,7 @@ class Scheduler:
             if long:
                 long_budget -= end - start
         drafts: dict[Sequence, list[tuple[int, int]]] = {}
-        pad = padding(n, self._limits.batch_multiple, self._limits.step_tokens - n)
+        pad = padding(len(outputs), self._limits.batch_multiple, self._limits.step_tokens - n)
         pad = pad if self._drafting else 0
         for sequence, guesses in self._plan_drafts(samples_next, pad).items():
             assert sequence.slot is not None
