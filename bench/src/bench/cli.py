@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
         "--levels",
         nargs="+",
         type=int,
-        default=[1, 2, 4, 8, 16, 32],
+        default=[1, 2, 4, 6, 8, 14, 16, 32],
         help="closed-loop concurrencies (the first prompt length)",
     )
     p.add_argument(
