@@ -55,7 +55,14 @@ class Settings(BaseSettings):
     )
     n_threads: Annotated[int, Field(ge=1)] = max(1, os.cpu_count() or 1)
     n_batch: Annotated[int, Field(ge=16)] = Field(
-        default=512, description="Tokens decoded per step: running streams plus prompt chunks."
+        default=2048,
+        description="The most tokens one step decodes (running streams plus prompts): a burst "
+        "of prompts is read in one step, so all get their first token together.",
+    )
+    n_ubatch: Annotated[int, Field(ge=16)] = Field(
+        default=512,
+        description="Tokens llama.cpp computes at once inside a step (its physical batch): a "
+        "1,500-token prompt took 1.6 s in 512-token pieces here, 1.9 s in one piece.",
     )
     flash_attention: bool = Field(
         default=True,

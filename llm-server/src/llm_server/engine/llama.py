@@ -73,6 +73,7 @@ class LlamaEngine:
             max_running=settings.max_running,
             max_queue=settings.max_queue,
             step_tokens=settings.n_batch,
+            ubatch_tokens=settings.n_ubatch,
             kv_cells=settings.n_ctx,
             request_timeout_s=settings.request_timeout_s,
             swa_full=settings.swa_full,

@@ -55,6 +55,7 @@ class SchedulerLimits:
     max_running: int
     max_queue: int
     step_tokens: int
+    ubatch_tokens: int
     kv_cells: int
     request_timeout_s: float
     swa_full: bool = True
@@ -83,7 +84,7 @@ class Scheduler:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = limits.kv_cells
         params.n_batch = limits.step_tokens
-        params.n_ubatch = limits.step_tokens
+        params.n_ubatch = min(limits.step_tokens, limits.ubatch_tokens)
         # Twice the running sequences: finished ones keep their cells for prefix reuse.
         params.n_seq_max = 2 * limits.max_running
         # Logits are only read for each running sequence's next token and for the rows a
