@@ -265,6 +265,21 @@ async def test_guesses_fill_ragged_steps_and_the_sampler_confirms_them(
     assert sum(tokens == p for (tokens, _), p in zip(guessed, plain, strict=True)) >= 4
 
 
+async def test_no_guesses_when_sliding_window_layers_keep_only_their_window() -> None:
+    # Such a cache may give a guess's cell the place of one the next token still needs.
+    engine = LlamaEngine(
+        Settings(app_env="test", n_threads=2, max_running=8, n_ctx=2048, swa_full=False)
+    )
+    await asyncio.to_thread(engine.load)
+    try:
+        params = SamplingParams(max_tokens=8, temperature=0, ignore_eos=True)
+        answers = await _answers(engine, REPEATING, params)
+        assert all(len(tokens) == 8 for tokens, _ in answers)
+        assert engine.load_stats().draft_tokens == 0
+    finally:
+        await engine.close()
+
+
 async def test_rejected_guesses_leave_no_cells_behind(engine: LlamaEngine) -> None:
     # Three streams of ordinary text: a guess per step, most of them wrong. A wrong guess's
     # cell left in the cache would collide with the next token's position and fail the step.

@@ -83,6 +83,17 @@ def test_no_room_means_wait() -> None:
     assert table.acquire([4, 5], 20, 1) is not None
 
 
+def test_a_slot_released_without_keeping_cells_is_emptied_even_with_no_tokens_recorded() -> None:
+    # A failed llama_decode may have cached part of a step before its tokens were recorded.
+    kv = RecordingKv()
+    table = SlotTable(2, 100, kv)
+    acquired = table.acquire([1, 2, 3], 10, 2)
+    assert acquired is not None
+    assert acquired.slot.tokens == []
+    table.release(acquired.slot, keep_cells=False)
+    assert ("remove", acquired.slot.index, 0) in kv.calls
+
+
 def test_a_cache_that_cannot_be_cut_is_dropped_whole() -> None:
     kv = RecordingKv()
     kv.refuse_partial = True

@@ -90,7 +90,12 @@ class Scheduler:
         # Logits are only read for each running sequence's next token and for the rows a
         # scored text needs: sizing the output for that (not for n_batch rows of Gemma's 262k
         # vocabulary) saves hundreds of MB of compute buffer.
-        params.n_outputs_max = limits.max_running + MAX_SCORED_ROWS_PER_STEP + limits.batch_multiple
+        # Guesses add fewer than batch_multiple rows; llama.cpp also wants room for one row
+        # per sequence id.
+        params.n_outputs_max = max(
+            limits.max_running + MAX_SCORED_ROWS_PER_STEP + limits.batch_multiple,
+            params.n_seq_max,
+        )
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.kv_unified = True  # one pool of cells: any sequence may use what others leave
@@ -108,10 +113,14 @@ class Scheduler:
         if not ctx:
             raise RuntimeError("llama.cpp could not create a context (out of memory?)")
         self._ctx = ctx
-        # Drafts need a cache that can drop a sequence's last cells; recurrent state cannot.
-        self._drafting = limits.batch_multiple > 1 and not (
-            llama_cpp.llama_model_is_recurrent(model.model)
-            or llama_cpp.llama_model_is_hybrid(model.model)
+        # Guesses need a cache that can drop a sequence's last cells (recurrent state cannot)
+        # and that keeps every cell of the sequence meanwhile: a sliding-window cache cut to
+        # its window may give a guess's cell the place of one the next token still needs.
+        self._drafting = (
+            limits.batch_multiple > 1
+            and (limits.swa_full or llama_cpp.llama_model_n_swa(model.model) == 0)
+            and not llama_cpp.llama_model_is_recurrent(model.model)
+            and not llama_cpp.llama_model_is_hybrid(model.model)
         )
         self._memory = llama_cpp.llama_get_memory(ctx)
         self._batch = llama_cpp.llama_batch_init(limits.step_tokens, 0, 1)
@@ -221,8 +230,6 @@ class Scheduler:
                 sequence.emit(Finished("error", len(sequence.prompt), 0, error=str(exc)))
                 return
             sequence.stop = StopMatcher(sequence.params.stop)
-            if self._drafting:
-                sequence.drafter = index_for(sequence.prompt)
         self._running.append(sequence)
 
     def _finish(self, sequence: Sequence, reason: FinishReason, error: str | None = None) -> None:
@@ -252,6 +259,11 @@ class Scheduler:
                 self._finish(sequence, "timeout", "the request timed out")
         if not self._running:
             return
+        if self._drafting:
+            for sequence in self._running:
+                # Indexed here rather than on admission, which holds the lock submit() takes.
+                if sequence.drafter is None and sequence.kind == "generate":
+                    sequence.drafter = index_for(sequence.prompt)
         batch = self._batch
         outputs: list[tuple[Sequence, int]] = []
         samples_next: list[Sequence] = []  # sequences whose next token is drawn this step
@@ -284,7 +296,12 @@ class Scheduler:
         chunk = self._limits.prefill_chunk_tokens
         budget = self._limits.step_tokens - n
         long_waiting = sum(1 for s in self._running if s.prefilling and len(s.prompt) > 2 * chunk)
-        long_budget = chunk if decoding and 2 * long_waiting < len(decoding) else budget
+        if not decoding:
+            long_budget = budget
+        elif 2 * long_waiting < len(decoding):
+            long_budget = chunk
+        else:  # whole steps, but no longer than one llama.cpp piece while streams wait
+            long_budget = self._limits.ubatch_tokens
         score_rows = MAX_SCORED_ROWS_PER_STEP  # shared by every scored text in this step
         for sequence in self._running:
             if budget <= 0:
@@ -333,6 +350,8 @@ class Scheduler:
             return
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
+            # llama.cpp rolls back only the failed piece of a step: the slots of the sequences
+            # in it are cleared whole (an "error" finish keeps no cells).
             failed = {s for s, _ in advanced}
             for sequence in failed:
                 self._finish(sequence, "error", f"llama_decode failed ({status})")

@@ -107,7 +107,9 @@ class SlotTable:
         """The sequence in `slot` ended; its cells stay cached unless `keep_cells` is False."""
         slot.running, slot.reservation, slot.last_used = False, 0, time.monotonic()
         if not keep_cells:
-            self._clear(slot)
+            # Even with no tokens recorded: a failed step may have left cells behind.
+            self._ops.remove(slot.index, 0)
+            slot.tokens = []
 
     def drop_after(self, slot: Slot, length: int) -> None:
         """Forget the slot's cells from position `length` on (guesses the model rejected)."""
