@@ -265,6 +265,18 @@ async def test_guesses_fill_ragged_steps_and_the_sampler_confirms_them(
     assert sum(tokens == p for (tokens, _), p in zip(guessed, plain, strict=True)) >= 4
 
 
+async def test_more_running_sequences_than_output_rows_reserved_still_load() -> None:
+    # llama.cpp refuses a context whose output rows are fewer than its sequence ids (two per
+    # running sequence here): 40 running sequences need more than 40 + 32 + 4 rows.
+    engine = LlamaEngine(Settings(app_env="test", n_threads=2, max_running=40, n_ctx=2048))
+    await asyncio.to_thread(engine.load)
+    try:
+        _, finish = await run(engine, TOPICS[0], SamplingParams(max_tokens=2, temperature=0))
+        assert finish.completion_tokens == 2
+    finally:
+        await engine.close()
+
+
 async def test_no_guesses_when_sliding_window_layers_keep_only_their_window() -> None:
     # Such a cache may give a guess's cell the place of one the next token still needs.
     engine = LlamaEngine(

@@ -266,7 +266,6 @@ class Scheduler:
                     sequence.drafter = index_for(sequence.prompt)
         batch = self._batch
         outputs: list[tuple[Sequence, int]] = []
-        samples_next: list[Sequence] = []  # sequences whose next token is drawn this step
         n = 0
 
         def add(token: int, position: int, slot: Slot, logits: bool) -> None:
@@ -284,7 +283,6 @@ class Scheduler:
             assert sequence.slot is not None
             add(sequence.pending_token, sequence.n_past, sequence.slot, True)
             outputs.append((sequence, n - 1))
-            samples_next.append(sequence)
         advanced: list[tuple[Sequence, int]] = [(s, 1) for s in decoding]
         # While streams are decoding, a long prompt is read a chunk a step so that no stream's
         # next token waits for a whole prefill: one chunk keeps a stream's gaps within ~3x their
@@ -329,8 +327,6 @@ class Scheduler:
                 add(sequence.prompt[position], position, sequence.slot, wants)
                 if wants:
                     outputs.append((sequence, n - 1))
-            if sequence.kind == "generate" and end == len(sequence.prompt):
-                samples_next.append(sequence)
             advanced.append((sequence, end - start))
             budget -= end - start
             if long:
@@ -338,7 +334,8 @@ class Scheduler:
         drafts: dict[Sequence, list[tuple[int, int]]] = {}
         pad = padding(len(outputs), self._limits.batch_multiple, self._limits.step_tokens - n)
         pad = pad if self._drafting else 0
-        for sequence, guesses in self._plan_drafts(samples_next, pad).items():
+        sampling = [s for s, _ in outputs if s.kind == "generate"]  # one row each
+        for sequence, guesses in self._plan_drafts(sampling, pad).items():
             assert sequence.slot is not None
             first = len(sequence.prompt) if sequence.prefilling else sequence.n_past + 1
             rows = drafts[sequence] = []
