@@ -10,6 +10,7 @@ import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import {
   bearer,
   browser,
+  createApiKey,
   DATABASES,
   databaseConfig,
   JSON_CT,
@@ -91,14 +92,7 @@ for (const database of DATABASES)
         );
         admin = await signUp(app, "admin@example.org");
         user = await signUp(app, "user@example.org");
-        const created = await app.inject({
-          method: "POST",
-          url: "/api/user/api-keys",
-          headers: { ...browser(user), ...JSON_CT },
-          payload: { name: "k" },
-        });
-        key = created.json().key;
-        keyId = created.json().id;
+        ({ id: keyId, key } = await createApiKey(app, user));
       }, PG_SETUP_TIMEOUT);
       afterEach(async () => {
         await app.close();

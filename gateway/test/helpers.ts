@@ -202,6 +202,23 @@ export async function userWithLimits(
   return s;
 }
 
+/** Creates an API key for `s` through the API; its id and the key (shown once). */
+export async function createApiKey(
+  app: Injectable,
+  s: Session,
+  name = "k",
+): Promise<{ id: string; key: string }> {
+  const res = await app.inject({
+    method: "POST",
+    url: "/api/user/api-keys",
+    headers: { ...bearer(s.token), ...JSON_CT },
+    payload: { name },
+  });
+  if (res.statusCode !== 201) throw new Error(`create key failed: ${res.statusCode} ${res.body}`);
+  const { id, key } = res.json() as { id: string; key: string };
+  return { id, key };
+}
+
 /**
  * Writes a throw-away self-signed certificate (1 day, for localhost and 127.0.0.1) and its
  * key into `dir` with openssl; returns the two paths.

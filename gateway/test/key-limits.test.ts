@@ -9,6 +9,7 @@ import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import {
   bearer,
   chat,
+  createApiKey,
   DATABASES,
   databaseConfig,
   JSON_CT,
@@ -16,6 +17,7 @@ import {
   type Session,
   signUp,
   testConfig,
+  userWithLimits,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
 
@@ -48,25 +50,11 @@ for (const database of DATABASES)
 
     /** A user (with optional user limits) and one API key of theirs. */
     async function userAndKey(email: string, userLimits: Record<string, number> = {}) {
-      const s = await signUp(app, email);
-      if (Object.keys(userLimits).length > 0) {
-        const res = await app.inject({
-          method: "PATCH",
-          url: `/api/admin/users/${s.userId}/limits`,
-          headers: { ...bearer(admin.token), ...JSON_CT },
-          payload: userLimits,
-        });
-        expect(res.statusCode).toBe(200);
-      }
-      const created = await app.inject({
-        method: "POST",
-        url: "/api/user/api-keys",
-        headers: { ...bearer(s.token), ...JSON_CT },
-        payload: { name: "k" },
-      });
-      expect(created.statusCode).toBe(201);
-      const { id, key } = created.json() as { id: string; key: string };
-      return { s, id, key };
+      const s =
+        Object.keys(userLimits).length > 0
+          ? await userWithLimits(app, admin, email, userLimits)
+          : await signUp(app, email);
+      return { s, ...(await createApiKey(app, s)) };
     }
     const putKeyLimits = (id: string, payload: Record<string, unknown>, token = admin.token) =>
       app.inject({

@@ -2,17 +2,15 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, browser, JSON_CT, type Session, signUp, testConfig } from "./helpers.js";
-
-async function createKey(app: FastifyInstance, s: Session): Promise<string> {
-  const res = await app.inject({
-    method: "POST",
-    url: "/api/user/api-keys",
-    headers: { ...browser(s), ...JSON_CT },
-    payload: { name: "test" },
-  });
-  return res.json().key as string;
-}
+import {
+  bearer,
+  browser,
+  createApiKey,
+  JSON_CT,
+  type Session,
+  signUp,
+  testConfig,
+} from "./helpers.js";
 
 describe("LLM proxy", () => {
   let fake: FakeLlm;
@@ -30,7 +28,7 @@ describe("LLM proxy", () => {
     );
     base = await app.listen({ port: 0, host: "127.0.0.1" });
     s = await signUp(app, "llm@example.org");
-    key = await createKey(app, s);
+    key = (await createApiKey(app, s)).key;
   });
   afterAll(async () => {
     await app.close();

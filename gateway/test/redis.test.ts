@@ -12,6 +12,7 @@ import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import {
   bearer,
   chat,
+  createApiKey,
   JSON_CT,
   type Session,
   signUp,
@@ -159,13 +160,7 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
   it("shares an API key's own counter between instances and names the key in the 429", async () => {
     const app = apps[0] as FastifyInstance;
     const s = await userWith("key-redis@example.org", { requestsPerMinute: 0 });
-    const created = await app.inject({
-      method: "POST",
-      url: "/api/user/api-keys",
-      headers: { ...bearer(s.token), ...JSON_CT },
-      payload: { name: "k" },
-    });
-    const { id, key } = created.json() as { id: string; key: string };
+    const { id, key } = await createApiKey(app, s);
     const put = await app.inject({
       method: "PUT",
       url: `/api/admin/api-keys/${id}/limits`,

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { type Static, Type } from "typebox";
+import { Type } from "typebox";
 import { notFound } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import type { ApiKeyService } from "../services/api-keys.js";
-import type { LimitService } from "../services/limits.js";
+import { type LimitService, NO_OVERRIDES } from "../services/limits.js";
 import type { UserService } from "../services/users.js";
-import { ApiKeyInfo, authErrors, IdParams } from "./schemas.js";
-import { Limit, LimitsObj, Overrides } from "./usage.js";
+import { ApiKeyInfo, apiKeyBody, authErrors, IdParams } from "./schemas.js";
+import { LimitsObj, Overrides, overridesBody } from "./usage.js";
 
 export interface KeyLimitRoutesOptions {
   limits: LimitService;
@@ -15,7 +15,6 @@ export interface KeyLimitRoutesOptions {
 }
 
 const AdminKey = Type.Object({ ...ApiKeyInfo.properties, limits: Overrides });
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 const KeyLimits = Type.Object({
   apiKeyId: Type.String(),
@@ -30,28 +29,10 @@ const KeyLimits = Type.Object({
   }),
 });
 
-const KeyOverride = Type.Union([Limit, Type.Null()], {
-  description: "null or left out = none of the key's own (its user's limits still apply)",
-});
 /** Only these four fields are read; anything else in the body is a 400. */
-const KeyLimitsBody = Type.Object(
-  {
-    requestsPerMinute: Type.Optional(KeyOverride),
-    tokensPerDay: Type.Optional(KeyOverride),
-    concurrentStreams: Type.Optional(KeyOverride),
-    maxTokens: Type.Optional(KeyOverride),
-  },
-  { additionalProperties: false },
+const KeyLimitsBody = overridesBody(
+  "null or left out = none of the key's own (its user's limits still apply)",
 );
-
-/** PUT replaces: a field left out clears that key-level limit. */
-const replacing = (b: Static<typeof KeyLimitsBody>) => ({
-  requestsPerMinute: b.requestsPerMinute ?? null,
-  tokensPerDay: b.tokensPerDay ?? null,
-  concurrentStreams: b.concurrentStreams ?? null,
-  maxTokens: b.maxTokens ?? null,
-});
-
 /**
  * An API key's own limits, checked on top of its user's (each with its own counters; the
  * tighter one refuses): admins set them (`/api/admin/api-keys/:id/limits`), and a key's
@@ -86,10 +67,7 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       return {
         keys: await Promise.all(
           keys.map(async (k) => ({
-            ...k,
-            createdAt: k.createdAt.toISOString(),
-            expiresAt: iso(k.expiresAt),
-            lastUsedAt: iso(k.lastUsedAt),
+            ...apiKeyBody(k),
             limits: await limits.describeKeyOverrides(k.id),
           })),
         ),
@@ -130,7 +108,7 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
     async (request) => {
       const key = await keyOr404(request.params.id);
       // The owner comes from the key itself, never from the request.
-      await limits.setOverrides(key.userId, `key:${key.id}`, replacing(request.body));
+      await limits.setOverrides(key.userId, `key:${key.id}`, { ...NO_OVERRIDES, ...request.body });
       return limits.describeKey(key.id, key.userId);
     },
   );
@@ -174,7 +152,10 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
     },
     async (request) => {
       const key = await ownKeyOr404(request.params.id, principalOf(request).user.id);
-      await limits.setOverrides(key.userId, `keyown:${key.id}`, replacing(request.body));
+      await limits.setOverrides(key.userId, `keyown:${key.id}`, {
+        ...NO_OVERRIDES,
+        ...request.body,
+      });
       return limits.describeKey(key.id, key.userId);
     },
   );

@@ -1,6 +1,7 @@
 import { Type } from "typebox";
 import type { AuthUser } from "../auth/principal.js";
 import { ErrorEnvelope } from "../schemas.js";
+import type { ApiKeyInfo as ApiKeyRecord } from "../services/api-keys.js";
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 
@@ -67,4 +68,16 @@ export function meBody(u: AuthUser) {
 
 export function adminUserBody(u: AuthUser) {
   return { ...meBody(u), disabled: u.disabled };
+}
+
+export const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** An API key as the API shows it (`ApiKeyInfo`): dates as ISO strings, never the key. */
+export function apiKeyBody(k: ApiKeyRecord) {
+  return {
+    ...k,
+    createdAt: k.createdAt.toISOString(),
+    expiresAt: iso(k.expiresAt),
+    lastUsedAt: iso(k.lastUsedAt),
+  };
 }

@@ -53,16 +53,20 @@ export const LimitsObj = Type.Object({
   concurrentStreams: Limit,
   maxTokens: Limit,
 });
-const Override = Type.Union([Limit, Type.Null()], { description: "null = role default" });
-export const LimitsPatch = Type.Object(
-  {
-    requestsPerMinute: Type.Optional(Override),
-    tokensPerDay: Type.Optional(Override),
-    concurrentStreams: Type.Optional(Override),
-    maxTokens: Type.Optional(Override),
-  },
-  { additionalProperties: false, minProperties: 1 },
-);
+/** A body of limit overrides: only these four fields, each a limit or null (`nullMeans`). */
+export function overridesBody(nullMeans: string, options: { minProperties?: number } = {}) {
+  const Override = Type.Optional(Type.Union([Limit, Type.Null()], { description: nullMeans }));
+  return Type.Object(
+    {
+      requestsPerMinute: Override,
+      tokensPerDay: Override,
+      concurrentStreams: Override,
+      maxTokens: Override,
+    },
+    { additionalProperties: false, ...options },
+  );
+}
+export const LimitsPatch = overridesBody("null = role default", { minProperties: 1 });
 export const Overrides = Type.Object({
   requestsPerMinute: Nullable(Limit),
   tokensPerDay: Nullable(Limit),

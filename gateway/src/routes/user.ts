@@ -3,7 +3,17 @@ import { Type } from "typebox";
 import { principalOf } from "../plugins/auth.js";
 import type { ApiKeyService } from "../services/api-keys.js";
 import type { UserService } from "../services/users.js";
-import { ApiKeyInfo, authErrors, IdParams, Me, meBody, NullableDateTime, Ok } from "./schemas.js";
+import {
+  ApiKeyInfo,
+  apiKeyBody,
+  authErrors,
+  IdParams,
+  iso,
+  Me,
+  meBody,
+  NullableDateTime,
+  Ok,
+} from "./schemas.js";
 
 export interface UserRoutesOptions {
   users: UserService;
@@ -11,7 +21,6 @@ export interface UserRoutesOptions {
 }
 
 const Password = Type.String({ minLength: 1, maxLength: 256 });
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** `/api/user*`: the caller's own account and API keys. */
 export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
@@ -99,14 +108,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
     },
     async (request) => {
       const keys = await apiKeys.list(principalOf(request).user.id);
-      return {
-        keys: keys.map((k) => ({
-          ...k,
-          createdAt: k.createdAt.toISOString(),
-          expiresAt: iso(k.expiresAt),
-          lastUsedAt: iso(k.lastUsedAt),
-        })),
-      };
+      return { keys: keys.map(apiKeyBody) };
     },
   );
 

@@ -33,7 +33,8 @@ export interface Admission {
 }
 
 const LIMIT_KEYS = ["requestsPerMinute", "tokensPerDay", "concurrentStreams", "maxTokens"] as const;
-const NO_OVERRIDES: LimitOverrides = {
+/** No limit of a subject's own: every field from the defaults (or the user's, for a key). */
+export const NO_OVERRIDES: LimitOverrides = {
   requestsPerMinute: null,
   tokensPerDay: null,
   concurrentStreams: null,
