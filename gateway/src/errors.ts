@@ -28,6 +28,25 @@ export const notFound = (what: string) => new HttpError(404, "NOT_FOUND", `${wha
 export const badRequest = (message: string, code = "BAD_REQUEST") =>
   new HttpError(400, code, message);
 
+/** Seconds a client is asked to wait when the database is unavailable. */
+export const DATABASE_RETRY_AFTER_S = 5;
+export const DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE";
+
+/**
+ * 503 for a database that is locked, read-only, full or unreachable: a temporary state the
+ * client can retry after, never its fault (4xx) nor a bug (500). `cause` is logged, not sent.
+ */
+export function databaseUnavailable(cause?: unknown): HttpError {
+  const err = new HttpError(
+    503,
+    DATABASE_UNAVAILABLE,
+    "The database is unavailable; try again in a few seconds",
+    { "retry-after": String(DATABASE_RETRY_AFTER_S) },
+  );
+  if (cause !== undefined) err.cause = cause;
+  return err;
+}
+
 /** Maps an HTTP status to the default error code of the envelope. */
 export function codeForStatus(status: number): string {
   switch (status) {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 
 /** What the file that started the run's PostgreSQL wrote: where it is, or why there is none. */
 export type ClusterState =
-  | { url: string; dataDir: string; binDir: string; user: string | null }
+  | { url: string; dataDir: string; binDir: string; user: string | null; options?: string }
   | { reason: string };
 
 /** Runs a PostgreSQL program; as the `postgres` user when we are root (initdb refuses root). */

@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import pg from "pg";
 import { inject } from "vitest";
 import { type ClusterState, runPg } from "./pg-process.js";
@@ -62,7 +62,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startCluster(runDir: string): Promise<ClusterState> {
+/** Starts a new PostgreSQL cluster in `runDir` (an empty directory the postgres user can reach). */
+export async function startCluster(runDir: string): Promise<ClusterState> {
   const binDir = binDirOrInstall();
   if (typeof binDir !== "string") return binDir;
   let user: string | null = null;
@@ -108,7 +109,31 @@ async function startCluster(runDir: string): Promise<ClusterState> {
     const tail = existsSync(log) ? readFileSync(log, "utf8").slice(-500) : start.stderr;
     return { reason: `PostgreSQL did not start: ${tail.trim()}` };
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}`, dataDir, binDir, user };
+  return { url: `postgres://postgres@127.0.0.1:${port}`, dataDir, binDir, user, options };
+}
+
+/**
+ * Stops (fast: sessions are cut, as in a crash or a restart) or starts again, on the same
+ * port, a cluster from `startCluster`; throws when pg_ctl fails.
+ */
+export function pgCtl(state: ClusterState, action: "stop" | "start"): void {
+  if ("reason" in state) throw new Error(state.reason);
+  const args =
+    action === "stop"
+      ? ["pg_ctl", "-D", state.dataDir, "-m", "fast", "-w", "stop"]
+      : [
+          "pg_ctl",
+          "-D",
+          state.dataDir,
+          "-o",
+          state.options ?? "",
+          "-l",
+          join(dirname(state.dataDir), "postgres.log"),
+          "-w",
+          "start",
+        ];
+  const run = runPg(state, args);
+  if (run.status !== 0) throw new Error(`pg_ctl ${action} failed: ${run.stderr}`);
 }
 
 /**

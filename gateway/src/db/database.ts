@@ -1,8 +1,20 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect } from "kysely";
+import {
+  type AbortableOperationOptions,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  type QueryResult,
+  type SqliteDatabase,
+  SqliteDialect,
+} from "kysely";
 import pg from "pg";
+import { noteDatabaseError } from "./outage.js";
 import type { AppTables } from "./schema.js";
 
 /** Which engine is behind the Kysely instance; the few dialect differences branch on it. */
@@ -21,6 +33,11 @@ export interface Database {
   drain(): Promise<void>;
   /** Waits for tracked writes, then closes the connection (pool); safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Resolves when the database can be read and written right now, rejects otherwise (locked by
+   * another process, read-only, gone). Cheap, and waits at most about `timeoutMs`.
+   */
+  probe(timeoutMs: number): Promise<void>;
 }
 
 export interface DatabaseTarget {
@@ -44,8 +61,80 @@ const pgTypes = {
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * How long a SQLite write waits for another connection's lock (the admin CLI, a checkpoint)
+ * before failing with SQLITE_BUSY. better-sqlite3 waits synchronously, blocking the whole
+ * event loop, so this stays short: real writers hold the lock for milliseconds, and a lock held
+ * longer is an outage that the caller answers with 503 (and usage rows are spooled).
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 1000;
+
+/**
+ * Every failed query or connection attempt goes through `noteDatabaseError` first, so that a
+ * database outage is seen even where a library (better-auth) catches the error itself.
+ */
+function tapErrors(inner: Dialect): Dialect {
+  const tapped = new WeakSet<DatabaseConnection>();
+  const tap = (conn: DatabaseConnection) => {
+    if (tapped.has(conn)) return conn;
+    tapped.add(conn);
+    const { executeQuery, streamQuery } = conn;
+    // Patched in place (as Kysely's own query logging does): the driver gets its own
+    // connection object back on release.
+    conn.executeQuery = <R>(query: CompiledQuery, options?: AbortableOperationOptions) =>
+      executeQuery.call(conn, query, options).catch((err: unknown) => {
+        noteDatabaseError(err);
+        throw err;
+      }) as Promise<QueryResult<R>>;
+    conn.streamQuery = async function* <R>(
+      query: CompiledQuery,
+      chunkSize: number,
+      options?: AbortableOperationOptions,
+    ): AsyncIterableIterator<QueryResult<R>> {
+      try {
+        yield* streamQuery.call(conn, query, chunkSize, options) as AsyncIterableIterator<
+          QueryResult<R>
+        >;
+      } catch (err) {
+        noteDatabaseError(err);
+        throw err;
+      }
+    };
+    return conn;
+  };
+  return {
+    createAdapter: () => inner.createAdapter(),
+    createIntrospector: (db) => inner.createIntrospector(db),
+    createQueryCompiler: () => inner.createQueryCompiler(),
+    createDriver(): Driver {
+      const d = inner.createDriver();
+      // Every method forwarded, bound: drivers keep their state in private fields.
+      const forwarded: Driver = {
+        init: (o) => d.init(o),
+        async acquireConnection(options) {
+          try {
+            return tap(await d.acquireConnection(options));
+          } catch (err) {
+            noteDatabaseError(err);
+            throw err;
+          }
+        },
+        beginTransaction: (c, settings) => d.beginTransaction(c, settings),
+        commitTransaction: (c) => d.commitTransaction(c),
+        rollbackTransaction: (c) => d.rollbackTransaction(c),
+        releaseConnection: (c, o) => d.releaseConnection(c, o),
+        destroy: (o) => d.destroy(o),
+      };
+      if (d.savepoint) forwarded.savepoint = d.savepoint.bind(d);
+      if (d.rollbackToSavepoint) forwarded.rollbackToSavepoint = d.rollbackToSavepoint.bind(d);
+      if (d.releaseSavepoint) forwarded.releaseSavepoint = d.releaseSavepoint.bind(d);
+      return forwarded;
+    },
+  };
+}
+
 /** The part of Database that does not depend on the engine. */
-function wrap(kysely: Kysely<AppTables>, dialect: DialectName): Database {
+function wrap(kysely: Kysely<AppTables>, dialect: DialectName, probe: Database["probe"]): Database {
   const pending = new Set<Promise<unknown>>();
   let closed = false;
   const drain = async () => {
@@ -68,6 +157,7 @@ function wrap(kysely: Kysely<AppTables>, dialect: DialectName): Database {
       await drain();
       await kysely.destroy();
     },
+    probe,
   };
 }
 
@@ -102,11 +192,34 @@ function openSqlite(path: string): Database {
   const sqlite = new SQLite(path);
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("foreign_keys = ON");
-  sqlite.pragma("busy_timeout = 5000");
-  return wrap(
-    new Kysely<AppTables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }),
-    "sqlite",
+  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  const dialect = tapErrors(new SqliteDialect({ database: withStatementCache(sqlite) }));
+  return wrap(new Kysely<AppTables>({ dialect }), "sqlite", async (timeoutMs) =>
+    probeSqlite(sqlite, timeoutMs),
   );
+}
+
+/**
+ * Takes SQLite's write lock and gives it back at once (BEGIN IMMEDIATE; ROLLBACK), waiting at
+ * most `timeoutMs` for it: fails while another process holds the lock, or when the file is
+ * read-only or gone. Synchronous, so no query of ours can run in between.
+ */
+function probeSqlite(sqlite: SQLite.Database, timeoutMs: number): void {
+  if (!sqlite.open) throw new Error("The database connection is not open");
+  // Our own transaction is open (Kysely holds the connection across awaits): we are writing.
+  if (sqlite.inTransaction) return;
+  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`);
+  try {
+    sqlite.exec("BEGIN IMMEDIATE");
+    try {
+      // A write that is never committed: a read-only file fails here.
+      sqlite.exec("UPDATE gateway_migration SET name = name WHERE 0");
+    } finally {
+      sqlite.exec("ROLLBACK");
+    }
+  } finally {
+    sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  }
 }
 
 function openPostgres(url: string, onIdleError?: (err: Error) => void): Database {
@@ -121,7 +234,31 @@ function openPostgres(url: string, onIdleError?: (err: Error) => void): Database
   });
   // Without a listener an idle client's error (e.g. the server restarting) crashes the process.
   pool.on("error", (err) => onIdleError?.(err));
-  return wrap(new Kysely<AppTables>({ dialect: new PostgresDialect({ pool }) }), "postgres");
+  const kysely = new Kysely<AppTables>({ dialect: tapErrors(new PostgresDialect({ pool })) });
+  return wrap(kysely, "postgres", (timeoutMs) => probePostgres(pool, timeoutMs));
+}
+
+/**
+ * One round trip on a pooled connection, within `timeoutMs`: fails when the server cannot be
+ * reached, refuses connections (restart, too many clients) or accepts only reads (a standby,
+ * `default_transaction_read_only`).
+ */
+async function probePostgres(pool: pg.Pool, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("database probe timed out")), timeoutMs);
+  });
+  try {
+    const query = pool.query<{ ro: string }>(
+      "select current_setting('transaction_read_only') as ro",
+    );
+    // A late answer must not become an unhandled rejection.
+    query.catch(() => undefined);
+    const { rows } = await Promise.race([query, timeout]);
+    if (rows[0]?.ro !== "off") throw new Error("the database accepts only reads");
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

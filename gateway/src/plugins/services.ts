@@ -33,6 +33,17 @@ declare module "fastify" {
   }
 }
 
+/** How long closing the app may spend writing waiting usage rows before spooling them. */
+const USAGE_FLUSH_DEADLINE_MS = 5_000;
+
+/**
+ * The usage spool file, next to the SQLite file (DATABASE_PATH, also with PostgreSQL);
+ * none for an in-memory database (tests), which keeps waiting rows in memory.
+ */
+export function usageSpoolPath(config: Pick<Config, "databasePath">): string | undefined {
+  return config.databasePath === ":memory:" ? undefined : `${config.databasePath}.usage-spool`;
+}
+
 export interface ServicesPluginOptions {
   config: Config;
 }
@@ -58,7 +69,16 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     idleTimeoutMs: config.idleTimeoutMs,
     onAttempt: (server, outcome) => metrics.upstream.inc({ server, outcome }),
   });
-  const usage = new UsageService(app.db);
+  const usage = new UsageService(app.db, {
+    spoolPath: usageSpoolPath(config),
+    metrics,
+    log: app.log,
+  });
+  await usage.start();
+  // Runs before the database closes (onClose hooks run last-registered first).
+  app.addHook("onClose", async () => {
+    await usage.close(USAGE_FLUSH_DEADLINE_MS);
+  });
   let redis: Redis | undefined;
   if (config.redisUrl) {
     redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });

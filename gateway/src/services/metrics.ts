@@ -106,6 +106,18 @@ export class Metrics {
     "gateway_upstream_requests_total",
     "Requests sent to each llm-server by outcome",
   );
+  readonly usageSpooled = new Counter(
+    "gateway_usage_spooled_rows_total",
+    "Usage rows the database could not take, kept for a later write, by where (file|memory)",
+  );
+  readonly usageRetries = new Counter(
+    "gateway_usage_write_retries_total",
+    "Attempts to write waiting usage rows again",
+  );
+  readonly usageDropped = new Counter(
+    "gateway_usage_dropped_rows_total",
+    "Usage rows lost, by reason (bound: the in-memory spool was full; refused: the database refused the row itself; shutdown/closed: no spool file at exit)",
+  );
   private readonly gauges: (() => string[])[] = [];
 
   /** Adds gauges computed at scrape time (e.g. the balancer's state). */
@@ -125,6 +137,9 @@ export class Metrics {
       this.cacheStores,
       this.rejections,
       this.upstream,
+      this.usageSpooled,
+      this.usageRetries,
+      this.usageDropped,
     ].flatMap((m) => m.render());
     for (const g of this.gauges) lines.push(...g());
     return `${lines.join("\n")}\n`;

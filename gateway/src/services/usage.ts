@@ -2,6 +2,7 @@ import type { Database } from "../db/database.js";
 import { prepared } from "../db/prepared.js";
 import type { UsageRecordTable } from "../db/schema.js";
 import { DAY_MS } from "./limit-store.js";
+import { type FlushResult, UsageRecorder, type UsageRecorderOptions } from "./recorder.js";
 
 export type UsageRow = Omit<UsageRecordTable, "id">;
 export type GroupBy = "user" | "day" | "model";
@@ -94,18 +95,23 @@ const BATCH_ROWS = 500;
 
 /**
  * Writes one row per LLM request and aggregates them for the usage routes. Rows are
- * written in batches: those recorded within `batchMs` go in one multi-row insert.
+ * written in batches by a UsageRecorder (those recorded within `batchMs` go in one
+ * multi-row insert), which keeps them through a database outage.
  */
 export class UsageService {
   private readonly tokensByUser;
   private readonly tokensByKey;
-  private queue: UsageRow[] = [];
-  private pending: Promise<void> | null = null;
+  readonly recorder: UsageRecorder;
 
   constructor(
     private readonly db: Database,
-    private readonly batchMs = 20,
+    recorder: UsageRecorderOptions = {},
   ) {
+    this.recorder = new UsageRecorder(
+      (rows) => this.insert(rows),
+      (write) => db.background(write),
+      recorder,
+    );
     const k = db.kysely;
     const sum = (column: "userId" | "apiKeyId") =>
       prepared<{ n: number | string }, [string, number]>(
@@ -123,30 +129,49 @@ export class UsageService {
   /**
    * Stores one row (with the others recorded within `batchMs`). The caller need not wait:
    * readers here (and `Database.close`) wait for writes in flight, so a reply never waits
-   * for its own usage row. Resolves (or rejects) with the row's batch.
+   * for its own usage row. Resolves once the row's batch is written or kept for later (the
+   * database is unavailable); never rejects.
    */
   record(row: UsageRow): Promise<void> {
-    this.queue.push(row);
-    if (!this.pending) {
-      const write = new Promise<void>((resolve) => {
-        setTimeout(resolve, this.batchMs);
-      }).then(() => this.writeQueued());
-      this.pending = this.db.background(write);
-    }
-    return this.pending;
+    return this.recorder.record(row);
   }
 
-  private async writeQueued(): Promise<void> {
-    this.pending = null;
-    const rows = this.queue;
-    this.queue = [];
-    const k = this.db.kysely;
+  /** Opens the spool file and replays what an earlier run left in it (in the background). */
+  start(): Promise<void> {
+    return this.recorder.start();
+  }
+
+  /**
+   * Writes every queued and waiting row, for at most `deadlineMs`; past it, rows still in
+   * memory go to the spool file. For graceful shutdown, before the database closes.
+   */
+  flush(deadlineMs?: number): Promise<FlushResult> {
+    return this.recorder.flush(deadlineMs);
+  }
+
+  /** `flush(deadlineMs)`, then no more retries; rows recorded later go straight to the spool. */
+  close(deadlineMs?: number): Promise<FlushResult> {
+    return this.recorder.close(deadlineMs);
+  }
+
+  /** Inserts rows; more than one statement's worth in one transaction (all or none). */
+  private async insert(rows: UsageRow[]): Promise<void> {
+    const chunks: UsageRow[][] = [];
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {
-      const values = rows
-        .slice(i, i + BATCH_ROWS)
-        .map((r) => Object.fromEntries(COLUMNS.map((c) => [c, r[c]])) as UsageRow);
-      await k.insertInto("usage_record").values(values).execute();
+      chunks.push(
+        rows
+          .slice(i, i + BATCH_ROWS)
+          .map((r) => Object.fromEntries(COLUMNS.map((c) => [c, r[c]])) as UsageRow),
+      );
     }
+    const [only] = chunks;
+    if (chunks.length === 1 && only) {
+      await this.db.kysely.insertInto("usage_record").values(only).execute();
+      return;
+    }
+    await this.db.kysely.transaction().execute(async (trx) => {
+      for (const values of chunks) await trx.insertInto("usage_record").values(values).execute();
+    });
   }
 
   /** Quota tokens charged to `user:<id>` or `key:<id>` since `since` (seeds the counters). */
