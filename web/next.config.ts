@@ -11,6 +11,15 @@ gatewayUrl();
 const nextConfig: NextConfig = {
   poweredByHeader: false,
   reactStrictMode: true,
+  // Pages get their security headers from proxy.ts; the build's own files at least nosniff.
+  async headers() {
+    return [
+      {
+        source: "/_next/static/:path*",
+        headers: [{ key: "X-Content-Type-Options", value: "nosniff" }],
+      },
+    ];
+  },
 };
 
 export default nextConfig;

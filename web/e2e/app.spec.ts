@@ -12,6 +12,7 @@ import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import AxeBuilder from "@axe-core/playwright";
 import { type BrowserContext, expect, type Page, type TestInfo, test } from "@playwright/test";
+import { expectNoCspViolations, watchCsp } from "./csp";
 
 test.describe.configure({ mode: "serial", timeout: 120_000 });
 // The model shares the CPU with everything else running on the machine: allow it time.
@@ -27,6 +28,8 @@ let conversationUrl = "";
 let apiKey = "";
 /** LLM requests this user has made so far (chat turns and the curl call): the usage views must count at least these. */
 let llmRequests = 0;
+/** CSP violations in any browser context of this file: each test fails on its own. */
+const cspViolations: string[] = [];
 
 /** "1,234" -> 1234 */
 const num = (text: string | null) => Number((text ?? "").replace(/[^\d.]/g, ""));
@@ -83,7 +86,12 @@ async function setMaxTokens(p: Page, n: number) {
 
 test.beforeAll(async ({ browser }) => {
   context = await browser.newContext({ baseURL: process.env.E2E_WEB_URL });
+  await watchCsp(context, cspViolations);
   page = await context.newPage();
+});
+
+test.afterEach(() => {
+  expectNoCspViolations(cspViolations);
 });
 
 test.afterAll(async () => {
@@ -461,6 +469,7 @@ test("admin: change a user's role and disable them; a disabled account is refuse
   browser,
 }) => {
   const other = await browser.newContext({ baseURL: process.env.E2E_WEB_URL });
+  await watchCsp(other, cspViolations);
   const op = await other.newPage();
   const otherEmail = `other-${Date.now()}@example.com`;
   await op.goto("/sign-up");
@@ -538,6 +547,7 @@ test("password reset: the link (logged by the gateway, no mail server) sets a ne
     "needs the stack's log (only when globalSetup starts the stack)",
   );
   const ctx = await browser.newContext({ baseURL: process.env.E2E_WEB_URL });
+  await watchCsp(ctx, cspViolations);
   const p = await ctx.newPage();
   const email = `reset-${Date.now()}@example.com`;
   await p.goto("/sign-up");
@@ -637,6 +647,7 @@ test("phone width and dark theme", async ({ browser }) => {
     colorScheme: "dark",
     storageState: await context.storageState(),
   });
+  await watchCsp(phone, cspViolations);
   const p = await phone.newPage();
   await p.goto(conversationUrl || "/chat");
   await expect(p.getByRole("textbox", { name: "Message" })).toBeVisible();

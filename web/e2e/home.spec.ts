@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./csp";
 
 test("home page shows the product and the stack status", async ({ page }, testInfo) => {
   const webUrl = process.env.E2E_WEB_URL;
