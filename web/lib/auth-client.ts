@@ -14,10 +14,30 @@ export const authClient = createAuthClient({
   plugins: [twoFactorClient()],
 });
 
-/** Keeps redirects on this site: only paths like "/chat/1", never "//evil" or "https://…". */
+/**
+ * A stand-in for this site's origin. Pages are rendered on the server, where the origin the
+ * browser used is not known for sure (the Host header is the client's word); any fixed origin
+ * gives the same verdict, because only paths are accepted.
+ */
+const SITE = "https://site.invalid";
+
+/**
+ * Keeps redirects on this site: `next` is resolved against the site's origin the way a browser
+ * will resolve it, and only a result on that origin is kept, normalised ("/chat/1?x=1").
+ * Anything the browser would read as another host — "//evil", "/\\evil", "/\t/evil" (the URL
+ * parser drops tabs and newlines), "/..//evil" (dot segments collapse to "//evil"),
+ * "https://evil", "javascript:…" — gives `fallback`.
+ */
 export function safeNext(next: string | null | undefined, fallback = "/chat"): string {
-  if (!next?.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) {
+  // Only a path: no scheme, no relative reference whose meaning depends on where it is used.
+  if (!next?.startsWith("/")) return fallback;
+  let url: URL;
+  try {
+    url = new URL(next, SITE);
+  } catch {
     return fallback;
   }
-  return next;
+  // A path that still begins with "//" after normalisation is another host to the browser.
+  if (url.origin !== SITE || url.pathname.startsWith("//")) return fallback;
+  return `${url.pathname}${url.search}${url.hash}`;
 }

@@ -10,6 +10,75 @@ describe("safeNext", () => {
     expect(safeNext("/\\evil")).toBe("/chat");
     expect(safeNext(null, "/account")).toBe("/account");
   });
+
+  // `next` as it appears in the address bar: the page reads it decoded once, as here.
+  const ORIGIN = "http://localhost:3000";
+  const offSite = [
+    "//evil.example",
+    "//evil.example/",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/%5Cevil.example",
+    "/%5C%5Cevil.example",
+    "/%5C/evil.example",
+    "/%09/evil.example/",
+    "/%0A/evil.example",
+    "/%0D%0A/evil.example",
+    "/%09%5Cevil.example",
+    "/%2F/evil.example",
+    "%2F%2Fevil.example",
+    "%2f%2fevil.example",
+    "/..//evil.example",
+    "/.//evil.example",
+    "/x/../..//evil.example",
+    "https://evil.example",
+    "HTTPS://evil.example",
+    "https:evil.example",
+    "https:/evil.example",
+    "http:\\\\evil.example",
+    "%09//evil.example",
+    "%20//evil.example",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "java%09script:alert(1)",
+    "/%09javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "evil.example",
+    "",
+  ];
+
+  it.each(offSite)("never leaves the site for next=%s", (raw) => {
+    const next = new URLSearchParams(`next=${raw}`).get("next");
+    const result = safeNext(next);
+    // Whatever comes back, the browser resolves it on this site.
+    expect(new URL(result, ORIGIN).origin).toBe(ORIGIN);
+    expect(result.startsWith("/")).toBe(true);
+    expect(result.startsWith("//")).toBe(false);
+    expect(result).not.toMatch(/[\t\n\r\\]/);
+  });
+
+  it("refuses every spelling of another host (fallback /chat)", () => {
+    const tricky = [
+      "/%09/evil.example/",
+      "/%0A/evil.example",
+      "/%09%5Cevil.example",
+      "/..//evil.example",
+    ];
+    for (const raw of tricky) {
+      expect(safeNext(new URLSearchParams(`next=${raw}`).get("next")), raw).toBe("/chat");
+    }
+  });
+
+  it("keeps encoded slashes and backslashes as part of a local path", () => {
+    expect(safeNext("/%2F%2Fevil.example")).toBe("/%2F%2Fevil.example");
+    expect(safeNext("/%5Cevil.example")).toBe("/%5Cevil.example");
+  });
+
+  it("returns the normalised local path, query and fragment", () => {
+    expect(safeNext("/chat/../account?tab=keys#new")).toBe("/account?tab=keys#new");
+    expect(safeNext("/chat/a b")).toBe("/chat/a%20b");
+  });
 });
 
 describe("authErrorMessage", () => {
