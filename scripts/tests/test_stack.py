@@ -43,6 +43,100 @@ def test_init_env_keeps_an_existing_file_and_fills_gaps(tmp_path: Path) -> None:
     assert not stack.init_env(env_file)
 
 
+def test_init_env_makes_a_loose_env_file_private_when_it_adds_secrets(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("APP_ENV=production\n")
+    env_file.chmod(0o644)
+    assert stack.init_env(env_file)
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert set(stack.SECRET_NAMES) <= set(stack.parse_env_file(env_file))
+
+
+def test_init_env_writes_a_private_file_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        assert stack.init_env(tmp_path / ".env")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
+
+
+def test_a_readable_env_file_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("AUTH_SECRET=s\nLLM_SERVER_TOKEN=t\n")
+    env_file.chmod(0o640)
+    assert stack.read_env_file(env_file)["AUTH_SECRET"] == "s"
+    err = capsys.readouterr().err
+    assert "other users may read it (mode 0640)" in err
+    assert f"chmod 600 {env_file}" in err
+    env_file.chmod(0o600)
+    stack.read_env_file(env_file)
+    assert capsys.readouterr().err == ""
+    assert stack.read_env_file(tmp_path / "absent.env") == {}
+
+
+def test_the_data_directory_is_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        stack.prepare_data_dir(tmp_path / "data")
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        # One left readable by an earlier version is made private too.
+        (tmp_path / "old").mkdir(mode=0o755)
+        stack.prepare_data_dir(tmp_path / "old")
+        assert stat.S_IMODE((tmp_path / "old").stat().st_mode) == 0o700
+    finally:
+        os.umask(old)
+
+
+SECRETS = {
+    "AUTH_SECRET": "auth-secret",
+    "LLM_SERVER_TOKEN": "service-token",
+    "GITHUB_CLIENT_SECRET": "oauth-secret",
+    "METRICS_TOKEN": "metrics-token",
+    "DATABASE_URL": "postgres://app:password@db/app",
+}
+
+
+def test_each_service_gets_only_the_variables_it_reads(tmp_path: Path) -> None:
+    env = {
+        **SECRETS,
+        "PATH": "/usr/bin",
+        "HOME": "/home/op",
+        "LC_ALL": "C.UTF-8",
+        "APP_ENV": "production",
+        "LLM_MODEL_PATH": "/models/m.gguf",
+        "WEB_TRUST_PROXY": "1",
+    }
+    services = {s.name: s.env for s in stack.build_services(env, tmp_path)}
+    gateway, llm, web = services["gateway"], services["llm-server"], services["web"]
+    # The gateway checks sign-ins and calls llm-server: it holds every secret.
+    assert SECRETS.items() <= gateway.items()
+    # llm-server checks the gateway's token and nothing else.
+    assert llm["LLM_SERVER_TOKEN"] == "service-token"
+    assert llm["LLM_MODEL_PATH"] == "/models/m.gguf"
+    assert llm["APP_ENV"] == "production"
+    assert not {"AUTH_SECRET", "GITHUB_CLIENT_SECRET", "METRICS_TOKEN", "DATABASE_URL"} & set(llm)
+    # The web app only streams requests through: no secret at all.
+    assert not set(SECRETS) & set(web)
+    assert web["GATEWAY_URL"].startswith("http://127.0.0.1:")
+    assert web["WEB_TRUST_PROXY"] == "1"
+    for service_env in (llm, web):
+        assert service_env["PATH"].endswith("/usr/bin")
+        assert service_env["HOME"] == "/home/op"
+        assert service_env["LC_ALL"] == "C.UTF-8"
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 def _descendants(pid: int) -> set[int]:
     """Every process whose session is `pid`'s child's or whose ancestor is `pid`."""
     found: set[int] = set()
@@ -95,6 +189,21 @@ def test_serve_starts_all_three_and_ctrl_c_leaves_nothing_running() -> None:
                 assert response.status == 200, url
         children = _descendants(process.pid)
         assert len(children) >= 3
+        # What each running process really received (its /proc/<pid>/environ).
+        seen = {"llm_server": False, "dist/server.js": False, "server.mjs": False}
+        for pid in children:
+            command, environ = _cmdline(pid), _environ(pid)
+            if "llm_server" in command:
+                seen["llm_server"] = True
+                assert "LLM_SERVER_TOKEN" in environ
+                assert "AUTH_SECRET" not in environ
+            elif "dist/server.js" in command:
+                seen["dist/server.js"] = True
+                assert {"LLM_SERVER_TOKEN", "AUTH_SECRET"} <= set(environ)
+            elif "server.mjs" in command:
+                seen["server.mjs"] = True
+                assert not {"LLM_SERVER_TOKEN", "AUTH_SECRET"} & set(environ)
+        assert all(seen.values()), seen
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         time.sleep(0.5)
