@@ -43,19 +43,42 @@ const Message = Type.Object(
   { role: Type.String({ minLength: 1 }), content: Type.Unknown() },
   { additionalProperties: true },
 );
+/**
+ * The request fields the gateway reads (limits, caching, streaming) or that commonly come
+ * with a wrong type, checked here so a `"max_tokens": "8"` is a 400 rather than a value
+ * silently replaced; the rest goes to llm-server, which checks it too.
+ */
+const TokenCount = Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]);
+const SamplingFields = {
+  model: Type.Optional(Type.String()),
+  stream: Type.Optional(Type.Boolean()),
+  stream_options: Type.Optional(
+    Type.Union([
+      Type.Object({ include_usage: Type.Optional(Type.Boolean()) }, { additionalProperties: true }),
+      Type.Null(),
+    ]),
+  ),
+  max_tokens: Type.Optional(TokenCount),
+  n: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
+  temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+  top_p: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+  seed: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+  stop: Type.Optional(
+    Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 4 }), Type.Null()]),
+  ),
+};
 const ChatBody = Type.Object(
   {
-    model: Type.Optional(Type.String()),
+    ...SamplingFields,
     messages: Type.Array(Message, { minItems: 1 }),
-    stream: Type.Optional(Type.Boolean()),
+    max_completion_tokens: Type.Optional(TokenCount),
   },
   { additionalProperties: true, description: "OpenAI chat completion request" },
 );
 const CompletionBody = Type.Object(
   {
-    model: Type.Optional(Type.String()),
+    ...SamplingFields,
     prompt: Type.Union([Type.String(), Type.Array(Type.String())]),
-    stream: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: true, description: "OpenAI completion request" },
 );

@@ -82,6 +82,77 @@ export function estimatePromptTokens(body: Record<string, unknown>): number {
   return Math.ceil(Buffer.byteLength(text) / 3) + 4 * messages.length + 8;
 }
 
+/** llm-server's cap on `n` (choices per request). */
+const MAX_CHOICES = 16;
+
+/**
+ * What a request may generate: tokens per choice (undefined: no cap and none asked) and
+ * the number of choices. llm-server honours `max_completion_tokens` over `max_tokens`
+ * (chat), so the larger of the two is what is checked against the caller's per-request
+ * cap, which covers every choice together; the caller's own value is kept, or the cap
+ * shared by the choices when none was sent. The route schemas already refused wrong types.
+ */
+export function tokenRequest(
+  path: CompletionPath,
+  body: Record<string, unknown>,
+  cap: number,
+): { maxTokens: number | undefined; choices: number } {
+  const choices = typeof body.n === "number" ? body.n : 1;
+  if (!Number.isInteger(choices) || choices < 1 || choices > MAX_CHOICES) {
+    throw new HttpError(400, "INVALID_N", `n must be an integer from 1 to ${MAX_CHOICES}`);
+  }
+  const fields = path === "/v1/chat/completions" ? TOKEN_FIELDS : TOKEN_FIELDS.slice(0, 1);
+  const asked = fields.map((f) => body[f]).filter((v) => v !== undefined && v !== null);
+  for (const v of asked) {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+      throw new HttpError(
+        400,
+        "INVALID_MAX_TOKENS",
+        `${fields.join(" and ")} must be integers >= 1`,
+      );
+    }
+  }
+  const requested = asked.length > 0 ? Math.max(...(asked as number[])) : undefined;
+  if (cap > 0 && requested !== undefined && requested * choices > cap) {
+    const what =
+      choices > 1
+        ? `${requested} tokens for each of ${choices} choices`
+        : `max_tokens ${requested}`;
+    throw new HttpError(
+      400,
+      "MAX_TOKENS_EXCEEDED",
+      `${what} is over your limit of ${cap} tokens per request`,
+    );
+  }
+  if (requested !== undefined || cap === 0) return { maxTokens: requested, choices };
+  const share = Math.floor(cap / choices);
+  if (share < 1) {
+    throw new HttpError(
+      400,
+      "MAX_TOKENS_EXCEEDED",
+      `n ${choices} is over your limit of ${cap} tokens per request (at least 1 token per choice)`,
+    );
+  }
+  return { maxTokens: share, choices };
+}
+
+const TOKEN_FIELDS = ["max_tokens", "max_completion_tokens"] as const;
+
+/**
+ * The body with every token-limit field llm-server reads set to `limit` (chat: both
+ * `max_tokens` and `max_completion_tokens`, so whichever it honours is the clamped one);
+ * unchanged when `limit` is undefined.
+ */
+function withMaxTokens(
+  path: CompletionPath,
+  body: Record<string, unknown>,
+  limit: number | undefined,
+): Record<string, unknown> {
+  if (limit === undefined) return { ...body };
+  if (path === "/v1/completions") return { ...body, max_tokens: limit };
+  return { ...body, max_tokens: limit, max_completion_tokens: limit };
+}
+
 function contentOf(json: ChunkJson): string {
   const c = json.choices?.[0];
   return c?.delta?.content ?? c?.text ?? "";
@@ -117,22 +188,12 @@ export class CompletionService {
 
     try {
       const subjects = await this.d.limits.subjects(ctx);
-      const cap = this.d.limits.maxTokens(subjects);
-      const asked = body.max_tokens ?? body.max_completion_tokens;
-      const requested = typeof asked === "number" ? asked : undefined;
-      if (cap > 0 && requested !== undefined && requested > cap) {
-        throw new HttpError(
-          400,
-          "MAX_TOKENS_EXCEEDED",
-          `max_tokens ${requested} is over your limit of ${cap} tokens per request`,
-        );
-      }
-      const maxTokens = requested ?? (cap > 0 ? cap : undefined);
+      const { maxTokens, choices } = tokenRequest(path, body, this.d.limits.maxTokens(subjects));
 
       // The cache: a hit costs no quota by default and never reaches a server.
       const cacheable = this.d.cacheConfig.enabled && isCacheable(body);
       const scope = this.d.cacheConfig.scope === "shared" ? "shared" : `user:${ctx.userId}`;
-      const key = cacheable ? cacheKey(scope, path, { ...body, max_tokens: maxTokens }) : "";
+      const key = cacheable ? cacheKey(scope, path, withMaxTokens(path, body, maxTokens)) : "";
       const hit = cacheable ? await this.d.cache.get(key).catch(() => undefined) : undefined;
       if (cacheable) this.d.metrics.cache.inc({ result: hit ? "hit" : "miss" });
       if (hit) return await this.serveHit(ctx, hit, row, { stream, wantsUsage, finish });
@@ -140,16 +201,20 @@ export class CompletionService {
       const promptEstimate = estimatePromptTokens(body);
       const admission = await this.d.limits.admit(ctx, {
         subjects,
-        tokens: maxTokens === undefined ? UNBOUNDED : promptEstimate + maxTokens,
-        minTokens: promptEstimate + 1,
+        tokens: maxTokens === undefined ? UNBOUNDED : promptEstimate + maxTokens * choices,
+        minTokens: promptEstimate + choices,
         concurrent: true,
       });
       const budget =
         admission.reserved >= UNBOUNDED ? UNBOUNDED : admission.reserved - promptEstimate;
-      const upstreamBody: Record<string, unknown> = { ...body };
-      if (maxTokens !== undefined)
-        upstreamBody.max_tokens = stream ? maxTokens : Math.min(maxTokens, budget);
-      else if (!stream && budget < UNBOUNDED) upstreamBody.max_tokens = budget;
+      // A stream is cut when it crosses the budget; a JSON answer cannot be, so what every
+      // choice may produce is kept within it.
+      let limit = maxTokens;
+      if (!stream && budget < UNBOUNDED) {
+        const perChoice = Math.max(1, Math.floor(budget / choices));
+        limit = Math.min(maxTokens ?? perChoice, perChoice);
+      }
+      const upstreamBody = withMaxTokens(path, body, limit);
       if (stream)
         upstreamBody.stream_options = { ...(body.stream_options as object), include_usage: true };
       const headers: Record<string, string> = cacheable ? { "x-cache": "MISS" } : {};
