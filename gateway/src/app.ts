@@ -14,6 +14,7 @@ import type { Principal } from "./auth/principal.js";
 import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
 import { codeForStatus, errorPayload, HttpError } from "./errors.js";
+import { boundJsonDepth } from "./json-body.js";
 import authPlugin from "./plugins/auth.js";
 import databasePlugin from "./plugins/database.js";
 import securityPlugin from "./plugins/security.js";
@@ -90,6 +91,7 @@ export async function buildApp(
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
+  boundJsonDepth(app);
 
   // A request whose connection closes before its answer finished (a client that leaves a
   // stream, a timeout) gets its line too: Fastify's "request completed" needs a finished reply.

@@ -1,8 +1,7 @@
-import type { FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildApp } from "../src/app.js";
-import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, chat, JSON_CT, signUp, testConfig } from "./helpers.js";
+import type { FakeLlm } from "./fake-llm.js";
+import { bearer, chat, JSON_CT, signUp } from "./helpers.js";
+import { type Cleanup, runCleanup, twoServers } from "./two-servers.js";
 
 const calls = (f: FakeLlm, path = "/v1/chat/completions") =>
   f.requests.filter((r) => r.path === path).length;
@@ -18,30 +17,11 @@ const dataEvents = (text: string) =>
  * failing in different ways.
  */
 describe("retry up to the first byte sent to the client", () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-  });
+  const cleanup: Cleanup = [];
+  afterEach(() => runCleanup(cleanup));
 
   async function setup() {
-    const a = await startFakeLlm();
-    const b = await startFakeLlm();
-    cleanup.push(
-      () => a.close(),
-      () => b.close(),
-    );
-    const app: FastifyInstance = await buildApp(testConfig({ llmServerUrls: [a.url, b.url] }));
-    const url = await app.listen({ port: 0, host: "127.0.0.1" });
-    cleanup.push(() => app.close());
-    // b reports load of its own, so every request goes to a first.
-    b.health = { status: 200, body: { status: "ready", running: 3, queued: 0, max_running: 4 } };
-    // Both probes must pass (each has a 1 s timeout, which a loaded machine can miss): an
-    // unhealthy a, or a b without its reported load, would send requests to b.
-    for (let i = 0; i < 10; i++) {
-      await app.services.balancer.checkAll();
-      const states = app.services.balancer.snapshot().servers.map((x) => x.state);
-      if (states.every((st) => st === "healthy")) break;
-    }
+    const { a, b, app, url } = await twoServers(cleanup);
     const s = await signUp(app, "retry@example.org");
     const post = (body: unknown) =>
       fetch(`${url}/v1/chat/completions`, {

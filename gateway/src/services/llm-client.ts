@@ -87,6 +87,19 @@ export { noServerError };
 
 const RETRYABLE = new Set([500, 502, 503, 504]);
 
+/** The JSON text of a call's body (null: none); a body that cannot be serialized is a 400. */
+function serialize(body: unknown): string | null {
+  if (body === undefined) return null;
+  try {
+    return JSON.stringify(body);
+  } catch (err) {
+    throw Object.assign(
+      new HttpError(400, "INVALID_BODY", "The request body cannot be sent to the model server"),
+      { cause: err },
+    );
+  }
+}
+
 /**
  * Talks to llm-server: builds fresh headers (service token, request id, client id; never
  * the caller's cookies or Authorization), takes a server from the balancer, and retries
@@ -113,6 +126,9 @@ export class LlmClient {
     const onAbort = () => controller.abort(call.signal.reason);
     call.signal.addEventListener("abort", onAbort, { once: true });
     const exclude = call.exclude ?? new Set<string>();
+    // Serialized once, before any server is chosen: a body that cannot be (the caller's
+    // fault) is a 400, never a failure of the server it would have gone to.
+    const body = serialize(call.body);
     try {
       let lastError: unknown;
       const attempts = this.options.balancer.size;
@@ -124,7 +140,14 @@ export class LlmClient {
           this.options.firstTokenTimeoutMs,
         );
         try {
-          const outcome = await this.attempt(call, lease, controller, prepare, i < attempts - 1);
+          const outcome = await this.attempt(
+            call,
+            body,
+            lease,
+            controller,
+            prepare,
+            i < attempts - 1,
+          );
           if ("up" in outcome) return outcome.up;
           lastError = outcome.retry;
         } finally {
@@ -145,6 +168,7 @@ export class LlmClient {
   /** One try on one server: the answer, or why the call should move to the next server. */
   private async attempt<T>(
     call: LlmCall,
+    body: string | null,
     lease: Lease,
     controller: AbortController,
     prepare: Prepare<T> | undefined,
@@ -158,12 +182,12 @@ export class LlmClient {
         "x-request-id": call.requestId,
         "x-client-id": call.clientId,
       };
-      if (call.body !== undefined) headers["content-type"] = "application/json";
+      if (body !== null) headers["content-type"] = "application/json";
       res = wrap(
         await request(`${lease.url}${call.path}`, {
           method: call.method,
           headers,
-          body: call.body !== undefined ? JSON.stringify(call.body) : null,
+          body,
           signal: controller.signal,
           dispatcher: this.dispatcher,
         }),
