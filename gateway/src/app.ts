@@ -119,6 +119,13 @@ export async function buildApp(
         : 500;
     if (status >= 500) {
       request.log.error({ err: error }, "request failed");
+      // An HttpError's code and message are written for the client (LLM_BUSY, a timeout
+      // that says which); anything else is unexpected and stays generic.
+      if (error instanceof HttpError) {
+        return reply
+          .code(status)
+          .send(errorPayload(request.url, status, error.code, error.message));
+      }
       const message = status === 503 ? "Service unavailable" : "Internal server error";
       return reply
         .code(status)

@@ -101,6 +101,8 @@ export async function startFakeLlm(port = 0): Promise<FakeLlm> {
       });
     }
     const pieces = ["Hel", "lo", " world"];
+    // llm-server's count of the prompt, sent before the body starts (5, as in `usage`).
+    res.setHeader("x-prompt-tokens", "5");
     if (body?.stream !== true) {
       const text = pieces.join("");
       return json(res, 200, {

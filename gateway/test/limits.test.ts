@@ -159,9 +159,15 @@ for (const database of DATABASES)
         .where("userId", "=", s.userId)
         .orderBy("id", "desc")
         .executeTakeFirst();
-      expect(row).toMatchObject({ outcome: "cut", completionTokens: 2, quotaTokens: estimate + 2 });
+      // Billed llm-server's prompt count (the fake's x-prompt-tokens: 5), not the estimate.
+      expect(row).toMatchObject({
+        outcome: "cut",
+        promptTokens: 5,
+        completionTokens: 2,
+        quotaTokens: 7,
+      });
       const u = await usage(s);
-      expect(u.quota.tokensPerDay).toMatchObject({ used: estimate + 2, remaining: 0 });
+      expect(u.quota.tokensPerDay).toMatchObject({ used: 7, remaining: estimate + 2 - 7 });
       expect((await post(s, chat("again"))).status).toBe(429);
     });
 

@@ -227,9 +227,9 @@ describe("LLM proxy without a reachable llm-server", () => {
       expect(api.statusCode).toBe(503);
       expect(api.json()).toEqual({
         error: {
-          code: "SERVICE_UNAVAILABLE",
+          code: "LLM_UNAVAILABLE",
           type: "server_error",
-          message: "Service unavailable",
+          message: "No model server is reachable",
         },
       });
       const v1 = await app.inject({ method: "GET", url: "/v1/models", headers: bearer(s.token) });

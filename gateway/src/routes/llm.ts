@@ -149,10 +149,10 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       if (!sse.signal.aborted) {
         const known = err instanceof HttpError;
         if (!known || err.statusCode >= 500) request.log.warn({ err }, "upstream stream failed");
+        // An HttpError's code and message are written for the client; anything else is not.
         const status = known ? err.statusCode : 502;
-        const message =
-          known && (status < 500 || status === 504) ? err.message : "The model server failed";
-        const code = known && status === 429 ? err.code : "upstream_error";
+        const message = known ? err.message : "The model server failed";
+        const code = known ? err.code : "upstream_error";
         await sse.write(`data: ${JSON.stringify(openAiError(status, code, message))}\n\n`);
       }
     } finally {

@@ -391,7 +391,7 @@ export class CompletionService {
       throw err;
     } finally {
       up.release(failed !== null);
-      row.promptTokens = usage?.prompt_tokens ?? o.promptEstimate;
+      row.promptTokens = usage?.prompt_tokens ?? up.res.promptTokens ?? o.promptEstimate;
       row.completionTokens = cut || !usage ? counted : (usage.completion_tokens ?? counted);
       row.quotaTokens = row.promptTokens + row.completionTokens;
       await this.d.limits.settle(admission, row.quotaTokens);

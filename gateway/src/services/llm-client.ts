@@ -30,15 +30,22 @@ export interface UpstreamResponse {
   /** 2xx */
   ok: boolean;
   body: Dispatcher.ResponseData["body"];
+  /**
+   * The prompt's token count llm-server sends in `x-prompt-tokens` before the body
+   * starts (null when absent): what a request cut short before its usage chunk is billed.
+   */
+  promptTokens: number | null;
   text(): Promise<string>;
 }
 
 function wrap(res: Dispatcher.ResponseData): UpstreamResponse {
   const { statusCode, body } = res;
+  const counted = Number(res.headers["x-prompt-tokens"]);
   return {
     status: statusCode,
     ok: statusCode >= 200 && statusCode < 300,
     body,
+    promptTokens: Number.isInteger(counted) && counted >= 0 ? counted : null,
     text: () => body.text(),
   };
 }
