@@ -72,6 +72,11 @@ export async function startFakeLlm(port = 0): Promise<FakeLlm> {
       return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model" }] });
     }
     if (path === "/analyze") {
+      if (String(body?.text).includes("ERROR400")) {
+        return json(res, 400, {
+          error: { message: "text too long", type: "invalid_request_error", code: "too_long" },
+        });
+      }
       return json(res, 200, {
         model: "fake-model",
         token_count: 1,

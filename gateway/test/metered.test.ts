@@ -128,6 +128,45 @@ for (const database of DATABASES)
         expect((await rows(s)).at(-1)).toMatchObject({ route: "/api/analyze", status: 429 });
       });
 
+      it("analyze refuses amplifying prompts at the edge, before anything is reserved", async () => {
+        const s = await userWith("analyze-edge@example.org", { tokensPerDay: 1_000_000 });
+        const before = calls("/analyze");
+        const twice = await analyze(s, {
+          text: "hi",
+          template: "{text} and {text}",
+          labels: ["a"],
+        });
+        expect(twice.statusCode).toBe(400);
+        expect(twice.json().error).toMatchObject({ code: "INVALID_TEMPLATE" });
+        expect(twice.json().error.message).toContain("{text} only once");
+        // 100,000 characters pass the length check, but in UTF-8 they are 200,000 bytes.
+        const wide = await analyze(s, { text: "é".repeat(100_000) });
+        expect(wide.statusCode).toBe(400);
+        expect(wide.json().error).toMatchObject({ code: "PROMPT_TOO_LARGE" });
+        const labels = Array.from({ length: 21 }, (_, i) => `label ${i}`);
+        expect((await analyze(s, { text: "hi", labels })).statusCode).toBe(400);
+        expect(calls("/analyze")).toBe(before);
+        expect((await get(s, "/api/user/usage")).json().quota.tokensPerDay.used).toBe(0);
+      });
+
+      it("a refused analyze is charged its text and counts as a request", async () => {
+        const s = await userWith("analyze-4xx@example.org", {
+          requestsPerMinute: 2,
+          tokensPerDay: 1000,
+        });
+        const body = { text: "ERROR400 please", labels: ["a", "b"] };
+        const refused = await analyze(s, body);
+        expect(refused.statusCode).toBe(400);
+        expect(refused.json().error.message).toBe("text too long");
+        const onePass = estimateAnalyzeTokens({ text: body.text });
+        expect((await rows(s)).at(-1)).toMatchObject({ status: 400, quotaTokens: onePass });
+        expect((await get(s, "/api/user/usage")).json().quota.tokensPerDay.used).toBe(onePass);
+        expect((await analyze(s, body)).statusCode).toBe(400);
+        const third = await analyze(s, body);
+        expect(third.statusCode).toBe(429);
+        expect(third.json().error.code).toBe("REQUESTS_PER_MINUTE");
+      });
+
       it("analyze shares requests per minute with completions and takes a concurrency slot", async () => {
         const s = await userWith("analyze-rpm@example.org", { requestsPerMinute: 2 });
         const chat = await app.inject({

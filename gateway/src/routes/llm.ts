@@ -253,7 +253,7 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
             {
               text: Type.String({ minLength: 1, maxLength: 100_000 }),
               labels: Type.Optional(
-                Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 50 }),
+                Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 20 }),
               ),
               template: Type.Optional(Type.String({ maxLength: 10_000 })),
               top_logprobs: Type.Optional(Type.Integer({ minimum: 0, maximum: 20 })),

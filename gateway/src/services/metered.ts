@@ -26,14 +26,46 @@ export interface AnalyzeBody {
   template?: string | undefined;
 }
 
+/** The largest prompt an analyze request may make llm-server tokenize (template with text). */
+export const MAX_ANALYZE_PROMPT_BYTES = 128 * 1024;
+
+/** One pass over an analyze request's text and template, at about 3 bytes a token. */
+function analyzePassTokens(body: AnalyzeBody): number {
+  const bytes = Buffer.byteLength(body.text) + Buffer.byteLength(body.template ?? "");
+  return Math.ceil(bytes / 3) + 8;
+}
+
 /**
  * Tokens an analyze request may cost before llm-server tells: the text (and template) at
  * about 3 bytes a token, once for the scoring and once more for each label (every label
  * is a forward pass over the prompt).
  */
 export function estimateAnalyzeTokens(body: AnalyzeBody): number {
-  const bytes = Buffer.byteLength(body.text) + Buffer.byteLength(body.template ?? "");
-  return (Math.ceil(bytes / 3) + 8) * (1 + (body.labels?.length ?? 0));
+  return analyzePassTokens(body) * (1 + (body.labels?.length ?? 0));
+}
+
+/**
+ * Refuses, before anything is reserved or sent, an analyze request whose prompt would be
+ * larger than llm-server should tokenize: a template may hold `{text}` once (each one is
+ * another copy of the text), and the prompt with the text in place is bounded.
+ */
+export function checkAnalyzeBody(body: AnalyzeBody): void {
+  const template = body.template;
+  const copies = template === undefined ? 1 : template.split("{text}").length - 1;
+  if (copies > 1) {
+    throw new HttpError(400, "INVALID_TEMPLATE", "template may contain {text} only once");
+  }
+  const bytes =
+    Buffer.byteLength(body.text) * Math.max(copies, 1) +
+    Buffer.byteLength(template ?? "") +
+    Math.max(0, ...(body.labels ?? []).map((l) => Buffer.byteLength(l)));
+  if (bytes > MAX_ANALYZE_PROMPT_BYTES) {
+    throw new HttpError(
+      400,
+      "PROMPT_TOO_LARGE",
+      `The text with its template is ${bytes} bytes; at most ${MAX_ANALYZE_PROMPT_BYTES} are analyzed`,
+    );
+  }
 }
 
 /**
@@ -46,7 +78,7 @@ export class MeteredCalls {
 
   /** llm-server's `/v1/models` answer as received (status and body text). */
   async models(ctx: CallContext): Promise<{ status: number; text: string }> {
-    return this.run(ctx, { method: "GET", path: "/v1/models" }, 0, false, () => ({
+    return this.run(ctx, { method: "GET", path: "/v1/models" }, 0, false, 0, () => ({
       model: null,
       promptTokens: 0,
     }));
@@ -57,12 +89,15 @@ export class MeteredCalls {
    * once more per label (it reports nothing else); 4xx/5xx become errors.
    */
   async analyze<T>(ctx: CallContext, body: AnalyzeBody): Promise<T> {
+    checkAnalyzeBody(body);
     const passes = 1 + (body.labels?.length ?? 0);
     const { status, text } = await this.run(
       ctx,
       { method: "POST", path: "/analyze", body },
       estimateAnalyzeTokens(body),
       true,
+      // A refused analyze still had llm-server read (and maybe tokenize) the text once.
+      analyzePassTokens(body),
       (json) => {
         const a = json as { model?: unknown; token_count?: unknown };
         const count = typeof a.token_count === "number" ? a.token_count : 0;
@@ -81,6 +116,8 @@ export class MeteredCalls {
     call: { method: "GET" | "POST"; path: string; body?: unknown },
     tokens: number,
     concurrent: boolean,
+    /** Tokens charged when llm-server refuses the call (4xx): it did read the input. */
+    refusedCost: number,
     charge: (json: unknown) => Charge,
   ): Promise<{ status: number; text: string }> {
     const t0 = Date.now();
@@ -106,6 +143,9 @@ export class MeteredCalls {
         row.model = c.model;
         row.promptTokens = c.promptTokens;
         row.quotaTokens = c.promptTokens;
+      } else {
+        // A refused call is no free probe: it costs what llm-server had to read.
+        row.quotaTokens = refusedCost;
       }
       await this.d.limits.settle(admission, row.quotaTokens);
       finish(status, up.res.ok ? "ok" : "error", up.res.ok ? null : "UPSTREAM_REJECTED");
