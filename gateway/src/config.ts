@@ -106,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     requireAdmin2fa: parsed.REQUIRE_ADMIN_2FA,
     firstTokenTimeoutMs: parsed.LLM_FIRST_TOKEN_TIMEOUT_MS,
     idleTimeoutMs: parsed.LLM_IDLE_TIMEOUT_MS,
+    headersTimeoutMs: parsed.LLM_HEADERS_TIMEOUT_MS,
     heartbeatMs: parsed.SSE_HEARTBEAT_MS,
     oauth: oauthConfig(parsed),
     redisUrl: parsed.REDIS_URL ? parseRedisUrl(parsed.REDIS_URL) : undefined,

@@ -83,6 +83,7 @@ describe("client errors never eject a server", () => {
       token: FAKE_TOKEN,
       firstTokenTimeoutMs: 5000,
       idleTimeoutMs: 5000,
+      headersTimeoutMs: 5000,
     });
     const cyclic: Record<string, unknown> = { model: "m" };
     cyclic.self = cyclic;

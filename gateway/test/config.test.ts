@@ -47,6 +47,7 @@ describe("loadConfig", () => {
       requireAdmin2fa: false,
       firstTokenTimeoutMs: 120_000,
       idleTimeoutMs: 60_000,
+      headersTimeoutMs: 10_000,
       heartbeatMs: 15_000,
       oauth: { oidc: undefined, github: undefined, google: undefined },
       redisUrl: undefined,

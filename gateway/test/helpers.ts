@@ -25,6 +25,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     requireAdmin2fa: false,
     firstTokenTimeoutMs: 5_000,
     idleTimeoutMs: 5_000,
+    headersTimeoutMs: 5_000,
     heartbeatMs: 15_000,
     oauth: { oidc: undefined, github: undefined, google: undefined },
     redisUrl: undefined,

@@ -1,15 +1,16 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { FakeLlm } from "./fake-llm.js";
 import { bearer, chat, JSON_CT, signUp } from "./helpers.js";
-import { type Cleanup, runCleanup, twoServers } from "./two-servers.js";
+import {
+  type Cleanup,
+  dataEvents,
+  lastUsage as lastRow,
+  runCleanup,
+  twoServers,
+} from "./two-servers.js";
 
 const calls = (f: FakeLlm, path = "/v1/chat/completions") =>
   f.requests.filter((r) => r.path === path).length;
-const dataEvents = (text: string) =>
-  text
-    .split("\n\n")
-    .filter((e) => e.startsWith("data: "))
-    .map((e) => e.slice(6));
 
 /**
  * "Retry on another server only before the first byte reached the client; never after":
@@ -29,16 +30,7 @@ describe("retry up to the first byte sent to the client", () => {
         headers: { ...bearer(s.token), ...JSON_CT },
         body: JSON.stringify(body),
       });
-    const lastUsage = async (): Promise<Record<string, unknown> | undefined> => {
-      await app.db.drain();
-      return app.db.kysely
-        .selectFrom("usage_record")
-        .selectAll()
-        .where("userId", "=", s.userId)
-        .orderBy("id", "desc")
-        .limit(1)
-        .executeTakeFirst();
-    };
+    const lastUsage = () => lastRow(app, s.userId);
     const server = (u: string) =>
       app.services.balancer.snapshot().servers.find((x) => x.url === u) as { failures: number };
     return { a, b, app, s, post, lastUsage, server };

@@ -24,15 +24,45 @@ export async function twoServers(
   const app = await buildApp(testConfig({ llmServerUrls: [a.url, b.url], ...overrides }));
   const url = await app.listen({ port: 0, host: "127.0.0.1" });
   cleanup.push(() => app.close());
-  b.health = { status: 200, body: { status: "ready", running: 3, queued: 0, max_running: 4 } };
-  // Both probes must pass (each has a 1 s timeout, which a loaded machine can miss): an
-  // unhealthy a, or a b without its reported load, would send requests to b.
+  await preferFirst(app, b);
+  return { a, b, app, url };
+}
+
+/**
+ * Makes `loaded` report load of its own so the gateway's other server is preferred, and
+ * waits until every probe passed (each has a 1 s timeout, which a loaded machine can miss:
+ * an unhealthy first server, or `loaded` without its reported load, would send requests
+ * to `loaded`).
+ */
+export async function preferFirst(app: FastifyInstance, loaded: FakeLlm): Promise<void> {
+  loaded.health = { status: 200, body: { status: "ready", running: 3, queued: 0, max_running: 4 } };
   for (let i = 0; i < 10; i++) {
     await app.services.balancer.checkAll();
     const states = app.services.balancer.snapshot().servers.map((x) => x.state);
     if (states.every((st) => st === "healthy")) break;
   }
-  return { a, b, app, url };
+}
+
+/** The `data:` payloads of an SSE response text. */
+export const dataEvents = (text: string) =>
+  text
+    .split("\n\n")
+    .filter((e) => e.startsWith("data: "))
+    .map((e) => e.slice(6));
+
+/** The newest usage row of a user (after the writes in flight). */
+export async function lastUsage(
+  app: FastifyInstance,
+  userId: string,
+): Promise<Record<string, unknown> | undefined> {
+  await app.db.drain();
+  return app.db.kysely
+    .selectFrom("usage_record")
+    .selectAll()
+    .where("userId", "=", userId)
+    .orderBy("id", "desc")
+    .limit(1)
+    .executeTakeFirst();
 }
 
 /** Runs every cleanup step, last first, ignoring failures. */

@@ -29,6 +29,11 @@ export interface Config {
   requireAdmin2fa: boolean;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
+  /**
+   * Time allowed for the response headers of a call whose headers come at once (a stream,
+   * a GET): a server that sends none is stalled, and the call moves to another server.
+   */
+  headersTimeoutMs: number;
   heartbeatMs: number;
   oauth: OAuthConfig;
   /** Shared counters and cache (several gateway instances); process memory when unset. */

@@ -67,6 +67,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     token: config.llmServerToken,
     firstTokenTimeoutMs: config.firstTokenTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
     onAttempt: (server, outcome) => metrics.upstream.inc({ server, outcome }),
   });
   const usage = new UsageService(app.db, {

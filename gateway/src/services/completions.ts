@@ -21,6 +21,7 @@ import {
   upstreamError,
 } from "./llm-client.js";
 import type { Metrics } from "./metrics.js";
+import { failureOutcome } from "./outcome.js";
 import { newRow, recordUsage } from "./recorder.js";
 import type { UsageRow, UsageService } from "./usage.js";
 
@@ -282,10 +283,10 @@ export class CompletionService {
         }),
       };
     } catch (err) {
-      const e = err instanceof HttpError ? err : null;
-      const status = e?.statusCode ?? 502;
-      if (status === 429) this.d.metrics.rejections.inc({ limit: e?.code.toLowerCase() ?? "" });
-      finish(status, status === 429 ? "rejected" : "error", e?.code ?? "UPSTREAM_ERROR");
+      const o = failureOutcome(err, ctx.signal);
+      if (o.outcome === "rejected")
+        this.d.metrics.rejections.inc({ limit: o.errorCode?.toLowerCase() ?? "" });
+      finish(o.status, o.outcome, o.errorCode);
       throw err;
     }
   }

@@ -9,8 +9,14 @@ export interface LlmClientOptions {
   firstTokenTimeoutMs: number;
   /** Longest silence allowed between two chunks of a streamed body. */
   idleTimeoutMs: number;
+  /**
+   * Time allowed for the headers of a call llm-server answers at once (a stream, a GET):
+   * past it the server counts as stalled and the call moves to the next one. A JSON
+   * completion's headers come with its whole answer: those wait `firstTokenTimeoutMs`.
+   */
+  headersTimeoutMs: number;
   /** Counts each attempt per server and outcome (optional). */
-  onAttempt?: (server: string, outcome: "ok" | "error" | "unreachable") => void;
+  onAttempt?: (server: string, outcome: "ok" | "error" | "unreachable" | "stalled") => void;
   /** The connection pool (default: `upstreamAgent()`); its owner closes it. */
   dispatcher?: Dispatcher;
 }
@@ -90,6 +96,13 @@ export class UpstreamTimeout extends HttpError {
   }
 }
 
+/** A server that accepted the call but sent no response headers in time (stalled). */
+class StalledServer extends Error {}
+
+function stalled(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "UND_ERR_HEADERS_TIMEOUT";
+}
+
 export { noServerError };
 
 const RETRYABLE = new Set([500, 502, 503, 504]);
@@ -166,6 +179,17 @@ export class LlmClient {
           cause: lastError,
         });
       }
+      if (lastError instanceof StalledServer) {
+        const seconds = this.options.headersTimeoutMs / 1000;
+        throw Object.assign(
+          new HttpError(
+            504,
+            "UPSTREAM_TIMEOUT",
+            `No model server answered in time: each sent no response headers within ${seconds} s`,
+          ),
+          { cause: lastError.cause },
+        );
+      }
       throw Object.assign(noServerError(), { cause: lastError });
     } finally {
       call.signal.removeEventListener("abort", onAbort);
@@ -182,6 +206,10 @@ export class LlmClient {
     canRetry: boolean,
   ): Promise<{ up: Upstream<T | undefined> } | { retry: unknown }> {
     let res: UpstreamResponse;
+    // llm-server sends a stream's headers (and a GET's answer) at once; a JSON completion's
+    // headers come only with the whole answer.
+    const early =
+      call.method === "GET" || (call.body as { stream?: unknown } | undefined)?.stream === true;
     try {
       const headers: Record<string, string> = {
         authorization: this.authorization,
@@ -197,11 +225,19 @@ export class LlmClient {
           body,
           signal: controller.signal,
           dispatcher: this.dispatcher,
+          // 0: no timeout of undici's own; the first-token timer bounds the wait.
+          headersTimeout: early ? this.options.headersTimeoutMs : 0,
         }),
       );
     } catch (err) {
       lease.release(!controller.signal.aborted);
       if (controller.signal.aborted) throw controller.signal.reason ?? err;
+      if (stalled(err)) {
+        // Accepted, then silent (a stopped process, a swap storm): nothing reached the
+        // client yet, so another server may answer.
+        this.options.onAttempt?.(lease.url, "stalled");
+        return { retry: new StalledServer("no response headers in time", { cause: err }) };
+      }
       this.options.onAttempt?.(lease.url, "unreachable");
       return { retry: err };
     }

@@ -3,6 +3,7 @@ import type { CallContext } from "./completions.js";
 import type { Admission, LimitService } from "./limits.js";
 import { type LlmClient, upstreamError } from "./llm-client.js";
 import type { Metrics } from "./metrics.js";
+import { failureOutcome } from "./outcome.js";
 import { newRow, recordUsage } from "./recorder.js";
 import type { UsageService } from "./usage.js";
 
@@ -152,11 +153,10 @@ export class MeteredCalls {
       return { status, text: up.head };
     } catch (err) {
       if (admission) await this.d.limits.settle(admission, 0);
-      const e = err instanceof HttpError ? err : null;
-      const status = e?.statusCode ?? (ctx.signal.aborted ? 499 : 502);
-      if (status === 429) this.d.metrics.rejections.inc({ limit: e?.code.toLowerCase() ?? "" });
-      const outcome = status === 429 ? "rejected" : status === 499 ? "cancelled" : "error";
-      finish(status, outcome, e?.code ?? (status === 499 ? null : "UPSTREAM_ERROR"));
+      const o = failureOutcome(err, ctx.signal);
+      if (o.outcome === "rejected")
+        this.d.metrics.rejections.inc({ limit: o.errorCode?.toLowerCase() ?? "" });
+      finish(o.status, o.outcome, o.errorCode);
       throw err;
     }
   }
