@@ -10,7 +10,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { sql } from "kysely";
-import type { Principal } from "./auth/principal.js";
+import { type Principal, PrincipalResolver } from "./auth/principal.js";
 import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
 import { codeForStatus, errorPayload, HttpError } from "./errors.js";
@@ -27,6 +27,7 @@ import { keyLimitRoutes } from "./routes/key-limits.js";
 import { llmRoutes } from "./routes/llm.js";
 import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/user.js";
+import { ActiveCalls } from "./services/active-calls.js";
 import { ApiKeyService } from "./services/api-keys.js";
 import { ChatService } from "./services/chat.js";
 import { ConversationService } from "./services/conversations.js";
@@ -181,7 +182,26 @@ export async function buildApp(
 
   // Verified API keys, reused for AUTH_CACHE_TTL_MS; every change here clears them.
   const keyCache = new TtlCache<Principal>(config.authCacheTtlMs);
-  const authChanged = () => keyCache.clear();
+  // Every LLM call in flight, checked again against the database (no cache) every
+  // AUTH_CACHE_TTL_MS and right after a change made here: lost access ends them.
+  const fresh = new PrincipalResolver(app.auth, app.db);
+  const calls = new ActiveCalls(
+    {
+      resolve: async (headers) => {
+        const p = await fresh.resolve(headers);
+        return p ? { userId: p.user.id, role: p.user.role } : null;
+      },
+      maxTokens: async (caller) =>
+        app.services.limits.maxTokens(await app.services.limits.subjects(caller)),
+    },
+    config.authCacheTtlMs > 0 ? config.authCacheTtlMs : 1000,
+  );
+  app.addHook("onReady", async () => calls.start());
+  app.addHook("onClose", async () => calls.stop());
+  const authChanged = () => {
+    keyCache.clear();
+    calls.recheckSoon();
+  };
   await app.register(authPlugin, { config, keyCache });
   const users = new UserService(app.auth, app.db, authChanged);
   const apiKeys = new ApiKeyService(app.auth, app.db, authChanged);
@@ -195,11 +215,17 @@ export async function buildApp(
   await app.register(llmRoutes, {
     metered: services.metered,
     completions: services.completions,
+    calls,
     heartbeatMs: config.heartbeatMs,
   });
   const conversations = new ConversationService(app.db);
   const chat = new ChatService(services.completions, conversations);
-  await app.register(conversationRoutes, { conversations, chat, heartbeatMs: config.heartbeatMs });
+  await app.register(conversationRoutes, {
+    conversations,
+    chat,
+    calls,
+    heartbeatMs: config.heartbeatMs,
+  });
 
   return app;
 }

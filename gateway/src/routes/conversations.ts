@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { principalOf } from "../plugins/auth.js";
 import { ErrorEnvelope } from "../schemas.js";
+import type { ActiveCalls } from "../services/active-calls.js";
 import { type ChatService, messageBody } from "../services/chat.js";
 import type {
   ConversationInfo,
@@ -15,6 +16,8 @@ import { authErrors, DateTime, IdParams, Ok } from "./schemas.js";
 export interface ConversationRoutesOptions {
   conversations: ConversationService;
   chat: ChatService;
+  /** Every LLM call in flight, so the gateway can end them (lost access, shutdown). */
+  calls: ActiveCalls;
   heartbeatMs: number;
 }
 
@@ -64,7 +67,7 @@ function markdown(c: ConversationInfo & { messages: MessageInfo[] }): string {
 /** `/api/conversations*`: the caller's own conversations and the streaming chat turn. */
 export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOptions> = async (
   app,
-  { conversations, chat, heartbeatMs },
+  { conversations, chat, calls, heartbeatMs },
 ) => {
   const tags = ["conversations"];
   const config = { auth: "user" as const };
@@ -229,7 +232,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       const userId = principalOf(request).user.id;
       const conversationId = request.params.id;
       const turn = await chat.prepare(userId, conversationId, request.body);
-      const ctx = { ...callContext(request, reply), route: "/api/conversations/:id/messages" };
+      const ctx = callContext(request, reply, calls);
       const events = await chat.open(ctx, request.body, turn);
       const sse = new SseStream(reply, heartbeatMs);
       await chat.stream(sse, request.log, { conversationId }, request.body, turn, events);

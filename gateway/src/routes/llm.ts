@@ -4,6 +4,7 @@ import { type Static, Type } from "typebox";
 import { HttpError, openAiError } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import { ErrorEnvelope } from "../schemas.js";
+import type { ActiveCalls } from "../services/active-calls.js";
 import type { CallContext, CompletionPath, CompletionService } from "../services/completions.js";
 import { upstreamError } from "../services/llm-client.js";
 import type { AnalyzeBody, MeteredCalls } from "../services/metered.js";
@@ -13,30 +14,38 @@ import { authErrors } from "./schemas.js";
 export interface LlmRoutesOptions {
   metered: MeteredCalls;
   completions: CompletionService;
+  /** Every LLM call in flight, so the gateway can end them (lost access, shutdown). */
+  calls: ActiveCalls;
   heartbeatMs: number;
 }
 
-/** Who calls, for limits, usage and upstream headers. */
-export function callContext(request: FastifyRequest, reply: FastifyReply): CallContext {
+/**
+ * Who calls, for limits, usage and upstream headers. Its signal aborts when the client
+ * goes away before the reply finished, or (an HttpError reason) when `calls` ends the
+ * call: the caller lost access, or the gateway is shutting down.
+ */
+export function callContext(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  calls: ActiveCalls,
+): CallContext {
   const p = principalOf(request);
-  return {
+  const controller = new AbortController();
+  const ctx: CallContext = {
     userId: p.user.id,
     role: p.user.role,
     apiKeyId: p.apiKeyId ?? null,
     route: request.routeOptions.url ?? request.url,
     requestId: String(request.id),
-    signal: clientGone(reply),
+    signal: controller.signal,
     log: request.log,
   };
-}
-
-/** Aborts when the client goes away before the reply finished. */
-export function clientGone(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.on("close", () => {
+  const untrack = calls.track(ctx, request.headers, controller);
+  reply.raw.once("close", () => {
+    untrack();
     if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
   });
-  return controller.signal;
+  return ctx;
 }
 
 const Message = Type.Object(
@@ -125,7 +134,7 @@ const AnalyzeResult = Type.Object({
 /** The LLM routes: OpenAI-compatible `/v1/*`, and `/api/models`, `/api/analyze`. */
 export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
   app,
-  { metered, completions, heartbeatMs },
+  { metered, completions, calls, heartbeatMs },
 ) => {
   /** Forwards an OpenAI request through the completion service; streams SSE when asked. */
   async function proxy(
@@ -134,7 +143,7 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
     path: CompletionPath,
     body: Record<string, unknown>,
   ) {
-    const started = await completions.start(callContext(request, reply), path, body);
+    const started = await completions.start(callContext(request, reply, calls), path, body);
     if (started.kind === "json") {
       return reply
         .code(started.status)
@@ -207,7 +216,7 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      const { status, text } = await metered.models(callContext(request, reply));
+      const { status, text } = await metered.models(callContext(request, reply, calls));
       if (status >= 500) throw upstreamError(status, text);
       // Sent as received (a string is not re-serialized).
       return reply
@@ -233,7 +242,7 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
         },
       },
       async (request, reply) => {
-        const { status, text } = await metered.models(callContext(request, reply));
+        const { status, text } = await metered.models(callContext(request, reply, calls));
         if (status >= 400) throw upstreamError(status, text);
         const list = JSON.parse(text) as { data?: { id: string }[] };
         return { models: (list.data ?? []).map((m) => ({ id: m.id })) };
@@ -265,7 +274,7 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       },
       async (request, reply) =>
         metered.analyze<Static<typeof AnalyzeResult>>(
-          callContext(request, reply),
+          callContext(request, reply, calls),
           request.body as AnalyzeBody,
         ),
     );

@@ -29,9 +29,14 @@ export interface CallContext extends Caller {
   /** The public route, for analytics and metrics. */
   route: string;
   requestId: string;
-  /** Aborts when the client goes away. */
+  /**
+   * Aborts when the client goes away, or with an HttpError reason when the gateway ends
+   * the call (the caller lost access, shutdown).
+   */
   signal: AbortSignal;
   log: FastifyBaseLogger;
+  /** Tokens the call may generate, all choices together (null: no cap); set on admission. */
+  tokens?: number | null;
 }
 
 export type CompletionPath = "/v1/chat/completions" | "/v1/completions";
@@ -190,6 +195,7 @@ export class CompletionService {
     try {
       const subjects = await this.d.limits.subjects(ctx);
       const { maxTokens, choices } = tokenRequest(path, body, this.d.limits.maxTokens(subjects));
+      ctx.tokens = maxTokens === undefined ? null : maxTokens * choices;
 
       // The cache: a hit costs no quota by default and never reaches a server.
       const cacheable = this.d.cacheConfig.enabled && isCacheable(body);
@@ -396,12 +402,13 @@ export class CompletionService {
       row.completionTokens = cut || !usage ? counted : (usage.completion_tokens ?? counted);
       row.quotaTokens = row.promptTokens + row.completionTokens;
       await this.d.limits.settle(admission, row.quotaTokens);
-      const cancelled = ctx.signal.aborted && !sawDone;
+      // Ended before its end: the client left (499), or the gateway ended it (its error).
+      const stopped = ctx.signal.aborted && !sawDone ? failureOutcome(null, ctx.signal) : null;
       if (cut) o.finish(429, "cut", "TOKENS_PER_DAY");
       else if (failed) o.finish(502, "error", failed);
-      else if (cancelled) o.finish(499, "cancelled");
+      else if (stopped) o.finish(stopped.status, stopped.outcome, stopped.errorCode);
       else o.finish(200, "ok");
-      if (o.key && !cut && !failed && !cancelled && sawDone && finishReason) {
+      if (o.key && !cut && !failed && !stopped && sawDone && finishReason) {
         this.store(o.key, {
           kind: o.kind,
           model: row.model ?? "",
@@ -419,6 +426,9 @@ export class CompletionService {
         "Daily token quota reached: the answer was cut; the quota resets at 00:00 UTC",
       );
     }
+    // Ended by the gateway: the client gets that error in-band.
+    const reason: unknown = ctx.signal.reason;
+    if (!sawDone && reason instanceof HttpError) throw reason;
   }
 
   private store(key: string, answer: CachedAnswer): void {
