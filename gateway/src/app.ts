@@ -197,6 +197,10 @@ export async function buildApp(
     config.authCacheTtlMs > 0 ? config.authCacheTtlMs : 1000,
   );
   app.addHook("onReady", async () => calls.start());
+  // On close (SIGTERM): new requests are refused with 503 already; calls in flight get
+  // SHUTDOWN_DRAIN_MS to finish, the rest end with an in-band error and record their
+  // usage; then the server closes and the usage queue is flushed (onClose hooks).
+  app.addHook("preClose", async () => calls.drain(config.shutdownDrainMs, 1000));
   app.addHook("onClose", async () => calls.stop());
   const authChanged = () => {
     keyCache.clear();

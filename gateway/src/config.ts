@@ -107,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     firstTokenTimeoutMs: parsed.LLM_FIRST_TOKEN_TIMEOUT_MS,
     idleTimeoutMs: parsed.LLM_IDLE_TIMEOUT_MS,
     headersTimeoutMs: parsed.LLM_HEADERS_TIMEOUT_MS,
+    shutdownDrainMs: parsed.SHUTDOWN_DRAIN_MS,
     heartbeatMs: parsed.SSE_HEARTBEAT_MS,
     oauth: oauthConfig(parsed),
     redisUrl: parsed.REDIS_URL ? parseRedisUrl(parsed.REDIS_URL) : undefined,

@@ -32,7 +32,14 @@ let closing = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (closing) return;
   closing = true;
-  app.log.info({ signal }, "shutting down");
+  app.log.info({ signal, drainMs: config.shutdownDrainMs }, "shutting down");
+  // Last resort, whatever hangs: exit on our own terms before the supervisor kills us
+  // (the drain, its 1 s grace and the usage flush's own 5 s bound fit before it).
+  const force = setTimeout(() => {
+    app.log.error("shutdown did not finish in time; exiting");
+    void logs.flush().finally(() => process.exit(1));
+  }, config.shutdownDrainMs + 7_000);
+  force.unref();
   let code = 0;
   try {
     await app.close();

@@ -48,6 +48,7 @@ describe("loadConfig", () => {
       firstTokenTimeoutMs: 120_000,
       idleTimeoutMs: 60_000,
       headersTimeoutMs: 10_000,
+      shutdownDrainMs: 12_000,
       heartbeatMs: 15_000,
       oauth: { oidc: undefined, github: undefined, google: undefined },
       redisUrl: undefined,

@@ -26,6 +26,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     firstTokenTimeoutMs: 5_000,
     idleTimeoutMs: 5_000,
     headersTimeoutMs: 5_000,
+    shutdownDrainMs: 2_000,
     heartbeatMs: 15_000,
     oauth: { oidc: undefined, github: undefined, google: undefined },
     redisUrl: undefined,

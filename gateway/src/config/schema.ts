@@ -39,6 +39,7 @@ export const EnvSchema = Type.Object({
   LLM_FIRST_TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120_000 }),
   LLM_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60_000 }),
   LLM_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10_000 }),
+  SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 12_000 }),
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 1, default: 15_000 }),
   REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
   LIMIT_USER_REQUESTS_PER_MINUTE: Type.Integer({ minimum: 0, default: 60 }),

@@ -34,6 +34,11 @@ export interface Config {
    * a GET): a server that sends none is stalled, and the call moves to another server.
    */
   headersTimeoutMs: number;
+  /**
+   * How long a stopping gateway lets LLM calls in flight finish before it ends the rest
+   * with an in-band error (then flushes usage and exits): below the supervisor's 20 s.
+   */
+  shutdownDrainMs: number;
   heartbeatMs: number;
   oauth: OAuthConfig;
   /** Shared counters and cache (several gateway instances); process memory when unset. */
