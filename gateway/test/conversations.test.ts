@@ -209,6 +209,30 @@ for (const database of DATABASES)
       expect(messages[1]).toMatchObject({ content: "Hel", finishReason: "error" });
     });
 
+    it("a turn over the model's context is a 400 with llm-server's message and stores nothing", async () => {
+      const id = await create(s);
+      await (await send(id, { content: "first question" })).text();
+      const before = (await get(id)).json().messages;
+      expect(before).toHaveLength(2);
+      for (const body of [
+        { content: "ERROR400 a prompt too long for the context" },
+        { editMessageId: before[0].id, content: "ERROR400 an edit too long" },
+      ]) {
+        const res = await send(id, body);
+        expect(res.status).toBe(400);
+        expect(res.headers.get("content-type")).toContain("application/json");
+        expect(await res.json()).toEqual({
+          error: {
+            code: "CONTEXT_LENGTH_EXCEEDED",
+            type: "invalid_request_error",
+            message: "prompt too long",
+          },
+        });
+        // No half-written turn: neither the question nor an empty failed answer is kept.
+        expect((await get(id)).json().messages).toEqual(before);
+      }
+    });
+
     it("lists newest first, searches titles and content, renames and deletes", async () => {
       const a = await create(s, "Alpha topic");
       const b = await create(s, "Beta topic");

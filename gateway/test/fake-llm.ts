@@ -101,7 +101,7 @@ export async function startFakeLlm(port = 0): Promise<FakeLlm> {
           message: "prompt too long",
           type: "invalid_request_error",
           param: null,
-          code: "context_length",
+          code: "context_length_exceeded",
         },
       });
     }

@@ -123,7 +123,7 @@ describe("LLM proxy", () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: unknown }).error).toMatchObject({
       message: "prompt too long",
-      code: "context_length",
+      code: "context_length_exceeded",
     });
   });
 

@@ -4,6 +4,7 @@ import { gatewayError, HttpError } from "../errors.js";
 import type { SseStream } from "../sse.js";
 import type { CallContext, CompletionService } from "./completions.js";
 import type { ConversationService, MessageInfo, TurnRequest } from "./conversations.js";
+import { upstreamError } from "./llm-client.js";
 
 export interface ChatOptions extends TurnRequest {
   model?: string | undefined;
@@ -36,14 +37,16 @@ export class ChatService {
     private readonly conversations: ConversationService,
   ) {}
 
-  /** Validates and applies the user's side first, so errors here are plain JSON answers. */
+  /** Validates and plans the user's side first (nothing written), so errors are plain JSON. */
   prepare(userId: string, conversationId: string, options: ChatOptions) {
     return this.conversations.prepareTurn(userId, conversationId, options);
   }
 
   /**
-   * Admits and starts the model call (limits, cache, balancing). Limit errors (400/429)
-   * throw here, before any streaming; other failures come back to be streamed as `error`.
+   * Admits and starts the model call (limits, cache, balancing), then writes the turn's
+   * user side. Anything that fails before the answer started — a limit (429), a prompt
+   * over the model's context (llm-server's 400 and message), no server (503) — throws
+   * here, before any streaming, and leaves no row behind.
    */
   async open(ctx: CallContext, options: ChatOptions, turn: Turn): Promise<AsyncGenerator<string>> {
     const messages = [
@@ -60,14 +63,19 @@ export class ChatService {
       ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
       ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
     };
-    try {
-      const started = await this.completions.start(ctx, "/v1/chat/completions", body);
-      if (started.kind === "stream") return started.events;
+    const started = await this.completions.start(ctx, "/v1/chat/completions", body);
+    if (started.kind === "json") {
+      // llm-server refused before streaming (e.g. 400 context_length_exceeded).
+      if (started.status >= 400) throw upstreamError(started.status, started.body);
       throw new HttpError(502, "UPSTREAM_ERROR", "The model server did not stream");
-    } catch (err) {
-      if (err instanceof HttpError && (err.statusCode === 429 || err.statusCode === 400)) throw err;
-      return failing(err);
     }
+    try {
+      await this.conversations.commitTurn(turn);
+    } catch (err) {
+      await started.events.return(undefined);
+      throw err;
+    }
+    return started.events;
   }
 
   async stream(
@@ -146,12 +154,6 @@ export class ChatService {
       sse.end();
     }
   }
-}
-
-/** A stream that fails at once, so a failed start is told in-band like a failed stream. */
-async function* failing(err: unknown): AsyncGenerator<string> {
-  yield* [];
-  throw err;
 }
 
 function publicMessage(err: unknown): string {

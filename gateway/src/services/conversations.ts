@@ -28,11 +28,19 @@ export interface TurnRequest {
   editMessageId?: string | undefined;
 }
 
+/** The writes a planned turn makes when committed. */
+type TurnWrite =
+  | { kind: "edit"; id: string; seq: number; content: string }
+  | { kind: "regenerate"; seq: number | null }
+  | { kind: "new"; row: Omit<MessageTable, "seq"> };
+
 export interface Turn {
   /** The new or edited user message, if this turn made one. */
   userMessage: MessageInfo | undefined;
   /** The whole conversation to answer, oldest first. */
   history: MessageInfo[];
+  /** What commitTurn writes. */
+  pending: { conversationId: string; now: number; title: string | undefined; write: TurnWrite };
 }
 
 export interface AssistantResult {
@@ -165,8 +173,10 @@ export class ConversationService {
   }
 
   /**
-   * Applies the user's side of a turn in one transaction: a new message, a regenerate
-   * (drops the last answer) or an edit (replaces a user message, drops what follows).
+   * Checks and plans the user's side of a turn — a new message, a regenerate (drops the
+   * last answer) or an edit (replaces a user message, drops what follows) — without
+   * writing anything: `commitTurn` writes it once the model's answer has started, so a
+   * turn refused before that (context too long, a limit, no server) leaves no row behind.
    */
   async prepareTurn(userId: string, id: string, req: TurnRequest): Promise<Turn> {
     const conversation = await this.find(userId, id);
@@ -176,69 +186,82 @@ export class ConversationService {
       throw badRequest("Send exactly one of content, regenerate or editMessageId");
     }
     const now = Date.now();
-    return this.k.transaction().execute(async (trx) => {
-      let userMessage: MessageInfo | undefined;
-      if (req.editMessageId) {
-        if (req.content === undefined) throw badRequest("editMessageId needs content");
-        const target = await trx
-          .selectFrom("message")
-          .select(["seq", "role"])
-          .where("id", "=", req.editMessageId)
-          .where("conversationId", "=", id)
-          .executeTakeFirst();
-        if (!target) throw notFound("Message");
-        if (target.role !== "user") throw badRequest("Only user messages can be edited");
+    const rows = await this.k
+      .selectFrom("message")
+      .select(["id", "seq", "role", "content", "finishReason", "createdAt"])
+      .where("conversationId", "=", id)
+      .orderBy("seq")
+      .execute();
+    let kept = rows;
+    let userMessage: MessageInfo | undefined;
+    let write: TurnWrite;
+    if (req.editMessageId) {
+      if (req.content === undefined) throw badRequest("editMessageId needs content");
+      const at = rows.findIndex((r) => r.id === req.editMessageId);
+      const target = rows[at];
+      if (!target) throw notFound("Message");
+      if (target.role !== "user") throw badRequest("Only user messages can be edited");
+      kept = [...rows.slice(0, at), { ...target, content: req.content }];
+      write = { kind: "edit", id: target.id, seq: target.seq, content: req.content };
+    } else if (req.regenerate) {
+      const last = rows.at(-1);
+      if (!last) throw badRequest("Nothing to regenerate");
+      if (last.role === "assistant") kept = rows.slice(0, -1);
+      write = { kind: "regenerate", seq: last.role === "assistant" ? last.seq : null };
+    } else {
+      const row = {
+        id: randomUUID(),
+        conversationId: id,
+        role: "user" as const,
+        content: req.content ?? "",
+        finishReason: null,
+        model: null,
+        promptTokens: null,
+        completionTokens: null,
+        createdAt: now,
+      };
+      userMessage = toMessage(row);
+      write = { kind: "new", row };
+    }
+    const history = [...kept.map(toMessage), ...(userMessage ? [userMessage] : [])];
+    const last = history.at(-1);
+    if (last?.role !== "user") throw badRequest("The conversation does not end with a question");
+    if (req.editMessageId) userMessage = last;
+    const firstUser = history.find((m) => m.role === "user");
+    const title =
+      conversation.title === UNTITLED && firstUser ? titleFrom(firstUser.content) : undefined;
+    return { userMessage, history, pending: { conversationId: id, now, title, write } };
+  }
+
+  /** Writes a planned turn's user side in one transaction (see prepareTurn). */
+  async commitTurn(turn: Turn): Promise<void> {
+    const { conversationId: id, now, title, write } = turn.pending;
+    await this.k.transaction().execute(async (trx) => {
+      if (write.kind === "edit") {
         await trx
           .updateTable("message")
-          .set({ content: req.content })
-          .where("id", "=", req.editMessageId)
+          .set({ content: write.content })
+          .where("id", "=", write.id)
           .execute();
         await trx
           .deleteFrom("message")
           .where("conversationId", "=", id)
-          .where("seq", ">", target.seq)
+          .where("seq", ">", write.seq)
           .execute();
-      } else if (req.regenerate) {
-        const last = await trx
-          .selectFrom("message")
-          .select(["seq", "role"])
-          .where("conversationId", "=", id)
-          .orderBy("seq", "desc")
-          .executeTakeFirst();
-        if (!last) throw badRequest("Nothing to regenerate");
-        if (last.role === "assistant") {
-          await trx.deleteFrom("message").where("seq", "=", last.seq).execute();
+      } else if (write.kind === "regenerate") {
+        if (write.seq !== null) {
+          await trx
+            .deleteFrom("message")
+            .where("conversationId", "=", id)
+            .where("seq", "=", write.seq)
+            .execute();
         }
       } else {
-        const row = {
-          id: randomUUID(),
-          conversationId: id,
-          role: "user" as const,
-          content: req.content ?? "",
-          finishReason: null,
-          model: null,
-          promptTokens: null,
-          completionTokens: null,
-          createdAt: now,
-        };
-        await trx.insertInto("message").values(row).execute();
-        userMessage = toMessage(row);
+        await trx.insertInto("message").values(write.row).execute();
       }
-      const rows = await trx
-        .selectFrom("message")
-        .select(["id", "role", "content", "finishReason", "createdAt"])
-        .where("conversationId", "=", id)
-        .orderBy("seq")
-        .execute();
-      const history = rows.map(toMessage);
-      const last = history.at(-1);
-      if (last?.role !== "user") throw badRequest("The conversation does not end with a question");
-      if (req.editMessageId) userMessage = last;
-      const firstUser = history.find((m) => m.role === "user");
       const update: { updatedAt: number; title?: string } = { updatedAt: now };
-      if (conversation.title === UNTITLED && firstUser) update.title = titleFrom(firstUser.content);
+      if (title !== undefined) update.title = title;
       await trx.updateTable("conversation").set(update).where("id", "=", id).execute();
-      return { userMessage, history };
     });
   }
 
