@@ -1,0 +1,1 @@
+"""The standing adversarial and fault suite (issue 12)."""

@@ -1,0 +1,5 @@
+"""The cases, one module per category; importing this package registers them in order."""
+
+from adversarial.cases import accounting, auth, bad_input, faults, isolation
+
+__all__ = ["accounting", "auth", "bad_input", "faults", "isolation"]
