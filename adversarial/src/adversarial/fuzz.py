@@ -41,7 +41,7 @@ def schemathesis_run(
         str(st), "run", schema_url, "--url", base_url,
         "--checks", CHECKS,
         "--max-examples", str(max_examples), "--max-time", str(max_time),
-        "--seed", str(seed), "--workers", "2", "--request-timeout", "60",
+        "--seed", str(seed), "--workers", "2", "--request-timeout", "120",
         "--phases", "examples,coverage,fuzzing", "--no-shrink",
         "--suppress-health-check", "all", "--warnings", "off",
         "--report", "json", "--report-json-path", str(report_path),

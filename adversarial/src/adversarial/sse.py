@@ -20,7 +20,7 @@ class StreamResult:
     """One streamed request as the client saw it."""
 
     status: int = 0
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     body: str = ""  # the whole body of a non-stream (error) answer
     tokens: int = 0  # generated tokens delivered (logprobs entries)
     chunks: int = 0

@@ -50,7 +50,7 @@ def client_gone(ctx: Context) -> None:
 
     async def quit_early() -> list[StreamResult]:
         async with httpx.AsyncClient(timeout=60) as client:
-            body = chat_body(64, "Write a long story:", ignore_eos=True)
+            body = chat_body(8, "Write a long story:", ignore_eos=True)
             url = f"{stack.gw}/v1/chat/completions"
             return [
                 await stream(client, url, bearer(user.api_key), body, stop_after=3)

@@ -28,8 +28,8 @@ def fuzz_gateway(ctx: Context) -> None:
                 "--tokens-per-day", "0", "--concurrent-streams", "0")  # fmt: skip
     admin = stack.account("admin", role="admin")
     runs = [
-        ("user", user.session, ["--exclude-path-regex", "^/api/admin"], 40),
-        ("admin", admin.session, ["--include-path-regex", "^/api/admin"], 20),
+        ("user", user.session, ["--exclude-path-regex", "^/api/admin"], 30),
+        ("admin", admin.session, ["--include-path-regex", "^/api/admin"], 15),
     ]
     failures = []
     for label, token, selection, seconds in runs:
@@ -64,7 +64,7 @@ def fuzz_llm(ctx: Context) -> None:
         stack.workdir / "schemathesis-llm",
         [],
         max_examples=10,
-        max_time=30,
+        max_time=20,
     )
     ctx.tally.bad_inputs += report.cases
     ctx.tally.client_error_5xx += report.server_errors

@@ -198,6 +198,8 @@ def gateway_sigterm(ctx: Context) -> None:
 def stalled(ctx: Context) -> None:
     with own_stack(llm_servers=2, gateway_env=FAULT_GATEWAY_ENV) as stack:
         user = stack.account("stalled")
+        stack.admin("set-limits", "--email", user.email, "--concurrent-streams", "0",
+                    "--requests-per-minute", "0")  # fmt: skip
         ctx.tally.faults_injected += 1
         stack.llm[0].signal(signal.SIGSTOP)
         try:
