@@ -9,11 +9,17 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { sql } from "kysely";
 import { type Principal, PrincipalResolver } from "./auth/principal.js";
 import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
-import { codeForStatus, errorPayload, HttpError } from "./errors.js";
+import { isDatabaseUnavailable } from "./db/outage.js";
+import {
+  codeForStatus,
+  DATABASE_UNAVAILABLE,
+  databaseUnavailable,
+  errorPayload,
+  HttpError,
+} from "./errors.js";
 import { boundJsonDepth } from "./json-body.js";
 import authPlugin from "./plugins/auth.js";
 import databasePlugin from "./plugins/database.js";
@@ -34,6 +40,9 @@ import { ConversationService } from "./services/conversations.js";
 import { LlmServers } from "./services/llm-servers.js";
 import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
+
+const isDatabaseUnavailableError = (error: unknown) =>
+  error instanceof HttpError && error.code === DATABASE_UNAVAILABLE;
 
 /** Header paths that must never reach the logs. */
 export const REDACTED_PATHS = [
@@ -108,6 +117,16 @@ export async function buildApp(
   });
 
   app.setErrorHandler<FastifyError | HttpError>((error, request, reply) => {
+    if (isDatabaseUnavailable(error) || isDatabaseUnavailableError(error)) {
+      // Locked, read-only, full or unreachable: temporary, so 503 + Retry-After, whichever
+      // route hit it (never a 500, nor a 401/422 from an auth check that could not run).
+      request.log.error({ err: error }, "database unavailable");
+      const unavailable = databaseUnavailable();
+      return reply
+        .code(503)
+        .headers(unavailable.headers)
+        .send(errorPayload(request.url, 503, unavailable.code, unavailable.message));
+    }
     if (error instanceof HttpError) reply.headers(error.headers);
     if ("validation" in error && error.validation) {
       return reply
@@ -175,9 +194,7 @@ export async function buildApp(
   const llmServers = new LlmServers({ urls: config.llmServerUrls, timeoutMs: 1000 });
   await app.register(healthRoutes, {
     llmServers,
-    pingDatabase: async () => {
-      await sql`select 1`.execute(app.db.kysely);
-    },
+    probeDatabase: (timeoutMs) => app.db.probe(timeoutMs),
   });
 
   // Verified API keys, reused for AUTH_CACHE_TTL_MS; every change here clears them.

@@ -8,6 +8,7 @@ import { Type } from "typebox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { HttpError } from "../src/errors.js";
+import { DB_PROBE_CACHE_MS } from "../src/routes/health.js";
 import { DATABASES, databaseConfig, postgresMissing, testConfig } from "./helpers.js";
 
 const noPostgres = await postgresMissing();
@@ -94,6 +95,8 @@ describe("gateway app", () => {
         expect((await ready.inject({ method: "GET", url: "/health/ready" })).statusCode).toBe(200);
         // The connection (pool) is gone, as after a lost disk, a crash or a database restart.
         await ready.db.kysely.destroy();
+        // The last probe's answer is reused for DB_PROBE_CACHE_MS.
+        await new Promise((r) => setTimeout(r, DB_PROBE_CACHE_MS + 50));
         const res = await ready.inject({ method: "GET", url: "/health/ready" });
         expect(res.statusCode).toBe(503);
         expect(res.json()).toEqual({

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -10,8 +10,8 @@ import { UsageRecorder } from "../src/services/recorder.js";
 import type { UsageRow } from "../src/services/usage.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import { bearer, createApiKey, signUp, testConfig } from "./helpers.js";
-import { eventually, lockSqlite, sleep } from "./outage.js";
-import { PG_SETUP_TIMEOUT, pgCtl, startCluster } from "./postgres.js";
+import { eventually, lockSqlite, sleep, withPrivatePostgres } from "./outage.js";
+import { pgCtl } from "./postgres.js";
 
 /**
  * An API key, verified once while the database is up: its check (which writes the key's
@@ -248,46 +248,15 @@ describe("UsageRecorder", () => {
 });
 
 describe("usage rows while PostgreSQL is stopped", () => {
-  let fake: FakeLlm;
-  let dir: string;
-  let cluster: Awaited<ReturnType<typeof startCluster>>;
-  let app: FastifyInstance;
-
-  beforeAll(async () => {
-    fake = await startFakeLlm();
-    dir = mkdtempSync(join(tmpdir(), "gw-pg-outage-"));
-    // A cluster of its own: stopping the run's shared one would break the other files.
-    chmodSync(dir, 0o711);
-    cluster = await startCluster(dir);
-    if ("reason" in cluster) {
-      if (process.env.CI) throw new Error(`PostgreSQL unavailable: ${cluster.reason}`);
-      console.warn(`SKIPPING PostgreSQL outage tests: ${cluster.reason}`);
-    }
-  }, PG_SETUP_TIMEOUT);
-  afterAll(async () => {
-    await app?.close().catch(() => undefined);
-    await fake.close();
-    if (!("reason" in cluster)) {
-      try {
-        pgCtl(cluster, "stop");
-      } catch {
-        // already stopped
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const pg = withPrivatePostgres();
 
   it("spools the rows of answered requests and writes them once it is back", async ({ skip }) => {
-    skip("reason" in cluster, "PostgreSQL cannot run here");
-    if ("reason" in cluster) return;
-    app = await buildApp(
-      testConfig({
-        databaseUrl: `${cluster.url}/postgres`,
-        databasePath: join(dir, "gw.sqlite"),
-        llmServerUrls: [fake.url],
-        authCacheTtlMs: 600_000,
-      }),
+    const app = await pg.app(
+      { databasePath: join(pg.dir, "gw.sqlite"), authCacheTtlMs: 600_000 },
+      skip,
     );
+    if (!app || "reason" in pg.cluster) return;
+    const { cluster } = pg;
     const s = await signUp(app, "pg@example.org");
     const { key } = await createApiKey(app, s);
     // Verified (and cached) while the database is up.
@@ -297,7 +266,7 @@ describe("usage rows while PostgreSQL is stopped", () => {
     await app.db.drain();
     pgCtl(cluster, "stop");
     await serveModels(app, key, 3);
-    const spool = join(dir, "gw.sqlite.usage-spool");
+    const spool = join(pg.dir, "gw.sqlite.usage-spool");
     expect(spooledRows(spool)).toBe(3);
     pgCtl(cluster, "start");
     await eventually(

@@ -208,7 +208,9 @@ function probeSqlite(sqlite: SQLite.Database, timeoutMs: number): void {
   if (!sqlite.open) throw new Error("The database connection is not open");
   // Our own transaction is open (Kysely holds the connection across awaits): we are writing.
   if (sqlite.inTransaction) return;
-  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`);
+  // Waiting blocks the event loop: a short wait tells a lock held by a writer (milliseconds)
+  // from an outage well enough.
+  sqlite.pragma(`busy_timeout = ${Math.min(250, Math.max(0, Math.floor(timeoutMs)))}`);
   try {
     sqlite.exec("BEGIN IMMEDIATE");
     try {

@@ -102,3 +102,8 @@ export async function unavailableAs503<T>(
   }
   return watched.result;
 }
+
+/** For `unavailableAs503`: no result (no caller found). */
+export const isNull = (result: unknown) => result === null;
+/** For `unavailableAs503`: an HTTP answer that is not a success. */
+export const isFailure = (response: Response) => response.status >= 400;

@@ -6,6 +6,7 @@ import { type Principal, PrincipalResolver } from "../auth/principal.js";
 import { LoginThrottle } from "../auth/throttle.js";
 import type { TtlCache } from "../auth/ttl-cache.js";
 import type { Config } from "../config.js";
+import { isFailure, isNull, unavailableAs503 } from "../db/outage.js";
 import { forbidden, HttpError, unauthorized } from "../errors.js";
 
 /**
@@ -63,7 +64,8 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
   app.addHook("onRequest", async (request) => {
     const level = request.routeOptions.config.auth ?? "public";
     if (level === "public") return;
-    const principal = await resolver.resolve(request.headers);
+    // A caller that could not be checked because the database is down gets 503, not 401.
+    const principal = await unavailableAs503(() => resolver.resolve(request.headers), isNull);
     if (!principal) throw unauthorized();
     if (principal.via === "cookie" && !SAFE_METHODS.has(request.method)) {
       // CSRF: SameSite=Lax cookies already stay home; also refuse foreign origins.
@@ -115,13 +117,14 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
         const hasBody = request.method !== "GET" && Buffer.isBuffer(request.body);
         let response: Response;
         try {
-          response = await app.auth.handler(
-            new Request(new URL(request.url, config.publicUrl), {
-              method: request.method,
-              headers,
-              ...(hasBody ? { body: request.body as Buffer } : {}),
-            }),
-          );
+          const forward = new Request(new URL(request.url, config.publicUrl), {
+            method: request.method,
+            headers,
+            ...(hasBody ? { body: request.body as Buffer } : {}),
+          });
+          // better-auth answers a database outage itself (500 with no body, 422 on sign-up):
+          // 503 instead (db/outage.ts).
+          response = await unavailableAs503(() => app.auth.handler(forward), isFailure);
         } finally {
           // Any POST may change a key, a user's role, ban or 2FA (api-key/update|delete,
           // admin/*, delete-user…): verified keys are checked again from the database.

@@ -5,8 +5,38 @@ import type { LlmServers } from "../services/llm-servers.js";
 
 export interface HealthRoutesOptions {
   llmServers: LlmServers;
-  /** Resolves when the database answers a query; rejects otherwise. */
-  pingDatabase: () => Promise<void>;
+  /** Resolves when the database can be read and written within `timeoutMs`; rejects otherwise. */
+  probeDatabase: (timeoutMs: number) => Promise<void>;
+}
+
+/** How long the database probe may wait (a lock held longer is an outage). */
+export const DB_PROBE_TIMEOUT_MS = 1_000;
+/** A probe's answer is reused this long: frequent readiness checks cost one probe. */
+export const DB_PROBE_CACHE_MS = 1_000;
+
+/**
+ * `probe` answered from a cache of `ttlMs` (success or failure alike), with at most one probe
+ * in flight; resolves to true when the database is usable.
+ */
+export function cachedProbe(
+  probe: () => Promise<void>,
+  ttlMs: number,
+  onFailure: (err: unknown) => void,
+): () => Promise<boolean> {
+  let last: { at: number; ready: Promise<boolean> } | null = null;
+  return () => {
+    const now = Date.now();
+    if (last && now - last.at < ttlMs) return last.ready;
+    const ready = probe().then(
+      () => true,
+      (err: unknown) => {
+        onFailure(err);
+        return false;
+      },
+    );
+    last = { at: now, ready };
+    return ready;
+  };
 }
 
 const LlmServerStatus = Type.Object({
@@ -22,8 +52,13 @@ const Readiness = Type.Object({
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (
   app,
-  { llmServers, pingDatabase },
+  { llmServers, probeDatabase },
 ) => {
+  const databaseReady = cachedProbe(
+    () => probeDatabase(DB_PROBE_TIMEOUT_MS),
+    DB_PROBE_CACHE_MS,
+    (err) => app.log.error({ err }, "readiness: database unavailable"),
+  );
   app.get(
     "/health",
     {
@@ -44,7 +79,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
     {
       schema: {
         tags: ["health"],
-        summary: "Readiness: the database answers and at least one llm-server is ready",
+        summary:
+          "Readiness: the database can be read and written, and at least one llm-server is ready",
         response: {
           200: Readiness,
           503: Readiness,
@@ -52,21 +88,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         },
       },
     },
-    async (request, reply) => {
-      const [statuses, databaseReady] = await Promise.all([
-        llmServers.probeAll(),
-        pingDatabase().then(
-          () => true,
-          (err: unknown) => {
-            request.log.error({ err }, "readiness: database unreachable");
-            return false;
-          },
-        ),
-      ]);
-      const ready = databaseReady && statuses.some((s) => s.ready);
+    async (_request, reply) => {
+      const [statuses, database] = await Promise.all([llmServers.probeAll(), databaseReady()]);
+      const ready = database && statuses.some((s) => s.ready);
       return reply.code(ready ? 200 : 503).send({
         status: ready ? "ready" : "unavailable",
-        database: { ready: databaseReady },
+        database: { ready: database },
         llmServers: statuses,
       });
     },
