@@ -92,6 +92,9 @@ class FakeEngine:
         self.drafted = self.accepted = 0
         self.cancelled = 0
         self.started: list[FakeGeneration] = []
+        self.grammars: list[str] = []
+        self.tokenized = 0
+        self.tokenizing_threads: set[int] = set()
 
     @property
     def model_id(self) -> str:
@@ -117,9 +120,15 @@ class FakeEngine:
     async def close(self) -> None:
         self.closed = True
 
+    @property
+    def max_token_bytes(self) -> int:
+        return 16
+
     def tokenize(
         self, text: str, *, add_special: bool = True, parse_special: bool = False
     ) -> list[int]:
+        self.tokenized += 1
+        self.tokenizing_threads.add(threading.get_ident())
         return ([1] if add_special else []) + [len(w) for w in text.split()]
 
     def token_text(self, token: int) -> str:
@@ -131,6 +140,9 @@ class FakeEngine:
     @property
     def chat_stop_strings(self) -> tuple[str, ...]:
         return ()
+
+    def check_grammar(self, grammar: str) -> None:
+        self.grammars.append(grammar)
 
     def start(self, prompt: list[int], params: SamplingParams, client: str) -> FakeGeneration:
         if self.queue_full:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import pytest
@@ -23,8 +24,10 @@ from tests.fakes import FakeEngine
 
 
 @pytest.fixture
-def service(settings: Settings, engine: FakeEngine) -> InferenceService:
-    return InferenceService(engine, settings, Metrics())
+async def service(settings: Settings, engine: FakeEngine) -> AsyncIterator[InferenceService]:
+    service = InferenceService(engine, settings, Metrics())
+    yield service
+    await service.close()
 
 
 def chat(**fields: object) -> ChatCompletionRequest:
@@ -40,47 +43,50 @@ def test_the_model_is_found_by_id_or_alias(service: InferenceService) -> None:
         service.check_model("gpt-4")
 
 
-def test_prompt_plus_max_tokens_over_the_context_is_refused(service: InferenceService) -> None:
+async def test_prompt_plus_max_tokens_over_the_context_is_refused(
+    service: InferenceService,
+) -> None:
     with pytest.raises(ContextLengthExceededError, match="context is 64 tokens"):
-        service.completion_job(CompletionRequest(prompt="a b c", max_tokens=62), "c")
-    job = service.completion_job(CompletionRequest(prompt="a b c", max_tokens=60), "c")
+        await service.completion_job(CompletionRequest(prompt="a b c", max_tokens=62), "c")
+    job = await service.completion_job(CompletionRequest(prompt="a b c", max_tokens=60), "c")
     assert job.choices[0].max_tokens == 60
 
 
-def test_a_prompt_that_fills_the_context_is_refused(service: InferenceService) -> None:
+async def test_a_prompt_that_fills_the_context_is_refused(service: InferenceService) -> None:
     with pytest.raises(ContextLengthExceededError):
-        service.completion_job(CompletionRequest(prompt="w " * 70, max_tokens=None), "c")
+        await service.completion_job(CompletionRequest(prompt="w " * 70, max_tokens=None), "c")
 
 
-def test_default_max_tokens_fits_the_remaining_context(service: InferenceService) -> None:
-    job = service.completion_job(CompletionRequest(prompt="a b", max_tokens=None), "c")
+async def test_default_max_tokens_fits_the_remaining_context(service: InferenceService) -> None:
+    job = await service.completion_job(CompletionRequest(prompt="a b", max_tokens=None), "c")
     assert job.choices[0].max_tokens == 64 - 3
 
 
-def test_configured_caps_are_422(settings: Settings, engine: FakeEngine) -> None:
+async def test_configured_caps_are_422(settings: Settings, engine: FakeEngine) -> None:
     capped = InferenceService(
         engine, settings.model_copy(update={"max_n": 2, "max_tokens_limit": 8}), Metrics()
     )
     with pytest.raises(UnprocessableError, match="n must be at most 2"):
-        capped.chat_job(chat(n=3), "c")
+        await capped.chat_job(chat(n=3), "c")
     with pytest.raises(UnprocessableError, match="max_tokens"):
-        capped.chat_job(chat(max_tokens=9), "c")
+        await capped.chat_job(chat(max_tokens=9), "c")
 
 
-def test_n_choices_get_distinct_seeds(service: InferenceService) -> None:
-    job = service.chat_job(chat(n=3, seed=7, max_tokens=4), "c")
+async def test_n_choices_get_distinct_seeds(service: InferenceService) -> None:
+    job = await service.chat_job(chat(n=3, seed=7, max_tokens=4), "c")
     assert [p.seed for p in job.choices] == [7, 8, 9]
 
 
-def test_top_logprobs_needs_logprobs(service: InferenceService) -> None:
+async def test_top_logprobs_needs_logprobs(service: InferenceService) -> None:
     with pytest.raises(InvalidRequestError, match="logprobs"):
-        service.chat_job(chat(top_logprobs=2), "c")
-    assert service.chat_job(chat(logprobs=True, top_logprobs=2), "c").choices[0].logprobs == 2
+        await service.chat_job(chat(top_logprobs=2), "c")
+    job = await service.chat_job(chat(logprobs=True, top_logprobs=2), "c")
+    assert job.choices[0].logprobs == 2
 
 
-def test_json_schema_becomes_a_grammar(service: InferenceService) -> None:
+async def test_json_schema_becomes_a_grammar(service: InferenceService) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
-    job = service.chat_job(
+    job = await service.chat_job(
         chat(
             response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
         ),
@@ -89,12 +95,12 @@ def test_json_schema_becomes_a_grammar(service: InferenceService) -> None:
     assert job.choices[0].grammar is not None
     assert "root" in job.choices[0].grammar
     with pytest.raises(InvalidRequestError, match="schema"):
-        service.chat_job(chat(response_format={"type": "json_schema"}), "c")
+        await service.chat_job(chat(response_format={"type": "json_schema"}), "c")
 
 
 async def test_run_collects_every_choice(service: InferenceService) -> None:
     usage = RequestUsage()
-    results = await service.run(service.chat_job(chat(n=2, max_tokens=3), "c"), usage)
+    results = await service.run(await service.chat_job(chat(n=2, max_tokens=3), "c"), usage)
     assert [r.text for r in results] == ["Hello there,", "Hello there,"]
     assert all(r.finish is not None and r.finish.reason == "length" for r in results)
     assert usage.completion_tokens == 6
@@ -108,7 +114,7 @@ async def test_an_engine_failure_is_raised_after_the_tokens_before_it(
     seen: list[str] = []
 
     async def consume() -> None:
-        async for _, event in service.start(service.chat_job(chat(), "c"), RequestUsage()):
+        async for _, event in service.start(await service.chat_job(chat(), "c"), RequestUsage()):
             if isinstance(event, TokenOut):
                 seen.append(event.text)
 
@@ -121,7 +127,7 @@ async def test_leaving_a_stream_early_cancels_every_choice(
     service: InferenceService, engine: FakeEngine
 ) -> None:
     engine.token_delay = 0.01
-    stream = service.start(service.chat_job(chat(n=2), "c"), RequestUsage())
+    stream = service.start(await service.chat_job(chat(n=2), "c"), RequestUsage())
     async with aclosing(aiter(stream)) as events:
         async for _ in events:
             break
@@ -136,7 +142,7 @@ async def test_a_timed_out_generation_is_a_504(
     engine.fail_after = 1
 
     async def consume() -> None:
-        async for _ in service.start(service.chat_job(chat(), "c"), RequestUsage()):
+        async for _ in service.start(await service.chat_job(chat(), "c"), RequestUsage()):
             pass
 
     with pytest.raises(RequestTimeoutError):

@@ -34,6 +34,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     metrics = Metrics()
     metrics.bind_load(engine.load_stats)
     lifecycle = Lifecycle(engine, metrics)
+    inference = InferenceService(engine, settings, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,6 +43,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         yield
         await loading
         await lifecycle.stop()
+        await inference.close()
 
     app = FastAPI(
         title="llm-server",
@@ -54,7 +56,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.lifecycle = lifecycle
     app.state.metrics = metrics
     app.state.started_at = time.time()
-    app.state.inference = InferenceService(engine, settings, metrics)
+    app.state.inference = inference
     app.state.analyze = AnalyzeService(engine)
     install_error_handlers(app)
     for router in (health_router, openai_router, analyze_router, metrics_router):

@@ -4,7 +4,6 @@ runs its `n` generations, and measures them."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
@@ -12,7 +11,13 @@ from dataclasses import dataclass, field, replace
 from llm_server.config import Settings
 from llm_server.engine import Engine, Generation
 from llm_server.engine.chat import ChatTemplateError, Message
-from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, TokenOut
+from llm_server.engine.types import (
+    Finished,
+    GenerationEvent,
+    GrammarError,
+    SamplingParams,
+    TokenOut,
+)
 from llm_server.errors import (
     ContextLengthExceededError,
     InvalidRequestError,
@@ -22,6 +27,7 @@ from llm_server.errors import (
     UnavailableError,
     UnprocessableError,
 )
+from llm_server.grammar.compiler import GrammarCompiler, SchemaConversionError
 from llm_server.observability.metrics import Metrics
 from llm_server.openai.protocol import (
     ChatCompletionRequest,
@@ -62,10 +68,21 @@ class RequestUsage:
 class InferenceService:
     """Builds jobs from requests and runs them on the engine."""
 
-    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        metrics: Metrics,
+        grammars: GrammarCompiler | None = None,
+    ) -> None:
         self._engine = engine
         self._settings = settings
         self._metrics = metrics
+        self._grammars = grammars or GrammarCompiler()
+
+    async def close(self) -> None:
+        """Stop the helper processes (the engine is stopped by the lifecycle)."""
+        await self._grammars.close()
 
     # ------------------------------------------------------------------ building jobs
     def check_model(self, name: str) -> str:
@@ -76,7 +93,7 @@ class InferenceService:
             )
         return self._engine.model_id
 
-    def chat_job(self, request: ChatCompletionRequest, client: str) -> Job:
+    async def chat_job(self, request: ChatCompletionRequest, client: str) -> Job:
         self.check_model(request.model)
         messages = [
             Message("system" if m.role == "developer" else m.role, m.text())
@@ -93,16 +110,16 @@ class InferenceService:
             raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
         max_tokens = request.max_completion_tokens or request.max_tokens
         extra_stops = self._engine.chat_stop_strings
-        return self._job(request, prompt, max_tokens, logprobs, extra_stops, client, "chat")
+        return await self._job(request, prompt, max_tokens, logprobs, extra_stops, client, "chat")
 
-    def completion_job(self, request: CompletionRequest, client: str) -> Job:
+    async def completion_job(self, request: CompletionRequest, client: str) -> Job:
         self.check_model(request.model)
         prompt = self._engine.tokenize(request.text(), add_special=True)
-        return self._job(
+        return await self._job(
             request, prompt, request.max_tokens, request.logprobs, (), client, "completions"
         )
 
-    def generate_job(self, request: GenerateRequest, client: str) -> Job:
+    async def generate_job(self, request: GenerateRequest, client: str) -> Job:
         prompt = self._engine.tokenize(request.prompt, add_special=True)
         params = self._params(
             prompt,
@@ -118,7 +135,7 @@ class InferenceService:
         )
         return Job(prompt, [params], client, "generate")
 
-    def _job(
+    async def _job(
         self,
         request: SamplingFields,
         prompt: list[int],
@@ -144,7 +161,7 @@ class InferenceService:
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
             logprobs=logprobs,
-            grammar=grammar_for(request.response_format),
+            grammar=await self.grammar_for(request.response_format),
             ignore_eos=request.ignore_eos,
         )
         choices = [params]
@@ -172,6 +189,34 @@ class InferenceService:
                 param="max_tokens" if room >= 1 else "messages",
             )
         return SamplingParams(max_tokens=max_tokens, **fields)  # type: ignore[arg-type]
+
+    async def grammar_for(self, response_format: ResponseFormat | None) -> str | None:
+        """A GBNF grammar forcing JSON (any object, or one matching the given schema)."""
+        if response_format is None or response_format.type == "text":
+            return None
+        from llama_cpp.llama_grammar import JSON_GBNF
+
+        if response_format.type == "json_object":
+            return str(JSON_GBNF)
+        param = "response_format.json_schema.schema"
+        if response_format.json_schema is None or response_format.json_schema.schema_ is None:
+            raise InvalidRequestError(
+                "response_format json_schema needs a schema", param="response_format.json_schema"
+            )
+        try:
+            grammar = await self._grammars.json_schema(response_format.json_schema.schema_)
+            # llama.cpp parses it too: what it refuses (an unsatisfiable rule, a left
+            # recursion) is the schema's fault, said now rather than as a failed generation.
+            await asyncio.to_thread(self._engine.check_grammar, grammar)
+        except SchemaConversionError as exc:
+            raise InvalidRequestError(str(exc), param=param, code="invalid_json_schema") from None
+        except GrammarError:
+            raise InvalidRequestError(
+                "the schema cannot be used: llama.cpp refused the grammar made from it",
+                param=param,
+                code="invalid_json_schema",
+            ) from None
+        return grammar
 
     # ------------------------------------------------------------------ running jobs
     def ensure_accepting(self, ready: bool) -> None:
@@ -288,24 +333,11 @@ def engine_failure(event: Finished) -> LLMServerError:
     message = event.error or "generation was interrupted"
     if event.reason == "timeout":
         return RequestTimeoutError(message)
-    return UnavailableError(message, retry_after=1)
-
-
-def grammar_for(response_format: ResponseFormat | None) -> str | None:
-    """A GBNF grammar forcing JSON (any object, or one matching the given schema)."""
-    if response_format is None or response_format.type == "text":
-        return None
-    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
-
-    if response_format.type == "json_object":
-        return str(JSON_GBNF)
-    if response_format.json_schema is None or response_format.json_schema.schema_ is None:
-        raise InvalidRequestError(
-            "response_format json_schema needs a schema", param="response_format.json_schema"
+    if event.reason == "unsatisfiable":
+        return InvalidRequestError(
+            "the response_format schema allows nothing the model can write next (an empty "
+            "character class, a NUL character, ...): fix the schema",
+            param="response_format.json_schema.schema",
+            code="invalid_json_schema",
         )
-    try:
-        return str(json_schema_to_gbnf(json.dumps(response_format.json_schema.schema_)))
-    except Exception as exc:
-        raise InvalidRequestError(
-            f"unsupported JSON schema: {exc}", param="response_format.json_schema.schema"
-        ) from None
+    return UnavailableError(message, retry_after=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -161,3 +162,44 @@ async def test_analyze_scores_every_token(real: httpx.AsyncClient) -> None:
     probabilities = {c["label"]: c["probability"] for c in body["classification"]}
     assert math.isclose(sum(probabilities.values()), 1.0, rel_tol=1e-6)
     assert probabilities["animals"] > probabilities["finance"]
+
+
+def schema_chat(schema: dict[str, Any], **fields: object) -> dict[str, object]:
+    return {
+        "messages": [{"role": "user", "content": "Answer in JSON."}],
+        "max_tokens": 8,
+        "temperature": 0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+        **fields,
+    }
+
+
+async def test_schemas_nothing_can_satisfy_are_the_clients_400(real: httpx.AsyncClient) -> None:
+    """Empty choices, and a grammar llama.cpp refuses to parse, were a 503 (a server fault)."""
+    schemas: list[dict[str, Any]] = [
+        {"enum": []},
+        {"anyOf": []},
+        {"type": []},
+        {"type": "string", "pattern": "^[^\\s\\S]$"},
+    ]
+    for schema in schemas:
+        response = await real.post("/v1/chat/completions", headers=AUTH, json=schema_chat(schema))
+        assert response.status_code == 400, (schema, response.text)
+        assert response.json()["error"]["code"] == "invalid_json_schema"
+
+
+async def test_a_grammar_that_dead_ends_does_not_abort_the_process(
+    real: httpx.AsyncClient,
+) -> None:
+    """A pattern demanding a NUL character leaves the grammar no token: llama.cpp accepted a
+    refused token and threw from C++, which killed the whole server."""
+    schema = {"type": "string", "pattern": "^\\x00$"}
+    response = await real.post("/v1/chat/completions", headers=AUTH, json=schema_chat(schema))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json_schema"
+    streamed = await real.post(
+        "/v1/chat/completions", headers=AUTH, json=schema_chat(schema, stream=True)
+    )
+    last = json.loads(streamed.text.strip().split("\n\n")[-1].removeprefix("data: "))
+    assert last["error"]["type"] == "invalid_request_error"
+    assert (await completion(real))["choices"]  # the server still answers

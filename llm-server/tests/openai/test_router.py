@@ -228,3 +228,44 @@ async def test_openapi_declares_streams_and_errors(client: httpx.AsyncClient) ->
     assert {"400", "401", "404", "413", "422", "429", "503"} <= set(chat["responses"])
     for path in ("/v1/completions", "/v1/models", "/generate", "/analyze", "/metrics"):
         assert path in document["paths"]
+
+
+def json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
+
+
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        ({"type": "array", "items": {"type": "integer"}, "minItems": 200_000_000}, "minItems"),
+        ({"type": "string", "maxLength": 10**9}, "maxLength"),
+        ({"type": "string", "pattern": "(a{4000}){4000}"}, "pattern"),
+        ({"enum": []}, "empty"),
+        ({"anyOf": []}, "empty"),
+        ({"type": []}, "empty"),
+        ({"$ref": "#/$defs/missing"}, "cannot be used"),
+    ],
+)
+async def test_schema_bombs_and_unsatisfiable_schemas_are_400(
+    client: httpx.AsyncClient, engine: FakeEngine, schema: dict[str, Any], says: str
+) -> None:
+    for stream in (False, True):
+        response = await client.post(
+            "/v1/chat/completions",
+            headers=AUTH,
+            json={**CHAT, "stream": stream, "response_format": json_schema_format(schema)},
+        )
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_json_schema"
+        assert error["param"] == "response_format.json_schema.schema"
+        assert says in error["message"]
+    assert engine.started == []
+
+
+async def test_raw_grammars_are_not_accepted(client: httpx.AsyncClient) -> None:
+    for field in ("grammar", "guided_grammar", "json_schema"):
+        body = {**CHAT, field: 'root ::= "a"{100000000}'}
+        response = await client.post("/v1/chat/completions", headers=AUTH, json=body)
+        assert response.status_code == 422
+        assert response.json()["error"]["param"] == field

@@ -64,6 +64,10 @@ class Engine(Protocol):
 
     def render_chat(self, messages: list[Message]) -> str: ...
 
+    def check_grammar(self, grammar: str) -> None:
+        """Raise `GrammarError` if llama.cpp cannot compile this GBNF grammar (blocking)."""
+        ...
+
     @property
     def chat_stop_strings(self) -> tuple[str, ...]: ...
 

@@ -14,7 +14,7 @@ from llm_server.config import Settings
 from llm_server.engine.base import EngineLoad
 from llm_server.engine.chat import ChatFormatter, Message
 from llm_server.engine.model import LoadedModel, resolve_model_path
-from llm_server.engine.sampling import build_sampler
+from llm_server.engine.sampling import build_sampler, compile_grammar, free_sampler
 from llm_server.engine.scheduler import (
     Scheduler,
     SchedulerClosedError,
@@ -119,6 +119,11 @@ class LlamaEngine:
     def chat_stop_strings(self) -> tuple[str, ...]:
         assert self._chat is not None
         return self._chat.stop_strings
+
+    def check_grammar(self, grammar: str) -> None:
+        # Compiled once here so that a grammar llama.cpp refuses is the client's 400, not a
+        # sequence failing inside the scheduler.
+        free_sampler(compile_grammar(self._loaded().vocab, grammar))
 
     # ------------------------------------------------------------------ inference
     def start(self, prompt: list[int], params: SamplingParams, client: str) -> LlamaGeneration:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import random
 from typing import Any
 
@@ -10,14 +11,10 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from llm_server.engine.types import SamplingParams
+from llm_server.engine.types import GrammarError, SamplingParams
 
 # An opaque `llama_sampler *`; llama-cpp-python declares its type only for checkers.
 Sampler = Any
-
-
-class GrammarError(ValueError):
-    """llama.cpp refused a grammar (for example one made from an unsupported JSON schema)."""
 
 
 def build_sampler(params: SamplingParams, vocab: llama_cpp.llama_vocab_p, n_vocab: int) -> Sampler:
@@ -27,10 +24,11 @@ def build_sampler(params: SamplingParams, vocab: llama_cpp.llama_vocab_p, n_voca
     chain = llama_cpp.llama_sampler_chain_init(chain_params)
     add = llama_cpp.llama_sampler_chain_add
     if params.grammar is not None:
-        grammar = llama_cpp.llama_sampler_init_grammar(vocab, params.grammar.encode(), b"root")
-        if not grammar:
+        try:
+            grammar = compile_grammar(vocab, params.grammar)
+        except GrammarError:
             llama_cpp.llama_sampler_free(chain)
-            raise GrammarError("the grammar could not be compiled")
+            raise
         add(chain, grammar)
     if params.presence_penalty or params.frequency_penalty:
         # Penalise every token generated so far, as OpenAI's penalties do.
@@ -51,6 +49,58 @@ def build_sampler(params: SamplingParams, vocab: llama_cpp.llama_vocab_p, n_voca
     seed = params.seed if params.seed is not None else random.getrandbits(32)
     add(chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
     return chain
+
+
+def compile_grammar(vocab: llama_cpp.llama_vocab_p, grammar: str) -> Sampler:
+    """llama.cpp's grammar sampler for a GBNF text; `GrammarError` if llama.cpp refuses it."""
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    if not sampler:
+        raise GrammarError("llama.cpp could not parse the grammar")
+    return sampler
+
+
+_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])  # llama_token_data
+
+
+class CheckedSampling:
+    """Draws from a grammar-constrained chain without letting llama.cpp accept a token the
+    grammar refused. A grammar can reach a state no token satisfies (an empty character
+    class, a NUL byte): every logit is then -inf, llama.cpp would accept whatever it drew and
+    throw from C++, which aborts the process. Here the draw is checked first and a dead end
+    is reported as `None`. It builds the candidates itself (as `llama_sampler_sample` does),
+    so it is used only for sequences with a grammar."""
+
+    def __init__(self, n_vocab: int) -> None:
+        self._n_vocab = n_vocab
+        self._ids = np.arange(n_vocab, dtype=np.int32)
+        self._data = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+
+    def sample(self, sampler: Sampler, ctx: llama_cpp.llama_context_p, index: int) -> int | None:
+        """The drawn token, accepted by the chain; `None` if the grammar allows no token."""
+        pointer = llama_cpp.llama_get_logits_ith(ctx, index)
+        logits = np.ctypeslib.as_array(
+            ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), (self._n_vocab,)
+        )
+        data = self._data
+        data["id"] = self._ids
+        data["logit"] = logits
+        data["p"] = 0.0
+        candidates = llama_cpp.llama_token_data_array(
+            data=data.ctypes.data_as(llama_cpp.llama_token_data_p),
+            size=self._n_vocab,
+            selected=-1,
+            sorted=False,
+        )
+        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
+        selected = int(candidates.selected)
+        if not 0 <= selected < int(candidates.size):
+            return None
+        chosen = candidates.data[selected]  # samplers may point `data` elsewhere
+        if not math.isfinite(chosen.logit):
+            return None
+        token = int(chosen.id)
+        llama_cpp.llama_sampler_accept(sampler, token)
+        return token
 
 
 def free_sampler(sampler: Sampler) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-FinishReason = Literal["stop", "length", "cancelled", "timeout", "error"]
+# "unsatisfiable": the request's grammar allows no further token (the client's schema).
+FinishReason = Literal["stop", "length", "cancelled", "timeout", "error", "unsatisfiable"]
+
+
+class GrammarError(ValueError):
+    """llama.cpp refused a grammar (for example one made from an unsupported JSON schema)."""
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ async def list_models(request: Request) -> ModelList:
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, service: Service
 ) -> ChatCompletion | StreamingResponse:
-    reply = Reply.open("chatcmpl", body, service.chat_job(body, client_of(request)), request)
+    reply = Reply.open("chatcmpl", body, await service.chat_job(body, client_of(request)), request)
     if body.stream:
         return sse(chat_chunks(service.start(reply.job, reply.usage), reply))
     results = await until_disconnected(request, service.run(reply.job, reply.usage))
@@ -182,7 +182,9 @@ async def chat_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator[BaseM
 async def completions(
     body: CompletionRequest, request: Request, service: Service
 ) -> Completion | StreamingResponse:
-    reply = Reply.open("cmpl", body, service.completion_job(body, client_of(request)), request)
+    reply = Reply.open(
+        "cmpl", body, await service.completion_job(body, client_of(request)), request
+    )
     if body.stream:
         return sse(completion_chunks(service.start(reply.job, reply.usage), reply))
     results = await until_disconnected(request, service.run(reply.job, reply.usage))
@@ -248,7 +250,7 @@ async def generate(
     body: GenerateRequest, request: Request, service: Service
 ) -> GenerateResponse | StreamingResponse:
     """A prompt in, text out: no chat template, one choice."""
-    job = service.generate_job(body, client_of(request))
+    job = await service.generate_job(body, client_of(request))
     usage = usage_of(request)
     if body.stream:
         return sse(generate_chunks(service.start(job, usage), usage))

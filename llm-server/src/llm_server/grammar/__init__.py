@@ -1,0 +1,1 @@
+"""JSON schemas to llama.cpp grammars: bounded before, converted in a worker process."""
