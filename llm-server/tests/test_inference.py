@@ -19,7 +19,7 @@ from llm_server.errors import (
 )
 from llm_server.inference import InferenceService, RequestUsage
 from llm_server.observability.metrics import Metrics
-from llm_server.openai.protocol import ChatCompletionRequest, CompletionRequest
+from llm_server.openai.protocol import ChatCompletionRequest, CompletionRequest, GenerateRequest
 from tests.fakes import FakeEngine
 
 
@@ -58,7 +58,7 @@ async def test_a_prompt_that_fills_the_context_is_refused(service: InferenceServ
 
 
 async def test_default_max_tokens_fits_the_remaining_context(service: InferenceService) -> None:
-    job = await service.completion_job(CompletionRequest(prompt="a b", max_tokens=None), "c")
+    job = await service.generate_job(GenerateRequest(prompt="a b", stop=[]), "c")
     assert job.choices[0].max_tokens == 64 - 3
 
 
@@ -147,3 +147,51 @@ async def test_a_timed_out_generation_is_a_504(
 
     with pytest.raises(RequestTimeoutError):
         await consume()
+
+
+async def test_an_omitted_length_shrinks_to_the_room_left(service: InferenceService) -> None:
+    """A prompt near the limit with no max_tokens is not refused for a length the client
+    never sent (completions default to 16, chat to the configured default)."""
+    near = "w " * 59  # <bos> + 59 words: 4 tokens of room in the fake's 64
+    job = await service.completion_job(CompletionRequest(prompt=near), "c")
+    assert job.choices[0].max_tokens == 4
+    job = await service.completion_job(CompletionRequest(prompt="a b"), "c")
+    assert job.choices[0].max_tokens == 16
+    job = await service.chat_job(chat(messages=[{"role": "user", "content": "w " * 40}]), "c")
+    assert job.choices[0].max_tokens == 64 - len(job.prompt)
+
+
+async def test_the_error_names_the_length_field_the_client_sent(
+    service: InferenceService,
+) -> None:
+    for field in ("max_tokens", "max_completion_tokens"):
+        with pytest.raises(ContextLengthExceededError) as raised:
+            await service.chat_job(chat(**{field: 60}), "c")
+        assert raised.value.param == field
+        assert f"so {field} can be at most" in raised.value.message
+        assert "the prompt has" in raised.value.message
+        assert "context is 64 tokens" in raised.value.message
+
+
+async def test_a_prompt_that_leaves_no_room_names_the_prompt(service: InferenceService) -> None:
+    with pytest.raises(ContextLengthExceededError) as raised:
+        await service.chat_job(chat(messages=[{"role": "user", "content": "w " * 70}]), "c")
+    assert raised.value.param == "messages"
+    assert "max_tokens" not in raised.value.message
+    assert raised.value.code == "context_length_exceeded"
+
+
+async def test_the_smaller_of_both_length_fields_wins(service: InferenceService) -> None:
+    job = await service.chat_job(chat(max_tokens=1, max_completion_tokens=40), "c")
+    assert job.choices[0].max_tokens == 1
+    job = await service.chat_job(chat(max_tokens=30, max_completion_tokens=2), "c")
+    assert job.choices[0].max_tokens == 2
+
+
+async def test_the_cap_names_the_field_used(settings: Settings, engine: FakeEngine) -> None:
+    capped = InferenceService(
+        engine, settings.model_copy(update={"max_tokens_limit": 8}), Metrics()
+    )
+    with pytest.raises(UnprocessableError) as raised:
+        await capped.chat_job(chat(max_completion_tokens=9), "c")
+    assert raised.value.param == "max_completion_tokens"

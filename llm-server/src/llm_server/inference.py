@@ -48,6 +48,32 @@ class Job:
     route: str
 
 
+@dataclass(frozen=True)
+class CompletionLength:
+    """The completion's length as the client asked for it."""
+
+    value: int | None  # None: the client sent none
+    field: str  # the field the client used, named in errors
+    default: int  # used when the client sent none, capped by the context the prompt leaves
+
+
+def chat_length(request: ChatCompletionRequest, default: int) -> CompletionLength:
+    """`max_completion_tokens` (OpenAI's current name) or `max_tokens`; when both are sent the
+    smaller wins, so that a proxy which clamps either one is never bypassed by the other."""
+    sent = [
+        (value, field)
+        for field, value in (
+            ("max_completion_tokens", request.max_completion_tokens),
+            ("max_tokens", request.max_tokens),
+        )
+        if value is not None
+    ]
+    if not sent:
+        return CompletionLength(None, "max_completion_tokens", default)
+    value, field = min(sent)
+    return CompletionLength(value, field, default)
+
+
 @dataclass
 class ChoiceResult:
     text: str = ""
@@ -108,22 +134,26 @@ class InferenceService:
         logprobs = top if request.logprobs else None
         if request.top_logprobs is not None and not request.logprobs:
             raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
-        max_tokens = request.max_completion_tokens or request.max_tokens
+        length = chat_length(request, self._settings.default_max_tokens)
         extra_stops = self._engine.chat_stop_strings
-        return await self._job(request, prompt, max_tokens, logprobs, extra_stops, client, "chat")
+        return await self._job(request, prompt, length, logprobs, extra_stops, client, "chat")
 
     async def completion_job(self, request: CompletionRequest, client: str) -> Job:
         self.check_model(request.model)
         prompt = self._engine.tokenize(request.text(), add_special=True)
-        return await self._job(
-            request, prompt, request.max_tokens, request.logprobs, (), client, "completions"
-        )
+        # OpenAI's completions default to 16 tokens.
+        length = CompletionLength(request.max_tokens, "max_tokens", 16)
+        return await self._job(request, prompt, length, request.logprobs, (), client, "completions")
 
     async def generate_job(self, request: GenerateRequest, client: str) -> Job:
         prompt = self._engine.tokenize(request.prompt, add_special=True)
+        length = CompletionLength(
+            request.max_tokens, "max_tokens", self._settings.default_max_tokens
+        )
         params = self._params(
             prompt,
-            request.max_tokens,
+            length,
+            "prompt",
             temperature=request.temperature,
             top_p=request.top_p,
             top_k=request.top_k,
@@ -139,7 +169,7 @@ class InferenceService:
         self,
         request: SamplingFields,
         prompt: list[int],
-        max_tokens: int | None,
+        length: CompletionLength,
         logprobs: int | None,
         extra_stops: tuple[str, ...],
         client: str,
@@ -152,7 +182,8 @@ class InferenceService:
         stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
         params = self._params(
             prompt,
-            max_tokens,
+            length,
+            "messages" if route == "chat" else "prompt",
             temperature=request.temperature,
             top_p=request.top_p,
             top_k=request.top_k,
@@ -171,22 +202,30 @@ class InferenceService:
         return Job(prompt, choices, client, route)
 
     def _params(
-        self, prompt: list[int], max_tokens: int | None, **fields: object
+        self, prompt: list[int], length: CompletionLength, prompt_param: str, **fields: object
     ) -> SamplingParams:
-        context = self._engine.context_length
-        if max_tokens is not None and max_tokens > self._settings.max_tokens_limit:
-            raise UnprocessableError(
-                f"max_tokens must be at most {self._settings.max_tokens_limit} on this server",
-                param="max_tokens",
-            )
+        """Sampling params whose prompt and completion fit the context: refused up front
+        (never cut off after a stream started). Only a length the client sent is refused; a
+        default shrinks to the room left."""
+        context, limit = self._engine.context_length, self._settings.max_tokens_limit
         room = context - len(prompt)
-        if max_tokens is None:
-            max_tokens = min(self._settings.default_max_tokens, room)
-        if room < 1 or len(prompt) + max_tokens > context:
+        if room < 1:
             raise ContextLengthExceededError(
-                f"this model's context is {context} tokens; the prompt has {len(prompt)} and "
-                f"max_tokens asks for {max_tokens}: shorten the prompt or lower max_tokens",
-                param="max_tokens" if room >= 1 else "messages",
+                f"the prompt has {len(prompt)} tokens and this model's context is {context} "
+                "tokens: no room is left for an answer; shorten the prompt",
+                param=prompt_param,
+            )
+        max_tokens, field = length.value, length.field
+        if max_tokens is None:
+            max_tokens = min(length.default, limit, room)
+        elif max_tokens > limit:
+            raise UnprocessableError(f"{field} must be at most {limit} on this server", param=field)
+        elif max_tokens > room:
+            raise ContextLengthExceededError(
+                f"the prompt has {len(prompt)} tokens and this model's context is {context} "
+                f"tokens, so {field} can be at most {room} (it is {max_tokens}): shorten the "
+                f"prompt or lower {field}",
+                param=field,
             )
         return SamplingParams(max_tokens=max_tokens, **fields)  # type: ignore[arg-type]
 

@@ -203,3 +203,39 @@ async def test_a_grammar_that_dead_ends_does_not_abort_the_process(
     last = json.loads(streamed.text.strip().split("\n\n")[-1].removeprefix("data: "))
     assert last["error"]["type"] == "invalid_request_error"
     assert (await completion(real))["choices"]  # the server still answers
+
+
+async def test_a_prompt_near_the_limit_without_max_tokens_is_answered(
+    real: httpx.AsyncClient,
+) -> None:
+    """The context is 256 tokens here; no length sent means whatever room is left."""
+    for route, body in (
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "word " * 240}]}),
+        ("/v1/completions", {"prompt": "word " * 250}),
+    ):
+        response = await real.post(route, headers=AUTH, json={**body, "temperature": 0})
+        assert response.status_code == 200, response.text
+        usage = response.json()["usage"]
+        assert usage["prompt_tokens"] + usage["completion_tokens"] <= 256
+
+
+async def test_an_overflow_is_400_up_front_naming_the_field_sent(
+    real: httpx.AsyncClient,
+) -> None:
+    body = {"messages": [{"role": "user", "content": "word " * 240}], "stream": True}
+    response = await real.post(
+        "/v1/chat/completions", headers=AUTH, json={**body, "max_completion_tokens": 100}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "context_length_exceeded"
+    assert error["param"] == "max_completion_tokens"
+    assert "context is 256 tokens" in error["message"]
+    response = await real.post(
+        "/v1/chat/completions",
+        headers=AUTH,
+        json={**body, "messages": [{"role": "user", "content": "word " * 400}]},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "messages"
+    assert "the prompt has" in response.json()["error"]["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -269,3 +270,44 @@ async def test_raw_grammars_are_not_accepted(client: httpx.AsyncClient) -> None:
         response = await client.post("/v1/chat/completions", headers=AUTH, json=body)
         assert response.status_code == 422
         assert response.json()["error"]["param"] == field
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("/v1/chat/completions", {**CHAT, "max_tokens": "8"}),
+        ("/v1/chat/completions", {**CHAT, "max_completion_tokens": "8"}),
+        ("/v1/chat/completions", {**CHAT, "n": "2"}),
+        ("/v1/chat/completions", {**CHAT, "stream": "true"}),
+        ("/v1/completions", {"prompt": "a", "max_tokens": "8"}),
+        ("/v1/completions", {"prompt": "a", "max_tokens": 8.0}),
+        ("/generate", {"prompt": "a", "max_tokens": "8"}),
+    ],
+)
+async def test_numbers_in_strings_are_refused_not_converted(
+    client: httpx.AsyncClient, engine: FakeEngine, route: str, body: dict[str, Any]
+) -> None:
+    response = await client.post(route, headers=AUTH, json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["param"] in ("max_tokens", "max_completion_tokens", "n", "stream")
+    assert "valid" in error["message"]
+    assert engine.started == []
+
+
+async def test_an_overflowing_prompt_is_refused_before_any_stream(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    for route, body in (
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "w " * 80}]}),
+        ("/v1/completions", {"prompt": "w " * 80}),
+        ("/generate", {"prompt": "w " * 80}),
+    ):
+        response = await client.post(route, headers=AUTH, json={**body, "stream": True})
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/json"
+        error = response.json()["error"]
+        assert error["code"] == "context_length_exceeded"
+        assert re.search(r"the prompt has \d+ tokens", error["message"])
+        assert "context is 64 tokens" in error["message"]
+    assert engine.started == []

@@ -11,9 +11,10 @@ Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 
 
 class StrictModel(BaseModel):
-    """Unknown fields are an error; NaN and infinities are refused."""
+    """Unknown fields are an error; NaN and infinities are refused; no value changes type
+    (`"max_tokens": "8"` is an error, not 8)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class StreamOptions(StrictModel):
@@ -91,7 +92,6 @@ class CompletionRequest(SamplingFields):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
     logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     echo: Literal[False] = False
-    max_tokens: Annotated[int, Field(ge=1)] | None = 16
 
     def text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
