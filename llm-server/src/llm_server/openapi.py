@@ -41,6 +41,12 @@ def sse_response(chunk: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     `data: [DONE]`, or an `ErrorEnvelope` event when the stream fails after it started."""
     return {
         200: {
+            "headers": {
+                "x-prompt-tokens": {
+                    "description": "The prompt's exact token count, sent before the body.",
+                    "schema": {"type": "integer"},
+                }
+            },
             "content": {
                 "text/event-stream": {
                     "schema": {
@@ -52,6 +58,6 @@ def sse_response(chunk: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
                         ),
                     }
                 }
-            }
+            },
         }
     }

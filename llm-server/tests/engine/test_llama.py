@@ -217,6 +217,7 @@ async def test_a_prompt_near_the_limit_without_max_tokens_is_answered(
         assert response.status_code == 200, response.text
         usage = response.json()["usage"]
         assert usage["prompt_tokens"] + usage["completion_tokens"] <= 256
+        assert response.headers["x-prompt-tokens"] == str(usage["prompt_tokens"])
 
 
 async def test_an_overflow_is_400_up_front_naming_the_field_sent(
@@ -239,3 +240,14 @@ async def test_an_overflow_is_400_up_front_naming_the_field_sent(
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "messages"
     assert "the prompt has" in response.json()["error"]["message"]
+
+
+async def test_the_prompt_token_header_matches_the_real_count(real: httpx.AsyncClient) -> None:
+    body = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4}
+    plain = await real.post("/v1/chat/completions", headers=AUTH, json=body)
+    count = plain.json()["usage"]["prompt_tokens"]
+    assert plain.headers["x-prompt-tokens"] == str(count)
+    async with real.stream(
+        "POST", "/v1/chat/completions", headers=AUTH, json={**body, "stream": True}
+    ) as streamed:
+        assert streamed.headers["x-prompt-tokens"] == str(count)

@@ -311,3 +311,29 @@ async def test_an_overflowing_prompt_is_refused_before_any_stream(
         assert re.search(r"the prompt has \d+ tokens", error["message"])
         assert "context is 64 tokens" in error["message"]
     assert engine.started == []
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("/v1/chat/completions", CHAT),
+        ("/v1/completions", {"prompt": "Say it", "max_tokens": 3}),
+        ("/generate", {"prompt": "Say it", "max_tokens": 3}),
+    ],
+)
+async def test_the_prompt_token_count_is_a_header_before_the_body(
+    client: httpx.AsyncClient, engine: FakeEngine, route: str, body: dict[str, Any]
+) -> None:
+    response = await client.post(route, headers=AUTH, json=body)
+    usage = response.json()["usage"]
+    assert response.headers["x-prompt-tokens"] == str(usage["prompt_tokens"])
+    engine.token_delay = 0.05
+    stream = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    if route == "/generate":
+        del stream["stream_options"]
+    async with client.stream("POST", route, headers=AUTH, json=stream) as streamed:
+        # Read before any event: a client that cancels now still knows the prompt's size.
+        assert streamed.headers["x-prompt-tokens"] == str(usage["prompt_tokens"])
+    document = (await client.get("/openapi.json", headers=AUTH)).json()
+    declared = document["paths"][route]["post"]["responses"]["200"]["headers"]
+    assert "x-prompt-tokens" in declared

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -45,6 +45,13 @@ from llm_server.openapi import ERROR_RESPONSES, sse_response
 router = APIRouter()
 T = TypeVar("T")
 CLIENT_HEADER = "x-client-id"
+# The prompt's exact token count, in the headers of every completion (streamed or not): a
+# client that cancels mid-stream has it although it never reads the final usage.
+PROMPT_TOKENS_HEADER = "x-prompt-tokens"
+
+
+def prompt_tokens_header(job: Job) -> dict[str, str]:
+    return {PROMPT_TOKENS_HEADER: str(len(job.prompt))}
 
 
 @dataclass(frozen=True)
@@ -113,11 +120,13 @@ async def list_models(request: Request) -> ModelList:
     tags=["openai"],
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, service: Service
+    body: ChatCompletionRequest, request: Request, response: Response, service: Service
 ) -> ChatCompletion | StreamingResponse:
     reply = Reply.open("chatcmpl", body, await service.chat_job(body, client_of(request)), request)
+    headers = prompt_tokens_header(reply.job)
     if body.stream:
-        return sse(chat_chunks(service.start(reply.job, reply.usage), reply))
+        return sse(chat_chunks(service.start(reply.job, reply.usage), reply), headers)
+    response.headers.update(headers)
     results = await until_disconnected(request, service.run(reply.job, reply.usage))
     choices = [
         ChatChoice(
@@ -180,13 +189,15 @@ async def chat_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator[BaseM
     tags=["openai"],
 )
 async def completions(
-    body: CompletionRequest, request: Request, service: Service
+    body: CompletionRequest, request: Request, response: Response, service: Service
 ) -> Completion | StreamingResponse:
     reply = Reply.open(
         "cmpl", body, await service.completion_job(body, client_of(request)), request
     )
+    headers = prompt_tokens_header(reply.job)
     if body.stream:
-        return sse(completion_chunks(service.start(reply.job, reply.usage), reply))
+        return sse(completion_chunks(service.start(reply.job, reply.usage), reply), headers)
+    response.headers.update(headers)
     results = await until_disconnected(request, service.run(reply.job, reply.usage))
     choices = [
         CompletionChoice(
@@ -247,13 +258,15 @@ async def completion_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator
     tags=["simple"],
 )
 async def generate(
-    body: GenerateRequest, request: Request, service: Service
+    body: GenerateRequest, request: Request, response: Response, service: Service
 ) -> GenerateResponse | StreamingResponse:
     """A prompt in, text out: no chat template, one choice."""
     job = await service.generate_job(body, client_of(request))
     usage = usage_of(request)
+    headers = prompt_tokens_header(job)
     if body.stream:
-        return sse(generate_chunks(service.start(job, usage), usage))
+        return sse(generate_chunks(service.start(job, usage), usage), headers)
+    response.headers.update(headers)
     [result] = await until_disconnected(request, service.run(job, usage))
     return GenerateResponse(
         text=result.text, finish_reason=finish_reason(result), usage=usage_body(usage)

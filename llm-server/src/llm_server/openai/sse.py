@@ -31,7 +31,9 @@ class TokenChunks:
         return parts[0] + json.dumps(text, ensure_ascii=False).encode() + parts[1]
 
 
-def sse(events: AsyncIterator[BaseModel | bytes]) -> StreamingResponse:
+def sse(
+    events: AsyncIterator[BaseModel | bytes], headers: dict[str, str] | None = None
+) -> StreamingResponse:
     """`data:` events (models, or JSON already encoded), then `[DONE]` — or an error event and
     no `[DONE]` when generation fails after the stream started."""
 
@@ -45,5 +47,5 @@ def sse(events: AsyncIterator[BaseModel | bytes]) -> StreamingResponse:
             return
         yield b"data: [DONE]\n\n"
 
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
