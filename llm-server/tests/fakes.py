@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from llm_server.engine import EngineLoad
-from llm_server.engine.chat import Message, gemma_prompt
+from llm_server.engine.chat import Message, Segment, gemma_segments
 from llm_server.engine.types import (
     Finished,
     FinishReason,
@@ -134,8 +134,8 @@ class FakeEngine:
     def token_text(self, token: int) -> str:
         return f"<{token}>"
 
-    def render_chat(self, messages: list[Message]) -> str:
-        return gemma_prompt(messages)
+    def render_chat(self, messages: list[Message]) -> list[Segment]:
+        return gemma_segments(messages)
 
     @property
     def chat_stop_strings(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from llm_server.config import Settings
 from llm_server.engine import Engine, Generation
-from llm_server.engine.chat import ChatTemplateError, Message
+from llm_server.engine.chat import ChatTemplateError, Message, tokenize_segments
 from llm_server.engine.types import (
     Finished,
     GenerationEvent,
@@ -126,10 +126,12 @@ class InferenceService:
             for m in request.messages
         ]
         try:
-            prompt_text = self._engine.render_chat(messages)
+            segments = self._engine.render_chat(messages)
         except ChatTemplateError as exc:
             raise InvalidRequestError(str(exc), param="messages") from None
-        prompt = self._engine.tokenize(prompt_text, add_special=True, parse_special=True)
+        # Message text is never read as control tokens (see `engine.chat`); tokenizing is
+        # plain CPU work, off the event loop.
+        prompt = await asyncio.to_thread(tokenize_segments, self._engine.tokenize, segments)
         top = request.top_logprobs if request.top_logprobs is not None else 0
         logprobs = top if request.logprobs else None
         if request.top_logprobs is not None and not request.logprobs:
@@ -140,13 +142,13 @@ class InferenceService:
 
     async def completion_job(self, request: CompletionRequest, client: str) -> Job:
         self.check_model(request.model)
-        prompt = self._engine.tokenize(request.text(), add_special=True)
+        prompt = await asyncio.to_thread(self._engine.tokenize, request.text(), add_special=True)
         # OpenAI's completions default to 16 tokens.
         length = CompletionLength(request.max_tokens, "max_tokens", 16)
         return await self._job(request, prompt, length, request.logprobs, (), client, "completions")
 
     async def generate_job(self, request: GenerateRequest, client: str) -> Job:
-        prompt = self._engine.tokenize(request.prompt, add_special=True)
+        prompt = await asyncio.to_thread(self._engine.tokenize, request.prompt, add_special=True)
         length = CompletionLength(
             request.max_tokens, "max_tokens", self._settings.default_max_tokens
         )

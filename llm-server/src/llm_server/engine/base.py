@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol
 
-from llm_server.engine.chat import Message
+from llm_server.engine.chat import Message, Segment
 from llm_server.engine.types import GenerationEvent, SamplingParams, ScoredToken
 
 
@@ -62,7 +62,9 @@ class Engine(Protocol):
         """The text of one token, control tokens included."""
         ...
 
-    def render_chat(self, messages: list[Message]) -> str: ...
+    def render_chat(self, messages: list[Message]) -> list[Segment]:
+        """The chat prompt: template markup and message text told apart (`tokenize_segments`)."""
+        ...
 
     def check_grammar(self, grammar: str) -> None:
         """Raise `GrammarError` if llama.cpp cannot compile this GBNF grammar (blocking)."""

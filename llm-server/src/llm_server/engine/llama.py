@@ -12,7 +12,7 @@ import llama_cpp
 
 from llm_server.config import Settings
 from llm_server.engine.base import EngineLoad
-from llm_server.engine.chat import ChatFormatter, Message
+from llm_server.engine.chat import ChatFormatter, Message, Segment
 from llm_server.engine.model import LoadedModel, resolve_model_path
 from llm_server.engine.sampling import build_sampler, compile_grammar, free_sampler
 from llm_server.engine.scheduler import (
@@ -111,7 +111,7 @@ class LlamaEngine:
     def token_text(self, token: int) -> str:
         return self._loaded().token_text(token)
 
-    def render_chat(self, messages: list[Message]) -> str:
+    def render_chat(self, messages: list[Message]) -> list[Segment]:
         assert self._chat is not None
         return self._chat.render(messages)
 
