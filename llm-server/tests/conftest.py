@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -40,9 +41,10 @@ async def client(settings: Settings, engine: FakeEngine) -> AsyncIterator[httpx.
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-async def wait_ready(http: httpx.AsyncClient) -> None:
-    """Tests of inference routes start once the (fake) model is loaded."""
-    for _ in range(200):
+async def wait_ready(http: httpx.AsyncClient, timeout_s: float = 60.0) -> None:
+    """Tests of inference routes start once the (fake or real) model is loaded."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         if (await http.get("/health/ready")).status_code == 200:
             return
         await asyncio.sleep(0.01)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import httpx
 
 from tests.conftest import AUTH
+from tests.fakes import FakeEngine
 
 
 async def test_tokens_logprobs_and_perplexity(client: httpx.AsyncClient) -> None:
@@ -53,3 +55,50 @@ async def test_text_longer_than_the_context_is_400(client: httpx.AsyncClient) ->
     response = await client.post("/analyze", headers=AUTH, json={"text": "w " * 80})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "context_length_exceeded"
+
+
+async def test_the_text_marker_may_appear_only_once(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    """1,666 copies of {text} and 8 labels made the server tokenize a 40 MB prompt 9 times
+    (500 copies here: the test body limit is 4 kB)."""
+    body = {"text": "x " * 100, "labels": [f"l{i}" for i in range(8)], "template": "{text}" * 500}
+    response = await client.post("/analyze", headers=AUTH, json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "template"
+    assert "exactly once" in error["message"]
+    assert "500 times" in error["message"]
+    assert engine.tokenized == 0
+
+
+async def test_a_prompt_over_the_byte_cap_is_refused_before_tokenizing(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    cap = engine.context_length * engine.max_token_bytes
+    for body in (
+        {"text": "y" * (cap + 1)},
+        {"text": "y" * (cap - 10), "labels": ["a", "b"], "template": "Topic of {text}:"},
+    ):
+        response = await client.post("/analyze", headers=AUTH, json=body)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == "context_length_exceeded"
+        assert f"at most {cap} bytes" in error["message"]
+    assert engine.tokenized == 0
+
+
+async def test_analysis_tokenizes_off_the_event_loop(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    body = {"text": "aa b", "labels": ["x", "y"], "template": "T: {text}"}
+    response = await client.post("/analyze", headers=AUTH, json=body)
+    assert response.status_code == 200
+    assert engine.tokenized == 4  # the text, the prompt, and one prompt per label
+    assert threading.main_thread().ident not in engine.tokenizing_threads
+
+
+async def test_a_blank_label_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/analyze", headers=AUTH, json={"text": "x", "labels": [" "]})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "labels"

@@ -24,7 +24,14 @@ class AnalyzeService:
 
     async def analyze(self, request: AnalyzeRequest, client: str) -> AnalyzeResponse:
         engine = self._engine
-        tokens = engine.tokenize(request.text, add_special=True)
+        prompt = classification_prompt(request)
+        longest = len(request.text.encode())
+        if request.labels:
+            label = max(len(label.encode()) for label in request.labels)
+            longest = max(longest, len(prompt.encode()) + 1 + label)
+        check_prompt_bytes(longest, engine, "text")
+        # Tokenizing is plain CPU work (a few ms for 100 kB): off the event loop.
+        tokens = await asyncio.to_thread(engine.tokenize, request.text, add_special=True)
         self._check_length(len(tokens), "text")
         scored = await engine.score(tokens, 1, request.top_logprobs, client)
         first_id = tokens[0]
@@ -48,7 +55,7 @@ class AnalyzeService:
         perplexity = math.exp(-sum(logprobs) / len(logprobs)) if logprobs else None
         classification = None
         if request.labels:
-            classification = await self._classify(request, client)
+            classification = await self._classify(request, prompt, client)
         return AnalyzeResponse(
             model=engine.model_id,
             token_count=len(tokens),
@@ -57,22 +64,29 @@ class AnalyzeService:
             classification=classification,
         )
 
-    async def _classify(self, request: AnalyzeRequest, client: str) -> list[LabelScore]:
+    async def _classify(
+        self, request: AnalyzeRequest, prompt: str, client: str
+    ) -> list[LabelScore]:
         """Compare log P(label | prompt) across labels; softmax turns them into probabilities."""
-        template = request.template or DEFAULT_TEMPLATE
-        if "{text}" not in template:
-            raise InvalidRequestError("template must contain {text}", param="template")
-        prompt = template.replace("{text}", request.text)
-        prefix = self._engine.tokenize(prompt, add_special=True)
 
-        async def label_logprob(label: str) -> float:
-            full = self._engine.tokenize(prompt + " " + label.strip(), add_special=True)
+        def tokenize_all() -> tuple[list[int], list[list[int]]]:
+            prefix = self._engine.tokenize(prompt, add_special=True)
+            self._check_length(len(prefix), "template")
+            fulls = []
+            for label in request.labels:
+                full = self._engine.tokenize(prompt + " " + label.strip(), add_special=True)
+                self._check_length(len(full), "labels")
+                fulls.append(full)
+            return prefix, fulls
+
+        prefix, fulls = await asyncio.to_thread(tokenize_all)
+
+        async def label_logprob(full: list[int]) -> float:
             shared = common_prefix(prefix, full)
-            self._check_length(len(full), "labels")
             scored = await self._engine.score(full, max(shared, 1), 0, client)
             return sum(s.logprob or 0.0 for s in scored)
 
-        totals = await asyncio.gather(*(label_logprob(label) for label in request.labels))
+        totals = await asyncio.gather(*(label_logprob(full) for full in fulls))
         peak = max(totals)
         weights = [math.exp(t - peak) for t in totals]
         norm = sum(weights)
@@ -88,3 +102,30 @@ class AnalyzeService:
                 f"{self._engine.context_length}",
                 param=param,
             )
+
+
+def classification_prompt(request: AnalyzeRequest) -> str:
+    """The template with the text in its one `{text}`; each label is scored after it."""
+    template = request.template or DEFAULT_TEMPLATE
+    count = template.count("{text}")
+    if count != 1:
+        # More than one would copy the text (up to the body size) into the prompt each time.
+        raise InvalidRequestError(
+            f"template must contain {{text}} exactly once (it has it {count} times)",
+            param="template",
+        )
+    for label in request.labels:
+        if not label.strip():
+            raise InvalidRequestError("a label must not be only whitespace", param="labels")
+    return template.replace("{text}", request.text)
+
+
+def check_prompt_bytes(size: int, engine: Engine, param: str) -> None:
+    """Refuse, before tokenizing it, a text too long to fit the context whatever its tokens."""
+    limit = engine.context_length * engine.max_token_bytes
+    if size > limit:
+        raise ContextLengthExceededError(
+            f"the prompt is {size} bytes; this model's context ({engine.context_length} "
+            f"tokens of at most {engine.max_token_bytes} bytes) holds at most {limit} bytes",
+            param=param,
+        )

@@ -44,6 +44,11 @@ class Engine(Protocol):
         """The most tokens, prompt and completion together, one sequence may hold."""
         ...
 
+    @property
+    def max_token_bytes(self) -> int:
+        """The longest token's text in bytes: a text over context x this cannot fit."""
+        ...
+
     def load(self) -> None:
         """Load the model; raises on failure. Called once, in a worker thread."""
         ...

@@ -49,6 +49,7 @@ class LlamaEngine:
         self._chat: ChatFormatter | None = None
         self._model_id = settings.model_alias or ""
         self._context_length = settings.context_length
+        self._max_token_bytes = 1
         self._relay = EventRelay()
 
     @property
@@ -59,6 +60,10 @@ class LlamaEngine:
     def context_length(self) -> int:
         return self._context_length
 
+    @property
+    def max_token_bytes(self) -> int:
+        return self._max_token_bytes
+
     def load(self) -> None:
         llama_cpp.llama_log_set(_LLAMA_LOG_CALLBACK, ctypes.c_void_p(0))
         settings = self._settings
@@ -68,6 +73,7 @@ class LlamaEngine:
         self._model_id = settings.model_alias or path.name.removesuffix(".gguf")
         self._context_length = min(settings.context_length, model.n_ctx_train, settings.n_ctx)
         self._chat = ChatFormatter.for_model(model)
+        self._max_token_bytes = model.longest_token_bytes()
         n_vocab = llama_cpp.llama_vocab_n_tokens(model.vocab)
         limits = SchedulerLimits(
             max_running=settings.max_running,

@@ -82,6 +82,13 @@ class LoadedModel:
         size = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, True)
         return bytes(buffer.raw[: max(size, 0)]).decode("utf-8", errors="replace")
 
+    def longest_token_bytes(self) -> int:
+        """The most bytes one token's text has in the vocabulary (an upper bound on what it
+        reads: SentencePiece writes a space as the 3-byte `▁`)."""
+        text_of = llama_cpp.llama_vocab_get_text
+        tokens = range(llama_cpp.llama_vocab_n_tokens(self.vocab))
+        return max((len(text_of(self.vocab, token) or b"") for token in tokens), default=1)
+
     def close(self) -> None:
         if self.model:
             llama_cpp.llama_model_free(self.model)
