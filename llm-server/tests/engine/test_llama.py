@@ -251,3 +251,19 @@ async def test_the_prompt_token_header_matches_the_real_count(real: httpx.AsyncC
         "POST", "/v1/chat/completions", headers=AUTH, json={**body, "stream": True}
     ) as streamed:
         assert streamed.headers["x-prompt-tokens"] == str(count)
+
+
+async def test_a_lone_surrogate_is_the_clients_400(real: httpx.AsyncClient) -> None:
+    """JSON can carry "\\ud800", which no UTF-8 text holds: encoding it failed with a 500."""
+    for route, body in (
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "a\ud800"}]}),
+        ("/v1/completions", {"prompt": "a\ud800"}),
+        ("/generate", {"prompt": "a\ud800"}),
+        ("/analyze", {"text": "a\ud800"}),
+    ):
+        raw = json.dumps(body)  # ASCII, the surrogate as an escape (httpx would refuse it)
+        headers = {**AUTH, "content-type": "application/json"}
+        response = await real.post(route, headers=headers, content=raw)
+        # 422 where pydantic's constrained strings refuse it first, 400 from the tokenizer.
+        assert response.status_code in (400, 422), (route, response.text)
+        assert response.json()["error"]["code"] in ("invalid_text", "invalid_value")

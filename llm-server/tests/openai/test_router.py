@@ -337,3 +337,23 @@ async def test_the_prompt_token_count_is_a_header_before_the_body(
     document = (await client.get("/openapi.json", headers=AUTH)).json()
     declared = document["paths"][route]["post"]["responses"]["200"]["headers"]
     assert "x-prompt-tokens" in declared
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("/v1/chat/completions", {**CHAT, "stop": "x" * 1001}),
+        ("/v1/completions", {"prompt": "a", "stop": ["ok", "x" * 1001]}),
+        ("/generate", {"prompt": "a", "stop": ["x" * 1001]}),
+    ],
+)
+async def test_a_stop_string_over_the_cap_is_refused(
+    client: httpx.AsyncClient, route: str, body: dict[str, Any]
+) -> None:
+    """Stops are matched per token in the decoding thread, in time quadratic in their length:
+    a 250 kB stop string could stall every stream."""
+    response = await client.post(route, headers=AUTH, json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["param"] == "stop"
+    assert "at most 1000 characters" in error["message"]

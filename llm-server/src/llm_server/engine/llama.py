@@ -23,7 +23,7 @@ from llm_server.engine.scheduler import (
 )
 from llm_server.engine.sequence import Sequence
 from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, ScoredToken
-from llm_server.errors import QueueFullError, UnavailableError
+from llm_server.errors import InvalidRequestError, QueueFullError, UnavailableError
 
 logger = logging.getLogger("llm_server.engine")
 _llama_logger = logging.getLogger("llm_server.llama_cpp")
@@ -112,6 +112,15 @@ class LlamaEngine:
     def tokenize(
         self, text: str, *, add_special: bool = True, parse_special: bool = False
     ) -> list[int]:
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            # JSON may carry a lone UTF-16 surrogate ("\ud800"), which no UTF-8 text holds.
+            raise InvalidRequestError(
+                f"the text holds a lone surrogate ({exc.object[exc.start]!a} at character "
+                f"{exc.start}): send valid Unicode",
+                code="invalid_text",
+            ) from None
         return self._loaded().tokenize(text, add_special=add_special, parse_special=parse_special)
 
     def token_text(self, token: int) -> str:

@@ -29,13 +29,14 @@ def convert(request: dict[str, Any], max_bytes: int) -> dict[str, Any]:
 
     try:
         grammar = str(json_schema_to_gbnf(request["schema"]))
+        size = len(grammar.encode())
     except MemoryError:
         return {"error": "converting it needs more memory than this server allows"}
     except RecursionError:
         return {"error": "it nests or refers to itself too deeply to convert"}
     except Exception as exc:  # the converter's own words say what it does not support
         return {"error": f"{type(exc).__name__}: {exc}"[:500]}
-    if len(grammar.encode()) > max_bytes:
+    if size > max_bytes:
         return {"error": f"its grammar would be over {max_bytes} bytes"}
     return {"grammar": grammar}
 

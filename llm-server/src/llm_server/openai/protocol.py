@@ -7,6 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+# Stop strings are matched against every generated token's text in the decoding thread, in
+# time that grows with the square of their length: bounded, so that one request cannot slow
+# every stream down.
+MAX_STOP_CHARS = 1000
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 
 
@@ -59,10 +63,16 @@ class SamplingFields(StrictModel):
     @field_validator("stop")
     @classmethod
     def _stops_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
-        stops = [value] if isinstance(value, str) else value or []
-        if any(not s for s in stops):
-            raise ValueError("stop strings must not be empty")
+        check_stops([value] if isinstance(value, str) else value or [])
         return value
+
+
+def check_stops(stops: list[str]) -> None:
+    """Stop strings are neither empty nor longer than `MAX_STOP_CHARS`."""
+    if any(not s for s in stops):
+        raise ValueError("stop strings must not be empty")
+    if any(len(s) > MAX_STOP_CHARS for s in stops):
+        raise ValueError(f"a stop string may be at most {MAX_STOP_CHARS} characters")
 
 
 class TextPart(StrictModel):
@@ -111,6 +121,12 @@ class GenerateRequest(StrictModel):
     frequency_penalty: Penalty = 0.0
     stream: bool = False
     ignore_eos: bool = False
+
+    @field_validator("stop")
+    @classmethod
+    def _stops_bounded(cls, value: list[str]) -> list[str]:
+        check_stops(value)
+        return value
 
 
 # ---------------------------------------------------------------- responses
