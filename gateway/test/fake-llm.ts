@@ -40,7 +40,7 @@ function lastContent(body: Record<string, unknown> | undefined): string {
  * message's content steers it: `ERROR400` → 400, `SLOW` → one chunk then silence,
  * `MIDFAIL` → one chunk then an in-band error, `CRASH` → one chunk then a reset socket.
  */
-export async function startFakeLlm(port = 0): Promise<FakeLlm> {
+export async function startFakeLlm(port = 0, token = FAKE_TOKEN): Promise<FakeLlm> {
   const requests: Recorded[] = [];
   const state = {
     health: {
@@ -55,7 +55,7 @@ export async function startFakeLlm(port = 0): Promise<FakeLlm> {
   async function handle(req: IncomingMessage, res: ServerResponse, body: Recorded["body"]) {
     const path = req.url ?? "/";
     if (path === "/health/ready") return json(res, state.health.status, state.health.body);
-    if (req.headers.authorization !== `Bearer ${FAKE_TOKEN}`) {
+    if (req.headers.authorization !== `Bearer ${token}`) {
       return json(res, 401, {
         error: { message: "bad token", type: "auth", code: "unauthorized" },
       });

@@ -7,7 +7,18 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { SseParser } from "../src/sse.js";
-import { browser, signUp, testConfig } from "./helpers.js";
+import { startFakeLlm } from "./fake-llm.js";
+import {
+  bearer,
+  browser,
+  createApiKey,
+  JSON_CT,
+  type Session,
+  signUp,
+  testConfig,
+  userWithLimits,
+} from "./helpers.js";
+import { preferFirst } from "./two-servers.js";
 
 /**
  * The proxy path through a real llm-server process (the embedded model), not the fake:
@@ -46,6 +57,7 @@ describe.skipIf(!available)("through a real llm-server", () => {
   let base: string;
   let key: string;
   let model: string;
+  let owner: Session;
 
   /** llm-server's `llm_running_sequences` gauge. */
   async function runningSequences(): Promise<number> {
@@ -107,6 +119,7 @@ describe.skipIf(!available)("through a real llm-server", () => {
     app = await buildApp(testConfig({ llmServerUrls: [llmUrl], llmServerToken: token }));
     base = await app.listen({ port: 0, host: "127.0.0.1" });
     const s = await signUp(app, "real-llm@example.org");
+    owner = s;
     const created = await fetch(`${base}/api/user/api-keys`, {
       method: "POST",
       headers: { ...browser(s), "content-type": "application/json" },
@@ -194,5 +207,106 @@ describe.skipIf(!available)("through a real llm-server", () => {
     );
     expect(running, "the generation kept running after the client left").toBe(0);
     expect(Date.now() - left).toBeLessThan(1000);
+  }, 60_000);
+
+  /** A JSON chat completion through the gateway with `token`. */
+  function complete(token: string, extra: Record<string, unknown>, url = "/v1/chat/completions") {
+    return fetch(`${base}${url}`, {
+      method: "POST",
+      headers: { ...bearer(token), ...JSON_CT },
+      body: JSON.stringify({
+        model,
+        messages: [{ role: "user", content: "Tell me a long story about a lighthouse." }],
+        ...extra,
+      }),
+    });
+  }
+
+  it("a user capped at 8 tokens gets at most 8, whichever token field is sent", async () => {
+    const capped = await userWithLimits(app, owner, "capped@example.org", { maxTokens: 8 });
+    const cappedKey = (await createApiKey(app, capped)).key;
+    const both = await complete(cappedKey, { max_tokens: 1, max_completion_tokens: 40 });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { error: { code: string } }).error.code).toBe(
+      "max_tokens_exceeded",
+    );
+    const res = await complete(cappedKey, {
+      max_completion_tokens: 8,
+      ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(res.status).toBe(200);
+    const usage = new SseParser()
+      .push(new TextEncoder().encode(await res.text()))
+      .filter((e) => e !== "[DONE]")
+      .map((e) => JSON.parse(e) as { usage?: { completion_tokens: number } })
+      .find((e) => e.usage)?.usage;
+    expect(usage?.completion_tokens).toBe(8);
+    // A string is refused at once, never replaced by the cap (it used to run 120 s).
+    const t0 = Date.now();
+    const wrong = await complete(cappedKey, { max_tokens: "8", stream: true }, "/api/llm/chat");
+    expect(wrong.status).toBe(400);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  }, 60_000);
+
+  it("a chat turn over the model's context is a 400 with llm-server's message, nothing stored", async () => {
+    const created = await app.inject({
+      method: "POST",
+      url: "/api/conversations",
+      headers: { ...bearer(owner.token), ...JSON_CT },
+      payload: {},
+    });
+    const id = created.json().id as string;
+    const res = await fetch(`${base}/api/conversations/${id}/messages`, {
+      method: "POST",
+      headers: { ...bearer(owner.token), ...JSON_CT },
+      body: JSON.stringify({ content: "lighthouse ".repeat(9000) }),
+    });
+    expect(res.status).toBe(400);
+    const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe("CONTEXT_LENGTH_EXCEEDED");
+    expect(error.message).toMatch(/context is \d+ tokens/);
+    const stored = await app.inject({
+      method: "GET",
+      url: `/api/conversations/${id}`,
+      headers: bearer(owner.token),
+    });
+    expect(stored.json().messages).toEqual([]);
+  }, 60_000);
+
+  it("a SIGSTOP'd llm-server's stream moves to the other server within the headers timeout", async () => {
+    const other = await startFakeLlm(0, token);
+    const two = await buildApp(
+      testConfig({
+        llmServerUrls: [llmUrl, other.url],
+        llmServerToken: token,
+        headersTimeoutMs: 1000,
+      }),
+    );
+    try {
+      const s = await signUp(two, "stopped@example.org");
+      await preferFirst(two, other);
+      llm.kill("SIGSTOP");
+      try {
+        const t0 = Date.now();
+        const res = await two.inject({
+          method: "POST",
+          url: "/v1/chat/completions",
+          headers: { ...bearer(s.token), ...JSON_CT },
+          payload: { messages: [{ role: "user", content: "hi" }], stream: true },
+        });
+        expect(res.statusCode).toBe(200);
+        expect(res.body).toContain("data: [DONE]");
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        const snap = two.services.balancer.snapshot().servers;
+        expect(snap.find((x) => x.url === llmUrl)?.failures).toBe(1);
+      } finally {
+        llm.kill("SIGCONT");
+      }
+    } finally {
+      await two.close();
+      await other.close();
+    }
   }, 60_000);
 });
