@@ -14,6 +14,7 @@ import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
 import { isDatabaseUnavailable } from "./db/outage.js";
 import {
+  answerClientError,
   codeForStatus,
   DATABASE_UNAVAILABLE,
   databaseUnavailable,
@@ -98,6 +99,8 @@ export async function buildApp(
     genReqId: () => randomUUID(),
     trustProxy: config.trustProxy,
     bodyLimit: 1_048_576,
+    // 431/400/408 for what Node's parser refuses, in the envelope, without a reset connection.
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -1,3 +1,5 @@
+import { maxHeaderSize, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { ErrorEnvelopeT, ErrorType } from "./schemas.js";
 
 /** An error with an HTTP status and a stable code; the error handler renders it. */
@@ -60,12 +62,16 @@ export function codeForStatus(status: number): string {
       return "NOT_FOUND";
     case 405:
       return "METHOD_NOT_ALLOWED";
+    case 408:
+      return "REQUEST_TIMEOUT";
     case 409:
       return "CONFLICT";
     case 413:
       return "PAYLOAD_TOO_LARGE";
     case 415:
       return "UNSUPPORTED_MEDIA_TYPE";
+    case 431:
+      return "HEADERS_TOO_LARGE";
     case 429:
       return "RATE_LIMITED";
     case 503:
@@ -101,4 +107,36 @@ export function gatewayError(status: number, code: string, message: string): Err
 export function errorPayload(url: string, status: number, code: string, message: string) {
   if (url.startsWith("/v1/")) return openAiError(status, code, message);
   return gatewayError(status, code, message);
+}
+
+/** Sockets already answered by `answerClientError` (the parser reports each later chunk too). */
+const answered = new WeakSet<Duplex>();
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's parser refused before any route saw it
+ * (headers over `maxHeaderSize`, a malformed request, a request that took too long) gets
+ * its status — 431, 400, 408 — in the envelope. The connection is half-closed rather than
+ * destroyed: a client still sending the rest of its huge headers would otherwise get a
+ * connection reset (closing with unread data sends RST) instead of the answer.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed || answered.has(socket)) return;
+  answered.add(socket);
+  const [status, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, `Request headers are too large (at most ${maxHeaderSize / 1024} KiB)`]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "The request took too long to arrive"]
+        : [400, "Malformed HTTP request"];
+  const body = JSON.stringify(gatewayError(status, codeForStatus(status), message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.end();
+  // Read and discard what the client still sends; give up on it after a few seconds.
+  socket.resume();
+  setTimeout(() => socket.destroy(), 5_000).unref();
 }

@@ -3,7 +3,7 @@ import { Type } from "typebox";
 import { forbidden } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import type { UserService } from "../services/users.js";
-import { AdminUser, adminUserBody, authErrors, IdParams, Ok, Role } from "./schemas.js";
+import { AdminUser, adminUserBody, authErrors, IdParams, Ok, paging, Role } from "./schemas.js";
 
 export interface AdminRoutesOptions {
   users: UserService;
@@ -26,8 +26,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
         querystring: Type.Object(
           {
             q: Type.Optional(Type.String({ maxLength: 200 })),
-            limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-            offset: Type.Integer({ minimum: 0, default: 0 }),
+            ...paging(500, 100),
           },
           { additionalProperties: false },
         ),

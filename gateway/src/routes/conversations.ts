@@ -11,7 +11,7 @@ import type {
 } from "../services/conversations.js";
 import { SseStream } from "../sse.js";
 import { callContext } from "./llm.js";
-import { authErrors, DateTime, IdParams, Ok } from "./schemas.js";
+import { authErrors, DateTime, IdParams, Ok, paging } from "./schemas.js";
 
 export interface ConversationRoutesOptions {
   conversations: ConversationService;
@@ -82,8 +82,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
         querystring: Type.Object(
           {
             q: Type.Optional(Type.String({ maxLength: 200 })),
-            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-            offset: Type.Integer({ minimum: 0, default: 0 }),
+            ...paging(200, 50),
           },
           { additionalProperties: false },
         ),

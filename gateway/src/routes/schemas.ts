@@ -3,6 +3,20 @@ import type { AuthUser } from "../auth/principal.js";
 import { ErrorEnvelope } from "../schemas.js";
 import type { ApiKeyInfo as ApiKeyRecord } from "../services/api-keys.js";
 
+/** The largest `offset` a list takes: far past any real list, well inside every engine's integers. */
+export const MAX_OFFSET = 1_000_000;
+
+/**
+ * `limit` and `offset` of a list route, bounded integers: `1e20`, `Infinity`, `NaN`, negatives
+ * and fractions are a 400 naming the parameter, never a database error.
+ */
+export function paging(maxLimit: number, defaultLimit: number) {
+  return {
+    limit: Type.Integer({ minimum: 1, maximum: maxLimit, default: defaultLimit }),
+    offset: Type.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0 }),
+  };
+}
+
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
 
 export const DateTime = Type.String({ format: "date-time" });
