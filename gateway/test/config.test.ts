@@ -2,21 +2,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, isPlaceholder, loadConfig } from "../src/config.js";
-import { selfSignedCert } from "./helpers.js";
+import { isPlaceholder, loadConfig } from "../src/config.js";
+import { catchConfigError, selfSignedCert } from "./helpers.js";
 
 const GOOD_SECRET = "k3J9xQ2vL8pR5tW1yZ7aB4cD6eF0gH2iJ";
 const GOOD_TOKEN = "llm-token-7f3a9c1e5b2d8f4a";
-
-function catchConfigError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("loadConfig", () => {
   it("parses a valid production environment", () => {

@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { expect } from "vitest";
 import { type BuildOptions, buildApp } from "../src/app.js";
-import type { Config } from "../src/config.js";
+import { type Config, ConfigError } from "../src/config.js";
 import { createPgDatabase, postgres } from "./postgres.js";
 
 /** A complete, valid config for tests; override fields as needed. */
@@ -254,4 +255,15 @@ export function selfSignedCert(
   );
   if (openssl.status !== 0) throw new Error(`openssl failed: ${openssl.stderr || openssl.error}`);
   return { certFile, keyFile };
+}
+
+/** Runs `fn`, which must throw a ConfigError, and returns that error. */
+export function catchConfigError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
 }

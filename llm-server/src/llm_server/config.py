@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -118,10 +121,82 @@ def load_settings(**overrides: object) -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**{**secrets_from_files(overrides), **overrides})  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         variable = f"LLM_{where.upper()}" if where and where != "APP_ENV" else where
         raise ConfigError(f"{variable}: {message}" if where else message) from None
+
+
+# Secrets that may be given as NAME_FILE instead (Docker and Kubernetes secrets, a Vault agent's
+# rendered file): variable -> Settings field.
+SECRET_FILE_VARIABLES = {"LLM_SERVER_TOKEN": "server_token"}
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def secrets_from_files(
+    overrides: Mapping[str, object], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Read every `NAME_FILE` of SECRET_FILE_VARIABLES from the environment (or `.env`, unless
+    `overrides` sets `_env_file`) into Settings fields. `NAME` and `NAME_FILE` both set is an
+    error; a field given in `overrides` wins and its file is not read."""
+    from dotenv import dotenv_values
+
+    env_file = overrides.get("_env_file", ".env")
+    from_file = dotenv_values(env_file) if isinstance(env_file, str | Path) else {}
+    env = {**{k: v for k, v in from_file.items() if v is not None}, **(environ or os.environ)}
+    fields: dict[str, str] = {}
+    for name, field in SECRET_FILE_VARIABLES.items():
+        path = env.get(f"{name}_FILE", "").strip()
+        if not path or field in overrides:
+            continue
+        if env.get(name, "").strip():
+            raise ConfigError(f"set {name} or {name}_FILE, not both")
+        fields[field] = read_secret_file(f"{name}_FILE", path)
+    return fields
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The secret in the file at `path` without its trailing newline. Refused, with a message
+    naming `variable` and never the contents: not a regular file, writable by group or others,
+    readable by every user unless on a read-only mount (as Docker, Compose and Kubernetes mount
+    secrets: whoever can see it was given it), empty, or larger than a secret."""
+    try:
+        # O_NONBLOCK: a FIFO at that path must not hang the start; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        reason = errno.errorcode.get(exc.errno or 0, str(exc))
+        raise ConfigError(f"{variable}: cannot read {path} ({reason})") from None
+    try:
+        info = os.fstat(fd)
+        mode = stat.S_IMODE(info.st_mode)
+        chmod = "chmod 600 it (640 to share it with a group)"
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{variable}: {path} is not a regular file")
+        if mode & 0o022:
+            raise ConfigError(
+                f"{variable}: {path} is writable by group or others (mode {mode:04o}): {chmod}"
+            )
+        if mode & 0o004 and not os.fstatvfs(fd).f_flag & os.ST_RDONLY:
+            raise ConfigError(
+                f"{variable}: {path} is readable by every user (mode {mode:04o}) on a writable "
+                f"filesystem: {chmod}, or mount it read-only as a Docker or Kubernetes secret"
+            )
+        if info.st_size > MAX_SECRET_FILE_BYTES:
+            raise ConfigError(
+                f"{variable}: {path} is {info.st_size} bytes, more than a secret "
+                f"(at most {MAX_SECRET_FILE_BYTES})"
+            )
+        raw = os.read(fd, MAX_SECRET_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{variable}: {path} is not UTF-8 text") from None
+    value = value.removesuffix("\n").removesuffix("\r") if value.endswith("\n") else value
+    if not value.strip():
+        raise ConfigError(f"{variable}: {path} is empty")
+    return value
