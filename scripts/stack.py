@@ -104,11 +104,14 @@ def loose_permissions(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o077)
 
 
-def init_env(path: Path) -> bool:
+def init_env(path: Path, environ: dict[str, str] | None = None) -> bool:
     """Write `path` with fresh secrets if it does not exist, or add the missing ones; True when
-    written. A file it writes to is made private (0600) whatever its mode was."""
+    written. A file it writes to is made private (0600) whatever its mode was. A secret given as
+    a file (NAME_FILE in `path` or the environment) is left out: both would be an error."""
+    given = {**parse_env_file(path), **(os.environ if environ is None else environ)}
+    names = [n for n in SECRET_NAMES if not given.get(f"{n}_FILE")]
     if path.exists():
-        missing = [n for n in SECRET_NAMES if not parse_env_file(path).get(n)]
+        missing = [n for n in names if not parse_env_file(path).get(n)]
         if missing:
             # Private before the secrets go in, not after.
             path.chmod(PRIVATE_FILE_MODE)
@@ -120,7 +123,7 @@ def init_env(path: Path) -> bool:
     lines = [
         "# Written by `make run` on first start: this machine's secrets. Git-ignored; private.",
         "APP_ENV=production",
-        *(f"{name}={secrets.token_urlsafe(48)}" for name in SECRET_NAMES),
+        *(f"{name}={secrets.token_urlsafe(48)}" for name in names),
     ]
     path.touch(mode=PRIVATE_FILE_MODE)
     path.chmod(PRIVATE_FILE_MODE)  # touch's mode is filtered by the umask

@@ -137,6 +137,18 @@ def _cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
+def test_init_env_leaves_out_secrets_given_as_files(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("AUTH_SECRET_FILE=/run/secrets/auth-secret\n")
+    assert stack.init_env(env_file, environ={})
+    values = stack.parse_env_file(env_file)
+    assert "AUTH_SECRET" not in values
+    assert len(values["LLM_SERVER_TOKEN"]) >= 48
+    fresh = tmp_path / "fresh.env"
+    assert stack.init_env(fresh, environ={"LLM_SERVER_TOKEN_FILE": "/run/secrets/token"})
+    assert set(stack.parse_env_file(fresh)) == {"APP_ENV", "AUTH_SECRET"}
+
+
 def _descendants(pid: int) -> set[int]:
     """Every process whose session is `pid`'s child's or whose ancestor is `pid`."""
     found: set[int] = set()
