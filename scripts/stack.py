@@ -7,7 +7,8 @@
                                (what the end-to-end tests do; safe beside a running `make run`)
 
 When all three answer their health checks, `serve` prints one line
-`STACK_READY {"web": ..., "gateway": ..., "llm": ...}`. SIGINT or SIGTERM stops every process
+`STACK_READY {"web": ..., "gateway": ..., "llm": ..., "data": ...}` (`data`: the data directory,
+for the admin command line). SIGINT or SIGTERM stops every process
 group it started. A service that dies once the stack is up is started again with exponential
 back-off (1 s, 2 s, … 30 s) while the other two keep serving; with --ephemeral its death stops
 the stack instead. Standard library only: it runs before and outside any virtual environment.
@@ -433,6 +434,7 @@ def serve(ephemeral: bool, env_file: Path) -> int:
             "web": f"http://127.0.0.1:{web_port}",
             "gateway": f"http://127.0.0.1:{env.get('GATEWAY_PORT', '4000')}",
             "llm": f"http://{llm_host}:{env.get('LLM_SERVER_PORT', '8000')}",
+            "data": str(data_dir),
         }
         print(f"STACK_READY {json.dumps(urls)}", flush=True)
         if not ephemeral:

@@ -10,6 +10,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { type Principal, PrincipalResolver } from "./auth/principal.js";
+import { requestSerializer } from "./auth/redact.js";
 import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
 import { isDatabaseUnavailable } from "./db/outage.js";
@@ -92,6 +93,8 @@ export async function buildApp(
       level: config.logLevel,
       ...(options.logStream ? { stream: options.logStream } : {}),
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+      // No OAuth code, reset token or other secret from /api/auth URLs in the log.
+      serializers: { req: requestSerializer },
     },
     // HTTPS straight from the certificate files (Fastify takes it at construction only).
     ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),

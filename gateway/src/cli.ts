@@ -18,6 +18,7 @@ const USAGE = `usage: gateway/bin/admin <command> [options]
   enable          --email E
   create-api-key  --email E [--name N] [--expires-in-days D]   (prints the key on its last line)
   reset-password  --email E [--password P]   (prints a new random password unless P is given)
+  reset-link      --email E   (prints a one-hour password-reset link for the user to open)
   set-limits      --email E [--requests-per-minute N] [--tokens-per-day N]
                   [--concurrent-streams N] [--max-tokens N]   (0 = no limit, "default" = role default)
   set-key-limits  --key-id ID [--requests-per-minute N] [--tokens-per-day N]
@@ -97,7 +98,10 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
     },
     strict: true,
   });
-  const { db, auth } = await setupDatabase(config, quietLog);
+  const resetLinks: string[] = [];
+  const { db, auth } = await setupDatabase(config, quietLog, {
+    onResetLink: ({ url }) => resetLinks.push(url),
+  });
   try {
     const users = new UserService(auth, db);
     if (command === "set-key-limits") {
@@ -156,6 +160,14 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
         return values.password
           ? [`password of ${existing.email} reset; their sessions were ended`]
           : [`new password of ${existing.email} (sessions ended):`, password];
+      }
+      case "reset-link": {
+        await auth.api.requestPasswordReset({
+          body: { email: existing.email, redirectTo: `${config.webOrigin}/reset-password` },
+        });
+        const link = resetLinks.at(-1);
+        if (!link) throw new CliError(`no reset link was issued for ${existing.email}`);
+        return [`password-reset link for ${existing.email} (valid 1 hour, single use):`, link];
       }
       case "set-limits": {
         const patch = limitPatch(values);

@@ -93,6 +93,18 @@ export async function buildTestApp(
   return buildApp(testConfig({ ...(await databaseConfig(database)), ...overrides }), build);
 }
 
+/** The reset tokens better-auth stored (identifier `reset-password:<token>`). */
+export async function resetTokens(app: FastifyInstance): Promise<string[]> {
+  const rows = await app.db.kysely
+    .selectFrom("verification" as never)
+    .select("identifier" as never)
+    .execute();
+  return (rows as { identifier: string }[])
+    .map((r) => r.identifier)
+    .filter((id) => id.startsWith("reset-password:"))
+    .map((id) => id.slice("reset-password:".length));
+}
+
 export const ORIGIN = "http://localhost:3000";
 
 /** Minimal view of `app.inject` so helpers work with any Fastify instance. */

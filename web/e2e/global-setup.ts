@@ -11,5 +11,6 @@ export default async function globalSetup(_config: FullConfig): Promise<void> {
   process.env.E2E_GATEWAY_URL = urls.gateway;
   process.env.E2E_LLM_URL = urls.llm;
   process.env.E2E_STACK_LOG = stackLogPath;
+  if (urls.data) process.env.E2E_DATA_DIR = urls.data;
   console.log(`[e2e] stack ready: ${JSON.stringify(urls)}`);
 }

@@ -16,6 +16,8 @@ export interface StackUrls {
   web: string;
   gateway: string;
   llm: string;
+  /** The stack's data directory (its SQLite database), for gateway/bin/admin. */
+  data?: string;
 }
 
 const READY_PREFIX = "STACK_READY ";
@@ -54,11 +56,11 @@ export function parseReadyLine(line: string): StackUrls | undefined {
   if (!line.startsWith(READY_PREFIX)) return undefined;
   const data: unknown = JSON.parse(line.slice(READY_PREFIX.length));
   if (typeof data !== "object" || data === null) throw new Error(`bad STACK_READY line: ${line}`);
-  const { web, gateway, llm } = data as Record<string, unknown>;
+  const { web, gateway, llm, data: dir } = data as Record<string, unknown>;
   if (typeof web !== "string" || typeof gateway !== "string" || typeof llm !== "string") {
     throw new Error(`STACK_READY line lacks web/gateway/llm URLs: ${line}`);
   }
-  return { web, gateway, llm };
+  return { web, gateway, llm, ...(typeof dir === "string" ? { data: dir } : {}) };
 }
 
 export function startStack(): Promise<StackUrls> {

@@ -19,14 +19,19 @@ export interface AuthLog {
   debug: LogFn;
 }
 
+/** Where a password-reset link goes: the operator's command line, later mail; never the log. */
+export type ResetLinkSink = (link: { userId: string; email: string; url: string }) => void;
+
 export interface AuthDeps {
   config: Config;
   db: Database;
   log: AuthLog;
+  /** Receives reset links (bin/admin reset-link); without it a request is only logged, link-less. */
+  onResetLink?: ResetLinkSink | undefined;
 }
 
 /** The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles. */
-export function createAuth({ config, db: database, log }: AuthDeps) {
+export function createAuth({ config, db: database, log, onResetLink }: AuthDeps) {
   const db = database.kysely;
   const trustedOrigins = [...new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins])];
   const relaxed = config.appEnv !== "production";
@@ -51,8 +56,10 @@ export function createAuth({ config, db: database, log }: AuthDeps) {
       maxPasswordLength: 256,
       revokeSessionsOnPasswordReset: true,
       sendResetPassword: async ({ user, url }) => {
-        // No mail server configured: the operator reads the link from the log.
-        log.warn({ email: user.email, resetUrl: url }, "password reset requested");
+        // The link signs in as the user for an hour: it never goes to the log. No mail server
+        // is configured, so the operator hands links out with `bin/admin reset-link`.
+        if (onResetLink) onResetLink({ userId: user.id, email: user.email, url });
+        else log.warn({ userId: user.id }, "password reset requested (no mail configured)");
       },
     },
     // Accounts are keyed by (provider, subject); an OAuth sign-in whose email belongs to an

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
+import { safeEqual } from "../auth/redact.js";
 import { forbidden, HttpError } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import type { GatewayServices } from "../plugins/services.js";
@@ -274,7 +275,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
     async (request, reply) => {
       const auth = request.headers.authorization;
       const allowed = metricsToken
-        ? auth === `Bearer ${metricsToken}`
+        ? safeEqual(auth, `Bearer ${metricsToken}`)
         : ["127.0.0.1", "::1", "::ffff:127.0.0.1"].includes(request.socket.remoteAddress ?? "");
       if (!allowed) throw forbidden("Metrics need METRICS_TOKEN or a loopback client");
       return reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render());
