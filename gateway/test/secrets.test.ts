@@ -5,13 +5,7 @@ import { describe, expect, it } from "vitest";
 import { redactUrl, safeEqual } from "../src/auth/redact.js";
 import { runAdmin } from "../src/cli.js";
 import { setupDatabase } from "../src/db/setup.js";
-import {
-  buildTestApp,
-  JSON_CT,
-  ORIGIN,
-  signIn,
-  testConfig,
-} from "./helpers.js";
+import { buildTestApp, JSON_CT, ORIGIN, signIn, testConfig } from "./helpers.js";
 
 const quiet = { error: () => undefined, warn: () => undefined, debug: () => undefined };
 

@@ -3,11 +3,14 @@ import { betterAuth } from "better-auth";
 import { admin, bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
 import type { Config } from "../config.js";
 import type { Database } from "../db/database.js";
+import { authHooks, CLIENT_IP_HEADER } from "./guards.js";
+import { LoginThrottle } from "./throttle.js";
 
-/** Header the gateway sets (from Fastify's `request.ip`) for better-auth's rate limiter. */
-export const CLIENT_IP_HEADER = "x-gateway-client-ip";
+export { CLIENT_IP_HEADER } from "./guards.js";
 /** Prefix of every API key the gateway issues; lets `/v1` tell keys from tokens. */
 export const API_KEY_PREFIX = "llm_";
+/** How long better-auth locks second-factor checks after 10 failures (its Retry-After). */
+export const TWO_FACTOR_LOCK_SECONDS = 900;
 /** Lifetime of the bearer JWTs from `/api/auth/token`. */
 export const JWT_LIFETIME = "15m";
 
@@ -28,10 +31,23 @@ export interface AuthDeps {
   log: AuthLog;
   /** Receives reset links (bin/admin reset-link); without it a request is only logged, link-less. */
   onResetLink?: ResetLinkSink | undefined;
+  /** Counts wrong passwords (a fresh one by default); also used by the gateway's own routes. */
+  throttle?: LoginThrottle;
 }
 
-/** The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles. */
-export function createAuth({ config, db: database, log, onResetLink }: AuthDeps) {
+/**
+ * The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles;
+ * `throttle` is the brute-force throttle its password checks go through (see guards.ts).
+ */
+export function createAuth(deps: AuthDeps) {
+  const throttle = deps.throttle ?? new LoginThrottle();
+  return Object.assign(betterAuthFor(deps, throttle), { throttle });
+}
+
+function betterAuthFor(
+  { config, db: database, log, onResetLink }: AuthDeps,
+  throttle: LoginThrottle,
+) {
   const db = database.kysely;
   const trustedOrigins = [...new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins])];
   const relaxed = config.appEnv !== "production";
@@ -89,6 +105,7 @@ export function createAuth({ config, db: database, log, onResetLink }: AuthDeps)
         "/request-password-reset": { window: 60, max: 3 },
       },
     },
+    hooks: authHooks(throttle),
     databaseHooks: {
       user: {
         create: {
@@ -119,7 +136,12 @@ export function createAuth({ config, db: database, log, onResetLink }: AuthDeps)
           }),
         },
       }),
-      twoFactor({ issuer: "LLM stack" }),
+      twoFactor({
+        issuer: "LLM stack",
+        // better-auth's own limit on codes (a password is needed first): 5 per challenge,
+        // 10 per account, then locked for TWO_FACTOR_LOCK_SECONDS.
+        accountLockout: { maxFailedAttempts: 10, durationSeconds: TWO_FACTOR_LOCK_SECONDS },
+      }),
       ...(config.oauth.oidc
         ? [
             genericOAuth({

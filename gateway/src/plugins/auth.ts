@@ -1,9 +1,8 @@
 import { fromNodeHeaders } from "better-auth/node";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { CLIENT_IP_HEADER } from "../auth/auth.js";
+import { CLIENT_IP_HEADER, TWO_FACTOR_LOCK_SECONDS } from "../auth/auth.js";
 import { type Principal, PrincipalResolver } from "../auth/principal.js";
-import { LoginThrottle } from "../auth/throttle.js";
 import type { TtlCache } from "../auth/ttl-cache.js";
 import type { Config } from "../config.js";
 import { isFailure, isNull, unavailableAs503 } from "../db/outage.js";
@@ -34,28 +33,37 @@ export function principalOf(request: FastifyRequest): Principal {
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
-const SIGN_IN_PATH = "/api/auth/sign-in/email";
+const AUTH_PREFIX = "/api/auth/";
 
-function emailOf(body: unknown): string {
-  if (!Buffer.isBuffer(body)) return "";
+/**
+ * The path and query better-auth is handed, or null when the request target is not in its
+ * one canonical spelling: absolute-form (`http://host/api/auth/…`), dot segments (`/./`,
+ * `%2e`), backslashes, doubled slashes or a trailing slash. better-auth's router would
+ * normalise some of those into a real endpoint; they are refused instead, so what the
+ * gateway checks and what better-auth runs are the same path.
+ */
+export function canonicalAuthTarget(rawUrl: string): string | null {
+  if (!rawUrl.startsWith(AUTH_PREFIX)) return null;
+  const q = rawUrl.indexOf("?");
+  const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+  let parsed: URL;
   try {
-    const parsed = JSON.parse(body.toString("utf8")) as { email?: unknown };
-    return typeof parsed.email === "string" ? parsed.email.trim().toLowerCase() : "";
+    parsed = new URL(`http://gateway.invalid${rawUrl}`);
   } catch {
-    return "";
+    return null;
   }
+  if (parsed.pathname !== path || /\/\/|\/$|%2e|%2f|%5c/i.test(path)) return null;
+  return rawUrl;
 }
 
 export interface AuthPluginOptions {
   config: Config;
-  throttle?: LoginThrottle;
   /** Verified API keys (see PrincipalResolver); cleared by every change through better-auth. */
   keyCache?: TtlCache<Principal>;
 }
 
 const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) => {
   const { config } = options;
-  const throttle = options.throttle ?? new LoginThrottle();
   const keyCache = options.keyCache;
   const resolver = new PrincipalResolver(app.auth, app.db, keyCache);
   const trusted = new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins]);
@@ -100,24 +108,18 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
       url: "/api/auth/*",
       schema: { hide: true },
       handler: async (request, reply) => {
-        const signIn = request.method === "POST" && request.url.split("?")[0] === SIGN_IN_PATH;
-        const email = signIn ? emailOf(request.body) : "";
-        if (signIn) {
-          const wait = throttle.retryAfter(email, request.ip);
-          if (wait > 0) {
-            reply.header("retry-after", String(wait)).header("cache-control", "no-store");
-            return reply.code(429).send({
-              code: "TOO_MANY_ATTEMPTS",
-              message: "Too many failed sign-in attempts; try again later",
-            });
-          }
+        // Password checks are throttled and better-auth's own admin endpoints refused inside
+        // better-auth (auth/guards.ts), on the path it resolved; here only one spelling passes.
+        const target = canonicalAuthTarget(request.url);
+        if (target === null) {
+          throw new HttpError(404, "NOT_FOUND", "Not found: use the canonical /api/auth/… path");
         }
         const headers = fromNodeHeaders(request.headers);
         headers.set(CLIENT_IP_HEADER, request.ip);
         const hasBody = request.method !== "GET" && Buffer.isBuffer(request.body);
         let response: Response;
         try {
-          const forward = new Request(new URL(request.url, config.publicUrl), {
+          const forward = new Request(new URL(target, config.publicUrl), {
             method: request.method,
             headers,
             ...(hasBody ? { body: request.body as Buffer } : {}),
@@ -130,13 +132,16 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
           // admin/*, delete-user…): verified keys are checked again from the database.
           if (request.method !== "GET") keyCache?.clear();
         }
-        if (signIn && response.status === 401) throttle.fail(email, request.ip);
-        if (signIn && response.status === 200) throttle.succeed(email);
         reply.code(response.status);
         response.headers.forEach((value, key) => {
           reply.header(key, value);
         });
         reply.header("cache-control", "no-store");
+        if (response.status === 429 && !response.headers.has("retry-after")) {
+          // better-auth's rate limiter says X-Retry-After; its second-factor lock says nothing.
+          const wait = response.headers.get("x-retry-after") ?? String(TWO_FACTOR_LOCK_SECONDS);
+          reply.header("retry-after", wait);
+        }
         return reply.send(response.body ? Buffer.from(await response.arrayBuffer()) : null);
       },
     });

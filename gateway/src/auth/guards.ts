@@ -1,0 +1,89 @@
+import { APIError, createAuthMiddleware, getSessionFromCtx } from "better-auth/api";
+import type { LoginThrottle } from "./throttle.js";
+
+/** Header the gateway sets (from Fastify's `request.ip`) for better-auth and these guards. */
+export const CLIENT_IP_HEADER = "x-gateway-client-ip";
+
+/**
+ * better-auth endpoints that check a password, and where their account comes from: the
+ * body's `email` (sign-in) or the caller's session. Keyed by the endpoint's own path, which
+ * is what a hook sees whatever spelling the request used (`/./`, `%2e`, absolute-form…).
+ */
+const PASSWORD_CHECKS: Record<string, "email" | "session"> = {
+  "/sign-in/email": "email",
+  "/change-password": "session",
+  "/verify-password": "session",
+  "/delete-user": "session",
+  "/two-factor/enable": "session",
+  "/two-factor/disable": "session",
+  "/two-factor/get-totp-uri": "session",
+  "/two-factor/generate-backup-codes": "session",
+};
+
+/** better-auth's answers to a wrong password. */
+const WRONG_PASSWORD = new Set(["INVALID_EMAIL_OR_PASSWORD", "INVALID_PASSWORD"]);
+
+/** The account a password check is about, lower-cased ("" when the request names none). */
+async function accountOf(
+  ctx: Parameters<Parameters<typeof createAuthMiddleware>[0]>[0],
+  source: "email" | "session",
+): Promise<string> {
+  if (source === "email") {
+    const email = (ctx.body as { email?: unknown } | undefined)?.email;
+    return typeof email === "string" ? email.trim().toLowerCase() : "";
+  }
+  const session = await getSessionFromCtx(ctx);
+  return session?.user.email.toLowerCase() ?? "";
+}
+
+/** better-auth's and better-call's APIError alike (the latter from body validation). */
+function isApiError(value: unknown): value is { statusCode: number; body?: { code?: unknown } } {
+  return value instanceof Error && "statusCode" in value;
+}
+
+export const TOO_MANY_ATTEMPTS = {
+  code: "TOO_MANY_ATTEMPTS",
+  message: "Too many wrong passwords; try again later",
+};
+
+/**
+ * better-auth's `hooks`: every password check goes through `throttle` (429 with Retry-After
+ * before the check while delayed; failures and successes counted after it). Calls made
+ * inside the gateway (`auth.api.*` without the client-IP header) are not throttled.
+ */
+export function authHooks(throttle: LoginThrottle) {
+  /** What the before hook found, for the after hook of the same request. */
+  const pending = new WeakMap<object, { account: string; ip: string }>();
+  return {
+    before: createAuthMiddleware(async (ctx) => {
+      const ip = ctx.headers?.get(CLIENT_IP_HEADER);
+      if (!ip) return;
+      const source = PASSWORD_CHECKS[ctx.path];
+      if (source) {
+        const account = await accountOf(ctx, source);
+        const wait = throttle.retryAfter(account, ip);
+        if (wait > 0) {
+          throw new APIError("TOO_MANY_REQUESTS", TOO_MANY_ATTEMPTS, {
+            "retry-after": String(wait),
+            "cache-control": "no-store",
+          });
+        }
+        pending.set(ctx.context, { account, ip });
+      }
+    }),
+    after: createAuthMiddleware(async (ctx) => {
+      const attempt = pending.get(ctx.context);
+      if (!attempt) return;
+      pending.delete(ctx.context);
+      const returned: unknown = ctx.context.returned;
+      if (isApiError(returned)) {
+        const code = returned.body?.code;
+        if (typeof code === "string" && WRONG_PASSWORD.has(code)) {
+          throttle.fail(attempt.account, attempt.ip);
+        }
+      } else if (returned !== undefined) {
+        throttle.succeed(attempt.account, attempt.ip);
+      }
+    }),
+  };
+}
