@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { principalOf } from "../plugins/auth.js";
+import { ErrorEnvelope } from "../schemas.js";
 import type { ApiKeyService } from "../services/api-keys.js";
 import type { UserService } from "../services/users.js";
 import {
@@ -21,6 +22,8 @@ export interface UserRoutesOptions {
 }
 
 const Password = Type.String({ minLength: 1, maxLength: 256 });
+/** The answers of a route that checks the current password (429: too many wrong ones). */
+const passwordChecked = { 200: Ok, ...authErrors, 429: ErrorEnvelope };
 
 /** `/api/user*`: the caller's own account and API keys. */
 export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
@@ -61,18 +64,24 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
       config: { auth: "session" },
       schema: {
         tags,
-        summary: "Change the password (signs out every other session)",
+        summary: "Change the password (signs out every other session); throttled like sign-in",
         body: Type.Object(
           { currentPassword: Password, newPassword: Password },
           { additionalProperties: false },
         ),
-        response: { 200: Ok, ...authErrors },
+        response: passwordChecked,
       },
     },
     async (request) => {
       const p = principalOf(request);
       const { currentPassword, newPassword } = request.body;
-      await users.changePassword(p.user.id, currentPassword, newPassword, p.sessionToken);
+      await users.changePassword(
+        p.user.id,
+        currentPassword,
+        newPassword,
+        p.sessionToken,
+        request.ip,
+      );
       return { ok: true as const };
     },
   );
@@ -85,12 +94,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
         tags,
         summary: "Delete the account with its conversations and API keys",
         body: Type.Object({ password: Password }, { additionalProperties: false }),
-        response: { 200: Ok, ...authErrors },
+        response: passwordChecked,
       },
     },
     async (request) => {
       const id = principalOf(request).user.id;
-      await users.checkPassword(id, request.body.password);
+      await users.checkPassword(id, request.body.password, request.ip);
       await users.delete(id);
       return { ok: true as const };
     },

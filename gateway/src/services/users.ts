@@ -1,5 +1,6 @@
 import type { Where } from "better-auth";
 import type { Auth } from "../auth/auth.js";
+import { TOO_MANY_ATTEMPTS } from "../auth/guards.js";
 import { type AuthUser, type Role, toAuthUser } from "../auth/principal.js";
 import type { Database } from "../db/database.js";
 import { HttpError, notFound } from "../errors.js";
@@ -28,24 +29,47 @@ export class UserService {
     return this.get(id);
   }
 
-  /** Throws 400 INVALID_PASSWORD unless `password` is the account's current password. */
-  async checkPassword(userId: string, password: string): Promise<void> {
+  /**
+   * Throws 400 INVALID_PASSWORD unless `password` is the account's current password. With
+   * the caller's `clientIp` the check goes through the sign-in throttle (per account and
+   * IP): 429 with Retry-After while that pair is delayed, and a wrong password counts.
+   */
+  async checkPassword(userId: string, password: string, clientIp?: string): Promise<void> {
     const ctx = await this.ctx;
-    const account = await ctx.internalAdapter.findCredentialAccount(userId);
+    const user = clientIp === undefined ? null : await this.get(userId);
+    const throttle = this.auth.throttle;
+    const account = user?.email.toLowerCase() ?? "";
+    if (user && clientIp !== undefined) {
+      const wait = throttle.retryAfter(account, clientIp);
+      if (wait > 0) {
+        throw new HttpError(429, TOO_MANY_ATTEMPTS.code, TOO_MANY_ATTEMPTS.message, {
+          "retry-after": String(wait),
+        });
+      }
+    }
+    const credential = await ctx.internalAdapter.findCredentialAccount(userId);
     const ok =
-      account?.password != null &&
-      (await ctx.password.verify({ hash: account.password, password }));
+      credential?.password != null &&
+      (await ctx.password.verify({ hash: credential.password, password }));
+    if (user && clientIp !== undefined) {
+      if (ok) throttle.succeed(account, clientIp);
+      else throttle.fail(account, clientIp);
+    }
     if (!ok) throw new HttpError(400, "INVALID_PASSWORD", "The password is not correct");
   }
 
-  /** Sets a new password and deletes every session except `keepSessionId`. */
+  /**
+   * Sets a new password and deletes every session except `keepSessionToken`; the current
+   * password is checked through the throttle when `clientIp` is given.
+   */
   async changePassword(
     userId: string,
     currentPassword: string,
     newPassword: string,
     keepSessionToken: string | undefined,
+    clientIp?: string,
   ): Promise<void> {
-    await this.checkPassword(userId, currentPassword);
+    await this.checkPassword(userId, currentPassword, clientIp);
     await this.setPassword(userId, newPassword);
     const ctx = await this.ctx;
     const sessions = await ctx.internalAdapter.listSessions(userId);
