@@ -157,6 +157,20 @@ export async function signUp(
   };
 }
 
+/**
+ * Signs up `email` and makes it an admin directly in the database (the way bin/admin or the
+ * setup link would); returns a fresh session of the admin.
+ */
+export async function signUpAdmin(
+  app: FastifyInstance,
+  email: string,
+  password = "correct-horse-battery",
+): Promise<Session> {
+  const s = await signUp(app, email, password);
+  await (await app.auth.$context).internalAdapter.updateUser(s.userId, { role: "admin" });
+  return s;
+}
+
 /** Signs in with email and password. */
 export async function signIn(
   app: Injectable,

@@ -23,6 +23,18 @@ const PASSWORD_CHECKS: Record<string, "email" | "session"> = {
 /** better-auth's answers to a wrong password. */
 const WRONG_PASSWORD = new Set(["INVALID_EMAIL_OR_PASSWORD", "INVALID_PASSWORD"]);
 
+/**
+ * better-auth endpoints that would go around the gateway's own rules; they answer 404.
+ * `/admin/*` (set-role, set-user-password, impersonate-user, remove-user, ban-user,
+ * create-user, list-users…) skips the admin 2FA requirement and the no-self-demotion rule
+ * of `/api/admin`, and impersonation reads any user's conversations; `/delete-user` leaves
+ * conversations and keys behind (`DELETE /api/user` deletes them). The gateway's own
+ * `/api/admin/*` and `/api/user` do these jobs under its rules.
+ */
+export function isBlockedAuthPath(path: string): boolean {
+  return path.startsWith("/admin/") || path === "/delete-user" || path.startsWith("/delete-user/");
+}
+
 /** The account a password check is about, lower-cased ("" when the request names none). */
 async function accountOf(
   ctx: Parameters<Parameters<typeof createAuthMiddleware>[0]>[0],
@@ -47,7 +59,8 @@ export const TOO_MANY_ATTEMPTS = {
 };
 
 /**
- * better-auth's `hooks`: every password check goes through `throttle` (429 with Retry-After
+ * better-auth's `hooks`: refuse the blocked endpoints (404), end the other sessions on every
+ * password change, and put every password check through `throttle` (429 with Retry-After
  * before the check while delayed; failures and successes counted after it). Calls made
  * inside the gateway (`auth.api.*` without the client-IP header) are not throttled.
  */
@@ -58,6 +71,9 @@ export function authHooks(throttle: LoginThrottle) {
     before: createAuthMiddleware(async (ctx) => {
       const ip = ctx.headers?.get(CLIENT_IP_HEADER);
       if (!ip) return;
+      if (isBlockedAuthPath(ctx.path)) {
+        throw new APIError("NOT_FOUND", { code: "NOT_FOUND", message: "Not found" });
+      }
       const source = PASSWORD_CHECKS[ctx.path];
       if (source) {
         const account = await accountOf(ctx, source);
@@ -70,6 +86,12 @@ export function authHooks(throttle: LoginThrottle) {
         }
         pending.set(ctx.context, { account, ip });
       }
+      if (ctx.path === "/change-password") {
+        // A new password ends every other session, as POST /api/user/password does.
+        const body = ctx.body as Record<string, unknown> | undefined;
+        return { context: { body: { ...body, revokeOtherSessions: true } } };
+      }
+      return;
     }),
     after: createAuthMiddleware(async (ctx) => {
       const attempt = pending.get(ctx.context);
