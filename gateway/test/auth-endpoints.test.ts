@@ -24,7 +24,9 @@ const spellings = (path: string) => [
   `/api/auth${path.replace(/\//g, "/./")}`,
 ];
 
-describe("better-auth's endpoints that would go around the gateway's rules", () => {
+describe("better-auth's endpoints that would go around the gateway's rules", {
+  timeout: 60_000,
+}, () => {
   let app: FastifyInstance;
   let admin: Session;
   let victim: Session;
@@ -32,7 +34,7 @@ describe("better-auth's endpoints that would go around the gateway's rules", () 
     app = await buildTestApp({ requireAdmin2fa: true });
     admin = await signUpAdmin(app, "admin@example.org");
     victim = await signUp(app, "victim@example.org");
-  }, 30_000);
+  }, 60_000);
   afterEach(async () => {
     await app.close();
   });

@@ -32,13 +32,15 @@ const CHECKS = [
   },
 ];
 
-describe("password checks of a signed-in account are throttled like sign-in", () => {
+describe("password checks of a signed-in account are throttled like sign-in", {
+  timeout: 60_000,
+}, () => {
   let app: FastifyInstance;
   let s: Session;
   beforeEach(async () => {
     app = await buildTestApp();
     s = await signUp(app, "me@example.org", PASSWORD);
-  });
+  }, 60_000);
   afterEach(async () => {
     await app.close();
   });

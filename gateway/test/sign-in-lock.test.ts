@@ -60,7 +60,7 @@ function signInFrom(
   });
 }
 
-describe("sign-in lock", () => {
+describe("sign-in lock", { timeout: 60_000 }, () => {
   let app: FastifyInstance;
   let port: number;
 
@@ -68,7 +68,7 @@ describe("sign-in lock", () => {
     app = await buildTestApp();
     await app.listen({ host: "127.0.0.1", port: 0 });
     port = (app.server.address() as AddressInfo).port;
-  });
+  }, 60_000);
   afterAll(async () => {
     await app.close();
   });
@@ -219,7 +219,7 @@ describe("sign-in lock", () => {
   });
 });
 
-describe("LoginThrottle", () => {
+describe("LoginThrottle", { timeout: 60_000 }, () => {
   it("delays progressively per (account, IP), doubling up to the cap", () => {
     let now = 0;
     const t = new LoginThrottle({ now: () => now });
