@@ -33,9 +33,11 @@ import { conversationRoutes } from "./routes/conversations.js";
 import { healthRoutes } from "./routes/health.js";
 import { keyLimitRoutes } from "./routes/key-limits.js";
 import { llmRoutes } from "./routes/llm.js";
+import { setupRoutes } from "./routes/setup.js";
 import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/user.js";
 import { ActiveCalls } from "./services/active-calls.js";
+import { AdminSetup } from "./services/admin-setup.js";
 import { ApiKeyService } from "./services/api-keys.js";
 import { ChatService } from "./services/chat.js";
 import { ConversationService } from "./services/conversations.js";
@@ -82,6 +84,11 @@ export interface BuildOptions {
    * server.ts passes an asynchronous stdout that it flushes before exiting.
    */
   logStream?: { write(line: string): void };
+  /**
+   * The operator's channel (server.ts: stdout), apart from the log: the one-time setup link
+   * for the first admin is written here at start while no admin exists. None: no link.
+   */
+  operatorOut?: { write(line: string): void };
 }
 
 export async function buildApp(
@@ -235,6 +242,11 @@ export async function buildApp(
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });
+  await app.register(setupRoutes, {
+    setup: new AdminSetup(app.auth, app.db, users),
+    webOrigin: config.webOrigin,
+    operatorOut: options.operatorOut,
+  });
   await app.register(servicesPlugin, { config });
   const { services } = app;
   await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });

@@ -1,18 +1,22 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import type { AuthLog } from "./auth/auth.js";
 import { type Config, ConfigError, type Limits, loadConfig } from "./config.js";
 import { setupDatabase } from "./db/setup.js";
 import { HttpError } from "./errors.js";
+import { AdminSetup, setupLinkLine } from "./services/admin-setup.js";
 import { ApiKeyService } from "./services/api-keys.js";
 import { MemoryLimitStore } from "./services/limit-store.js";
 import { type LimitOverrides, LimitService } from "./services/limits.js";
 import { UserService } from "./services/users.js";
 
 const USAGE = `usage: gateway/bin/admin <command> [options]
-  create-user     --email E --password P [--role admin|user] [--name N]
+  create-user     --email E [--password P] [--role admin|user] [--name N]
+                  (without --password: asked for on a terminal, else the first line of stdin)
+  setup-link      (prints a one-time link to create the first admin, while there is none)
   set-role        --email E --role admin|user
   disable         --email E
   enable          --email E
@@ -78,8 +82,17 @@ function role(value: string | undefined): "admin" | "user" {
   return value;
 }
 
+/** How the command line reads a password that is not on it (stdin or a terminal prompt). */
+export interface AdminIo {
+  readPassword?: () => Promise<string>;
+}
+
 /** Runs one admin command; returns the lines to print. Exported for tests. */
-export async function runAdmin(argv: string[], config: Config): Promise<string[]> {
+export async function runAdmin(
+  argv: string[],
+  config: Config,
+  io: AdminIo = {},
+): Promise<string[]> {
   const [command, ...rest] = argv;
   if (!command || command === "help" || command === "--help") return [USAGE];
   const { values } = parseArgs({
@@ -104,6 +117,12 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
   });
   try {
     const users = new UserService(auth, db);
+    const setup = new AdminSetup(auth, db, users);
+    if (command === "setup-link") {
+      const token = await setup.issue();
+      if (!token) throw new CliError("an admin account exists already: no setup link is needed");
+      return [setupLinkLine(config.webOrigin, token).trim()];
+    }
     if (command === "set-key-limits") {
       const id = need(values["key-id"], "key-id");
       const patch = limitPatch(values);
@@ -122,19 +141,22 @@ export async function runAdmin(argv: string[], config: Config): Promise<string[]
     const existing = await users.findByEmail(email);
     if (command === "create-user") {
       if (existing) throw new CliError(`a user with email ${email} already exists`);
-      const password = need(values.password, "password");
       const wanted = values.role === undefined ? undefined : role(values.role);
+      const password = values.password ?? (await io.readPassword?.()) ?? "";
+      if (!password) throw new CliError("give the password on stdin or with --password");
       const created = await auth.api.signUpEmail({
         body: { email, password, name: values.name ?? email.split("@")[0] ?? email },
       });
       let user = await users.get(created.user.id);
       if (wanted && wanted !== user.role) user = await users.update(user.id, { role: wanted });
+      if (user.role === "admin") await setup.revokeAll();
       return [`created ${user.role} ${user.email} (id ${user.id})`];
     }
     if (!existing) throw new CliError(`no user with email ${email}`);
     switch (command) {
       case "set-role": {
         const updated = await users.update(existing.id, { role: role(values.role) });
+        if (updated.role === "admin") await setup.revokeAll();
         return [`${updated.email} is now ${updated.role}; their sessions were ended`];
       }
       case "disable":
@@ -192,6 +214,34 @@ function oneLine(err: unknown): string {
   return e.body?.message ?? e.message ?? String(err);
 }
 
+/**
+ * The password for create-user: on a terminal asked for twice without echo (on stderr), else
+ * the first line of stdin (`printf '%s\n' "$PW" | bin/admin create-user …`), so it never has
+ * to be on the command line, where `ps` and the shell history would show it.
+ */
+async function readPassword(): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return (Buffer.concat(chunks).toString("utf8").split(/\r?\n/)[0] ?? "").trim();
+  }
+  const ask = async (prompt: string) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const muted = rl as unknown as { _writeToOutput: (s: string) => void };
+    process.stderr.write(prompt);
+    muted._writeToOutput = () => undefined;
+    try {
+      return await rl.question("");
+    } finally {
+      rl.close();
+      process.stderr.write("\n");
+    }
+  };
+  const first = await ask("Password: ");
+  if (first !== (await ask("Repeat password: "))) throw new CliError("the passwords differ");
+  return first;
+}
+
 async function main(): Promise<void> {
   const first = process.argv[2];
   if (!first || first === "help" || first === "--help" || first === "-h") {
@@ -202,7 +252,7 @@ async function main(): Promise<void> {
     const local = resolve(process.cwd(), ".env");
     const repoEnv = resolve(import.meta.dirname, "..", "..", ".env");
     const config = loadConfig(process.env, existsSync(local) ? local : repoEnv);
-    const lines = await runAdmin(process.argv.slice(2), config);
+    const lines = await runAdmin(process.argv.slice(2), config, { readPassword });
     process.stdout.write(`${lines.join("\n")}\n`);
   } catch (err) {
     process.stderr.write(`admin: ${oneLine(err)}\n`);

@@ -86,6 +86,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
   }
 
   const webOrigin = parseUrl("WEB_ORIGIN", parsed.WEB_ORIGIN);
+  if (parsed.ADMIN_EMAIL !== undefined) {
+    warnings.push(
+      "ADMIN_EMAIL is ignored: signing up never makes an admin. Create the first admin with the " +
+        "setup link the gateway prints at start, or gateway/bin/admin create-user --role admin",
+    );
+  }
   return {
     appEnv: parsed.APP_ENV,
     host: parsed.GATEWAY_HOST,
@@ -102,7 +108,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
       ? parseOrigins("CORS_ORIGINS", parsed.CORS_ORIGINS)
       : [new URL(webOrigin).origin],
     trustProxy: ["", "false", "none"].includes(parsed.TRUST_PROXY) ? false : parsed.TRUST_PROXY,
-    adminEmail: parsed.ADMIN_EMAIL?.toLowerCase(),
     requireAdmin2fa: parsed.REQUIRE_ADMIN_2FA,
     firstTokenTimeoutMs: parsed.LLM_FIRST_TOKEN_TIMEOUT_MS,
     idleTimeoutMs: parsed.LLM_IDLE_TIMEOUT_MS,

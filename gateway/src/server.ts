@@ -25,7 +25,8 @@ process.once("exit", () => {
   }
 });
 
-const app = await buildApp(config, { logStream: logs });
+// stdout is also the operator's channel: the first-admin setup link is one plain line there.
+const app = await buildApp(config, { logStream: logs, operatorOut: process.stdout });
 for (const warning of config.warnings) app.log.warn(warning);
 
 let closing = false;

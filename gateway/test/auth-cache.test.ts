@@ -18,6 +18,7 @@ import {
   postgresMissing,
   type Session,
   signUp,
+  signUpAdmin,
   testConfig,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
@@ -90,7 +91,7 @@ for (const database of DATABASES)
         app = await buildApp(
           testConfig({ llmServerUrls: [fake.url], ...dbConfig, authCacheTtlMs: 60_000 }),
         );
-        admin = await signUp(app, "admin@example.org");
+        admin = await signUpAdmin(app, "admin@example.org");
         user = await signUp(app, "user@example.org");
         ({ id: keyId, key } = await createApiKey(app, user));
       }, PG_SETUP_TIMEOUT);

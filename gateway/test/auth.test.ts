@@ -27,13 +27,13 @@ for (const database of DATABASES)
         await app.close();
       });
 
-      it("makes the first account admin and later ones users", async () => {
+      it("never makes an admin by open sign-up, the first account included", async () => {
         const first = await signUp(app, "first@example.org");
         const second = await signUp(app, "second@example.org");
         const me1 = await app.inject({ method: "GET", url: "/api/user", headers: browser(first) });
         const me2 = await app.inject({ method: "GET", url: "/api/user", headers: browser(second) });
         expect(me1.statusCode).toBe(200);
-        expect(me1.json()).toMatchObject({ email: "first@example.org", role: "admin" });
+        expect(me1.json()).toMatchObject({ email: "first@example.org", role: "user" });
         expect(me2.json()).toMatchObject({
           email: "second@example.org",
           role: "user",
@@ -41,22 +41,6 @@ for (const database of DATABASES)
           name: "Test User",
         });
         expect(new Date(me2.json().createdAt).getTime()).toBeGreaterThan(0);
-      });
-
-      it("makes ADMIN_EMAIL an admin even when it is not first", async () => {
-        const custom = await buildTestApp({ database, adminEmail: "boss@example.org" });
-        try {
-          await signUp(custom, "first@example.org");
-          const boss = await signUp(custom, "Boss@Example.org");
-          const me = await custom.inject({
-            method: "GET",
-            url: "/api/user",
-            headers: browser(boss),
-          });
-          expect(me.json().role).toBe("admin");
-        } finally {
-          await custom.close();
-        }
       });
 
       it("sets an HttpOnly SameSite=Lax session cookie", async () => {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import type { Config } from "../src/config.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, chat, JSON_CT, type Session, signUp, testConfig } from "./helpers.js";
+import { bearer, chat, JSON_CT, type Session, signUpAdmin, testConfig } from "./helpers.js";
 
 const completions = (f: FakeLlm) =>
   f.requests.filter((r) => r.path === "/v1/chat/completions").length;
@@ -31,7 +31,7 @@ describe("load balancing across llm-servers", () => {
     );
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
     cleanup.push(() => app.close());
-    const s: Session = await signUp(app, "lb@example.org");
+    const s: Session = await signUpAdmin(app, "lb@example.org");
     const post = (body: unknown, signal?: AbortSignal) =>
       fetch(`${url}/v1/chat/completions`, {
         method: "POST",

@@ -10,6 +10,7 @@ import {
   postgresMissing,
   type Session,
   signUp,
+  signUpAdmin,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
 
@@ -33,7 +34,7 @@ for (const database of DATABASES)
         fake = await startFakeLlm();
         app = await buildTestApp({ database, llmServerUrls: [fake.url] });
         base = await app.listen({ port: 0, host: "127.0.0.1" });
-        admin = await signUp(app, "admin@example.org");
+        admin = await signUpAdmin(app, "admin@example.org");
         alice = await signUp(app, "alice@example.org");
         bob = await signUp(app, "bob@example.org");
       }, PG_SETUP_TIMEOUT);

@@ -73,7 +73,10 @@ for (const database of DATABASES)
       }
     });
 
-    it("runs as a process: prints only the key last, and fails with one line and exit 1", async () => {
+    // Seven processes, each loading TypeScript through tsx: slow on a busy machine.
+    it("runs as a process: prints only the key last, and fails with one line and exit 1", {
+      timeout: 180_000,
+    }, async () => {
       const dir = mkdtempSync(join(tmpdir(), "gateway-cli-proc-"));
       const db = await databaseConfig(database);
       writeFileSync(
@@ -85,15 +88,37 @@ for (const database of DATABASES)
           db.databaseUrl ? `DATABASE_URL=${db.databaseUrl}` : "DATABASE_PATH=./db/gw.sqlite",
         ].join("\n"),
       );
-      const run = (...args: string[]) =>
+      const runWith = (input: string, ...args: string[]) =>
         spawnSync(process.execPath, ["--import", tsxLoader, join(root, "src", "cli.ts"), ...args], {
           cwd: dir,
           env: { PATH: process.env.PATH ?? "" },
           encoding: "utf8",
+          input,
         });
-      const ok = run("create-user", "--email", "a@example.org", "--password", "password-123");
+      const run = (...args: string[]) => runWith("", ...args);
+      // The first admin, its password read from stdin (never on the command line).
+      const link = run("setup-link");
+      expect(link.status).toBe(0);
+      expect(link.stdout).toMatch(/\/setup\?token=[\w-]{43}/);
+      const ok = runWith(
+        "password-123\n",
+        "create-user",
+        "--email",
+        "a@example.org",
+        "--role",
+        "admin",
+      );
+      expect(ok.stderr).toBe("");
       expect(ok.status).toBe(0);
       expect(ok.stdout).toMatch(/created admin a@example\.org/);
+      const noLink = run("setup-link");
+      expect(noLink.status).toBe(1);
+      expect(noLink.stderr).toBe(
+        "admin: an admin account exists already: no setup link is needed\n",
+      );
+      const noPassword = run("create-user", "--email", "b@example.org");
+      expect(noPassword.status).toBe(1);
+      expect(noPassword.stderr).toBe("admin: give the password on stdin or with --password\n");
       const key = run("create-api-key", "--email", "a@example.org", "--name", "ci");
       expect(key.status).toBe(0);
       expect(key.stdout.trim().split("\n").at(-1)).toMatch(/^llm_[A-Za-z0-9]+$/);

@@ -33,7 +33,6 @@ describe("loadConfig", () => {
       publicUrl: "https://chat.example.org",
       corsOrigins: ["https://chat.example.org"],
       trustProxy: "loopback",
-      adminEmail: undefined,
       requireAdmin2fa: false,
       firstTokenTimeoutMs: 120_000,
       idleTimeoutMs: 60_000,
@@ -142,6 +141,17 @@ describe("loadConfig", () => {
     const config = loadConfig({ APP_ENV: "test", AUTH_SECRET: GOOD_SECRET });
     expect(config.authSecret).toBe(GOOD_SECRET);
     expect(config.warnings).toEqual([expect.stringContaining("LLM_SERVER_TOKEN")]);
+  });
+
+  it("warns that ADMIN_EMAIL no longer makes an admin", () => {
+    const config = loadConfig({
+      APP_ENV: "test",
+      AUTH_SECRET: GOOD_SECRET,
+      LLM_SERVER_TOKEN: GOOD_TOKEN,
+      ADMIN_EMAIL: "boss@example.org",
+    });
+    expect(config.warnings).toEqual([expect.stringContaining("ADMIN_EMAIL is ignored")]);
+    expect(config).not.toHaveProperty("adminEmail");
   });
 
   it("reads CORS_ORIGINS as a list of exact origins", () => {

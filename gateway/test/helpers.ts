@@ -22,7 +22,6 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     publicUrl: "http://localhost:3000",
     corsOrigins: ["http://localhost:3000"],
     trustProxy: "loopback",
-    adminEmail: undefined,
     requireAdmin2fa: false,
     firstTokenTimeoutMs: 5_000,
     idleTimeoutMs: 5_000,
@@ -165,8 +164,9 @@ export async function signUpAdmin(
   app: FastifyInstance,
   email: string,
   password = "correct-horse-battery",
+  name = "Test Admin",
 ): Promise<Session> {
-  const s = await signUp(app, email, password);
+  const s = await signUp(app, email, password, name);
   await (await app.auth.$context).internalAdapter.updateUser(s.userId, { role: "admin" });
   return s;
 }

@@ -16,6 +16,7 @@ import {
   postgresMissing,
   type Session,
   signUp,
+  signUpAdmin,
   testConfig,
   userWithLimits,
 } from "./helpers.js";
@@ -41,7 +42,7 @@ for (const database of DATABASES)
       );
       app = await buildApp(testConfig({ llmServerUrls: [fake.url], ...db }));
       base = await app.listen({ port: 0, host: "127.0.0.1" });
-      admin = await signUp(app, "admin@example.org");
+      admin = await signUpAdmin(app, "admin@example.org");
     }, PG_SETUP_TIMEOUT);
     afterAll(async () => {
       await app.close();

@@ -8,7 +8,7 @@ import {
   chat,
   JSON_CT,
   type Session,
-  signUp,
+  signUpAdmin,
   testConfig,
   userWithLimits,
 } from "./helpers.js";
@@ -26,7 +26,7 @@ describe("max-tokens cap and reservation", () => {
   beforeAll(async () => {
     fake = await startFakeLlm();
     app = await buildApp(testConfig({ llmServerUrls: [fake.url] }));
-    admin = await signUp(app, "admin@example.org");
+    admin = await signUpAdmin(app, "admin@example.org");
   });
   afterAll(async () => {
     await app.close();

@@ -9,7 +9,7 @@ import {
   JSON_CT,
   postgresMissing,
   type Session,
-  signUp,
+  signUpAdmin,
   userWithLimits,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
@@ -30,7 +30,7 @@ for (const database of DATABASES)
         fake = await startFakeLlm();
         app = await buildTestApp({ database, llmServerUrls: [fake.url] });
         base = await app.listen({ port: 0, host: "127.0.0.1" });
-        admin = await signUp(app, "admin@example.org");
+        admin = await signUpAdmin(app, "admin@example.org");
       }, PG_SETUP_TIMEOUT);
       afterAll(async () => {
         await app.close();

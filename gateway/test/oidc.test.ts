@@ -133,7 +133,7 @@ describe("OpenID Connect sign-in", () => {
     const session = { cookie: cookiesOf(done.headers), token: "", userId: "" };
     const me = await app.inject({ method: "GET", url: "/api/user", headers: browser(session) });
     expect(me.statusCode).toBe(200);
-    expect(me.json()).toMatchObject({ email: "alice@idp.example", role: "admin" });
+    expect(me.json()).toMatchObject({ email: "alice@idp.example", role: "user" });
 
     // The same subject signs in to the same account.
     const again = await oidcSignIn("alice");

@@ -15,7 +15,7 @@ import {
   createApiKey,
   JSON_CT,
   type Session,
-  signUp,
+  signUpAdmin,
   testConfig,
   userWithLimits,
 } from "./helpers.js";
@@ -88,7 +88,7 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
       bases.push(await app.listen({ port: 0, host: "127.0.0.1" }));
       apps.push(app);
     }
-    admin = await signUp(apps[0] as FastifyInstance, "admin@example.org");
+    admin = await signUpAdmin(apps[0] as FastifyInstance, "admin@example.org");
   }, 60_000);
 
   afterAll(async () => {

@@ -9,6 +9,7 @@ import {
   JSON_CT,
   type Session,
   signUp,
+  signUpAdmin,
   testConfig,
 } from "./helpers.js";
 import { dataEvents, lastUsage } from "./two-servers.js";
@@ -60,7 +61,7 @@ describe("streams of a caller who loses access", () => {
       }),
     );
     base = await app.listen({ port: 0, host: "127.0.0.1" });
-    admin = await signUp(app, "admin@example.org");
+    admin = await signUpAdmin(app, "admin@example.org");
   }, 30_000);
   afterAll(async () => {
     await app.close();

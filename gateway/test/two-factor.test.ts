@@ -12,6 +12,7 @@ import {
   resetTokens,
   signIn,
   signUp,
+  signUpAdmin,
 } from "./helpers.js";
 
 const noPostgres = await postgresMissing();
@@ -45,7 +46,7 @@ for (const database of DATABASES)
       });
 
       it("enables TOTP, then sign-in needs a code; admins need it for admin routes", async () => {
-        const s = await signUp(app, "admin2fa@example.org");
+        const s = await signUpAdmin(app, "admin2fa@example.org");
         const blocked = await app.inject({
           method: "GET",
           url: "/api/admin/users",

@@ -10,6 +10,7 @@ import {
   type Session,
   signIn,
   signUp,
+  signUpAdmin,
 } from "./helpers.js";
 
 const noPostgres = await postgresMissing();
@@ -215,7 +216,7 @@ for (const database of DATABASES)
 
     beforeEach(async () => {
       app = await buildTestApp({ database });
-      adminS = await signUp(app, "admin@example.org", undefined, "Ada Admin");
+      adminS = await signUpAdmin(app, "admin@example.org", undefined, "Ada Admin");
       userS = await signUp(app, "user@example.org", undefined, "Bob User");
     });
     afterEach(async () => {
@@ -339,7 +340,7 @@ for (const database of DATABASES)
     it("requires 2FA for admins when REQUIRE_ADMIN_2FA is set", async () => {
       const strict = await buildTestApp({ database, requireAdmin2fa: true });
       try {
-        const a = await signUp(strict, "a@example.org");
+        const a = await signUpAdmin(strict, "a@example.org");
         const res = await strict.inject({
           method: "GET",
           url: "/api/admin/users",

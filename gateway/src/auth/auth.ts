@@ -109,17 +109,9 @@ function betterAuthFor(
     databaseHooks: {
       user: {
         create: {
-          before: async (user) => {
-            // First account, or the configured ADMIN_EMAIL, becomes admin.
-            const row = await db
-              .selectFrom("user")
-              .select((eb) => eb.fn.countAll<number>().as("n"))
-              .executeTakeFirst();
-            const first = Number(row?.n ?? 0) === 0;
-            const isAdminEmail =
-              config.adminEmail !== undefined && user.email.toLowerCase() === config.adminEmail;
-            return { data: { ...user, role: first || isAdminEmail ? "admin" : "user" } };
-          },
+          // Open sign-up (email or OAuth) never makes an admin, first account included: the
+          // first admin comes from the operator (setup link or bin/admin; services/admin-setup.ts).
+          before: async (user) => ({ data: { ...user, role: "user" } }),
         },
       },
     },

@@ -24,8 +24,6 @@ export interface Config {
   corsOrigins: string[];
   /** Proxies whose X-Forwarded-For is believed (proxy-addr syntax), or false. */
   trustProxy: string | false;
-  /** The account with this email becomes admin at sign-up (besides the very first account). */
-  adminEmail: string | undefined;
   requireAdmin2fa: boolean;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;

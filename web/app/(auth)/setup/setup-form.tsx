@@ -1,0 +1,108 @@
+"use client";
+
+import { useRouter } from "next/navigation";
+import { type FormEvent, useState } from "react";
+import { FormError } from "@/components/auth/form-error";
+import { authClient } from "@/lib/auth-client";
+import { errorFromResponse } from "@/lib/http";
+
+/**
+ * Creates the first admin account with the one-time setup token, then signs in and opens
+ * the admin page. The gateway checks the token (single use, expiring) and the password rules.
+ */
+export function SetupForm({ token }: { token: string }) {
+  const router = useRouter();
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  if (!token) {
+    return (
+      <div className="stack">
+        <h1>Create the admin account</h1>
+        <p role="alert" className="alert alert-error">
+          This page needs the one-time link the gateway prints when it starts without an admin (or{" "}
+          <code>gateway/bin/admin setup-link</code>).
+        </p>
+      </div>
+    );
+  }
+
+  async function onSubmit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    const email = String(form.get("email"));
+    const password = String(form.get("password"));
+    if (password !== String(form.get("confirm"))) {
+      setError("The two passwords differ.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const res = await fetch("/api/setup", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ token, email, password, name: String(form.get("name")) }),
+      });
+      if (!res.ok) {
+        setError((await errorFromResponse(res)).message);
+        return;
+      }
+      const signedIn = await authClient.signIn.email({ email, password });
+      router.replace(signedIn.error ? "/sign-in?next=%2Fadmin" : "/admin");
+      router.refresh();
+    } catch {
+      setError("The gateway could not be reached. Try again.");
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form onSubmit={onSubmit} className="stack" aria-labelledby="setup-heading">
+      <h1 id="setup-heading">Create the admin account</h1>
+      <p className="muted">
+        This one-time link makes the first administrator of this installation. It stops working once
+        used.
+      </p>
+      <div className="field">
+        <label htmlFor="name">Name</label>
+        <input id="name" name="name" autoComplete="name" required maxLength={100} />
+      </div>
+      <div className="field">
+        <label htmlFor="email">Email</label>
+        <input id="email" name="email" type="email" autoComplete="email" required />
+      </div>
+      <div className="field">
+        <label htmlFor="password">Password</label>
+        <input
+          id="password"
+          name="password"
+          type="password"
+          autoComplete="new-password"
+          minLength={8}
+          required
+          aria-describedby="password-hint"
+        />
+        <small id="password-hint" className="muted">
+          At least 8 characters.
+        </small>
+      </div>
+      <div className="field">
+        <label htmlFor="confirm">Repeat password</label>
+        <input
+          id="confirm"
+          name="confirm"
+          type="password"
+          autoComplete="new-password"
+          minLength={8}
+          required
+        />
+      </div>
+      <FormError message={error} />
+      <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
+        {busy ? "Creating…" : "Create admin account"}
+      </button>
+    </form>
+  );
+}
