@@ -130,7 +130,11 @@ export async function buildApp(
   });
 
   app.setErrorHandler<FastifyError | HttpError>((error, request, reply) => {
-    if (isDatabaseUnavailable(error) || isDatabaseUnavailableError(error)) {
+    // An HttpError already says what failed: a network error in its cause (an llm-server
+    // that refused the connection) is not the database's.
+    const outage =
+      error instanceof HttpError ? isDatabaseUnavailableError(error) : isDatabaseUnavailable(error);
+    if (outage) {
       // Locked, read-only, full or unreachable: temporary, so 503 + Retry-After, whichever
       // route hit it (never a 500, nor a 401/422 from an auth check that could not run).
       request.log.error({ err: error }, "database unavailable");
