@@ -15,6 +15,7 @@ import {
   JSON_CT,
   type Session,
   signUp,
+  signUpAdmin,
   testConfig,
   userWithLimits,
 } from "./helpers.js";
@@ -118,7 +119,8 @@ describe.skipIf(!available)("through a real llm-server", () => {
 
     app = await buildApp(testConfig({ llmServerUrls: [llmUrl], llmServerToken: token }));
     base = await app.listen({ port: 0, host: "127.0.0.1" });
-    const s = await signUp(app, "real-llm@example.org");
+    // An admin: it gives a second user limits below.
+    const s = await signUpAdmin(app, "real-llm@example.org");
     owner = s;
     const created = await fetch(`${base}/api/user/api-keys`, {
       method: "POST",
