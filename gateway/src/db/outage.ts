@@ -34,25 +34,35 @@ const NET_OUTAGE = new Set([
 const MESSAGE_OUTAGE =
   /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable|Cannot use a pool after calling end|database connection is not open|driver has already been destroyed/i;
 
-function isOutageItself(err: object): boolean {
+/** Errors thrown by our database queries (see `noteDatabaseError`). */
+const fromDatabase = new WeakSet<object>();
+
+/**
+ * SQLite and PostgreSQL codes say "database" by themselves; network errors and the messages
+ * only when the error came from a database query (an llm-server refusing a connection is not a
+ * database outage).
+ */
+function isOutageItself(err: object, fromDb: boolean): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === "string") {
-    if (SQLITE_OUTAGE.test(code) || PG_OUTAGE.test(code) || NET_OUTAGE.has(code)) return true;
+    if (SQLITE_OUTAGE.test(code) || PG_OUTAGE.test(code)) return true;
+    if (fromDb && NET_OUTAGE.has(code)) return true;
   }
   const message = (err as { message?: unknown }).message;
-  return typeof message === "string" && MESSAGE_OUTAGE.test(message);
+  return fromDb && typeof message === "string" && MESSAGE_OUTAGE.test(message);
 }
 
 /**
  * True when `err` (or an error it wraps: `cause`, an AggregateError's `errors`) says the
  * database is busy, locked, read-only, full, unreachable or shutting down.
  */
-export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+export function isDatabaseUnavailable(err: unknown, depth = 0, fromDb = false): boolean {
   if (typeof err !== "object" || err === null || depth > 5) return false;
-  if (isOutageItself(err)) return true;
+  const db = fromDb || fromDatabase.has(err);
+  if (isOutageItself(err, db)) return true;
   const { cause, errors } = err as { cause?: unknown; errors?: unknown };
-  if (isDatabaseUnavailable(cause, depth + 1)) return true;
-  return Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1));
+  if (isDatabaseUnavailable(cause, depth + 1, db)) return true;
+  return Array.isArray(errors) && errors.some((e) => isDatabaseUnavailable(e, depth + 1, db));
 }
 
 /** The database outages seen by queries of the current async context (see `watchOutages`). */
@@ -63,6 +73,7 @@ const seen = new AsyncLocalStorage<{ outage: unknown }>();
  * the `watchOutages` call it happens under, if any.
  */
 export function noteDatabaseError(err: unknown): void {
+  if (typeof err === "object" && err !== null) fromDatabase.add(err);
   const scope = seen.getStore();
   if (scope && scope.outage === undefined && isDatabaseUnavailable(err)) scope.outage = err;
 }
