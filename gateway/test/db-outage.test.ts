@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
+import { isDatabaseUnavailable, noteDatabaseError } from "../src/db/outage.js";
 import { DB_PROBE_CACHE_MS } from "../src/routes/health.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import {
@@ -195,4 +196,26 @@ describe("PostgreSQL stopped", () => {
     expect((await req.apiKey()).statusCode).toBe(200);
     expect((await req.newConversation()).statusCode).toBe(201);
   }, 90_000);
+});
+
+describe("isDatabaseUnavailable", () => {
+  const refused = () => Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+
+  it("counts a network error only when a database query threw it", () => {
+    // Redis or an llm-server refusing a connection is not a database outage.
+    expect(isDatabaseUnavailable(refused())).toBe(false);
+    expect(isDatabaseUnavailable(new Error("wrapped", { cause: refused() }))).toBe(false);
+    const fromQuery = refused();
+    noteDatabaseError(fromQuery);
+    expect(isDatabaseUnavailable(fromQuery)).toBe(true);
+    expect(isDatabaseUnavailable(new Error("wrapped", { cause: fromQuery }))).toBe(true);
+  });
+
+  it("counts SQLite and PostgreSQL outage codes wherever they appear", () => {
+    const coded = (code: string) => Object.assign(new Error(code), { code });
+    for (const code of ["SQLITE_BUSY", "SQLITE_READONLY_DBMOVED", "SQLITE_FULL", "57P01", "53300"])
+      expect(isDatabaseUnavailable(new Error("x", { cause: coded(code) }))).toBe(true);
+    for (const code of ["SQLITE_CONSTRAINT_FOREIGNKEY", "23505", "42P01"])
+      expect(isDatabaseUnavailable(coded(code))).toBe(false);
+  });
 });
