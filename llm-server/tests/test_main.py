@@ -130,7 +130,7 @@ def test_the_sdk_sees_errors_as_openai_errors(sdk: openai.OpenAI, server: Server
         wrong.models.list()
 
 
-def test_a_client_leaving_mid_stream_frees_its_sequence_within_a_second(server: Server) -> None:
+def test_a_client_leaving_mid_stream_frees_its_sequence(server: Server) -> None:
     body = {"prompt": "Once upon a time", "max_tokens": 2000, "stream": True}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.stream("POST", f"{server.url}/v1/completions", json=body, headers=headers) as r:
@@ -138,9 +138,11 @@ def test_a_client_leaving_mid_stream_frees_its_sequence_within_a_second(server: 
         for _ in range(6):
             next(lines)
         assert server.metric("llm_running_sequences") == 1
+    # 2,000 tokens take 20 s or more here: freed within 5 s means the disconnect ended it. The
+    # bound is loose because a loaded machine (CI beside other jobs) delays the next step.
     left = time.monotonic()
     while server.metric("llm_running_sequences") != 0:
-        assert time.monotonic() - left < 1.0, "the generation kept running after the disconnect"
+        assert time.monotonic() - left < 5.0, "the generation kept running after the disconnect"
         time.sleep(0.05)
 
 
