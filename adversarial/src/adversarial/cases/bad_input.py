@@ -102,8 +102,12 @@ def try_all(ctx: Context, stack: Stack, bads: list[Bad], account: str) -> list[s
     wrong = []
     for bad in bads:
         token = user.api_key if bad.auth == "key" else user.session
-        response = send(stack, token, bad)
         ctx.tally.bad_inputs += 1
+        try:
+            response = send(stack, token, bad, timeout=30)
+        except httpx.TimeoutException:
+            wrong.append(f"{bad.name}: no answer within 30 s")
+            continue
         ctx.count_status(response.status_code)
         if response.status_code not in bad.expect:
             wrong.append(f"{bad.name}: {response.status_code} {response.text[:160]}")
