@@ -22,7 +22,7 @@ import httpx
 
 from adversarial.procs import Proc, free_port, spawn
 from adversarial.registry import Context, Skip, case
-from adversarial.sse import StreamResult, bearer, chat_body, stream
+from adversarial.sse import StreamResult, bearer, chat_body, stream, stream_sync
 from adversarial.stack import WEB_ORIGIN, Stack, fresh_ip, own_stack
 
 # Fault stacks answer fast: short timeouts, so a fault shows within seconds.
@@ -192,8 +192,8 @@ def gateway_sigterm(ctx: Context) -> None:
 @case(
     "faults",
     "stalled-upstream",
-    "one of two llm-servers SIGSTOPped: 10 requests all answered by the other within 30 s; "
-    "both stopped: 504 (not 500) with a message, well before 120 s",
+    "one of two llm-servers SIGSTOPped: 10 streamed requests all answered by the other within "
+    "30 s; both stopped: 504 (not 500) with a message, well before 120 s",
 )
 def stalled(ctx: Context) -> None:
     with own_stack(llm_servers=2, gateway_env=FAULT_GATEWAY_ENV) as stack:
@@ -209,13 +209,17 @@ def stalled(ctx: Context) -> None:
 
                     async def one() -> tuple[int, float]:
                         started = time.monotonic()
-                        response = await client.post(
+                        result = await stream(
+                            client,
                             f"{stack.gw}/v1/chat/completions",
-                            json={"messages": [{"role": "user", "content": "hi"}],
-                                  "max_tokens": 4, "temperature": 1.0},
-                            headers=bearer(user.api_key),
-                        )  # fmt: skip
-                        return response.status_code, time.monotonic() - started
+                            bearer(user.api_key),
+                            chat_body(4, "hi"),
+                        )
+                        took = time.monotonic() - started
+                        if result.complete:
+                            return 200, took
+                        # A 200 that ended in-band counts as 598, no answer at all as 599.
+                        return (result.status if result.status != 200 else 598) or 599, took
 
                     return await asyncio.gather(*(one() for _ in range(10)))
 
@@ -224,15 +228,12 @@ def stalled(ctx: Context) -> None:
             assert not slow, f"with one server stopped: {answers}"
             stack.llm[1].signal(signal.SIGSTOP)
             started = time.monotonic()
-            response = httpx.post(
-                f"{stack.gw}/v1/chat/completions",
-                json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4},
-                headers=bearer(user.api_key),
-                timeout=150,
+            result = stream_sync(
+                f"{stack.gw}/v1/chat/completions", bearer(user.api_key), chat_body(4, "hi")
             )
             took = time.monotonic() - started
-            assert response.status_code == 504, f"both stopped: {response.status_code}"
-            assert "internal server error" not in response.text.lower(), response.text
+            assert result.status == 504, f"both stopped: {result}"
+            assert "internal server error" not in result.body.lower(), result.body
             assert took < 60, f"504 after {took:.0f} s"
         finally:
             for proc in stack.llm:
