@@ -16,11 +16,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from adversarial.procs import Proc, admin_cli, start_gateway, start_llm_server
+
+if TYPE_CHECKING:
+    from adversarial.registry import Context
 
 WEB_ORIGIN = "http://localhost:3000"
 _ip_counter = itertools.count(1)
@@ -219,3 +222,16 @@ def start_stack(
             tmp.cleanup()
         raise
     return Stack(workdir, token, auth_secret, llm, gateway, database, _tmp=tmp)
+
+
+def two_servers(ctx: Context) -> Stack:
+    """A stack with two llm-servers, shared by the cases that try to break a server (inputs
+    that must not eject one — the last one never is — and a stopped server): apart from the
+    main stack, so that a regression there cannot take the other cases down with it."""
+
+    def start() -> Stack:
+        stack = start_stack(llm_servers=2, gateway_env={"LLM_HEALTH_INTERVAL_MS": "1000"})
+        stack.account("admin", role="admin", key=False)
+        return stack
+
+    return ctx.other("two-servers", start)

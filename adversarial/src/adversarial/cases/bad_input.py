@@ -12,7 +12,7 @@ import httpx
 from adversarial import rawhttp
 from adversarial.fuzz import schemathesis_run
 from adversarial.registry import Context, case
-from adversarial.stack import Stack, own_stack
+from adversarial.stack import Stack, two_servers
 
 
 @case(
@@ -224,9 +224,9 @@ def still_serving(stack: Stack, token: str, within: float = 30.0) -> None:
     "and the server keeps answering",
 )
 def schema_bombs(ctx: Context) -> None:
-    with own_stack() as stack:
-        wrong = try_all(ctx, stack, SCHEMA_BOMBS, "schema-bomber")
-        still_serving(stack, stack.account("schema-bomber").api_key)
+    stack = two_servers(ctx)
+    wrong = try_all(ctx, stack, SCHEMA_BOMBS, "schema-bomber")
+    still_serving(stack, stack.account("schema-bomber").api_key)
     assert not wrong, "\n".join(wrong)
 
 
@@ -240,9 +240,9 @@ def no_ejection(ctx: Context) -> None:
     deep += b"]" * 5000 + b"}"
     bads = [Bad("JSON nested 5000", "POST", CHAT, deep)] * 4
     bads += [SCHEMA_BOMBS[3]] * 4
-    with own_stack(llm_servers=2) as stack:
-        wrong = try_all(ctx, stack, bads, "ejector")
-        states = servers_state(stack)
+    stack = two_servers(ctx)
+    wrong = try_all(ctx, stack, bads, "ejector")
+    states = servers_state(stack)
     assert all(s == "healthy" for s in states), f"servers after client errors: {states}"
     assert not wrong, "\n".join(wrong)
 
@@ -255,12 +255,12 @@ def no_ejection(ctx: Context) -> None:
 def analyze_amplification(ctx: Context) -> None:
     labels = [f"l{i}" for i in range(8)]
     body = {"text": "x" * 20_000, "template": "{text}" * 1666, "labels": labels}
-    with own_stack() as stack:
-        bad = Bad("template {text}x1666", "POST", "/api/analyze", body)
-        stack.account("amplifier")
-        started = time.monotonic()
-        wrong = try_all(ctx, stack, [bad], "amplifier")
-        took = time.monotonic() - started
+    stack = two_servers(ctx)
+    bad = Bad("template {text}x1666", "POST", "/api/analyze", body)
+    stack.account("amplifier")
+    started = time.monotonic()
+    wrong = try_all(ctx, stack, [bad], "amplifier")
+    took = time.monotonic() - started
     assert not wrong, "\n".join(wrong)
     assert took < 5, f"refusing it took {took:.1f} s"
 

@@ -23,7 +23,7 @@ import httpx
 from adversarial.procs import Proc, free_port, spawn
 from adversarial.registry import Context, Skip, case
 from adversarial.sse import StreamResult, bearer, chat_body, stream, stream_sync
-from adversarial.stack import WEB_ORIGIN, Stack, fresh_ip, own_stack
+from adversarial.stack import WEB_ORIGIN, Stack, fresh_ip, own_stack, two_servers
 
 # Fault stacks answer fast: short timeouts, so a fault shows within seconds.
 FAULT_GATEWAY_ENV = {"LLM_HEALTH_INTERVAL_MS": "1000"}
@@ -196,49 +196,49 @@ def gateway_sigterm(ctx: Context) -> None:
     "30 s; both stopped: 504 (not 500) with a message, well before 120 s",
 )
 def stalled(ctx: Context) -> None:
-    with own_stack(llm_servers=2, gateway_env=FAULT_GATEWAY_ENV) as stack:
-        user = stack.account("stalled")
-        stack.admin("set-limits", "--email", user.email, "--concurrent-streams", "0",
-                    "--requests-per-minute", "0")  # fmt: skip
-        ctx.tally.faults_injected += 1
-        stack.llm[0].signal(signal.SIGSTOP)
-        try:
+    stack = two_servers(ctx)
+    user = stack.account("stalled")
+    stack.admin("set-limits", "--email", user.email, "--concurrent-streams", "0",
+                "--requests-per-minute", "0")  # fmt: skip
+    ctx.tally.faults_injected += 1
+    stack.llm[0].signal(signal.SIGSTOP)
+    try:
 
-            async def burst() -> list[tuple[int, float]]:
-                async with httpx.AsyncClient(timeout=150) as client:
+        async def burst() -> list[tuple[int, float]]:
+            async with httpx.AsyncClient(timeout=150) as client:
 
-                    async def one() -> tuple[int, float]:
-                        started = time.monotonic()
-                        result = await stream(
-                            client,
-                            f"{stack.gw}/v1/chat/completions",
-                            bearer(user.api_key),
-                            chat_body(4, "hi"),
-                        )
-                        took = time.monotonic() - started
-                        if result.complete:
-                            return 200, took
-                        # A 200 that ended in-band counts as 598, no answer at all as 599.
-                        return (result.status if result.status != 200 else 598) or 599, took
+                async def one() -> tuple[int, float]:
+                    started = time.monotonic()
+                    result = await stream(
+                        client,
+                        f"{stack.gw}/v1/chat/completions",
+                        bearer(user.api_key),
+                        chat_body(4, "hi"),
+                    )
+                    took = time.monotonic() - started
+                    if result.complete:
+                        return 200, took
+                    # A 200 that ended in-band counts as 598, no answer at all as 599.
+                    return (result.status if result.status != 200 else 598) or 599, took
 
-                    return await asyncio.gather(*(one() for _ in range(10)))
+                return await asyncio.gather(*(one() for _ in range(10)))
 
-            answers = asyncio.run(burst())
-            slow = [a for a in answers if a[0] != 200 or a[1] > 30]
-            assert not slow, f"with one server stopped: {answers}"
-            stack.llm[1].signal(signal.SIGSTOP)
-            started = time.monotonic()
-            result = stream_sync(
-                f"{stack.gw}/v1/chat/completions", bearer(user.api_key), chat_body(4, "hi")
-            )
-            took = time.monotonic() - started
-            assert result.status == 504, f"both stopped: {result}"
-            assert "internal server error" not in result.body.lower(), result.body
-            assert took < 60, f"504 after {took:.0f} s"
-        finally:
-            for proc in stack.llm:
-                proc.signal(signal.SIGCONT)
-        ctx.tally.faults_survived += 1
+        answers = asyncio.run(burst())
+        slow = [a for a in answers if a[0] != 200 or a[1] > 30]
+        assert not slow, f"with one server stopped: {answers}"
+        stack.llm[1].signal(signal.SIGSTOP)
+        started = time.monotonic()
+        result = stream_sync(
+            f"{stack.gw}/v1/chat/completions", bearer(user.api_key), chat_body(4, "hi")
+        )
+        took = time.monotonic() - started
+        assert result.status == 504, f"both stopped: {result}"
+        assert "internal server error" not in result.body.lower(), result.body
+        assert took < 60, f"504 after {took:.0f} s"
+    finally:
+        for proc in stack.llm:
+            proc.signal(signal.SIGCONT)
+    ctx.tally.faults_survived += 1
 
 
 @contextlib.contextmanager
