@@ -10,19 +10,19 @@ from typing import Any
 import httpx
 
 from adversarial import rawhttp
-from adversarial.fuzz import schemathesis_run
+from adversarial.fuzz import FuzzReport, schemathesis_run
 from adversarial.registry import Context, case
 from adversarial.stack import Stack, two_servers
 
+_gateway_reports: dict[str, list[tuple[str, FuzzReport]]] = {}
 
-@case(
-    "bad-input",
-    "schemathesis-gateway",
-    "every route of the gateway's /docs/json, generated inputs with a session and as an admin: "
-    "no 5xx, answers match their declared schemas",
-)
-def fuzz_gateway(ctx: Context) -> None:
+
+def gateway_fuzz(ctx: Context) -> list[tuple[str, FuzzReport]]:
+    """schemathesis over the gateway's document, once per stack: as a user (every route but
+    the admin ones, with limits lifted) and as an admin (the admin routes)."""
     stack = ctx.stack
+    if stack.gw in _gateway_reports:
+        return _gateway_reports[stack.gw]
     user = stack.account("fuzz-user")
     stack.admin("set-limits", "--email", user.email, "--requests-per-minute", "0",
                 "--tokens-per-day", "0", "--concurrent-streams", "0")  # fmt: skip
@@ -31,7 +31,7 @@ def fuzz_gateway(ctx: Context) -> None:
         ("user", user.session, ["--exclude-path-regex", "^/api/admin"], 30),
         ("admin", admin.session, ["--include-path-regex", "^/api/admin"], 15),
     ]
-    failures = []
+    reports = []
     for label, token, selection, seconds in runs:
         report = schemathesis_run(
             f"{stack.gw}/docs/json",
@@ -44,8 +44,31 @@ def fuzz_gateway(ctx: Context) -> None:
         )
         ctx.tally.bad_inputs += report.cases
         ctx.tally.client_error_5xx += report.server_errors
-        failures += [f"[{label}] {f}" for f in report.failures]
+        ctx.tally.notes += [f"schemathesis ({label}) {e}" for e in report.tool_errors]
+        reports.append((label, report))
+    _gateway_reports[stack.gw] = reports
+    return reports
+
+
+@case(
+    "bad-input",
+    "schemathesis-gateway",
+    "every route of the gateway's /docs/json, generated inputs with a session and as an admin: "
+    "no 5xx, answers match their declared schemas",
+)
+def fuzz_gateway(ctx: Context) -> None:
+    failures = [f"[{label}] {f}" for label, r in gateway_fuzz(ctx) for f in r.failures]
     assert not failures, "\n".join(failures[:20])
+
+
+@case(
+    "bad-input",
+    "schemathesis-gateway-content-types",
+    "every answer of the gateway has a Content-Type its OpenAPI document declares",
+)
+def fuzz_gateway_types(ctx: Context) -> None:
+    failures = [f"[{label}] {f}" for label, r in gateway_fuzz(ctx) for f in r.content_types]
+    assert not failures, "\n".join(failures)
 
 
 @case(
@@ -68,7 +91,9 @@ def fuzz_llm(ctx: Context) -> None:
     )
     ctx.tally.bad_inputs += report.cases
     ctx.tally.client_error_5xx += report.server_errors
-    assert not report.failures, "\n".join(report.failures[:20])
+    ctx.tally.notes += [f"schemathesis (llm-server) {e}" for e in report.tool_errors]
+    failures = report.failures + report.content_types
+    assert not failures, "\n".join(failures[:20])
 
 
 @dataclass
