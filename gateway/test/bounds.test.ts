@@ -1,7 +1,7 @@
 import { connect } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bearer, buildTestApp, JSON_CT, type Session, signUp } from "./helpers.js";
+import { bearer, buildTestApp, JSON_CT, type Session, signUpAdmin } from "./helpers.js";
 
 /** Sends raw bytes to `port` and resolves with everything the server answered before closing. */
 function rawRequest(port: number, request: string): Promise<string> {
@@ -27,7 +27,7 @@ describe("bounds of requests", () => {
     app = await buildTestApp();
     base = await app.listen({ port: 0, host: "127.0.0.1" });
     port = Number(new URL(base).port);
-    admin = await signUp(app, "admin@example.org");
+    admin = await signUpAdmin(app, "admin@example.org");
   });
   afterAll(async () => {
     await app.close();
