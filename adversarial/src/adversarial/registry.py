@@ -34,11 +34,6 @@ PENDING: dict[str, int] = {
     # once in three runs: 80 billed, 81 delivered).
     "faults/gateway-sigterm-live-streams": 17,
     "auth/path-tricks-no-5xx": 0,  # absolute-form POST /v1/chat/completions etc. answer 500
-    "auth/sign-in-lock-path-tricks": 5,
-    "auth/better-auth-rate-limit-retry-after": 5,
-    "auth/first-sign-up-is-not-admin": 6,
-    "auth/better-auth-admin-endpoints": 7,
-    "isolation/private-data-files": 12,
     "faults/redis-down": 0,  # with REDIS_URL and Redis gone every LLM request answers 500
 }
 
