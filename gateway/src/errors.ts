@@ -105,8 +105,17 @@ export function gatewayError(status: number, code: string, message: string): Err
  * understand it: lower-case code, `param`), the gateway's envelope everywhere else.
  */
 export function errorPayload(url: string, status: number, code: string, message: string) {
-  if (url.startsWith("/v1/")) return openAiError(status, code, message);
+  if (requestPath(url).startsWith("/v1/")) return openAiError(status, code, message);
   return gatewayError(status, code, message);
+}
+
+/**
+ * The path of a request target. The router also accepts absolute-form targets
+ * (`POST http://host/v1/...`) and routes them by their path, so the envelope must be chosen
+ * by the path too: the `/v1` routes' response schema requires OpenAI's shape.
+ */
+export function requestPath(url: string): string {
+  return url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
 }
 
 /** Sockets already answered by `answerClientError` (the parser reports each later chunk too). */

@@ -87,6 +87,25 @@ describe("bounds of requests", () => {
     });
   });
 
+  it("an absolute-form target is answered like its path: OpenAI's 401 under /v1, no-store", async () => {
+    for (const path of ["/v1/chat/completions", "/v1/completions"]) {
+      const answer = await rawRequest(
+        port,
+        `POST http://127.0.0.1:${port}${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+          `Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+      );
+      const [head, body] = [
+        answer.slice(0, answer.indexOf("\r\n\r\n")),
+        answer.split("\r\n\r\n")[1],
+      ];
+      expect(head.split("\r\n")[0]).toBe("HTTP/1.1 401 Unauthorized");
+      expect(head.toLowerCase()).toContain("cache-control: no-store");
+      expect(JSON.parse(body ?? "")).toMatchObject({
+        error: { param: null, code: "unauthorized" },
+      });
+    }
+  });
+
   it("a 64 KB header is 431 for fetch too (no connection reset)", async () => {
     const res = await fetch(`${base}/health`, { headers: { "x-big": "y".repeat(64 * 1024) } });
     expect(res.status).toBe(431);

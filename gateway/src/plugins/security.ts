@@ -3,6 +3,7 @@ import helmet from "@fastify/helmet";
 import type { FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import type { Config } from "../config.js";
+import { requestPath } from "../errors.js";
 
 /**
  * The CSP of every answer except the Swagger UI: the gateway serves JSON and event
@@ -75,7 +76,8 @@ const securityPlugin: FastifyPluginAsync<SecurityPluginOptions> = async (app, { 
 
   // Set on the raw response so hijacked (SSE) replies carry it too.
   app.addHook("onRequest", async (request, reply) => {
-    if (NO_STORE_PREFIXES.some((prefix) => request.url.startsWith(prefix))) {
+    const path = requestPath(request.url);
+    if (NO_STORE_PREFIXES.some((prefix) => path.startsWith(prefix))) {
       reply.raw.setHeader("cache-control", "no-store");
     }
   });
