@@ -109,6 +109,24 @@ export function errorPayload(url: string, status: number, code: string, message:
   return gatewayError(status, code, message);
 }
 
+/** Seconds a client is told to wait when the shared limit store (Redis) cannot be reached. */
+const LIMITS_RETRY_AFTER_S = 5;
+
+/**
+ * 503 for a limit store (Redis) that cannot be reached: limits fail closed — no request is
+ * admitted uncounted — and the client is told to retry, never a 500.
+ */
+export function limitsUnavailable(cause?: unknown): HttpError {
+  const err = new HttpError(
+    503,
+    "LIMITS_UNAVAILABLE",
+    "Usage limits cannot be checked right now; try again in a few seconds",
+    { "retry-after": String(LIMITS_RETRY_AFTER_S) },
+  );
+  if (cause !== undefined) err.cause = cause;
+  return err;
+}
+
 /**
  * The path of a request target. The router also accepts absolute-form targets
  * (`POST http://host/v1/...`) and routes them by their path, so the envelope must be chosen

@@ -15,6 +15,7 @@ import {
   createApiKey,
   JSON_CT,
   type Session,
+  signUp,
   signUpAdmin,
   testConfig,
   userWithLimits,
@@ -94,7 +95,7 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
   afterAll(async () => {
     for (const app of apps) await app.close();
     await fake?.close();
-    if (redisProc && redisProc.exitCode === null) {
+    if (redisProc && redisProc.exitCode === null && redisProc.signalCode === null) {
       const exited = new Promise((r) => redisProc.once("exit", r));
       redisProc.kill("SIGTERM");
       await exited;
@@ -215,4 +216,15 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
       redis.disconnect();
     }
   });
+  // Last in this file: it stops Redis.
+  it("with Redis gone, an LLM request is a 503 LIMITS_UNAVAILABLE with Retry-After, not a 500", async () => {
+    const user = await signUp(apps[0] as FastifyInstance, "redis-down@example.org");
+    const exited = new Promise((r) => redisProc.once("exit", r));
+    redisProc.kill("SIGKILL");
+    await exited;
+    const res = await post(0, user, { model: "m", messages: [{ role: "user", content: "hi" }] });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(await res.json()).toMatchObject({ error: { code: "limits_unavailable" } });
+  }, 30_000);
 });

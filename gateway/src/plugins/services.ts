@@ -82,10 +82,24 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   });
   let redis: Redis | undefined;
   if (config.redisUrl) {
-    redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-    await redis.connect();
+    const client = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    // ioredis reports every failed reconnect as an "error" event: log the first of an outage
+    // (requests meanwhile get 503 LIMITS_UNAVAILABLE), and its end.
+    let down = false;
+    client.on("error", (err: Error) => {
+      if (!down) app.log.warn({ err: err.message }, "redis unreachable; limits fail closed");
+      down = true;
+    });
+    client.on("ready", () => {
+      if (down) app.log.info("redis reachable again");
+      down = false;
+    });
+    await client.connect();
+    redis = client;
     app.addHook("onClose", async () => {
-      await redis?.quit().catch(() => undefined);
+      // QUIT would wait for a reconnect that may never come.
+      if (client.status === "ready") await client.quit().catch(() => undefined);
+      else client.disconnect();
     });
   }
   const store: LimitStore = redis

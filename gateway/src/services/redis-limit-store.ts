@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { limitsUnavailable } from "../errors.js";
 import {
   type AcquireRequest,
   type AcquireResult,
@@ -102,11 +103,11 @@ export class RedisLimitStore implements LimitStore {
         s.limits.tokensPerDay,
       ]),
     ].map(String);
-    const res = (await this.redis.eval(ACQUIRE, keys.length, ...keys, ...args)) as [
-      number,
-      number | string,
-      number?,
-    ];
+    const res = (await this.redis
+      .eval(ACQUIRE, keys.length, ...keys, ...args)
+      .catch((err: unknown) => {
+        throw limitsUnavailable(err);
+      })) as [number, number | string, number?];
     if (res[0] === 1) return { ok: true, reserved: Number(res[1]), day: dayKey(r.now) };
     const subject = r.subjects[Number(res[1]) - 1];
     const limit = NAMES[(res[2] ?? 1) - 1] ?? "requests_per_minute";
@@ -143,7 +144,9 @@ export class RedisLimitStore implements LimitStore {
 
   async counters(subject: string, now: number): Promise<Counters> {
     const k = this.keys(subject, now);
-    const [rpm, conc, tok] = await this.redis.mget(k.rpm, k.conc, k.tok);
+    const [rpm, conc, tok] = await this.redis.mget(k.rpm, k.conc, k.tok).catch((err: unknown) => {
+      throw limitsUnavailable(err);
+    });
     return {
       requestsThisMinute: Number(rpm ?? 0),
       concurrent: Number(conc ?? 0),
