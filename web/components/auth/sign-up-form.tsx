@@ -6,6 +6,7 @@ import { type FormEvent, useState } from "react";
 import { authClient } from "@/lib/auth-client";
 import { authErrorMessage } from "@/lib/auth-errors";
 import { retryAfterFrom } from "@/lib/http";
+import { AccountFields } from "./account-fields";
 import { FormError } from "./form-error";
 import { OAuthButtons } from "./oauth-buttons";
 
@@ -50,40 +51,7 @@ export function SignUpForm({ next }: { next: string }) {
   return (
     <form onSubmit={onSubmit} className="stack" aria-labelledby="sign-up-heading">
       <h1 id="sign-up-heading">Create an account</h1>
-      <div className="field">
-        <label htmlFor="name">Name</label>
-        <input id="name" name="name" autoComplete="name" required />
-      </div>
-      <div className="field">
-        <label htmlFor="email">Email</label>
-        <input id="email" name="email" type="email" autoComplete="email" required />
-      </div>
-      <div className="field">
-        <label htmlFor="password">Password</label>
-        <input
-          id="password"
-          name="password"
-          type="password"
-          autoComplete="new-password"
-          minLength={8}
-          required
-          aria-describedby="password-hint"
-        />
-        <small id="password-hint" className="muted">
-          At least 8 characters.
-        </small>
-      </div>
-      <div className="field">
-        <label htmlFor="confirm">Repeat password</label>
-        <input
-          id="confirm"
-          name="confirm"
-          type="password"
-          autoComplete="new-password"
-          minLength={8}
-          required
-        />
-      </div>
+      <AccountFields />
       <FormError message={error} />
       <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
         {busy ? "Creating account…" : "Sign up"}

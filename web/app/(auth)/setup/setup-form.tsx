@@ -2,6 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { type FormEvent, useState } from "react";
+import { AccountFields } from "@/components/auth/account-fields";
 import { FormError } from "@/components/auth/form-error";
 import { authClient } from "@/lib/auth-client";
 import { errorFromResponse } from "@/lib/http";
@@ -65,40 +66,7 @@ export function SetupForm({ token }: { token: string }) {
         This one-time link makes the first administrator of this installation. It stops working once
         used.
       </p>
-      <div className="field">
-        <label htmlFor="name">Name</label>
-        <input id="name" name="name" autoComplete="name" required maxLength={100} />
-      </div>
-      <div className="field">
-        <label htmlFor="email">Email</label>
-        <input id="email" name="email" type="email" autoComplete="email" required />
-      </div>
-      <div className="field">
-        <label htmlFor="password">Password</label>
-        <input
-          id="password"
-          name="password"
-          type="password"
-          autoComplete="new-password"
-          minLength={8}
-          required
-          aria-describedby="password-hint"
-        />
-        <small id="password-hint" className="muted">
-          At least 8 characters.
-        </small>
-      </div>
-      <div className="field">
-        <label htmlFor="confirm">Repeat password</label>
-        <input
-          id="confirm"
-          name="confirm"
-          type="password"
-          autoComplete="new-password"
-          minLength={8}
-          required
-        />
-      </div>
+      <AccountFields />
       <FormError message={error} />
       <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
         {busy ? "Creating…" : "Create admin account"}
