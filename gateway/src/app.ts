@@ -17,7 +17,6 @@ import { isDatabaseUnavailable } from "./db/outage.js";
 import {
   answerClientError,
   codeForStatus,
-  DATABASE_UNAVAILABLE,
   databaseUnavailable,
   errorPayload,
   HttpError,
@@ -44,9 +43,6 @@ import { ConversationService } from "./services/conversations.js";
 import { LlmServers } from "./services/llm-servers.js";
 import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
-
-const isDatabaseUnavailableError = (error: unknown) =>
-  error instanceof HttpError && error.code === DATABASE_UNAVAILABLE;
 
 /** Header paths that must never reach the logs. */
 export const REDACTED_PATHS = [
@@ -129,21 +125,15 @@ export async function buildApp(
     done();
   });
 
-  app.setErrorHandler<FastifyError | HttpError>((error, request, reply) => {
-    // An HttpError already says what failed: a network error in its cause (an llm-server
-    // that refused the connection) is not the database's.
-    const outage =
-      error instanceof HttpError ? isDatabaseUnavailableError(error) : isDatabaseUnavailable(error);
-    if (outage) {
-      // Locked, read-only, full or unreachable: temporary, so 503 + Retry-After, whichever
-      // route hit it (never a 500, nor a 401/422 from an auth check that could not run).
-      request.log.error({ err: error }, "database unavailable");
-      const unavailable = databaseUnavailable();
-      return reply
-        .code(503)
-        .headers(unavailable.headers)
-        .send(errorPayload(request.url, 503, unavailable.code, unavailable.message));
-    }
+  app.setErrorHandler<FastifyError | HttpError>((caught, request, reply) => {
+    // A locked, read-only, full or unreachable database is temporary: 503 + Retry-After,
+    // whichever route hit it (never a 500, nor a 401/422 from an auth check that could not
+    // run). An HttpError already says what failed: a network error in its cause (an
+    // llm-server that refused the connection) is not the database's.
+    const error =
+      !(caught instanceof HttpError) && isDatabaseUnavailable(caught)
+        ? databaseUnavailable(caught)
+        : caught;
     if (error instanceof HttpError) reply.headers(error.headers);
     if ("validation" in error && error.validation) {
       return reply

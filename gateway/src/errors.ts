@@ -33,21 +33,44 @@ export const badRequest = (message: string, code = "BAD_REQUEST") =>
 /** Seconds a client is asked to wait when the database is unavailable. */
 export const DATABASE_RETRY_AFTER_S = 5;
 export const DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE";
+/** Seconds a client is asked to wait when the shared limit store (Redis) is unreachable. */
+const LIMITS_RETRY_AFTER_S = 5;
+
+/** A 503 for a dependency that is down for now: the client is told when to retry. */
+function temporarilyUnavailable(
+  code: string,
+  message: string,
+  retryAfterS: number,
+  cause: unknown,
+): HttpError {
+  const err = new HttpError(503, code, message, { "retry-after": String(retryAfterS) });
+  if (cause !== undefined) err.cause = cause;
+  return err;
+}
 
 /**
  * 503 for a database that is locked, read-only, full or unreachable: a temporary state the
  * client can retry after, never its fault (4xx) nor a bug (500). `cause` is logged, not sent.
  */
-export function databaseUnavailable(cause?: unknown): HttpError {
-  const err = new HttpError(
-    503,
+export const databaseUnavailable = (cause?: unknown): HttpError =>
+  temporarilyUnavailable(
     DATABASE_UNAVAILABLE,
     "The database is unavailable; try again in a few seconds",
-    { "retry-after": String(DATABASE_RETRY_AFTER_S) },
+    DATABASE_RETRY_AFTER_S,
+    cause,
   );
-  if (cause !== undefined) err.cause = cause;
-  return err;
-}
+
+/**
+ * 503 for a limit store (Redis) that cannot be reached: limits fail closed — no request is
+ * admitted uncounted — and the client is told to retry, never a 500.
+ */
+export const limitsUnavailable = (cause?: unknown): HttpError =>
+  temporarilyUnavailable(
+    "LIMITS_UNAVAILABLE",
+    "Usage limits cannot be checked right now; try again in a few seconds",
+    LIMITS_RETRY_AFTER_S,
+    cause,
+  );
 
 /** Maps an HTTP status to the default error code of the envelope. */
 export function codeForStatus(status: number): string {
@@ -107,24 +130,6 @@ export function gatewayError(status: number, code: string, message: string): Err
 export function errorPayload(url: string, status: number, code: string, message: string) {
   if (requestPath(url).startsWith("/v1/")) return openAiError(status, code, message);
   return gatewayError(status, code, message);
-}
-
-/** Seconds a client is told to wait when the shared limit store (Redis) cannot be reached. */
-const LIMITS_RETRY_AFTER_S = 5;
-
-/**
- * 503 for a limit store (Redis) that cannot be reached: limits fail closed — no request is
- * admitted uncounted — and the client is told to retry, never a 500.
- */
-export function limitsUnavailable(cause?: unknown): HttpError {
-  const err = new HttpError(
-    503,
-    "LIMITS_UNAVAILABLE",
-    "Usage limits cannot be checked right now; try again in a few seconds",
-    { "retry-after": String(LIMITS_RETRY_AFTER_S) },
-  );
-  if (cause !== undefined) err.cause = cause;
-  return err;
 }
 
 /**
