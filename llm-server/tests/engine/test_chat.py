@@ -11,7 +11,6 @@ from llm_server.engine.chat import (
     ChatTemplateError,
     Message,
     Segment,
-    gemma_prompt,
     gemma_segments,
     tokenize_segments,
 )
@@ -30,8 +29,13 @@ GEMMA_TEMPLATE = (
 )
 
 
+def gemma_text(messages: list[Message]) -> str:
+    """The fallback Gemma prompt as one text, as a reader sees it."""
+    return "".join(segment.text for segment in gemma_segments(messages))
+
+
 def test_gemma_turns_fold_the_system_prompt_into_the_first_user_turn() -> None:
-    prompt = gemma_prompt(
+    prompt = gemma_text(
         [
             Message("system", "Be brief."),
             Message("user", "Hi"),
@@ -121,11 +125,6 @@ def test_segments_are_tokenized_with_control_tokens_only_in_markup() -> None:
         ("<end_of_turn>\n<start_of_turn>model\n", False, True),
     ]
     assert tokens == [len(text) for text, _, _ in calls]
-
-
-def test_the_fallback_text_is_unchanged() -> None:
-    messages = [Message("user", "Hi")]
-    assert "".join(s.text for s in gemma_segments(messages)) == gemma_prompt(messages)
 
 
 @pytest.fixture(scope="module")

@@ -260,6 +260,8 @@ async def test_a_lone_surrogate_is_the_clients_400(real: httpx.AsyncClient) -> N
         ("/v1/completions", {"prompt": "a\ud800"}),
         ("/generate", {"prompt": "a\ud800"}),
         ("/analyze", {"text": "a\ud800"}),
+        ("/analyze", {"text": "x", "labels": ["a"], "template": "\ud800 {text}"}),
+        ("/analyze", {"text": "x", "labels": ["a\ud800"]}),
     ):
         raw = json.dumps(body)  # ASCII, the surrogate as an escape (httpx would refuse it)
         headers = {**AUTH, "content-type": "application/json"}

@@ -18,6 +18,12 @@ from llm_server.engine.slots import common_prefix
 from llm_server.errors import ContextLengthExceededError, InvalidRequestError
 
 
+def _utf8_bytes(text: str) -> int:
+    """Length in UTF-8 bytes. A lone surrogate ("\\ud800", which JSON can carry) counts as its
+    3 bytes here instead of raising: the tokenizer refuses it with the client's 400 after."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 class AnalyzeService:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -25,10 +31,10 @@ class AnalyzeService:
     async def analyze(self, request: AnalyzeRequest, client: str) -> AnalyzeResponse:
         engine = self._engine
         prompt = classification_prompt(request)
-        longest = len(request.text.encode())
+        longest = _utf8_bytes(request.text)
         if request.labels:
-            label = max(len(label.encode()) for label in request.labels)
-            longest = max(longest, len(prompt.encode()) + 1 + label)
+            label = max(_utf8_bytes(label) for label in request.labels)
+            longest = max(longest, _utf8_bytes(prompt) + 1 + label)
         check_prompt_bytes(longest, engine, "text")
         # Tokenizing is plain CPU work (a few ms for 100 kB): off the event loop.
         tokens = await asyncio.to_thread(engine.tokenize, request.text, add_special=True)

@@ -124,11 +124,6 @@ def gemma_segments(messages: list[Message]) -> list[Segment]:
     return segments
 
 
-def gemma_prompt(messages: list[Message]) -> str:
-    """The Gemma prompt as one text (what a reader sees; tokenize `gemma_segments`)."""
-    return "".join(segment.text for segment in gemma_segments(messages))
-
-
 class Tokenizer(Protocol):
     def __call__(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]: ...
 
