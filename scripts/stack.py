@@ -109,10 +109,11 @@ def init_env(path: Path, environ: dict[str, str] | None = None) -> bool:
     """Write `path` with fresh secrets if it does not exist, or add the missing ones; True when
     written. A file it writes to is made private (0600) whatever its mode was. A secret given as
     a file (NAME_FILE in `path` or the environment) is left out: both would be an error."""
-    given = {**parse_env_file(path), **(os.environ if environ is None else environ)}
+    from_file = parse_env_file(path)
+    given = {**from_file, **(os.environ if environ is None else environ)}
     names = [n for n in SECRET_NAMES if not given.get(f"{n}_FILE")]
     if path.exists():
-        missing = [n for n in names if not parse_env_file(path).get(n)]
+        missing = [n for n in names if not from_file.get(n)]
         if missing:
             # Private before the secrets go in, not after.
             path.chmod(PRIVATE_FILE_MODE)
