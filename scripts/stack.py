@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,11 +77,16 @@ LLM_SERVER_ENV = EnvAllowlist(
     _SYSTEM.names | {"APP_ENV"},
     (*_SYSTEM.prefixes, "LLM_", "OTEL_", "OMP_", "GGML_", "PYTHON"),
 )
-# The web app reads GATEWAY_URL (lib/env.ts) and WEB_TRUST_PROXY (server.mjs) — no secret at
-# all: it only streams requests through to the gateway, which checks them.
+# The web app reads GATEWAY_URL, PUBLIC_URL (lib/env.ts) and WEB_TRUST_PROXY (server.mjs) — no
+# secret at all: it only streams requests through to the gateway, which checks them.
 WEB_ENV = EnvAllowlist(
-    _SYSTEM.names | {"GATEWAY_URL", "WEB_TRUST_PROXY"}, (*_SYSTEM.prefixes, "NODE_", "NEXT_")
+    _SYSTEM.names | {"GATEWAY_URL", "PUBLIC_URL", "WEB_TRUST_PROXY"},
+    (*_SYSTEM.prefixes, "NODE_", "NEXT_"),
 )
+# The names a browser on this machine may use for it (config/origins.ts in the gateway).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# Listening on these means every address of the machine.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -170,11 +176,17 @@ class Service:
     cwd: Path
     env: dict[str, str]
     health_url: str
+    # Host header of the health check, when it must differ from the health URL's.
+    health_host: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     started_at: float = field(default=0.0, repr=False)
     # Crashes in a row (each within RESTART_STABLE_S of its start), and when to start again.
     crashes: int = field(default=0, repr=False)
     restart_at: float | None = field(default=None, repr=False)
+    # The gateway's one-time first-admin link (its `SETUP …` line), repeated in the summary.
+    setup_line: str | None = field(default=None, repr=False)
+    # Set once the service printed "<name> listening on …".
+    listening: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def start(self) -> None:
         self.started_at = time.monotonic()
@@ -193,12 +205,20 @@ class Service:
         assert self.process is not None
         assert self.process.stdout is not None
         for line in iter(self.process.stdout.readline, b""):
-            sys.stderr.write(f"[{self.name}] {line.decode(errors='replace')}")
+            text = line.decode(errors="replace")
+            if text.startswith("SETUP "):
+                self.setup_line = text.strip()
+            elif text.startswith(f"{self.name} listening on"):
+                self.listening.set()
+            sys.stderr.write(f"[{self.name}] {text}")
             sys.stderr.flush()
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(self.health_url, timeout=2) as response:  # noqa: S310
+            request = urllib.request.Request(self.health_url)  # noqa: S310 - our own URL
+            if self.health_host:
+                request.add_header("Host", self.health_host)
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError, ValueError):
             return False
@@ -331,15 +351,63 @@ def _log(message: str) -> None:
     print(f"stack: {message}", file=sys.stderr, flush=True)
 
 
+def url_host(host: str) -> str:
+    """`host` as it goes into a URL: an IPv6 literal in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def public_url(env: dict[str, str]) -> str:
+    """Where people open the app: PUBLIC_URL, else its old name WEB_ORIGIN, else the web app on
+    this machine (http://localhost:WEB_PORT). The gateway and the web both read it."""
+    given = env.get("PUBLIC_URL") or env.get("WEB_ORIGIN")
+    return given or f"http://localhost:{env.get('WEB_PORT', '3000')}"
+
+
+def web_host(env: dict[str, str]) -> str:
+    """The address the web app listens on: WEB_HOST, else every address of the machine (IPv6
+    too when PUBLIC_URL names an IPv6 literal), so that an address not yet in PUBLIC_URL reaches
+    the page that names the setting instead of a refused connection."""
+    if env.get("WEB_HOST"):
+        return env["WEB_HOST"]
+    host = urllib.parse.urlsplit(public_url(env)).netloc.rpartition("@")[2]
+    return "::" if host.startswith("[") else "0.0.0.0"  # noqa: S104 - the front door
+
+
+def local_web_url(env: dict[str, str]) -> str:
+    """The web app's address for this machine's own checks (health, STACK_READY)."""
+    host = web_host(env)
+    local = "127.0.0.1" if host in WILDCARD_HOSTS else host
+    return f"http://{url_host(local)}:{env.get('WEB_PORT', '3000')}"
+
+
+def working_urls(env: dict[str, str]) -> list[str]:
+    """Every address the app works at, PUBLIC_URL first: when it is a loopback name, the other
+    loopback spellings this machine's listener answers too (the gateway trusts them all)."""
+    public = public_url(env).rstrip("/")
+    parts = urllib.parse.urlsplit(public)
+    if parts.hostname is None or url_host(parts.hostname) not in LOOPBACK_HOSTS:
+        return [public]
+    bound = web_host(env)
+    reachable = {
+        "localhost": True,  # resolves to 127.0.0.1 and ::1; browsers try both
+        "127.0.0.1": bound in ("0.0.0.0", "::", "", "127.0.0.1"),  # noqa: S104
+        "[::1]": bound in ("::", "", "::1"),
+    }
+    port = f":{parts.port}" if parts.port else ""
+    urls = [public]
+    for host in LOOPBACK_HOSTS:
+        url = f"{parts.scheme}://{host}{port}"
+        if reachable[host] and url != public:
+            urls.append(url)
+    return urls
+
+
 def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
     llm_host = env.get("LLM_SERVER_HOST", "127.0.0.1")
     llm_port = env.get("LLM_SERVER_PORT", "8000")
     gateway_port = env.get("GATEWAY_PORT", "4000")
     web_port = env.get("WEB_PORT", "3000")
-    web_host = env.get("WEB_HOST", "0.0.0.0")  # noqa: S104 - the browser app is the front door
     llm_url = f"http://{llm_host}:{llm_port}"
-    # The origin browsers use for the web app: what the gateway's CSRF checks must trust.
-    public_host = "127.0.0.1" if web_host == "127.0.0.1" else "localhost"
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     common = {
         **env,
@@ -357,9 +425,16 @@ def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
         "GATEWAY_PORT": gateway_port,
         "LLM_SERVER_URLS": env.get("LLM_SERVER_URLS", llm_url),
         "DATABASE_PATH": env.get("DATABASE_PATH", str(data_dir / "gateway.sqlite")),
-        "WEB_ORIGIN": env.get("WEB_ORIGIN", f"http://{public_host}:{web_port}"),
+        # Where people open the app: the gateway derives its trusted origins, CORS, cookies and
+        # links from it, the web its check of the address a page was opened at.
+        "PUBLIC_URL": public_url(env),
     }
-    web_env = {**WEB_ENV.select(common), "GATEWAY_URL": env.get("GATEWAY_URL", gateway_url)}
+    gateway_env.pop("WEB_ORIGIN", None)
+    web_env = {
+        **WEB_ENV.select(common),
+        "GATEWAY_URL": env.get("GATEWAY_URL", gateway_url),
+        "PUBLIC_URL": public_url(env),
+    }
     python = ROOT / "llm-server" / ".venv" / "bin" / "python"
     node = shutil.which("node", path=common["PATH"]) or "node"
     return [
@@ -379,15 +454,47 @@ def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
         ),
         Service(
             "web",
-            [node, "server.mjs", "-p", web_port, "-H", web_host],
+            [node, "server.mjs", "-p", web_port, "-H", web_host(env)],
             ROOT / "web",
             web_env,
-            f"http://127.0.0.1:{web_port}/",
+            f"{local_web_url(env)}/",
+            # The web answers pages only at the addresses PUBLIC_URL allows.
+            health_host=urllib.parse.urlsplit(public_url(env)).netloc,
         ),
     ]
 
 
-def serve(ephemeral: bool, env_file: Path) -> int:
+def summary(env: dict[str, str], data_dir: Path, setup_line: str | None, ephemeral: bool) -> str:
+    """What the operator needs once the stack is up: where to open it, where its data lives,
+    how the first admin is made."""
+    urls = working_urls(env)
+    lines = ["", f"  Open {urls[0]}" + (f"  (also {', '.join(urls[1:])})" if urls[1:] else "")]
+    if url_host(urllib.parse.urlsplit(urls[0]).hostname or "") in LOOPBACK_HOSTS:
+        lines.append(
+            "  From other machines: set PUBLIC_URL in .env to the address they use, e.g. "
+            f"PUBLIC_URL=http://<this machine>:{env.get('WEB_PORT', '3000')}, and restart"
+        )
+    database = env.get("DATABASE_URL") and "PostgreSQL (DATABASE_URL)"
+    where = "a temporary directory, deleted at exit" if ephemeral else "secrets in .env"
+    lines.append(f"  Data: {data_dir} ({database or 'SQLite database'}; {where})")
+    if setup_line:
+        lines.append(f"  First admin: {setup_line.partition('link: ')[2] or setup_line}")
+        lines.append("    (one-time, 60 minutes; later: gateway/bin/admin setup-link)")
+    else:
+        lines.append(
+            "  Admins: an admin account exists; add more with "
+            "gateway/bin/admin create-user --email E --role admin"
+        )
+    lines += ["  Ctrl-C stops all three.", ""]
+    return "\n".join(lines)
+
+
+def serve(
+    ephemeral: bool,
+    env_file: Path,
+    public_host: str = "localhost",
+    listen_host: str = "127.0.0.1",
+) -> int:
     env = {**read_env_file(env_file), **os.environ} if not ephemeral else dict(os.environ)
     temp_dir: tempfile.TemporaryDirectory[str] | None = None
     if ephemeral:
@@ -400,8 +507,9 @@ def serve(ephemeral: bool, env_file: Path) -> int:
             "LLM_SERVER_PORT": str(free_port()),
             "GATEWAY_PORT": str(free_port()),
             "WEB_PORT": str(free_port()),
-            "WEB_HOST": "127.0.0.1",
+            "WEB_HOST": listen_host,
         }
+        env["PUBLIC_URL"] = f"http://{url_host(public_host)}:{env['WEB_PORT']}"
         for name in ("DATABASE_PATH", "LLM_SERVER_URLS", "GATEWAY_URL", "WEB_ORIGIN"):
             env.pop(name, None)
     else:
@@ -429,20 +537,19 @@ def serve(ephemeral: bool, env_file: Path) -> int:
     code = 0
     try:
         stack.start_and_wait()
-        web_port = env.get("WEB_PORT", "3000")
         llm_host = env.get("LLM_SERVER_HOST", "127.0.0.1")
         urls = {
-            "web": f"http://127.0.0.1:{web_port}",
+            "web": local_web_url(env),
+            "public": public_url(env),
             "gateway": f"http://127.0.0.1:{env.get('GATEWAY_PORT', '4000')}",
             "llm": f"http://{llm_host}:{env.get('LLM_SERVER_PORT', '8000')}",
             "data": str(data_dir),
         }
         print(f"STACK_READY {json.dumps(urls)}", flush=True)
-        if not ephemeral:
-            print(
-                f"\n  Open http://localhost:{web_port}  (Ctrl-C stops all three)\n",
-                flush=True,
-            )
+        gateway = next(s for s in stack.services if s.name == "gateway")
+        # Its SETUP line comes before "gateway listening on"; the relay may lag the health check.
+        gateway.listening.wait(5)
+        print(summary(env, data_dir, gateway.setup_line, ephemeral), flush=True)
         code = stack.watch()
     except KeyboardInterrupt:
         code = 0
@@ -470,12 +577,22 @@ def main(argv: list[str] | None = None) -> int:
         help="free ports, a temporary data directory, throw-away secrets",
     )
     run.add_argument("--env-file", type=Path, default=ROOT / ".env")
+    run.add_argument(
+        "--public-host",
+        default="localhost",
+        help="with --ephemeral: PUBLIC_URL is http://HOST:<its web port> (default localhost)",
+    )
+    run.add_argument(
+        "--web-host",
+        default="127.0.0.1",
+        help="with --ephemeral: the address the web listens on (default 127.0.0.1)",
+    )
     args = parser.parse_args(argv)
     if args.command == "init-env":
         if init_env(args.env_file):
             print(f"stack: wrote fresh secrets to {args.env_file}")
         return 0
-    return serve(args.ephemeral, args.env_file)
+    return serve(args.ephemeral, args.env_file, args.public_host, args.web_host)
 
 
 if __name__ == "__main__":

@@ -238,7 +238,7 @@ export async function buildApp(
   await app.register(adminRoutes, { users });
   await app.register(setupRoutes, {
     setup: new AdminSetup(app.auth, app.db, users),
-    webOrigin: config.webOrigin,
+    webOrigin: config.publicUrl,
     operatorOut: options.operatorOut,
   });
   await app.register(servicesPlugin, { config });

@@ -121,7 +121,7 @@ export async function runAdmin(
     if (command === "setup-link") {
       const token = await setup.issue();
       if (!token) throw new CliError("an admin account exists already: no setup link is needed");
-      return [setupLinkLine(config.webOrigin, token).trim()];
+      return [setupLinkLine(config.publicUrl, token).trim()];
     }
     if (command === "set-key-limits") {
       const id = need(values["key-id"], "key-id");
@@ -185,7 +185,7 @@ export async function runAdmin(
       }
       case "reset-link": {
         await auth.api.requestPasswordReset({
-          body: { email: existing.email, redirectTo: `${config.webOrigin}/reset-password` },
+          body: { email: existing.email, redirectTo: `${config.publicUrl}/reset-password` },
         });
         const link = resetLinks.at(-1);
         if (!link) throw new CliError(`no reset link was issued for ${existing.email}`);

@@ -4,10 +4,10 @@ import { resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { Ajv } from "ajv";
 import { ConfigError } from "./config/errors.js";
+import { originsConfig } from "./config/origins.js";
 import {
   oauthConfig,
   parseDatabaseUrl,
-  parseOrigins,
   parseRedisUrl,
   parseUrl,
   tlsConfig,
@@ -48,6 +48,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     if (value !== undefined && value.trim() !== "") input[key] = value.trim();
   }
 
+  // Before validation, which fills in the defaults.
+  const publicUrlGiven = input.PUBLIC_URL !== undefined;
   if (!validateEnv(input)) {
     const err = validateEnv.errors?.[0];
     const variable = err?.instancePath.replace(/^\//, "") || "environment";
@@ -85,7 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     throw new ConfigError("LLM_SERVER_URLS", "config error: set LLM_SERVER_URLS (comma-separated)");
   }
 
-  const webOrigin = parseUrl("WEB_ORIGIN", parsed.WEB_ORIGIN);
+  const origins = originsConfig(parsed, warnings, publicUrlGiven);
   if (parsed.ADMIN_EMAIL !== undefined) {
     warnings.push(
       "ADMIN_EMAIL is ignored: signing up never makes an admin. Create the first admin with the " +
@@ -102,11 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     databasePath: parsed.DATABASE_PATH,
     databaseUrl: parsed.DATABASE_URL ? parseDatabaseUrl(parsed.DATABASE_URL) : undefined,
     tls: tlsConfig(parsed),
-    webOrigin,
-    publicUrl: parsed.PUBLIC_URL ? parseUrl("PUBLIC_URL", parsed.PUBLIC_URL) : webOrigin,
-    corsOrigins: parsed.CORS_ORIGINS
-      ? parseOrigins("CORS_ORIGINS", parsed.CORS_ORIGINS)
-      : [new URL(webOrigin).origin],
+    ...origins,
     trustProxy: ["", "false", "none"].includes(parsed.TRUST_PROXY) ? false : parsed.TRUST_PROXY,
     requireAdmin2fa: parsed.REQUIRE_ADMIN_2FA,
     firstTokenTimeoutMs: parsed.LLM_FIRST_TOKEN_TIMEOUT_MS,

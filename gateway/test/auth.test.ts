@@ -62,7 +62,7 @@ for (const database of DATABASES)
         const tls = await buildTestApp({
           database,
           publicUrl: "https://chat.example.org",
-          webOrigin: "https://chat.example.org",
+          trustedOrigins: ["https://chat.example.org"],
         });
         try {
           const res = await tls.inject({

@@ -18,7 +18,7 @@ describe("loadConfig", () => {
       LLM_SERVER_TOKEN: GOOD_TOKEN,
       AUTH_SECRET: GOOD_SECRET,
       DATABASE_PATH: "/tmp/g.sqlite",
-      WEB_ORIGIN: "https://chat.example.org",
+      PUBLIC_URL: "https://chat.example.org",
       LOG_LEVEL: "debug",
     });
     expect(config).toEqual({
@@ -29,9 +29,8 @@ describe("loadConfig", () => {
       llmServerToken: GOOD_TOKEN,
       authSecret: GOOD_SECRET,
       databasePath: "/tmp/g.sqlite",
-      webOrigin: "https://chat.example.org",
       publicUrl: "https://chat.example.org",
-      corsOrigins: ["https://chat.example.org"],
+      trustedOrigins: ["https://chat.example.org"],
       trustProxy: "loopback",
       requireAdmin2fa: false,
       firstTokenTimeoutMs: 120_000,
@@ -102,7 +101,7 @@ describe("loadConfig", () => {
     expect(config.port).toBe(4000);
     expect(config.llmServerUrls).toEqual(["http://127.0.0.1:8000"]);
     expect(config.databasePath).toBe("./data/gateway.sqlite");
-    expect(config.webOrigin).toBe("http://localhost:3000");
+    expect(config.publicUrl).toBe("http://localhost:3000");
     expect(config.logLevel).toBe("info");
   });
 
@@ -154,12 +153,17 @@ describe("loadConfig", () => {
     expect(config).not.toHaveProperty("adminEmail");
   });
 
-  it("reads CORS_ORIGINS as a list of exact origins", () => {
+  it("reads CORS_ORIGINS as a list of exact origins trusted besides PUBLIC_URL", () => {
     const config = loadConfig({
       APP_ENV: "development",
+      PUBLIC_URL: "https://chat.example.org",
       CORS_ORIGINS: "https://a.example, http://localhost:5173/,https://a.example",
     });
-    expect(config.corsOrigins).toEqual(["https://a.example", "http://localhost:5173"]);
+    expect(config.trustedOrigins).toEqual([
+      "https://chat.example.org",
+      "https://a.example",
+      "http://localhost:5173",
+    ]);
   });
 
   it("uses PostgreSQL when DATABASE_URL is a postgres:// or postgresql:// URL", () => {
@@ -231,6 +235,11 @@ describe("loadConfig", () => {
     [{ LLM_SERVER_URLS: "not a url" }, "LLM_SERVER_URLS"],
     [{ LLM_SERVER_URLS: "ftp://x" }, "LLM_SERVER_URLS"],
     [{ WEB_ORIGIN: "nope" }, "WEB_ORIGIN"],
+    [{ PUBLIC_URL: "nope" }, "PUBLIC_URL"],
+    [{ PUBLIC_URL: "ftp://chat.example.org" }, "PUBLIC_URL"],
+    [{ PUBLIC_URL: "https://chat.example.org/app" }, "PUBLIC_URL"],
+    [{ PUBLIC_URL: "https://chat.example.org/?x=1" }, "PUBLIC_URL"],
+    [{ PUBLIC_URL: "https://u:p@chat.example.org" }, "PUBLIC_URL"],
     [{ CORS_ORIGINS: "*" }, "CORS_ORIGINS"],
     [{ CORS_ORIGINS: "https://a.example/app" }, "CORS_ORIGINS"],
   ])("rejects invalid %j naming %s", (env, variable) => {

@@ -87,8 +87,7 @@ describe("security headers", () => {
     const tls = await buildApp(
       testConfig({
         publicUrl: "https://chat.example.org",
-        webOrigin: "https://chat.example.org",
-        corsOrigins: ["https://chat.example.org"],
+        trustedOrigins: ["https://chat.example.org"],
       }),
     );
     try {
@@ -108,7 +107,7 @@ describe("CORS", () => {
   beforeAll(async () => {
     fake = await startFakeLlm();
     app = await buildApp(
-      testConfig({ llmServerUrls: [fake.url], corsOrigins: [ORIGIN, "https://app.example"] }),
+      testConfig({ llmServerUrls: [fake.url], trustedOrigins: [ORIGIN, "https://app.example"] }),
     );
     s = await signUp(app, "cors@example.org");
   });

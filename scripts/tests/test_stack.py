@@ -223,3 +223,56 @@ def test_serve_starts_all_three_and_ctrl_c_leaves_nothing_running() -> None:
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
+
+
+def test_public_url_reaches_gateway_and_web_and_decides_the_listener(tmp_path: Path) -> None:
+    services = {s.name: s for s in stack.build_services({"WEB_PORT": "3000"}, tmp_path)}
+    gateway, web = services["gateway"], services["web"]
+    assert gateway.env["PUBLIC_URL"] == web.env["PUBLIC_URL"] == "http://localhost:3000"
+    assert "WEB_ORIGIN" not in gateway.env
+    # Every address of the machine: an unconfigured one reaches the page that names PUBLIC_URL.
+    assert web.argv[-2:] == ["-H", "0.0.0.0"]  # noqa: S104
+    # The web's health check is asked at the configured address.
+    assert web.health_host == "localhost:3000"
+    given = {"PUBLIC_URL": "http://192.0.2.2:3000", "WEB_ORIGIN": "http://old:3000"}
+    services = {s.name: s for s in stack.build_services(given, tmp_path)}
+    assert services["gateway"].env["PUBLIC_URL"] == "http://192.0.2.2:3000"
+    assert services["web"].health_host == "192.0.2.2:3000"
+    # The old name alone still works.
+    assert stack.public_url({"WEB_ORIGIN": "https://chat.example.org"}) == (
+        "https://chat.example.org"
+    )
+    assert stack.web_host({"PUBLIC_URL": "http://[2001:db8::1]:3000"}) == "::"
+    assert stack.web_host({"WEB_HOST": "127.0.0.1"}) == "127.0.0.1"
+    assert stack.local_web_url({"WEB_HOST": "::1", "WEB_PORT": "3100"}) == "http://[::1]:3100"
+
+
+def test_every_address_that_works_is_listed() -> None:
+    assert stack.working_urls({}) == ["http://localhost:3000", "http://127.0.0.1:3000"]
+    assert stack.working_urls({"PUBLIC_URL": "http://127.0.0.1:3000/", "WEB_HOST": "::"}) == [
+        "http://127.0.0.1:3000",
+        "http://localhost:3000",
+        "http://[::1]:3000",
+    ]
+    assert stack.working_urls({"PUBLIC_URL": "http://192.0.2.2:3000"}) == ["http://192.0.2.2:3000"]
+    assert stack.working_urls({"PUBLIC_URL": "https://chat.example.org"}) == [
+        "https://chat.example.org"
+    ]
+
+
+def test_the_summary_says_where_to_open_where_the_data_is_and_how_to_make_an_admin(
+    tmp_path: Path,
+) -> None:
+    setup = (
+        "SETUP (operator only, not logged): no admin account exists. Create it within 60 "
+        "minutes with this one-time link: http://localhost:3000/setup?token=abc"
+    )
+    text = stack.summary({}, tmp_path, setup, ephemeral=False)
+    assert "Open http://localhost:3000  (also http://127.0.0.1:3000)" in text
+    assert "set PUBLIC_URL in .env" in text
+    assert f"Data: {tmp_path} (SQLite database" in text
+    assert "First admin: http://localhost:3000/setup?token=abc" in text
+    later = stack.summary({"PUBLIC_URL": "http://192.0.2.2:3000"}, tmp_path, None, False)
+    assert "Open http://192.0.2.2:3000\n" in later
+    assert "PUBLIC_URL in .env" not in later
+    assert "an admin account exists" in later

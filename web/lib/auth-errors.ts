@@ -25,6 +25,11 @@ export function authErrorMessage(
   if (code === "BANNED_USER" || code === "USER_DISABLED" || code === "ACCOUNT_DISABLED") {
     return "This account is disabled. Contact an administrator.";
   }
+  if (code === "INVALID_ORIGIN" || code === "MISSING_OR_NULL_ORIGIN") {
+    // The server trusts only the origins derived from PUBLIC_URL; the page for other addresses
+    // (lib/wrong-address.ts) is skipped when a proxy in front rewrites the Host header.
+    return "This page was opened at an address the server is not set up for. Open the app at the address it was configured with (PUBLIC_URL), or ask whoever runs it to add this one.";
+  }
   if (code === "EMAIL_NOT_VERIFIED") return "Verify your email address first: check your inbox.";
   if (status === 403) {
     return error.message

@@ -97,5 +97,13 @@ describe("authErrorMessage", () => {
     expect(
       authErrorMessage({ status: 422, code: "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL" }),
     ).toMatch(/already exists/);
+    // Never better-auth's bare "Invalid origin".
+    expect(
+      authErrorMessage(
+        { status: 403, code: "INVALID_ORIGIN", message: "Invalid origin" },
+        0,
+        "sign-up",
+      ),
+    ).toMatch(/address the server is not set up for.*PUBLIC_URL/);
   });
 });

@@ -49,14 +49,14 @@ function betterAuthFor(
   throttle: LoginThrottle,
 ) {
   const db = database.kysely;
-  const trustedOrigins = [...new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins])];
   const relaxed = config.appEnv !== "production";
   return betterAuth({
     appName: "LLM stack",
     baseURL: config.publicUrl,
     basePath: "/api/auth",
     secret: config.authSecret,
-    trustedOrigins,
+    // Derived from PUBLIC_URL (config/origins.ts): both loopback spellings when it is loopback.
+    trustedOrigins: config.trustedOrigins,
     // The gateway's Kysely instance, so both share one connection (pool) and one dialect.
     database: { db, type: database.dialect },
     logger: {
@@ -87,6 +87,10 @@ function betterAuthFor(
     },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     advanced: {
+      // Always check Origin against trustedOrigins: better-auth skips it by default whenever
+      // NODE_ENV=test, which would leave a gateway started that way open to CSRF (and the tests
+      // blind to the origin rules).
+      disableOriginCheck: false,
       // Served over TLS directly: cookies are Secure even when PUBLIC_URL still says http
       // (otherwise better-auth derives it from PUBLIC_URL being https).
       ...(config.tls ? { useSecureCookies: true } : {}),

@@ -16,6 +16,9 @@ const LOG_LEVELS = [
   "silent",
 ] as const satisfies readonly LogLevel[];
 
+/** Where people open the app when PUBLIC_URL is not set: the web app on this machine. */
+export const DEFAULT_PUBLIC_URL = "http://localhost:3000";
+
 export const EnvSchema = Type.Object({
   APP_ENV: Type.Union(
     [Type.Literal("development"), Type.Literal("test"), Type.Literal("production")],
@@ -30,8 +33,9 @@ export const EnvSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
   TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  WEB_ORIGIN: Type.String({ minLength: 1, default: "http://localhost:3000" }),
-  PUBLIC_URL: Type.Optional(Type.String({ minLength: 1 })),
+  PUBLIC_URL: Type.String({ minLength: 1, default: DEFAULT_PUBLIC_URL }),
+  /** Deprecated: the old name of PUBLIC_URL (see config/origins.ts). */
+  WEB_ORIGIN: Type.Optional(Type.String({ minLength: 1 })),
   CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
   TRUST_PROXY: Type.String({ default: "loopback" }),
   ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),

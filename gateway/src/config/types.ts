@@ -14,14 +14,18 @@ export interface Config {
   databaseUrl: string | undefined;
   /** Certificate and key (PEM) to serve HTTPS directly; plain HTTP when unset. */
   tls: TlsConfig | undefined;
-  webOrigin: string;
-  /** Public base URL of the auth endpoints (cookies are Secure when it is https). */
+  /**
+   * Where people open the app (PUBLIC_URL: the web app's origin, no trailing slash): base of
+   * better-auth's URLs (reset and setup links, OAuth callbacks); cookies are Secure and HSTS is
+   * sent when it is https.
+   */
   publicUrl: string;
   /**
-   * Origins allowed to call the gateway from a browser with credentials (CORS allowlist,
-   * also trusted by the CSRF check); exact origins, never a wildcard.
+   * Origins whose browser requests are trusted (CORS with credentials, the CSRF check,
+   * better-auth's origin check): PUBLIC_URL (with the other loopback spellings when it is
+   * loopback) and CORS_ORIGINS; exact origins, never a wildcard.
    */
-  corsOrigins: string[];
+  trustedOrigins: string[];
   /** Proxies whose X-Forwarded-For is believed (proxy-addr syntax), or false. */
   trustProxy: string | false;
   requireAdmin2fa: boolean;

@@ -66,7 +66,7 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
   const { config } = options;
   const keyCache = options.keyCache;
   const resolver = new PrincipalResolver(app.auth, app.db, keyCache);
-  const trusted = new Set([config.webOrigin, config.publicUrl, ...config.corsOrigins]);
+  const trusted = new Set(config.trustedOrigins);
   app.decorateRequest("principal", null);
 
   app.addHook("onRequest", async (request) => {

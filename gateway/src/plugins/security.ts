@@ -82,7 +82,7 @@ const securityPlugin: FastifyPluginAsync<SecurityPluginOptions> = async (app, { 
     }
   });
 
-  const allowed = new Set(config.corsOrigins);
+  const allowed = new Set(config.trustedOrigins);
   await app.register(cors, {
     // Only listed origins are echoed; any other gets no CORS headers at all.
     origin: (origin, callback) => {
