@@ -54,8 +54,8 @@ class FakeGeneration:
                 hit = next((s for s in self.params.stop if s in text), None)
                 if hit is not None:
                     keep = word[: len(word) - (len(text) - text.index(hit))]
-                    if keep:
-                        yield TokenOut(keep, self.produced)
+                    # As the real engine: the token completing a stop is sent, even empty.
+                    yield TokenOut(keep, self.produced)
                     yield Finished("stop", len(self.prompt), self.produced)
                     return
                 tops = (TopLogprob(word, 1, -0.5),) if self.params.logprobs else ()

@@ -269,3 +269,80 @@ async def test_a_lone_surrogate_is_the_clients_400(real: httpx.AsyncClient) -> N
         # 422 where pydantic's constrained strings refuse it first, 400 from the tokenizer.
         assert response.status_code in (400, 422), (route, response.text)
         assert response.json()["error"]["code"] in ("invalid_text", "invalid_value")
+
+
+async def streamed_tokens(
+    http: httpx.AsyncClient, route: str, body: dict[str, object]
+) -> tuple[dict[int, int], dict[int, int], dict[int, str], int]:
+    """What a streaming client can count: per choice, the logprobs entries and the chunks
+    carrying a token (not the role or finish chunk), the finish reasons, and the usage."""
+    response = await http.post(
+        route,
+        headers=AUTH,
+        json={**body, "stream": True, "stream_options": {"include_usage": True}},
+    )
+    assert response.status_code == 200, response.text
+    entries: dict[int, int] = {}
+    chunks: dict[int, int] = {}
+    finishes: dict[int, str] = {}
+    usage = None
+    for block in response.text.split("\n\n"):
+        data = block.removeprefix("data: ")
+        if not data or data == "[DONE]":
+            continue
+        event = json.loads(data)
+        usage = event.get("usage") or usage
+        for choice in event["choices"]:
+            index = choice["index"]
+            if choice["finish_reason"] is not None:
+                finishes[index] = choice["finish_reason"]
+                continue
+            if (choice.get("delta") or {}).get("role"):
+                continue
+            chunks[index] = chunks.get(index, 0) + 1
+            logprobs = choice.get("logprobs") or {}
+            counted = logprobs.get("content") or logprobs.get("tokens") or []
+            entries[index] = entries.get(index, 0) + len(counted)
+    assert usage is not None
+    return entries, chunks, finishes, usage["completion_tokens"]
+
+
+async def test_usage_counts_exactly_the_tokens_a_client_receives(
+    real: httpx.AsyncClient,
+) -> None:
+    """Issue 12: the end-of-generation token, and a token completing a stop string, were
+    counted in usage.completion_tokens but never sent (their text is empty): usage was one
+    more than a client could count, per choice. Streamed and not, chat and completions, n=2,
+    with logprobs (entries) and without (chunks)."""
+    # A schema's grammar allows only the end-of-generation token once the object is closed.
+    eos = schema_chat(
+        {
+            "type": "object",
+            "properties": {"year": {"type": "integer"}},
+            "required": ["year"],
+            "additionalProperties": False,
+        },
+        max_tokens=40,
+        n=2,
+    )
+    # The greedy answer is " the capital of the country of France. …": the stop string is a
+    # whole token, so the token that completes it adds no text.
+    stop = {**PROMPT, "stop": [" country"], "n": 2}
+    cases: list[tuple[str, dict[str, object], dict[str, object]]] = [
+        ("/v1/chat/completions", eos, {"logprobs": True}),
+        ("/v1/chat/completions", eos, {}),
+        ("/v1/completions", stop, {"logprobs": 1}),
+        ("/v1/completions", stop, {}),
+    ]
+    for route, body, logprobs in cases:
+        entries, chunks, finishes, billed = await streamed_tokens(real, route, {**body, **logprobs})
+        assert finishes == {0: "stop", 1: "stop"}, (route, finishes)
+        assert sum(chunks.values()) == billed, (route, logprobs, chunks, billed)
+        if logprobs:
+            assert entries == chunks, (route, entries, chunks)
+            plain = await real.post(route, headers=AUTH, json={**body, **logprobs})
+            counted = 0
+            for choice in plain.json()["choices"]:
+                assert choice["finish_reason"] == "stop"
+                counted += len(choice["logprobs"].get("content") or choice["logprobs"]["tokens"])
+            assert counted == plain.json()["usage"]["completion_tokens"] == billed, route

@@ -89,17 +89,19 @@ class TokenOutputs:
                 TopLogprob(self._text(t), t, float(logprobs[t]))
                 for t in top_indices(logprobs, params.logprobs)
             )
+        # Every token drawn is counted (`generated`, the usage's completion_tokens) and
+        # emitted, the last one too, even when its text is empty (the end-of-generation token,
+        # or one that completes a stop string): a client counting chunks or logprobs entries
+        # then counts exactly what it is billed.
         if not params.ignore_eos and llama_cpp.llama_vocab_is_eog(self._vocab, token):
             held = sequence.stop.flush() + sequence.decoder.decode(b"", final=True)
-            if held:
-                sequence.emit(TokenOut(held, token, logprob, tops))
+            sequence.emit(TokenOut(held, token, logprob, tops))
             self._finish(sequence, "stop")
             return None
         text = sequence.decoder.decode(self._piece(token))
         text, stopped = sequence.stop.feed(text)
         if stopped:
-            if text:
-                sequence.emit(TokenOut(text, token, logprob, tops))
+            sequence.emit(TokenOut(text, token, logprob, tops))
             self._finish(sequence, "stop")
             return None
         if sequence.generated >= params.max_tokens:
