@@ -28,9 +28,6 @@ PENDING: dict[str, int] = {
     # The fuzzing phase finds a 500 on POST /api/conversations/{id}/messages (when the machine
     # is quiet enough for it to run within the budget).
     "bad-input/schemathesis-gateway": 0,
-    # llm-server declares its text/event-stream answers as a plain string; schemathesis
-    # validates each SSE event against it (ST108) whenever it generates stream=true.
-    "bad-input/schemathesis-llm-server": 0,
     # SSE chat turns and conversation exports are not declared in /docs/json.
     "bad-input/schemathesis-gateway-content-types": 0,
     # A stream ended by the gateway's shutdown is billed one token less than delivered (seen

@@ -36,9 +36,58 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s JSON schema (as serialized) with its `$defs` written in place: a `#/$defs/…`
+    reference would resolve against the whole OpenAPI document, not this schema."""
+    schema = model.model_json_schema(mode="serialization")
+    defs: dict[str, Any] = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: resolve(v) for k, v in node.items() if k != "$ref"}
+                return {**resolve(defs[ref.removeprefix("#/$defs/")]), **rest}
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def sse_event_schema(chunk: type[BaseModel]) -> dict[str, Any]:
+    """One server-sent event as OpenAPI 3.1 tools read a `text/event-stream` schema (an object
+    with the event's `data` string): `[DONE]`, or JSON holding a `chunk` or, when generation
+    fails after the stream started, an `ErrorEnvelope`."""
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "string",
+                "if": {"const": "[DONE]"},
+                "else": {
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "anyOf": [inline_schema(chunk), inline_schema(ErrorEnvelope)]
+                    },
+                },
+            },
+            "event": {"type": "string", "const": "message"},
+        },
+        "description": (
+            f"Server-sent events when `stream` is true: `data: <{chunk.__name__} JSON>` per "
+            "event, ending with `data: [DONE]`, or with `data: <ErrorEnvelope JSON>` (and no "
+            "`[DONE]`) if generation fails mid-stream."
+        ),
+    }
+
+
 def sse_response(chunk: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
-    """Declare that 200 may also be `text/event-stream`: `data: <chunk>` lines, then
-    `data: [DONE]`, or an `ErrorEnvelope` event when the stream fails after it started."""
+    """Declare that 200 may also be `text/event-stream`, each event described by
+    `sse_event_schema` (OpenAPI 3.1: a stream's `schema` is one event's)."""
     return {
         200: {
             "headers": {
@@ -47,17 +96,6 @@ def sse_response(chunk: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
                     "schema": {"type": "integer"},
                 }
             },
-            "content": {
-                "text/event-stream": {
-                    "schema": {
-                        "type": "string",
-                        "description": (
-                            f"Server-sent events when `stream` is true: `data: <{chunk.__name__}"
-                            " JSON>` per event, ending with `data: [DONE]`, or with "
-                            "`data: <ErrorEnvelope JSON>` if generation fails mid-stream."
-                        ),
-                    }
-                }
-            },
+            "content": {"text/event-stream": {"schema": sse_event_schema(chunk)}},
         }
     }

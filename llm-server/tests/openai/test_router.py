@@ -8,7 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel, TypeAdapter
 
+from llm_server.openai.protocol import ChatCompletionChunk, Completion, GenerateChunk
+from llm_server.openapi import ErrorEnvelope, inline_schema
 from tests.conftest import AUTH
 from tests.fakes import FakeEngine
 
@@ -229,6 +232,52 @@ async def test_openapi_declares_streams_and_errors(client: httpx.AsyncClient) ->
     assert {"400", "401", "404", "413", "422", "429", "503"} <= set(chat["responses"])
     for path in ("/v1/completions", "/v1/models", "/generate", "/analyze", "/metrics"):
         assert path in document["paths"]
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "chunk"),
+    [
+        ("/v1/chat/completions", {**CHAT, "logprobs": True}, ChatCompletionChunk),
+        ("/v1/completions", {"prompt": "a", "logprobs": 1}, Completion),
+        ("/generate", {"prompt": "a"}, GenerateChunk),
+    ],
+)
+async def test_each_sse_event_is_declared(
+    client: httpx.AsyncClient,
+    engine: FakeEngine,
+    route: str,
+    body: dict[str, Any],
+    chunk: type[BaseModel],
+) -> None:
+    """OpenAPI 3.1 tools (schemathesis' ST108) read a text/event-stream `schema` as one event,
+    `{"data": …}`: it was declared as a plain string, which no event is. The `data` of every
+    event of a real stream, a failed one too, is `[DONE]` or JSON that the declared schema
+    holds (its `contentSchema`, a chunk or the error envelope)."""
+    document = (await client.get("/openapi.json", headers=AUTH)).json()
+    declared = document["paths"][route]["post"]["responses"]["200"]["content"]
+    event = declared["text/event-stream"]["schema"]
+    assert event["type"] == "object"
+    assert event["required"] == ["data"]
+    data = event["properties"]["data"]
+    assert data["if"] == {"const": "[DONE]"}
+    assert data["else"]["contentMediaType"] == "application/json"
+    models: tuple[type[BaseModel], ...] = (chunk, ErrorEnvelope)
+    for declared_payload, model in zip(data["else"]["contentSchema"]["anyOf"], models, strict=True):
+        expected = inline_schema(model)  # FastAPI's copy drops `default: null` and the like
+        for key in ("title", "type", "required"):
+            assert declared_payload.get(key) == expected.get(key), key
+        assert declared_payload["properties"].keys() == expected["properties"].keys()
+    assert "$ref" not in json.dumps(data)  # a `#/$defs` reference would not resolve here
+    events: TypeAdapter[Any] = TypeAdapter(chunk | ErrorEnvelope)  # type: ignore[arg-type]
+    done = await client.post(route, headers=AUTH, json={**body, "stream": True})
+    engine.fail_after = 1
+    failed = await client.post(route, headers=AUTH, json={**body, "stream": True})
+    for response in (done, failed):
+        for payload in sse_events(response):
+            if payload != "[DONE]":
+                events.validate_python(payload, strict=True)
+    assert sse_events(done)[-1] == "[DONE]"
+    assert "error" in sse_events(failed)[-1]
 
 
 def json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
