@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -181,11 +183,13 @@ def _alive(pid: int) -> bool:
     or not (SCRIPTS.parent / "web" / ".next" / "BUILD_ID").exists(),
     reason="gateway or web not built: run `make setup` (make test does)",
 )
-def test_serve_starts_all_three_and_ctrl_c_leaves_nothing_running() -> None:
+def test_serve_starts_all_three_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
+    log_path = tmp_path / "stack.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, str(SCRIPTS / "stack.py"), "serve", "--ephemeral"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         text=True,
     )
     try:
@@ -196,6 +200,10 @@ def test_serve_starts_all_three_and_ctrl_c_leaves_nothing_running() -> None:
             line = process.stdout.readline()
             assert line, "stack.py exited before the stack was ready"
         urls = json.loads(line.removeprefix("STACK_READY "))
+        summary = _read_summary(process.stdout)
+        assert f"Open {urls['public']}" in summary
+        assert f"Data: {urls['data']}" in summary
+        assert re.search(r"First admin: http://\S+/setup\?token=\S+", summary), summary
         for url in (f"{urls['llm']}/health/ready", f"{urls['gateway']}/health", urls["web"]):
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
                 assert response.status == 200, url
@@ -216,13 +224,67 @@ def test_serve_starts_all_three_and_ctrl_c_leaves_nothing_running() -> None:
                 seen["server.mjs"] = True
                 assert not {"LLM_SERVER_TOKEN", "AUTH_SECRET"} & set(environ)
         assert all(seen.values()), seen
+        # A healthy first start (empty database included) logs nothing at error level.
+        assert not error_lines(log_path.read_text()), log_path.read_text()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         time.sleep(0.5)
         assert not [pid for pid in children if _alive(pid)]
     finally:
+        log.close()
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
+
+
+def _read_summary(stdout: IO[str]) -> str:
+    """The lines `serve` prints after STACK_READY, up to "Ctrl-C stops all three."."""
+    lines: list[str] = []
+    while not lines or "Ctrl-C" not in lines[-1]:
+        line = stdout.readline()
+        assert line, f"stack.py exited during its summary: {lines}"
+        lines.append(line)
+    return "".join(lines)
+
+
+def error_lines(log: str) -> list[str]:
+    """Lines of the services' log at error level or above: pino's JSON (level >= 50), the
+    Python services' JSON (level error/critical), and plain lines (Next.js) saying error."""
+    found = []
+    for line in log.splitlines():
+        _, _, text = line.partition("] ") if line.startswith("[") else ("", "", line)
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict):
+            level = entry.get("level")
+            bad = (isinstance(level, int) and level >= 50) or (
+                isinstance(level, str) and level.lower() in ("error", "critical", "fatal")
+            )
+        else:
+            bad = bool(re.search(r"\bERROR\b|\bError\b|\u2a2f|Traceback", text))
+        if bad:
+            found.append(line)
+    return found
+
+
+def test_error_lines_finds_each_services_errors() -> None:
+    log = "\n".join(
+        [
+            '[gateway] {"level":30,"msg":"database migrated"}',
+            '[gateway] {"level":50,"msg":"Database schema mismatch"}',
+            '[llm-server] {"level": "info", "logger": "uvicorn.error", "message": "Started"}',
+            '[llm-server] {"level": "ERROR", "message": "model failed"}',
+            "[web] \u2a2f Error: boom",
+            "[web] web listening on http://127.0.0.1:3000",
+            "stack: gateway exited with code 1",
+        ]
+    )
+    assert error_lines(log) == [
+        '[gateway] {"level":50,"msg":"Database schema mismatch"}',
+        '[llm-server] {"level": "ERROR", "message": "model failed"}',
+        "[web] \u2a2f Error: boom",
+    ]
 
 
 def test_public_url_reaches_gateway_and_web_and_decides_the_listener(tmp_path: Path) -> None:

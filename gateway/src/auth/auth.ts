@@ -91,6 +91,10 @@ function betterAuthFor(
       // NODE_ENV=test, which would leave a gateway started that way open to CSRF (and the tests
       // blind to the origin rules).
       disableOriginCheck: false,
+      // Its schema check runs as the instance is created, before setupDatabase migrates, and
+      // logs an error-level "schema mismatch" on every first start; setupDatabase migrates and
+      // then checks the schema itself (db/setup.ts).
+      database: { validateSchema: false },
       // Served over TLS directly: cookies are Secure even when PUBLIC_URL still says http
       // (otherwise better-auth derives it from PUBLIC_URL being https).
       ...(config.tls ? { useSecureCookies: true } : {}),

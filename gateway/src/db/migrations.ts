@@ -117,14 +117,18 @@ function types(dialect: DialectName) {
   };
 }
 
-/** Applies pending gateway migrations; throws with the failing migration's error. */
-export async function migrateApp<T>(db: Kysely<T>, dialect: DialectName): Promise<void> {
+/**
+ * Applies pending gateway migrations and returns the names of those it applied; throws with
+ * the failing migration's error.
+ */
+export async function migrateApp<T>(db: Kysely<T>, dialect: DialectName): Promise<string[]> {
   const migrator = new Migrator({
     db: db as unknown as Kysely<unknown>,
     provider: { getMigrations: async () => migrations(dialect) },
     migrationTableName: "gateway_migration",
     migrationLockTableName: "gateway_migration_lock",
   });
-  const { error } = await migrator.migrateToLatest();
+  const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
+  return (results ?? []).map((r) => r.migrationName);
 }
