@@ -2,7 +2,7 @@
 import { render, screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { AnalyzeResultView } from "./analyze-view";
-import { bucket, pct } from "./token-view";
+import { bucket, pct, placeTip } from "./token-view";
 
 describe("Analyze result", () => {
   it("colours tokens by probability and describes alternatives and classification", () => {
@@ -38,5 +38,22 @@ describe("Analyze result", () => {
       "0.12%",
       "<0.01%",
     ]);
+  });
+});
+
+describe("placeTip", () => {
+  const view = { width: 400, height: 300 };
+  const rect = (left: number, top: number) => new DOMRect(left, top, 20, 18);
+  it("puts the tooltip below the token, inside the window", () => {
+    expect(placeTip(rect(10, 20), { width: 200, height: 100 }, view)).toEqual({
+      left: 10,
+      top: 42,
+    });
+  });
+  it("moves it left from a token at the right edge and above one at the bottom", () => {
+    expect(placeTip(rect(390, 250), { width: 200, height: 100 }, view)).toEqual({
+      left: 192,
+      top: 146,
+    });
   });
 });

@@ -17,6 +17,53 @@ export function pct(logprob: number): string {
 }
 const show = (t: string) => t.replace(/\n/g, "⏎").replace(/ /g, "·") || "∅";
 
+/** Space kept between a tooltip and the edges of the window. */
+const EDGE = 8;
+
+/**
+ * Places a token's tooltip in the window (position: fixed, so no scrolling card or pane clips
+ * it): below the token, or above it when there is no room below, moved left as far as needed
+ * to stay inside the window.
+ */
+export function placeTip(
+  token: DOMRect,
+  tip: { width: number; height: number },
+  view: { width: number; height: number },
+): { left: number; top: number } {
+  const below = token.bottom + 4;
+  const top =
+    below + tip.height <= view.height - EDGE ? below : Math.max(EDGE, token.top - 4 - tip.height);
+  const left = Math.max(EDGE, Math.min(token.left, view.width - EDGE - tip.width));
+  return { left, top };
+}
+
+/** The tooltip that describes `token` (its aria-describedby). */
+function tipOf(token: HTMLElement): HTMLElement | null {
+  const id = token.getAttribute("aria-describedby");
+  return id ? document.getElementById(id) : null;
+}
+
+/** Shows the tooltip of the token that is hovered or focused, placed by {@link placeTip}. */
+function openTip(token: HTMLElement) {
+  const tip = tipOf(token);
+  if (!tip) return;
+  tip.dataset.open = "true";
+  const { left, top } = placeTip(
+    token.getBoundingClientRect(),
+    { width: tip.offsetWidth, height: tip.offsetHeight },
+    { width: window.innerWidth, height: window.innerHeight },
+  );
+  tip.style.left = `${left}px`;
+  tip.style.top = `${top}px`;
+}
+
+function closeTip(token: HTMLElement) {
+  // Still hovered or focused: the other one keeps it open.
+  if (token.matches(":hover") || token.matches(":focus")) return;
+  const tip = tipOf(token);
+  if (tip) delete tip.dataset.open;
+}
+
 /** Each token coloured by its probability; hover or keyboard focus reveals the top alternatives. */
 export function TokenView({ tokens }: { tokens: AnalyzedToken[] }) {
   return (
@@ -27,7 +74,15 @@ export function TokenView({ tokens }: { tokens: AnalyzedToken[] }) {
         return (
           // biome-ignore lint/suspicious/noArrayIndexKey: positional tokens
           <span key={i} className="token-wrap">
-            <button type="button" className={`token p-${bucket(t.logprob)}`} aria-describedby={id}>
+            <button
+              type="button"
+              className={`token p-${bucket(t.logprob)}`}
+              aria-describedby={id}
+              onMouseEnter={(e) => openTip(e.currentTarget)}
+              onFocus={(e) => openTip(e.currentTarget)}
+              onMouseLeave={(e) => closeTip(e.currentTarget)}
+              onBlur={(e) => closeTip(e.currentTarget)}
+            >
               {t.token}
             </button>
             <span role="tooltip" id={id} className="token-tip">
