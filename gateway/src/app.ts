@@ -40,6 +40,7 @@ import { AdminSetup } from "./services/admin-setup.js";
 import { ApiKeyService } from "./services/api-keys.js";
 import { ChatService } from "./services/chat.js";
 import { ConversationService } from "./services/conversations.js";
+import { upstreamAgent } from "./services/llm-client.js";
 import { LlmServers } from "./services/llm-servers.js";
 import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
@@ -198,7 +199,13 @@ export async function buildApp(
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
   await app.register(databasePlugin, { config });
-  const llmServers = new LlmServers({ urls: config.llmServerUrls, timeoutMs: 1000 });
+  const probes = upstreamAgent(config.upstreamTls);
+  app.addHook("onClose", () => probes.destroy());
+  const llmServers = new LlmServers({
+    urls: config.llmServerUrls,
+    timeoutMs: 1000,
+    dispatcher: probes,
+  });
   await app.register(healthRoutes, {
     llmServers,
     probeDatabase: (timeoutMs) => app.db.probe(timeoutMs),

@@ -11,6 +11,7 @@ import {
   parseRedisUrl,
   parseUrl,
   tlsConfig,
+  upstreamTlsConfig,
 } from "./config/parse.js";
 import { CHOICES, type Env, EnvSchema } from "./config/schema.js";
 import { isPlaceholder, SECRETS, type SecretSpec, withSecretFiles } from "./config/secrets.js";
@@ -100,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     port: parsed.GATEWAY_PORT,
     llmServerUrls,
     llmServerToken: secrets.LLM_SERVER_TOKEN,
+    upstreamTls: upstreamTlsConfig(parsed, llmServerUrls),
     authSecret: secrets.AUTH_SECRET,
     databasePath: parsed.DATABASE_PATH,
     databaseUrl: parsed.DATABASE_URL ? parseDatabaseUrl(parsed.DATABASE_URL) : undefined,

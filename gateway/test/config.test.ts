@@ -27,6 +27,7 @@ describe("loadConfig", () => {
       port: 4100,
       llmServerUrls: ["http://a:8000", "http://b:8001"],
       llmServerToken: GOOD_TOKEN,
+      upstreamTls: { ca: undefined, cert: undefined, key: undefined },
       authSecret: GOOD_SECRET,
       databasePath: "/tmp/g.sqlite",
       publicUrl: "https://chat.example.org",

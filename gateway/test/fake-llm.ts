@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type ServerOptions } from "node:https";
 import type { AddressInfo } from "node:net";
 
 export const FAKE_TOKEN = "test-llm-server-token-0123456789";
@@ -40,7 +41,12 @@ function lastContent(body: Record<string, unknown> | undefined): string {
  * message's content steers it: `ERROR400` → 400, `SLOW` → one chunk then silence,
  * `MIDFAIL` → one chunk then an in-band error, `CRASH` → one chunk then a reset socket.
  */
-export async function startFakeLlm(port = 0, token = FAKE_TOKEN): Promise<FakeLlm> {
+export async function startFakeLlm(
+  port = 0,
+  token = FAKE_TOKEN,
+  /** Serve HTTPS with these options (certificate, key, client CA), as llm-server with TLS. */
+  tls?: ServerOptions,
+): Promise<FakeLlm> {
   const requests: Recorded[] = [];
   const state = {
     health: {
@@ -171,7 +177,7 @@ export async function startFakeLlm(port = 0, token = FAKE_TOKEN): Promise<FakeLl
     res.end("data: [DONE]\n\n");
   }
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     let raw = "";
     req.on("data", (d: Buffer) => {
       raw += d.toString();
@@ -181,11 +187,12 @@ export async function startFakeLlm(port = 0, token = FAKE_TOKEN): Promise<FakeLl
       requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body });
       void handle(req, res, body);
     });
-  });
+  };
+  const server = tls ? createHttpsServer(tls, onRequest) : createServer(onRequest);
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${bound}`,
+    url: `${tls ? "https" : "http"}://127.0.0.1:${bound}`,
     get health() {
       return state.health;
     },

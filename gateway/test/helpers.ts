@@ -14,6 +14,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     port: 0,
     llmServerUrls: ["http://127.0.0.1:1"],
     llmServerToken: "test-llm-server-token-0123456789",
+    upstreamTls: { ca: undefined, cert: undefined, key: undefined },
     authSecret: "test-auth-secret-0123456789abcdef0123456789",
     databasePath: ":memory:",
     databaseUrl: undefined,

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from llm_server.config import ConfigError, load_settings
+from tests.pki import Pair, issue, make_ca
 
 
 def test_production_refuses_a_missing_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,8 +41,69 @@ def test_an_invalid_number_names_its_variable(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_tls_needs_both_files() -> None:
-    with pytest.raises(ConfigError, match="LLM_TLS_KEYFILE"):
-        load_settings(app_env="test", tls_certfile="cert.pem", _env_file=None)
+    with pytest.raises(ConfigError, match="LLM_TLS_KEY_FILE"):
+        load_settings(app_env="test", tls_cert_file="cert.pem", _env_file=None)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pair, Pair]:
+    """A CA and a server certificate it signed."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca = make_ca(directory, "ca")
+    return ca, issue(directory, "server", ca, "IP:127.0.0.1")
+
+
+def test_tls_files_are_read_under_both_spellings(
+    monkeypatch: pytest.MonkeyPatch, pki: tuple[Pair, Pair]
+) -> None:
+    ca, server = pki
+    monkeypatch.setenv("LLM_TLS_CERT_FILE", str(server.cert))
+    monkeypatch.setenv("LLM_TLS_KEY_FILE", str(server.key))
+    monkeypatch.setenv("LLM_TLS_CLIENT_CA_FILE", str(ca.cert))
+    settings = load_settings(app_env="test", _env_file=None)
+    assert (settings.tls_cert_file, settings.tls_key_file) == (server.cert, server.key)
+    assert settings.tls_client_ca_file == ca.cert
+    for name in ("LLM_TLS_CERT_FILE", "LLM_TLS_KEY_FILE", "LLM_TLS_CLIENT_CA_FILE"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LLM_TLS_CERTFILE", str(server.cert))
+    monkeypatch.setenv("LLM_TLS_KEYFILE", str(server.key))
+    settings = load_settings(app_env="test", _env_file=None)
+    assert (settings.tls_cert_file, settings.tls_key_file) == (server.cert, server.key)
+
+
+def test_a_client_ca_needs_the_server_certificate(pki: tuple[Pair, Pair]) -> None:
+    with pytest.raises(ConfigError, match=r"LLM_TLS_CLIENT_CA_FILE .*needs LLM_TLS_CERT_FILE"):
+        load_settings(app_env="test", tls_client_ca_file=str(pki[0].cert), _env_file=None)
+
+
+def test_a_key_readable_by_others_is_refused(tmp_path: Path, pki: tuple[Pair, Pair]) -> None:
+    key = tmp_path / "key.pem"
+    key.write_bytes(pki[1].key.read_bytes())
+    key.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"LLM_TLS_KEY_FILE: .* readable by every user"):
+        load_settings(
+            app_env="test", tls_cert_file=str(pki[1].cert), tls_key_file=str(key), _env_file=None
+        )
+
+
+def test_a_key_of_another_certificate_is_refused(pki: tuple[Pair, Pair]) -> None:
+    ca, server = pki
+    with pytest.raises(ConfigError, match="not a usable certificate and key"):
+        load_settings(
+            app_env="test", tls_cert_file=str(ca.cert), tls_key_file=str(server.key), _env_file=None
+        )
+
+
+def test_a_client_ca_that_is_no_certificate_is_refused(pki: tuple[Pair, Pair]) -> None:
+    ca, server = pki
+    with pytest.raises(ConfigError, match="LLM_TLS_CLIENT_CA_FILE holds no usable CA"):
+        load_settings(
+            app_env="test",
+            tls_cert_file=str(server.cert),
+            tls_key_file=str(server.key),
+            tls_client_ca_file=str(ca.key),
+            _env_file=None,
+        )
 
 
 def test_the_token_is_never_printed() -> None:

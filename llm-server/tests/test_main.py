@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from tests.conftest import TOKEN
+from tests.pki import issue, make_ca
 
 pytestmark = pytest.mark.model
 
@@ -180,43 +181,51 @@ def test_a_placeholder_token_stops_start_up_with_one_line() -> None:
     ]
 
 
-def test_tls_serves_https_with_the_given_certificate(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    trust = ssl.create_default_context(cafile=str(cert))
+# The connection refused or cut without an answer; a timeout would prove nothing.
+CUT = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+
+
+def test_tls_with_client_certificates(tmp_path: Path) -> None:
+    """HTTPS with mutual TLS: only a client holding a certificate of LLM_TLS_CLIENT_CA_FILE
+    gets through the handshake; streaming works over it; plain HTTP to the port fails."""
+    ca = make_ca(tmp_path, "ca")
+    other_ca = make_ca(tmp_path, "other-ca")
+    cert = issue(tmp_path, "server", ca, "IP:127.0.0.1")
+    client = issue(tmp_path, "gateway", ca, "DNS:gateway")
+    stranger = issue(tmp_path, "stranger", other_ca, "DNS:gateway")
+    trust = ssl.create_default_context(cafile=str(ca.cert))
+    trust.load_cert_chain(client.cert, client.key)
     server = start_server(
-        LLM_TLS_CERTFILE=str(cert), LLM_TLS_KEYFILE=str(key), scheme="https", verify=trust
+        LLM_TLS_CERT_FILE=str(cert.cert),
+        LLM_TLS_KEY_FILE=str(cert.key),
+        LLM_TLS_CLIENT_CA_FILE=str(ca.cert),
+        scheme="https",
+        verify=trust,
     )
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        response = httpx.get(
-            f"{server.url}/v1/models",
+        body = {"prompt": "One, two,", "max_tokens": 4, "stream": True}
+        with httpx.stream(
+            "POST",
+            f"{server.url}/v1/completions",
+            json=body,
+            headers=headers,
             verify=trust,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
-        assert response.status_code == 200
-        with pytest.raises(httpx.TransportError):
-            httpx.get(server.url.replace("https", "http") + "/health/live")
+            timeout=30,
+        ) as response:
+            assert response.status_code == 200
+            events = [line for line in response.iter_lines() if line]
+        assert events[-1] == "data: [DONE]"
+        assert len(events) == 6  # four tokens, the finish chunk, [DONE]
+        no_certificate = ssl.create_default_context(cafile=str(ca.cert))
+        foreign = ssl.create_default_context(cafile=str(ca.cert))
+        foreign.load_cert_chain(stranger.cert, stranger.key)
+        for refused in (no_certificate, foreign):
+            # Refused in the handshake (not a timeout): not even the health probes answer.
+            with pytest.raises(CUT):
+                httpx.get(f"{server.url}/health/live", verify=refused, timeout=30)
+        with pytest.raises(CUT):
+            httpx.get(server.url.replace("https", "http") + "/health/live", timeout=30)
     finally:
         server.process.terminate()
         server.process.wait(timeout=30)

@@ -1,9 +1,10 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { ConfigError } from "./errors.js";
 import type { Env } from "./schema.js";
-import { isPlaceholder } from "./secrets.js";
-import type { OAuthClient, OAuthConfig, TlsConfig } from "./types.js";
+import { isPlaceholder, readSecretFile } from "./secrets.js";
+import type { OAuthClient, OAuthConfig, TlsConfig, UpstreamTlsConfig } from "./types.js";
 
 export function parseUrl(variable: string, raw: string): string {
   let url: URL;
@@ -79,6 +80,59 @@ export function tlsConfig(env: Env): TlsConfig | undefined {
     );
   }
   return { certFile, keyFile, cert, key };
+}
+
+/**
+ * The CA and client certificate for https:// llm-servers. The client key is a secret: the
+ * permission rule of NAME_FILE applies (readable by its owner only, unless on a read-only
+ * mount). Set for no https:// URL at all, they are a mistake (TLS is not on).
+ */
+export function upstreamTlsConfig(env: Env, urls: readonly string[]): UpstreamTlsConfig {
+  const caFile = env.LLM_SERVER_CA_FILE;
+  const certFile = env.LLM_SERVER_CLIENT_CERT_FILE;
+  const keyFile = env.LLM_SERVER_CLIENT_KEY_FILE;
+  if (caFile === undefined && certFile === undefined && keyFile === undefined) {
+    return { ca: undefined, cert: undefined, key: undefined };
+  }
+  const given = caFile !== undefined ? "LLM_SERVER_CA_FILE" : "LLM_SERVER_CLIENT_CERT_FILE";
+  if (!urls.some((u) => u.startsWith("https://"))) {
+    throw new ConfigError(
+      given,
+      `config error: ${given} is set but no LLM_SERVER_URLS entry is https:// (TLS to the llm-servers is off)`,
+    );
+  }
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    const missing =
+      certFile === undefined ? "LLM_SERVER_CLIENT_CERT_FILE" : "LLM_SERVER_CLIENT_KEY_FILE";
+    throw new ConfigError(
+      missing,
+      `config error: set ${missing} too (LLM_SERVER_CLIENT_CERT_FILE and LLM_SERVER_CLIENT_KEY_FILE go together)`,
+    );
+  }
+  const ca = caFile === undefined ? undefined : readPem("LLM_SERVER_CA_FILE", caFile);
+  if (ca !== undefined) {
+    try {
+      new X509Certificate(ca);
+    } catch {
+      throw new ConfigError(
+        "LLM_SERVER_CA_FILE",
+        `config error: LLM_SERVER_CA_FILE holds no PEM certificate: ${caFile}`,
+      );
+    }
+  }
+  const cert =
+    certFile === undefined ? undefined : readPem("LLM_SERVER_CLIENT_CERT_FILE", certFile);
+  const key =
+    keyFile === undefined ? undefined : readSecretFile("LLM_SERVER_CLIENT_KEY_FILE", keyFile);
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError(
+      "LLM_SERVER_CLIENT_CERT_FILE",
+      `config error: LLM_SERVER_CLIENT_CERT_FILE and LLM_SERVER_CLIENT_KEY_FILE are not a usable certificate and key (${(err as Error).message})`,
+    );
+  }
+  return { ca, cert, key };
 }
 
 function pair(

@@ -7,6 +7,8 @@ export interface Config {
   /** Base URLs of the llm-server instances, without trailing slash. */
   llmServerUrls: string[];
   llmServerToken: string;
+  /** TLS towards https:// llm-servers: the CA to check them against, the client certificate. */
+  upstreamTls: UpstreamTlsConfig;
   authSecret: string;
   /** SQLite file; used when `databaseUrl` is unset. */
   databasePath: string;
@@ -70,6 +72,18 @@ export interface TlsConfig {
   /** The files' contents, read once at start-up. */
   cert: string;
   key: string;
+}
+
+/**
+ * How the gateway connects to https:// llm-servers. The server's certificate is always
+ * verified (chain and host name): against `ca` when set, else Node's public CAs.
+ */
+export interface UpstreamTlsConfig {
+  /** PEM CA certificate(s) the llm-servers' certificates must chain to (replaces public CAs). */
+  ca: string | undefined;
+  /** PEM client certificate and key presented for mutual TLS; both or neither. */
+  cert: string | undefined;
+  key: string | undefined;
 }
 
 /** Per-user (or per-API-key) limits; 0 means no limit. */

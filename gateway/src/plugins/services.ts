@@ -55,8 +55,9 @@ export interface ServicesPluginOptions {
  */
 const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { config }) => {
   const metrics = new Metrics();
-  const balancer = new Balancer(config.llmServerUrls, config.balancer);
-  const upstream = upstreamAgent();
+  const upstream = upstreamAgent(config.upstreamTls);
+  // The health checks connect as requests do (same TLS settings and pool).
+  const balancer = new Balancer(config.llmServerUrls, config.balancer, 1000, upstream);
   app.addHook("onClose", async () => {
     // Every client connection has ended by now: nothing of value is still in flight.
     await upstream.destroy();

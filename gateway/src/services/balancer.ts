@@ -1,3 +1,4 @@
+import { type Dispatcher, fetch, getGlobalDispatcher } from "undici";
 import type { BalancerConfig } from "../config.js";
 import { HttpError } from "../errors.js";
 
@@ -57,6 +58,8 @@ export class Balancer {
     urls: readonly string[],
     private readonly config: BalancerConfig,
     private readonly probeTimeoutMs = 1000,
+    /** The connection pool of the probes (TLS settings of https:// servers); undici's global one when unset. */
+    private readonly dispatcher: Dispatcher = getGlobalDispatcher(),
   ) {
     this.servers = urls.map((url) => ({
       url: url.replace(/\/+$/, ""),
@@ -213,6 +216,7 @@ export class Balancer {
     try {
       const res = await fetch(`${s.url}/health/ready`, {
         signal: AbortSignal.timeout(this.probeTimeoutMs),
+        dispatcher: this.dispatcher,
       });
       const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
       ok = res.status === 200;

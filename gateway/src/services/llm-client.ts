@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, request } from "undici";
+import type { UpstreamTlsConfig } from "../config.js";
 import { HttpError } from "../errors.js";
 import { type Balancer, type Lease, noServerError } from "./balancer.js";
 
@@ -25,9 +26,16 @@ export interface LlmClientOptions {
  * Keep-alive connections to the llm-servers, reused request after request (one request at
  * a time on each: no pipelining). Their number follows the load; the balancer already
  * bounds the requests in flight per server (LLM_SERVER_MAX_OUTSTANDING, the queue).
+ * An https:// server's certificate is verified (chain to `tls.ca`, or Node's public CAs,
+ * and host name); `tls.cert`/`tls.key` answer a server asking for a client certificate.
  */
-export function upstreamAgent(): Agent {
-  return new Agent({ pipelining: 1, keepAliveTimeout: 4_000, connect: { noDelay: true } });
+export function upstreamAgent(tls?: UpstreamTlsConfig): Agent {
+  const { ca, cert, key } = tls ?? {};
+  return new Agent({
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    connect: { noDelay: true, rejectUnauthorized: true, ca, cert, key },
+  });
 }
 
 /** llm-server's answer as undici gives it: status, headers, body (a Node Readable). */

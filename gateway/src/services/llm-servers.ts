@@ -1,3 +1,5 @@
+import { type Dispatcher, fetch, getGlobalDispatcher } from "undici";
+
 export interface LlmServerStatus {
   url: string;
   ready: boolean;
@@ -8,16 +10,20 @@ export interface LlmServersOptions {
   urls: readonly string[];
   /** Per-probe timeout in milliseconds (default 1000). */
   timeoutMs?: number;
+  /** The connection pool (TLS settings of https:// servers); undici's global one when unset. */
+  dispatcher?: Dispatcher;
 }
 
 /** Knows the configured llm-server instances and probes their readiness. */
 export class LlmServers {
   readonly urls: readonly string[];
   private readonly timeoutMs: number;
+  private readonly dispatcher: Dispatcher;
 
   constructor(options: LlmServersOptions) {
     this.urls = options.urls.map((u) => u.replace(/\/+$/, ""));
     this.timeoutMs = options.timeoutMs ?? 1000;
+    this.dispatcher = options.dispatcher ?? getGlobalDispatcher();
   }
 
   /** Probes every server's `/health/ready` in parallel; never throws. */
@@ -30,6 +36,7 @@ export class LlmServers {
     try {
       const res = await fetch(`${url}/health/ready`, {
         signal: AbortSignal.timeout(this.timeoutMs),
+        dispatcher: this.dispatcher,
       });
       // Drain the body so the connection can be reused or closed.
       await res.arrayBuffer().catch(() => undefined);

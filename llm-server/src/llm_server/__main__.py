@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
 from types import FrameType
 
@@ -55,8 +56,11 @@ def main() -> int:
         port=settings.server_port,
         log_config=None,
         access_log=False,  # RequestLogMiddleware writes one JSON line per request
-        ssl_certfile=settings.tls_certfile,
-        ssl_keyfile=settings.tls_keyfile,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
+        # Mutual TLS: a client without a certificate signed by this CA fails the handshake.
+        ssl_ca_certs=str(settings.tls_client_ca_file) if settings.tls_client_ca_file else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if settings.tls_client_ca_file else ssl.CERT_NONE,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 1,
     )
     DrainingServer(config, app.state.lifecycle).run()

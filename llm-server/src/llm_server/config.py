@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import ssl
 import stat
 from collections.abc import Mapping
 from enum import StrEnum
@@ -41,8 +42,26 @@ class Settings(BaseSettings):
     server_host: str = "127.0.0.1"
     server_port: Annotated[int, Field(ge=0, le=65535)] = 8000
     server_token: SecretStr = SecretStr("")
-    tls_certfile: Path | None = None
-    tls_keyfile: Path | None = None
+    # The older spellings LLM_TLS_CERTFILE / LLM_TLS_KEYFILE are still read.
+    tls_cert_file: Annotated[
+        Path | None,
+        Field(
+            validation_alias=AliasChoices("LLM_TLS_CERT_FILE", "LLM_TLS_CERTFILE", "tls_cert_file"),
+            description="PEM certificate (chain): serve HTTPS (with LLM_TLS_KEY_FILE).",
+        ),
+    ] = None
+    tls_key_file: Annotated[
+        Path | None,
+        Field(
+            validation_alias=AliasChoices("LLM_TLS_KEY_FILE", "LLM_TLS_KEYFILE", "tls_key_file"),
+            description="PEM private key of LLM_TLS_CERT_FILE; readable by its owner only.",
+        ),
+    ] = None
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA certificate(s): every client must present a certificate they "
+        "signed (mutual TLS); needs LLM_TLS_CERT_FILE and LLM_TLS_KEY_FILE.",
+    )
 
     model_path: Path | None = Field(
         default=None, description="GGUF file to serve; the embedded Gemma 3 270M when unset."
@@ -111,9 +130,38 @@ class Settings(BaseSettings):
             )
         if weak:
             self.server_token = SecretStr(secrets.token_urlsafe(32))
-        if (self.tls_certfile is None) != (self.tls_keyfile is None):
-            raise ValueError("set both LLM_TLS_CERTFILE and LLM_TLS_KEYFILE, or neither")
+        check_tls_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
         return self
+
+
+def check_tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> None:
+    """Fail at start, in one line naming the variable, rather than with uvicorn's stack trace:
+    both files or neither, a key readable by its owner only (the rule of secret files), a usable
+    certificate and key, and a client CA only with them."""
+    if (cert is None) != (key is None):
+        raise ValueError("set both LLM_TLS_CERT_FILE and LLM_TLS_KEY_FILE, or neither")
+    if cert is None or key is None:
+        if client_ca is not None:
+            raise ValueError(
+                "LLM_TLS_CLIENT_CA_FILE (mutual TLS) needs LLM_TLS_CERT_FILE and LLM_TLS_KEY_FILE"
+            )
+        return
+    # A private key is a secret: the same permission rule as NAME_FILE (raises ConfigError).
+    read_secret_file("LLM_TLS_KEY_FILE", str(key))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"LLM_TLS_CERT_FILE and LLM_TLS_KEY_FILE are not a usable certificate and key ({exc})"
+        ) from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"LLM_TLS_CLIENT_CA_FILE holds no usable CA certificate: {client_ca} ({exc})"
+            ) from None
 
 
 def load_settings(**overrides: object) -> Settings:
