@@ -13,7 +13,7 @@ import { type Principal, PrincipalResolver } from "./auth/principal.js";
 import { requestSerializer } from "./auth/redact.js";
 import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
-import { isDatabaseUnavailable } from "./db/outage.js";
+import { isDatabaseUnavailable, isNull, unavailableAs503 } from "./db/outage.js";
 import {
   answerClientError,
   codeForStatus,
@@ -219,7 +219,9 @@ export async function buildApp(
   const calls = new ActiveCalls(
     {
       resolve: async (headers) => {
-        const p = await fresh.resolve(headers);
+        // A check the database could not answer is no verdict: it throws, the call goes on
+        // and is checked again next time (not ended as access revoked).
+        const p = await unavailableAs503(() => fresh.resolve(headers), isNull);
         return p ? { userId: p.user.id, role: p.user.role } : null;
       },
       maxTokens: async (caller) =>
