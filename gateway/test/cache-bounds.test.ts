@@ -8,10 +8,10 @@ import { bearer, type Session, signUp, testConfig } from "./helpers.js";
 const answer = (text: string): CachedAnswer => ({
   kind: "chat",
   model: "m",
-  text,
-  finishReason: "stop",
   promptTokens: 1,
   completionTokens: 1,
+  idPrefix: "chatcmpl-",
+  json: { choices: [{ index: 0, message: { role: "assistant", content: text } }] },
 });
 const bytes = (a: CachedAnswer) => Buffer.byteLength(encodeEntry(a));
 

@@ -62,18 +62,29 @@ for (const database of DATABASES)
         expect(hitJson.choices[0]?.message.content).toBe(firstJson.choices[0]?.message.content);
         expect(upstreamCount(fake)).toBe(n);
 
+        // A stream is answered from a stream's entry (its payloads), the JSON answer from a
+        // JSON one: each hit is the miss it replays.
+        const missed = await post(alice, { ...body, stream: true });
+        expect(missed.headers.get("x-cache")).toBe("MISS");
+        await missed.text();
+        const n2 = upstreamCount(fake);
         const streamed = await post(alice, { ...body, stream: true });
         expect(streamed.headers.get("x-cache")).toBe("HIT");
         expect(streamed.headers.get("content-type")).toContain("text/event-stream");
         const text = await streamed.text();
-        expect(text).toContain('"content":"Hello world"');
+        const content = text
+          .split("\n")
+          .filter((l) => l.startsWith("data: {"))
+          .map((l) => JSON.parse(l.slice(6)).choices?.[0]?.delta?.content ?? "")
+          .join("");
+        expect(content).toBe("Hello world");
         expect(text.trim().endsWith("data: [DONE]")).toBe(true);
-        expect(upstreamCount(fake)).toBe(n);
+        expect(upstreamCount(fake)).toBe(n2);
 
         // Another user never sees Alice's entry.
         const other = await post(bob, body);
         expect(other.headers.get("x-cache")).toBe("MISS");
-        expect(upstreamCount(fake)).toBe(n + 1);
+        expect(upstreamCount(fake)).toBe(n2 + 1);
         // A different sampling parameter is a different entry; a random request is not cached.
         expect((await post(alice, { ...body, top_p: 0.5 })).headers.get("x-cache")).toBe("MISS");
         expect((await post(alice, chat("cache me"))).headers.get("x-cache")).toBeNull();

@@ -311,4 +311,100 @@ describe.skipIf(!available)("through a real llm-server", () => {
       await other.close();
     }
   }, 60_000);
+  describe("the cache", () => {
+    // Its own gateway, patient with a machine busy with other work: the comparison needs answers.
+    let patient: FastifyInstance;
+    let patientBase: string;
+    let session: Session;
+    beforeAll(async () => {
+      patient = await buildApp(
+        testConfig({
+          llmServerUrls: [llmUrl],
+          llmServerToken: token,
+          firstTokenTimeoutMs: 120_000,
+          idleTimeoutMs: 120_000,
+          headersTimeoutMs: 60_000,
+        }),
+      );
+      patientBase = await patient.listen({ port: 0, host: "127.0.0.1" });
+      session = await signUp(patient, "cache-shape@example.org");
+    });
+    afterAll(async () => {
+      await patient?.close();
+    });
+
+    it.each([
+      ["/v1/completions", false],
+      ["/v1/completions", true],
+      ["/v1/chat/completions", false],
+      ["/v1/chat/completions", true],
+    ] as const)(
+      "a HIT on %s (stream %s) is the MISS it replays, id and created aside",
+      async (path, stream) => {
+        const prompt = `Cache shape ${path} ${stream} ${Date.now()}`;
+        const body = {
+          model,
+          max_tokens: 6,
+          temperature: 0,
+          stream,
+          ...(path === "/v1/completions"
+            ? { prompt }
+            : { messages: [{ role: "user", content: prompt }] }),
+          ...(stream ? { stream_options: { include_usage: true } } : {}),
+        };
+        const call = async () => {
+          const res = await fetch(`${patientBase}${path}`, {
+            method: "POST",
+            headers: { ...bearer(session.token), ...JSON_CT },
+            body: JSON.stringify(body),
+          });
+          expect(res.status).toBe(200);
+          const text = await res.text();
+          const answers = stream
+            ? text
+                .split("\n")
+                .filter((l) => l.startsWith("data: "))
+                .map((l) => l.slice(6))
+            : [text];
+          return { cache: res.headers.get("x-cache"), answers };
+        };
+        // A stream is stored once llm-server has closed it, just after the client's [DONE]:
+        // ask again until the answer is a HIT, and compare it with the MISS before it.
+        let miss = await call();
+        expect(miss.cache).toBe("MISS");
+        let hit = await call();
+        for (let i = 0; i < 20 && hit.cache !== "HIT"; i++) {
+          miss = hit;
+          await sleep(100);
+          hit = await call();
+        }
+        expect(hit.cache).toBe("HIT");
+        if (stream) expect(hit.answers.at(-1)).toBe("[DONE]");
+        const parsed = (answers: string[]) =>
+          answers
+            .filter((a) => a !== "[DONE]")
+            .map((a) => JSON.parse(a) as Record<string, unknown>);
+        const missed = parsed(miss.answers);
+        const replayed = parsed(hit.answers);
+        expect(replayed).toHaveLength(missed.length);
+        const prefix = path === "/v1/completions" ? /^cmpl-/ : /^chatcmpl-/;
+        for (const [i, m] of missed.entries()) {
+          const h = replayed[i] as Record<string, unknown>;
+          // Field for field (nulls included, key order too), id and created aside.
+          expect(Object.keys(h)).toEqual(Object.keys(m));
+          expect({ ...h, id: "", created: 0 }).toEqual({ ...m, id: "", created: 0 });
+          expect(h.id).toMatch(prefix);
+          expect(m.id).toMatch(prefix);
+          expect(h.id).not.toBe(m.id);
+          expect(typeof h.created).toBe("number");
+        }
+        // What the issue saw dropped: logprobs: null and usage.prompt_tokens_details.
+        const last = replayed.findLast((r) => r.usage) as { usage: Record<string, unknown> };
+        expect(last.usage).toHaveProperty("prompt_tokens_details");
+        const choice = (replayed[0]?.choices as Record<string, unknown>[] | undefined)?.[0];
+        expect(choice).toHaveProperty("logprobs", null);
+      },
+      150_000,
+    );
+  });
 });

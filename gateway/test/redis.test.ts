@@ -191,10 +191,10 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
       const a = (text: string): CachedAnswer => ({
         kind: "completion",
         model: "m",
-        text,
-        finishReason: "stop",
         promptTokens: 1,
         completionTokens: 1,
+        idPrefix: "cmpl-",
+        json: { choices: [{ index: 0, text }] },
       });
       const limit = Buffer.byteLength(encodeEntry(a("12345")));
       const cache = new RedisCache(redis, 3, 60_000, limit);

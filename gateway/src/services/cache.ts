@@ -1,14 +1,27 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 
-/** What the cache keeps of an answer: enough to replay it as JSON or as a stream. */
+/**
+ * What the cache keeps of an answer: the upstream's own answer (its `id` and `created` are
+ * replaced when replayed), so that a hit is the miss it replays, field for field — as JSON (`json`) or as the stream's
+ * payloads (`chunks`; a request's `stream` is part of its key, so a hit is answered the way the
+ * miss was).
+ */
 export interface CachedAnswer {
   kind: "chat" | "completion";
   model: string;
-  text: string;
-  finishReason: string;
   promptTokens: number;
   completionTokens: number;
+  /** How the upstream's ids begin ("chatcmpl-", "cmpl-"): a replay gets a fresh id like them. */
+  idPrefix: string;
+  /** The JSON answer. */
+  json?: Record<string, unknown>;
+  /**
+   * The stream's payloads in order ([DONE] aside), usage chunk included. A string stands for
+   * the previous object payload with its one choice's text replaced by that string: a stream of
+   * per-token chunks costs little more than its text.
+   */
+  chunks?: (Record<string, unknown> | string)[];
 }
 
 export interface ResponseCache {
@@ -20,8 +33,14 @@ export interface ResponseCache {
   size(): Promise<number>;
 }
 
-/** Fields that change the transport, not the answer. */
-const TRANSPORT = new Set(["stream", "stream_options", "user"]);
+/**
+ * Fields that do not change the answer. `stream` does (JSON or payloads), and so is part of the
+ * key; `stream_options` only decides whether the usage chunk is passed on, which a replay does
+ * per request.
+ */
+const TRANSPORT = new Set(["stream_options", "user"]);
+/** Bumped when CachedAnswer changes: entries of another format (Redis) are never read. */
+const FORMAT = "v2";
 
 /**
  * Only deterministic requests are cached: temperature 0 or a fixed seed, one choice,
@@ -56,63 +75,98 @@ function canonical(value: unknown): unknown {
 /** Exact-match key: scope (user id or "shared"), path, model, every sampling parameter, all messages. */
 export function cacheKey(scope: string, path: string, body: Record<string, unknown>): string {
   const kept = Object.fromEntries(Object.entries(body).filter(([k]) => !TRANSPORT.has(k)));
-  const text = JSON.stringify([scope, path, canonical(kept)]);
+  const text = JSON.stringify([FORMAT, scope, path, canonical(kept)]);
   return createHash("sha256").update(text).digest("hex");
 }
 
-/** The OpenAI JSON answer for a cached entry. */
-export function answerJson(a: CachedAnswer, id: string): Record<string, unknown> {
-  const created = Math.floor(Date.now() / 1000);
-  const choice =
-    a.kind === "chat"
-      ? { index: 0, message: { role: "assistant", content: a.text }, finish_reason: a.finishReason }
-      : { index: 0, text: a.text, finish_reason: a.finishReason };
+type Json = Record<string, unknown>;
+
+/** The one choice's text field of a payload (`delta.content` or `text`), or undefined. */
+function textOf(kind: CachedAnswer["kind"], chunk: Json): string | undefined {
+  const choices = chunk.choices;
+  if (!Array.isArray(choices) || choices.length !== 1) return undefined;
+  const choice = choices[0] as Json;
+  const value = kind === "chat" ? (choice.delta as Json | undefined)?.content : choice.text;
+  return typeof value === "string" ? value : undefined;
+}
+
+/** `chunk` with its one choice's text set to `text` (a copy). */
+function withText(kind: CachedAnswer["kind"], chunk: Json, text: string): Json {
+  const choice = { ...((chunk.choices as Json[])[0] as Json) };
+  if (kind === "chat") choice.delta = { ...(choice.delta as Json), content: text };
+  else choice.text = text;
+  return { ...chunk, choices: [choice] };
+}
+
+/** "chatcmpl-" of "chatcmpl-3f2a…"; by kind when the upstream's id has no such prefix. */
+function idPrefixOf(kind: CachedAnswer["kind"], id: unknown): string {
+  const match = typeof id === "string" ? /^[A-Za-z]+-/.exec(id) : null;
+  return match ? match[0] : kind === "chat" ? "chatcmpl-" : "cmpl-";
+}
+
+interface Counted {
+  kind: CachedAnswer["kind"];
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** The entry for an upstream JSON answer. */
+export function jsonAnswer(counted: Counted, answer: Json): CachedAnswer {
+  return { ...counted, idPrefix: idPrefixOf(counted.kind, answer.id), json: answer };
+}
+
+/** The entry for an upstream stream's payloads (every one, in order, [DONE] aside). */
+export function streamAnswer(counted: Counted, payloads: Json[]): CachedAnswer {
+  const chunks: (Json | string)[] = [];
+  let template: string | undefined;
+  for (const payload of payloads) {
+    const chunk = payload;
+    const text = textOf(counted.kind, chunk);
+    const shape =
+      text === undefined ? undefined : JSON.stringify(withText(counted.kind, chunk, ""));
+    if (text !== undefined && shape === template) {
+      chunks.push(text);
+    } else {
+      chunks.push(chunk);
+      template = shape;
+    }
+  }
+  return { ...counted, idPrefix: idPrefixOf(counted.kind, payloads[0]?.id), chunks };
+}
+
+/** A fresh id in the upstream's style and the time of the replay. */
+function identity(a: CachedAnswer): { id: string; created: number } {
   return {
-    id,
-    object: a.kind === "chat" ? "chat.completion" : "text_completion",
-    created,
-    model: a.model,
-    choices: [choice],
-    usage: {
-      prompt_tokens: a.promptTokens,
-      completion_tokens: a.completionTokens,
-      total_tokens: a.promptTokens + a.completionTokens,
-    },
+    id: `${a.idPrefix}${randomUUID().replaceAll("-", "")}`,
+    created: Math.floor(Date.now() / 1000),
   };
 }
 
-/** The SSE `data:` payloads replaying a cached entry as a stream (ending in [DONE]). */
-export function answerEvents(a: CachedAnswer, id: string, includeUsage: boolean): string[] {
-  const created = Math.floor(Date.now() / 1000);
-  const object = a.kind === "chat" ? "chat.completion.chunk" : "text_completion";
-  const chunk = (text: string | null, finish: string | null) =>
-    JSON.stringify({
-      id,
-      object,
-      created,
-      model: a.model,
-      choices: [
-        a.kind === "chat"
-          ? { index: 0, delta: text === null ? {} : { content: text }, finish_reason: finish }
-          : { index: 0, text: text ?? "", finish_reason: finish },
-      ],
-    });
-  const out = [chunk(a.text, null), chunk(null, a.finishReason)];
-  if (includeUsage) {
-    out.push(
-      JSON.stringify({
-        id,
-        object,
-        created,
-        model: a.model,
-        choices: [],
-        usage: {
-          prompt_tokens: a.promptTokens,
-          completion_tokens: a.completionTokens,
-          total_tokens: a.promptTokens + a.completionTokens,
-        },
-      }),
-    );
+/**
+ * The JSON answer replaying a cached entry: the miss's own answer with a new id and time (in
+ * their places: the keys keep their order).
+ */
+export function answerJson(a: CachedAnswer): Json {
+  return { ...(a.json ?? {}), ...identity(a) };
+}
+
+/**
+ * The SSE `data:` payloads replaying a cached stream (ending in [DONE]), with a new id and time;
+ * the usage-only chunk is passed on only when the request asked for it (`include_usage`), as on
+ * a miss.
+ */
+export function answerEvents(a: CachedAnswer, includeUsage: boolean): string[] {
+  const fresh = identity(a);
+  const out: string[] = [];
+  let previous: Json = {};
+  for (const item of a.chunks ?? []) {
+    const chunk = typeof item === "string" ? withText(a.kind, previous, item) : item;
+    previous = chunk;
+    const usageOnly =
+      chunk.usage != null && Array.isArray(chunk.choices) && chunk.choices.length === 0;
+    if (usageOnly && !includeUsage) continue;
+    out.push(JSON.stringify({ ...chunk, ...fresh }));
   }
   out.push("[DONE]");
   return out;

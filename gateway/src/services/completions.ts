@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { CacheConfig } from "../config.js";
 import { HttpError } from "../errors.js";
@@ -9,7 +8,9 @@ import {
   type CachedAnswer,
   cacheKey,
   isCacheable,
+  jsonAnswer,
   type ResponseCache,
+  streamAnswer,
 } from "./cache.js";
 import { UNBOUNDED } from "./limit-store.js";
 import type { Admission, Caller, LimitService } from "./limits.js";
@@ -260,14 +261,18 @@ export class CompletionService {
           const c = json.choices?.[0];
           const answerText = c?.message?.content ?? c?.text;
           if (cacheable && typeof answerText === "string" && c?.finish_reason) {
-            this.store(key, {
-              kind,
-              model: row.model ?? "",
-              text: answerText,
-              finishReason: c.finish_reason,
-              promptTokens: row.promptTokens,
-              completionTokens: row.completionTokens,
-            });
+            this.store(
+              key,
+              jsonAnswer(
+                {
+                  kind,
+                  model: row.model ?? "",
+                  promptTokens: row.promptTokens,
+                  completionTokens: row.completionTokens,
+                },
+                json as Record<string, unknown>,
+              ),
+            );
           }
         }
         row.quotaTokens = used;
@@ -319,11 +324,10 @@ export class CompletionService {
       ttftMs: Date.now() - row.ts,
     });
     o.finish(200, "ok");
-    const id = `chatcmpl-${randomUUID()}`;
     const headers = { "x-cache": "HIT" };
     if (!o.stream)
-      return { kind: "json", status: 200, body: JSON.stringify(answerJson(hit, id)), headers };
-    const events = answerEvents(hit, id, o.wantsUsage);
+      return { kind: "json", status: 200, body: JSON.stringify(answerJson(hit)), headers };
+    const events = answerEvents(hit, o.wantsUsage);
     return {
       kind: "stream",
       headers,
@@ -362,12 +366,13 @@ export class CompletionService {
     },
   ): AsyncGenerator<string> {
     let counted = 0;
-    let text = "";
     let finishReason: string | null = null;
     let usage: ChunkJson["usage"] | undefined;
     let failed: string | null = null;
     let cut = false;
     let sawDone = false;
+    // Every payload as received, for the cache (a hit replays them).
+    const payloads: Record<string, unknown>[] = [];
     try {
       for await (const data of prepend(head.first, head.events)) {
         if (data === "[DONE]") {
@@ -376,6 +381,7 @@ export class CompletionService {
           continue;
         }
         const json = JSON.parse(data) as ChunkJson;
+        if (o.key) payloads.push(json as Record<string, unknown>);
         if (json.error) failed = "UPSTREAM_ERROR";
         if (json.model) row.model = json.model;
         if (json.usage) usage = json.usage;
@@ -386,7 +392,6 @@ export class CompletionService {
             break;
           }
           counted += 1;
-          text += piece;
           row.ttftMs ??= Date.now() - o.t0;
         }
         finishReason = json.choices?.[0]?.finish_reason ?? finishReason;
@@ -409,14 +414,13 @@ export class CompletionService {
       else if (stopped) o.finish(stopped.status, stopped.outcome, stopped.errorCode);
       else o.finish(200, "ok");
       if (o.key && !cut && !failed && !stopped && sawDone && finishReason) {
-        this.store(o.key, {
+        const counted = {
           kind: o.kind,
           model: row.model ?? "",
-          text,
-          finishReason,
           promptTokens: row.promptTokens,
           completionTokens: row.completionTokens,
-        });
+        };
+        this.store(o.key, streamAnswer(counted, payloads));
       }
     }
     if (cut) {
