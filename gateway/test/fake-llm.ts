@@ -25,6 +25,8 @@ export interface FakeLlm {
    * before any body byte (a server that dies after accepting the request).
    */
   failure: "none" | "after-headers";
+  /** Lets every `HOLD` stream go on past its first chunk. */
+  releaseHeld(): void;
   close(): Promise<void>;
 }
 
@@ -39,7 +41,8 @@ function lastContent(body: Record<string, unknown> | undefined): string {
 /**
  * A small real HTTP server speaking llm-server's API (OpenAI SSE format). The last
  * message's content steers it: `ERROR400` → 400, `SLOW` → one chunk then silence,
- * `MIDFAIL` → one chunk then an in-band error, `CRASH` → one chunk then a reset socket.
+ * `MIDFAIL` → one chunk then an in-band error, `CRASH` → one chunk then a reset socket,
+ * `HOLD` → one chunk, then the rest once `releaseHeld()` is called.
  */
 export async function startFakeLlm(
   port = 0,
@@ -57,6 +60,7 @@ export async function startFakeLlm(
   let failure: FakeLlm["failure"] = "none";
   let aborted = 0;
   let abortWaiters: (() => void)[] = [];
+  let held: (() => void)[] = [];
 
   async function handle(req: IncomingMessage, res: ServerResponse, body: Recorded["body"]) {
     const path = req.url ?? "/";
@@ -150,6 +154,7 @@ export async function startFakeLlm(
       })}\n\n`;
     res.write(chunk(pieces[0] ?? "", null));
     if (content.includes("SLOW")) return; // hang until the client goes away
+    if (content.includes("HOLD")) await new Promise<void>((r) => held.push(r));
     if (content.includes("MIDFAIL")) {
       finished = true;
       res.end(
@@ -210,6 +215,10 @@ export async function startFakeLlm(
       return aborted;
     },
     nextAbort: () => new Promise<void>((resolve) => abortWaiters.push(resolve)),
+    releaseHeld: () => {
+      for (const r of held) r();
+      held = [];
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,7 +1,3 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
@@ -20,31 +16,13 @@ import {
   testConfig,
   userWithLimits,
 } from "./helpers.js";
-
-/** Debian's redis-server, installed with apt-get when missing; null (with the reason) if impossible. */
-function redisBinary(): { path: string } | { reason: string } {
-  const path = "/usr/bin/redis-server";
-  if (existsSync(path)) return { path };
-  const apt = spawnSync("apt-get", ["install", "-y", "redis-server"], { stdio: "ignore" });
-  if (apt.status === 0 && existsSync(path)) return { path };
-  return {
-    reason: `redis-server is not installed and apt-get failed (${apt.error?.message ?? `exit ${apt.status}`})`,
-  };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+import { type RedisProcess, redisBinary, startRedis } from "./redis-process.js";
 
 const found = redisBinary();
 if ("reason" in found) console.warn(`SKIPPING Redis tests: ${found.reason}`);
 
 describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateways)", () => {
-  let redisProc: ChildProcess;
+  let redis: RedisProcess;
   let redisUrl: string;
   let fake: FakeLlm;
   let apps: FastifyInstance[] = [];
@@ -52,36 +30,9 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
   let admin: Session;
 
   beforeAll(async () => {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), "gateway-redis-"));
-    redisProc = spawn(
-      (found as { path: string }).path,
-      [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        dir,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-      ],
-      { stdio: "ignore" },
-    );
-    redisUrl = `redis://127.0.0.1:${port}`;
-    const probe = new Redis(redisUrl, { lazyConnect: true, retryStrategy: () => 50 });
-    probe.on("error", () => undefined); // refused until redis-server listens
-    for (let i = 0; i < 100; i++) {
-      try {
-        await probe.connect().catch(() => undefined);
-        if ((await probe.ping()) === "PONG") break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    probe.disconnect();
+    redis = await startRedis((found as { path: string }).path);
+    redisUrl = redis.url;
+    const dir = redis.dir;
     fake = await startFakeLlm();
     const databasePath = join(dir, "gateway.sqlite");
     for (let i = 0; i < 2; i++) {
@@ -95,11 +46,7 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
   afterAll(async () => {
     for (const app of apps) await app.close();
     await fake?.close();
-    if (redisProc && redisProc.exitCode === null && redisProc.signalCode === null) {
-      const exited = new Promise((r) => redisProc.once("exit", r));
-      redisProc.kill("SIGTERM");
-      await exited;
-    }
+    await redis?.stop();
     apps = [];
     bases = [];
   });
@@ -219,9 +166,7 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
   // Last in this file: it stops Redis.
   it("with Redis gone, an LLM request is a 503 LIMITS_UNAVAILABLE with Retry-After, not a 500", async () => {
     const user = await signUp(apps[0] as FastifyInstance, "redis-down@example.org");
-    const exited = new Promise((r) => redisProc.once("exit", r));
-    redisProc.kill("SIGKILL");
-    await exited;
+    await redis.stop("SIGKILL");
     const res = await post(0, user, { model: "m", messages: [{ role: "user", content: "hi" }] });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");

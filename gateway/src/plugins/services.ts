@@ -110,7 +110,21 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   const cache: ResponseCache = redis
     ? new RedisCache(redis, config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes)
     : new MemoryCache(config.cache.maxEntries, ttlMs, config.cache.maxEntryBytes);
-  const limits = new LimitService(app.db, store, config.limits, Date.now, config.authCacheTtlMs);
+  const limits = new LimitService(
+    app.db,
+    store,
+    config.limits,
+    Date.now,
+    config.authCacheTtlMs,
+    (err, waiting) => {
+      metrics.limitSettleFailures.inc({});
+      app.log.warn(
+        { err: err instanceof Error ? err.message : String(err), waiting },
+        "could not settle limit counters (usage is still recorded); retrying",
+      );
+    },
+  );
+  app.addHook("onClose", async () => limits.close());
   const completions = new CompletionService({
     llm,
     limits,

@@ -406,9 +406,10 @@ export class CompletionService {
       row.promptTokens = usage?.prompt_tokens ?? up.res.promptTokens ?? o.promptEstimate;
       row.completionTokens = cut || !usage ? counted : (usage.completion_tokens ?? counted);
       row.quotaTokens = row.promptTokens + row.completionTokens;
-      await this.d.limits.settle(admission, row.quotaTokens);
       // Ended before its end: the client left (499), or the gateway ended it (its error).
       const stopped = ctx.signal.aborted && !sawDone ? failureOutcome(null, ctx.signal) : null;
+      // The usage row first: it is the record of what was served, whatever the counters'
+      // store does next (settle is best-effort and never throws).
       if (cut) o.finish(429, "cut", "TOKENS_PER_DAY");
       else if (failed) o.finish(502, "error", failed);
       else if (stopped) o.finish(stopped.status, stopped.outcome, stopped.errorCode);
@@ -422,6 +423,7 @@ export class CompletionService {
         };
         this.store(o.key, streamAnswer(counted, payloads));
       }
+      await this.d.limits.settle(admission, row.quotaTokens);
     }
     if (cut) {
       throw new HttpError(

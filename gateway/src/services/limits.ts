@@ -10,6 +10,7 @@ import {
   type LimitStore,
   MINUTE_MS,
   minuteStart,
+  type SettleRequest,
   type Subject,
 } from "./limit-store.js";
 
@@ -122,6 +123,10 @@ export function limitError(
   );
 }
 
+/** Settles that failed (the store was unreachable), kept to be tried again. */
+const MAX_UNSETTLED = 10_000;
+const SETTLE_RETRY_MS = 5_000;
+
 /**
  * Limits per user and per API key: role defaults from the config, admin overrides in
  * the database, counters in a LimitStore (memory or Redis).
@@ -130,10 +135,15 @@ export class LimitService {
   private readonly overrideQuery;
   /** Overrides read on the hot path (none: null), by subject; cleared by setOverrides. */
   private readonly cached: TtlCache<LimitOverrides | null>;
+  /** Settles the store refused, oldest first, retried every SETTLE_RETRY_MS. */
+  private unsettled: SettleRequest[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retrying = false;
 
   /**
    * @param overridesTtlMs how long `subjects` reuses overrides it read (0: always read);
    *   setOverrides here clears them at once, the TTL bounds another process's changes.
+   * @param onSettleFailure told of every settle the store refused (logs and a metric).
    */
   constructor(
     private readonly db: Database,
@@ -141,6 +151,7 @@ export class LimitService {
     private readonly defaults: Record<Role, Limits>,
     private readonly clock: () => number = Date.now,
     overridesTtlMs = 0,
+    private readonly onSettleFailure: (err: unknown, waiting: number) => void = () => {},
   ) {
     this.cached = new TtlCache(overridesTtlMs, 10_000, clock);
     // Read on every LLM request: compiled once.
@@ -229,17 +240,68 @@ export class LimitService {
     };
   }
 
-  /** Charges the real usage instead of the reservation and frees the slot; idempotent. */
+  /**
+   * Charges the real usage instead of the reservation and frees the slot; idempotent.
+   * Never throws: it runs when the answer has gone (or is going) to the client, whose usage
+   * row must be written whatever the counters' store does. A settle the store refuses (Redis
+   * unreachable) is reported and tried again every few seconds until it succeeds, so the
+   * concurrency slot and the reservation are given back once the store is back.
+   */
   async settle(admission: Admission, used: number): Promise<void> {
     if (admission.settled) return;
     admission.settled = true;
-    await this.store.settle({
+    const request: SettleRequest = {
       subjects: admission.subjects,
       reserved: admission.reserved,
       used,
       concurrent: admission.concurrent,
       day: admission.day,
-    });
+    };
+    try {
+      await this.store.settle(request);
+    } catch (err) {
+      this.unsettled.push(request);
+      // Past the bound the oldest is given up: its slot expires with its counter's TTL.
+      if (this.unsettled.length > MAX_UNSETTLED) this.unsettled.shift();
+      this.onSettleFailure(err, this.unsettled.length);
+      this.scheduleSettleRetry();
+    }
+  }
+
+  /** Settles still waiting for the store. */
+  get unsettledCount(): number {
+    return this.unsettled.length;
+  }
+
+  /** Stops retrying waiting settles (the app is closing). */
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private scheduleSettleRetry(): void {
+    if (this.retryTimer || this.retrying) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.retrySettles();
+    }, SETTLE_RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  /** Tries the waiting settles in order; stops at the first the store still refuses. */
+  private async retrySettles(): Promise<void> {
+    this.retrying = true;
+    try {
+      while (this.unsettled.length > 0) {
+        await this.store.settle(this.unsettled[0] as SettleRequest);
+        this.unsettled.shift();
+      }
+    } catch {
+      // Still unreachable: the next round tries again.
+    } finally {
+      this.retrying = false;
+    }
+    if (this.unsettled.length > 0) this.scheduleSettleRetry();
   }
 
   /** Usage against each limit, for /api/user/usage. */

@@ -102,6 +102,10 @@ export class Metrics {
     "gateway_limit_rejections_total",
     "Requests refused by a limit",
   );
+  readonly limitSettleFailures = new Counter(
+    "gateway_limit_settle_failures_total",
+    "Settles of limit counters the store (Redis) refused; each is retried until it succeeds",
+  );
   readonly upstream = new Counter(
     "gateway_upstream_requests_total",
     "Requests sent to each llm-server by outcome",
@@ -136,6 +140,7 @@ export class Metrics {
       this.cache,
       this.cacheStores,
       this.rejections,
+      this.limitSettleFailures,
       this.upstream,
       this.usageSpooled,
       this.usageRetries,
