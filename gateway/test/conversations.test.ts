@@ -233,6 +233,58 @@ for (const database of DATABASES)
       }
     });
 
+    async function remove(id: string) {
+      const res = await app.inject({
+        method: "DELETE",
+        url: `/api/conversations/${id}`,
+        headers: browser(s),
+      });
+      expect(res.statusCode).toBe(200);
+    }
+
+    async function reachedModel(content: string) {
+      for (let i = 0; i < 200; i++) {
+        if (fake.requests.some((r) => JSON.stringify(r.body ?? {}).includes(content))) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`no model request with ${content}`);
+    }
+
+    it("a conversation deleted while its turn waits for the model is a 404, not a 500", async () => {
+      const id = await create(s);
+      const content = `WAIT deleted-before-start ${database}`;
+      const pending = send(id, { content });
+      await reachedModel(content);
+      await remove(id);
+      fake.releaseHeld();
+      const res = await pending;
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({
+        error: { code: "NOT_FOUND", type: "not_found_error", message: "Conversation not found" },
+      });
+    });
+
+    it("a conversation deleted while its answer streams ends the stream with an error event", async () => {
+      const id = await create(s);
+      const content = `HOLD deleted-mid-stream ${database}`;
+      const res = await send(id, { content });
+      expect(res.status).toBe(200);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      while (!text.includes("event: delta")) text += decoder.decode((await reader.read()).value);
+      await remove(id);
+      fake.releaseHeld();
+      for (let r = await reader.read(); !r.done; r = await reader.read())
+        text += decoder.decode(r.value);
+      expect(parseEvents(text).at(-1)).toEqual({
+        event: "error",
+        data: {
+          error: { code: "NOT_FOUND", type: "not_found_error", message: "Conversation not found" },
+        },
+      });
+    });
+
     it("lists newest first, searches titles and content, renames and deletes", async () => {
       const a = await create(s, "Alpha topic");
       const b = await create(s, "Beta topic");

@@ -25,7 +25,7 @@ export interface FakeLlm {
    * before any body byte (a server that dies after accepting the request).
    */
   failure: "none" | "after-headers";
-  /** Lets every `HOLD` stream go on past its first chunk. */
+  /** Lets every `HOLD` stream go on past its first chunk, and every `WAIT` answer start. */
   releaseHeld(): void;
   close(): Promise<void>;
 }
@@ -42,7 +42,8 @@ function lastContent(body: Record<string, unknown> | undefined): string {
  * A small real HTTP server speaking llm-server's API (OpenAI SSE format). The last
  * message's content steers it: `ERROR400` → 400, `SLOW` → one chunk then silence,
  * `MIDFAIL` → one chunk then an in-band error, `CRASH` → one chunk then a reset socket,
- * `HOLD` → one chunk, then the rest once `releaseHeld()` is called.
+ * `HOLD` → one chunk, then the rest once `releaseHeld()` is called; `WAIT` → nothing (not
+ * even headers) until `releaseHeld()`, then the whole answer.
  */
 export async function startFakeLlm(
   port = 0,
@@ -115,6 +116,7 @@ export async function startFakeLlm(
         },
       });
     }
+    if (content.includes("WAIT")) await new Promise<void>((r) => held.push(r));
     const pieces = ["Hel", "lo", " world"];
     // llm-server's count of the prompt, sent before the body starts (5, as in `usage`).
     res.setHeader("x-prompt-tokens", "5");

@@ -104,6 +104,15 @@ export class ChatService {
         promptTokens: usage.promptTokens || null,
         completionTokens: usage.completionTokens || null,
       });
+    // After a failure: keeps what was written, unless the conversation is gone (then the
+    // client learns of the failure from the error event alone).
+    const keep = (reason: string) =>
+      save(reason).then(
+        () => undefined,
+        (err: unknown) => {
+          if (!(err instanceof HttpError && err.statusCode === 404)) throw err;
+        },
+      );
     try {
       for await (const data of events) {
         if (data === "[DONE]") continue;
@@ -128,7 +137,7 @@ export class ChatService {
         }
       }
       if (sse.signal.aborted) {
-        await save("cancelled");
+        await keep("cancelled");
         return;
       }
       const reason = finishReason ?? "stop";
@@ -136,12 +145,12 @@ export class ChatService {
       await sse.event("done", { message: messageBody(message), usage, finishReason: reason });
     } catch (err) {
       if (sse.signal.aborted) {
-        await save("cancelled");
+        await keep("cancelled");
         return;
       }
       const known = err instanceof HttpError;
       if (!known) log.error({ err }, "chat stream failed");
-      await save("error");
+      await keep("error");
       await sse.event(
         "error",
         gatewayError(

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { Database } from "../db/database.js";
-import type { MessageTable } from "../db/schema.js";
+import type { AppTables, MessageTable } from "../db/schema.js";
 import { badRequest, notFound } from "../errors.js";
 
 export const UNTITLED = "New conversation";
@@ -233,10 +233,19 @@ export class ConversationService {
     return { userMessage, history, pending: { conversationId: id, now, title, write } };
   }
 
-  /** Writes a planned turn's user side in one transaction (see prepareTurn). */
+  /**
+   * Writes a planned turn's user side in one transaction (see prepareTurn). The conversation
+   * may have been deleted since prepareTurn (by another request while the model started):
+   * 404, nothing written.
+   */
   async commitTurn(turn: Turn): Promise<void> {
     const { conversationId: id, now, title, write } = turn.pending;
     await this.k.transaction().execute(async (trx) => {
+      // First: it proves the conversation still exists and locks its row against a delete
+      // until the messages below are in (PostgreSQL; SQLite's transaction holds the lock).
+      const update: { updatedAt: number; title?: string } = { updatedAt: now };
+      if (title !== undefined) update.title = title;
+      await touch(trx, id, update);
       if (write.kind === "edit") {
         await trx
           .updateTable("message")
@@ -259,13 +268,13 @@ export class ConversationService {
       } else {
         await trx.insertInto("message").values(write.row).execute();
       }
-      const update: { updatedAt: number; title?: string } = { updatedAt: now };
-      if (title !== undefined) update.title = title;
-      await trx.updateTable("conversation").set(update).where("id", "=", id).execute();
     });
   }
 
-  /** Writes the assistant's answer once, when the stream ended (completed or not). */
+  /**
+   * Writes the assistant's answer once, when the stream ended (completed or not); 404 when
+   * the conversation was deleted while the answer streamed.
+   */
   async saveAssistant(conversationId: string, result: AssistantResult): Promise<MessageInfo> {
     const row = {
       id: result.id,
@@ -278,12 +287,24 @@ export class ConversationService {
       completionTokens: result.completionTokens,
       createdAt: Date.now(),
     };
-    await this.k.insertInto("message").values(row).execute();
-    await this.k
-      .updateTable("conversation")
-      .set({ updatedAt: row.createdAt })
-      .where("id", "=", conversationId)
-      .execute();
+    await this.k.transaction().execute(async (trx) => {
+      await touch(trx, conversationId, { updatedAt: row.createdAt });
+      await trx.insertInto("message").values(row).execute();
+    });
     return toMessage(row);
   }
+}
+
+/** Sets a conversation's fields, or throws 404 when it no longer exists. */
+async function touch(
+  trx: Kysely<AppTables>,
+  id: string,
+  update: { updatedAt: number; title?: string },
+): Promise<void> {
+  const result = await trx
+    .updateTable("conversation")
+    .set(update)
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw notFound("Conversation");
 }
