@@ -1,3 +1,5 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
@@ -283,6 +285,54 @@ for (const database of DATABASES)
           error: { code: "NOT_FOUND", type: "not_found_error", message: "Conversation not found" },
         },
       });
+    });
+
+    it("answers only what /docs/json declares: the turn's events and both export formats", async () => {
+      const doc = (await app.inject({ method: "GET", url: "/docs/json" })).json();
+      const ajv = new Ajv2020({ strict: false });
+      addFormats.default(ajv);
+      type Content = Record<string, { schema: Record<string, unknown> }>;
+      const declared = (path: string, method: string): Content =>
+        doc.paths[path][method].responses["200"].content;
+      const turn = declared("/api/conversations/{id}/messages", "post");
+      expect(Object.keys(turn)).toEqual(["text/event-stream"]);
+      // Each event as schemathesis reads it ({event, data}); its data against the
+      // contentSchema of the branch named by the event.
+      const branches = (turn["text/event-stream"]?.schema.anyOf ?? []) as {
+        properties: { event: { const?: string; enum?: string[] }; data: { contentSchema: object } };
+      }[];
+      const branch = (name: string) =>
+        branches.find((b) => (b.properties.event.const ?? b.properties.event.enum?.[0]) === name);
+      const id = await create(s);
+      const res = await send(id, { content: "hello there" });
+      expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      const failed = await send(id, { content: "MIDFAIL now" });
+      const events = [...parseEvents(await res.text()), ...parseEvents(await failed.text())];
+      expect(new Set(events.map((e) => e.event))).toEqual(
+        new Set(["start", "delta", "done", "error"]),
+      );
+      const eventSchema = ajv.compile(turn["text/event-stream"]?.schema ?? {});
+      for (const e of events) {
+        const wire = { event: e.event, data: JSON.stringify(e.data) };
+        expect(eventSchema(wire), `${e.event}: ${ajv.errorsText(eventSchema.errors)}`).toBe(true);
+        const data = ajv.compile(branch(e.event)?.properties.data.contentSchema ?? false);
+        expect(data(e.data), `${e.event} data: ${ajv.errorsText(data.errors)}`).toBe(true);
+      }
+
+      const exported = declared("/api/conversations/{id}/export", "get");
+      expect(Object.keys(exported).sort()).toEqual(["application/json", "text/markdown"]);
+      for (const format of ["json", "markdown"]) {
+        const r = await app.inject({
+          method: "GET",
+          url: `/api/conversations/${id}/export?format=${format}`,
+          headers: browser(s),
+        });
+        const type = String(r.headers["content-type"]).split(";")[0] as string;
+        const schema = exported[type]?.schema;
+        expect(schema, `${format}: ${type} declared`).toBeDefined();
+        const check = ajv.compile(schema ?? {});
+        expect(check(type === "application/json" ? r.json() : r.body)).toBe(true);
+      }
     });
 
     it("lists newest first, searches titles and content, renames and deletes", async () => {

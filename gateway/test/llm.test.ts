@@ -103,6 +103,21 @@ describe("LLM proxy", () => {
     expect(content).toBe("Hello world");
   });
 
+  it("declares both of a completion's content types in /docs/json", async () => {
+    const doc = (await app.inject({ method: "GET", url: "/docs/json" })).json();
+    for (const path of ["/v1/chat/completions", "/v1/completions", "/api/llm/chat"]) {
+      const content = doc.paths[path].post.responses["200"].content;
+      expect(Object.keys(content).sort(), path).toEqual(["application/json", "text/event-stream"]);
+    }
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...bearer(key), ...JSON_CT },
+      body: JSON.stringify(chat("hi", { stream: true })),
+    });
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    await res.text();
+  });
+
   it("streams /v1/completions too", async () => {
     const res = await fetch(`${base}/v1/completions`, {
       method: "POST",

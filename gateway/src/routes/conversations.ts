@@ -11,7 +11,7 @@ import type {
 } from "../services/conversations.js";
 import { SseStream } from "../sse.js";
 import { callContext } from "./llm.js";
-import { authErrors, DateTime, IdParams, Ok, paging } from "./schemas.js";
+import { authErrors, contentTypes, DateTime, IdParams, Ok, paging, sseEvent } from "./schemas.js";
 
 export interface ConversationRoutesOptions {
   conversations: ConversationService;
@@ -43,6 +43,33 @@ const ConversationWithMessages = Type.Object({
   messages: Type.Array(Message),
 });
 const Title = Type.String({ minLength: 1, maxLength: 200 });
+
+/** The events of a chat turn's stream (see ChatService.stream). */
+const TurnEvent = Type.Union(
+  [
+    sseEvent(
+      "start",
+      Type.Object({ userMessage: Type.Optional(Message), assistantMessageId: Type.String() }),
+    ),
+    sseEvent(
+      "delta",
+      Type.Object({
+        text: Type.String(),
+        sentAt: Type.Integer({ description: "epoch ms when written" }),
+      }),
+    ),
+    sseEvent(
+      "done",
+      Type.Object({
+        message: Message,
+        usage: Type.Object({ promptTokens: Type.Integer(), completionTokens: Type.Integer() }),
+        finishReason: Type.String(),
+      }),
+    ),
+    sseEvent("error", ErrorEnvelope),
+  ],
+  { title: "TurnEvent" },
+);
 
 const conv = (c: ConversationInfo) => ({
   ...c,
@@ -184,7 +211,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Union([ConversationWithMessages, Type.String()]),
+          200: contentTypes("The conversation, as JSON (format=json) or Markdown", {
+            "application/json": ConversationWithMessages,
+            "text/markdown": Type.String(),
+          }),
           ...authErrors,
         },
       },
@@ -221,7 +251,9 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
           { additionalProperties: false },
         ),
         response: {
-          200: Type.String({ description: "text/event-stream" }),
+          200: contentTypes("The answer as Server-Sent Events: start, delta…, done | error", {
+            "text/event-stream": TurnEvent,
+          }),
           429: ErrorEnvelope,
           ...authErrors,
         },

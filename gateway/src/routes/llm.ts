@@ -9,7 +9,7 @@ import type { CallContext, CompletionPath, CompletionService } from "../services
 import { upstreamError } from "../services/llm-client.js";
 import type { AnalyzeBody, MeteredCalls } from "../services/metered.js";
 import { SseStream } from "../sse.js";
-import { authErrors } from "./schemas.js";
+import { authErrors, contentTypes } from "./schemas.js";
 
 export interface LlmRoutesOptions {
   metered: MeteredCalls;
@@ -96,6 +96,20 @@ const Passthrough = Type.Object(
   {
     additionalProperties: true,
     description: "llm-server's answer, unchanged (JSON, or text/event-stream when stream=true)",
+  },
+);
+/** A completion: llm-server's JSON, or with stream=true its chunks as SSE (then `[DONE]`). */
+const Completion = contentTypes(
+  "llm-server's answer, unchanged (JSON, or text/event-stream when stream=true)",
+  {
+    "application/json": Passthrough,
+    "text/event-stream": Type.Object(
+      {
+        event: Type.Literal("message"),
+        data: Type.String({ description: "an OpenAI chunk as JSON, `[DONE]` last" }),
+      },
+      { title: "CompletionChunkEvent" },
+    ),
   },
 );
 const OpenAiErrorSchema = Type.Object({
@@ -195,8 +209,8 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
             security: [{ bearer: [] }, { cookie: [] }],
             body: route.body,
             response: v1
-              ? { 200: Passthrough, ...openAiErrors }
-              : { 200: Passthrough, 429: ErrorEnvelope, ...authErrors },
+              ? { 200: Completion, ...openAiErrors }
+              : { 200: Completion, 429: ErrorEnvelope, ...authErrors },
           },
         },
         async (request, reply) =>

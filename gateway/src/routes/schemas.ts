@@ -1,4 +1,4 @@
-import { Type } from "typebox";
+import { type TSchema, Type } from "typebox";
 import type { AuthUser } from "../auth/principal.js";
 import { ErrorEnvelope } from "../schemas.js";
 import type { ApiKeyInfo as ApiKeyRecord } from "../services/api-keys.js";
@@ -93,5 +93,32 @@ export function apiKeyBody(k: ApiKeyRecord) {
     createdAt: k.createdAt.toISOString(),
     expiresAt: iso(k.expiresAt),
     lastUsedAt: iso(k.lastUsedAt),
+  };
+}
+
+/**
+ * One Server-Sent Event as OpenAPI 3.1 tools read a `text/event-stream` response's schema:
+ * an object with the event's name and its `data` line, here JSON matching `data`.
+ */
+export function sseEvent(event: string, data: TSchema) {
+  return Type.Object(
+    {
+      event: Type.Literal(event),
+      data: Type.String({ contentMediaType: "application/json", contentSchema: data }),
+      id: Type.Optional(Type.String()),
+      retry: Type.Optional(Type.Integer()),
+    },
+    { title: `${event} event` },
+  );
+}
+
+/**
+ * A 200 answered with one of several content types: `{ "text/event-stream": schema, … }`
+ * becomes the OpenAPI `content` map (Fastify picks the serializer by the reply's type).
+ */
+export function contentTypes(description: string, types: Record<string, TSchema>) {
+  return {
+    description,
+    content: Object.fromEntries(Object.entries(types).map(([t, schema]) => [t, { schema }])),
   };
 }
