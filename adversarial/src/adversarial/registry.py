@@ -25,11 +25,6 @@ OWN_STACKS = ("faults",)
 # `make test-adversarial` lists them as pending; `make test-adversarial PENDING=1` runs them.
 # Promote a case (delete its line) once it passes on main.
 PENDING: dict[str, int] = {
-    # The fuzzing phase finds a 500 on POST /api/conversations/{id}/messages (when the machine
-    # is quiet enough for it to run within the budget).
-    "bad-input/schemathesis-gateway": 0,
-    # SSE chat turns and conversation exports are not declared in /docs/json.
-    "bad-input/schemathesis-gateway-content-types": 0,
     # A stream ended by the gateway's shutdown is billed one token less than delivered (seen
     # once in three runs: 80 billed, 81 delivered).
     "faults/gateway-sigterm-live-streams": 17,
