@@ -26,6 +26,7 @@ import authPlugin from "./plugins/auth.js";
 import databasePlugin from "./plugins/database.js";
 import securityPlugin from "./plugins/security.js";
 import servicesPlugin from "./plugins/services.js";
+import tracingPlugin from "./plugins/tracing.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { conversationRoutes } from "./routes/conversations.js";
@@ -42,6 +43,7 @@ import { ChatService } from "./services/chat.js";
 import { ConversationService } from "./services/conversations.js";
 import { upstreamAgent } from "./services/llm-client.js";
 import { LlmServers } from "./services/llm-servers.js";
+import type { Tracing } from "./services/tracing.js";
 import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
 
@@ -86,6 +88,8 @@ export interface BuildOptions {
    * for the first admin is written here at start while no admin exists. None: no link.
    */
   operatorOut?: { write(line: string): void };
+  /** OpenTelemetry tracing (server.ts: from OTEL_*); default: traceparent propagation only. */
+  tracing?: Tracing;
 }
 
 export async function buildApp(
@@ -169,6 +173,7 @@ export async function buildApp(
     reply.code(404).send(errorPayload(request.url, 404, "NOT_FOUND", message));
   });
 
+  await app.register(tracingPlugin, { tracing: options.tracing, upstreams: config.llmServerUrls });
   await app.register(securityPlugin, { config });
 
   await app.register(swagger, {

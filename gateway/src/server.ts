@@ -1,6 +1,7 @@
 import { buildApp } from "./app.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { BatchedLogStream } from "./log-stream.js";
+import { Tracing } from "./services/tracing.js";
 
 let config: Config;
 try {
@@ -26,7 +27,11 @@ process.once("exit", () => {
 });
 
 // stdout is also the operator's channel: the first-admin setup link is one plain line there.
-const app = await buildApp(config, { logStream: logs, operatorOut: process.stdout });
+const app = await buildApp(config, {
+  logStream: logs,
+  operatorOut: process.stdout,
+  tracing: new Tracing(), // OTEL_*: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+});
 for (const warning of config.warnings) app.log.warn(warning);
 
 let closing = false;

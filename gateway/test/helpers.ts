@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { expect } from "vitest";
@@ -292,4 +293,14 @@ export function catchConfigError(fn: () => unknown): ConfigError {
     return err as ConfigError;
   }
   throw new Error("expected a ConfigError");
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a child process that needs one up front). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
 }

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +11,7 @@ import {
   bearer,
   browser,
   createApiKey,
+  freePort,
   JSON_CT,
   type Session,
   signUp,
@@ -34,15 +34,6 @@ if (!available) {
     `\n*** SKIPPED test/llm-server.test.ts: ${PYTHON} is missing — run \`make setup\` ` +
       "(it installs llm-server's venv) to test the proxy against a real llm-server ***\n",
   );
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise((done) => server.close(done));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 async function sleep(ms: number): Promise<void> {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,12 +22,17 @@ from llm_server.lifecycle import Lifecycle
 from llm_server.observability.logging import RequestLogMiddleware
 from llm_server.observability.metrics import Metrics
 from llm_server.observability.router import router as metrics_router
+from llm_server.observability.tracing import Tracing, TracingMiddleware
 from llm_server.openai.router import router as openai_router
 from llm_server.security import BodySizeLimitMiddleware, ServiceTokenMiddleware
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """The llm-server app for `settings`, serving `engine` (the llama.cpp engine by default)."""
+def create_app(
+    settings: Settings, engine: Engine | None = None, tracing: Tracing | None = None
+) -> FastAPI:
+    """The llm-server app for `settings`, serving `engine` (the llama.cpp engine by default),
+    traced by `tracing` (default: from the OTEL_* variables; off without an OTLP endpoint)."""
+    tracing = tracing or Tracing(os.environ)
     if engine is None:
         from llm_server.engine.llama import LlamaEngine
 
@@ -44,6 +50,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         await loading
         await lifecycle.stop()
         await inference.close()
+        await asyncio.to_thread(tracing.shutdown)
 
     app = FastAPI(
         title="llm-server",
@@ -65,4 +72,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ServiceTokenMiddleware, token=settings.server_token.get_secret_value())
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
+    if tracing.recording:  # off: not even a pass-through layer
+        app.add_middleware(TracingMiddleware, tracing=tracing)
     return app

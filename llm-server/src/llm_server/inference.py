@@ -29,6 +29,7 @@ from llm_server.errors import (
 )
 from llm_server.grammar.compiler import GrammarCompiler, SchemaConversionError
 from llm_server.observability.metrics import Metrics
+from llm_server.observability.tracing import record_generation
 from llm_server.openai.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -334,6 +335,7 @@ class ChoiceStream:
         self._usage.completion_tokens += event.completion_tokens
         if index == 0:
             self._usage.cached_prompt_tokens = event.cached_prompt_tokens
+            record_generation(self._started, time.perf_counter(), self._usage.ttft_s, event)
         self._metrics.completion_tokens.inc(event.completion_tokens)
         if event.reason not in ("stop", "length"):
             raise engine_failure(event)

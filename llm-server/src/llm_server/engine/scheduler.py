@@ -143,7 +143,8 @@ class Scheduler:
             outstanding = len(self._running) + len(self._waiting)
             if outstanding >= self._limits.max_running + self._limits.max_queue:
                 raise SchedulerQueueFullError
-            sequence.deadline = time.monotonic() + self._limits.request_timeout_s
+            sequence.submitted_at = time.monotonic()
+            sequence.deadline = sequence.submitted_at + self._limits.request_timeout_s
             self._waiting.push(sequence.client, sequence)
             self._cond.notify()
 
@@ -217,6 +218,7 @@ class Scheduler:
             if acquired is None:
                 return  # wait for cells; admitting smaller ones first could starve this one
             head.slot, head.n_past, head.reused = acquired.slot, acquired.reused, acquired.reused
+            head.queued_s = time.monotonic() - head.submitted_at
             self._waiting.pop_head()
             self._start(head)
 
@@ -247,7 +249,14 @@ class Scheduler:
         else:
             prompt = len(sequence.prompt)
             sequence.emit(
-                Finished(reason, prompt, sequence.generated, sequence.reused, error=error)
+                Finished(
+                    reason,
+                    prompt,
+                    sequence.generated,
+                    sequence.reused,
+                    error=error,
+                    queued_s=sequence.queued_s,
+                )
             )
 
     def _step(self) -> None:

@@ -27,6 +27,8 @@ class Sequence:
     score_from: int = 1
     score_top_k: int = 0
     deadline: float = 0.0
+    submitted_at: float = 0.0
+    queued_s: float | None = None  # submitted until admitted (tracing)
     sampler: Sampler | None = None
     slot: Slot | None = None
     n_past: int = 0

@@ -56,6 +56,7 @@ class Finished:
     completion_tokens: int
     cached_prompt_tokens: int = 0
     error: str | None = None
+    queued_s: float | None = None  # time waiting for a sequence slot (tracing); None: unknown
 
 
 GenerationEvent = TokenOut | Finished
