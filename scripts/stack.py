@@ -77,11 +77,12 @@ LLM_SERVER_ENV = EnvAllowlist(
     _SYSTEM.names | {"APP_ENV"},
     (*_SYSTEM.prefixes, "LLM_", "OTEL_", "OMP_", "GGML_", "PYTHON"),
 )
-# The web app reads GATEWAY_URL, PUBLIC_URL (lib/env.ts) and WEB_TRUST_PROXY (server.mjs) — no
-# secret at all: it only streams requests through to the gateway, which checks them.
+# The web app reads GATEWAY_URL, PUBLIC_URL (lib/env.ts), WEB_TRUST_PROXY (server.mjs) and the
+# optional tracing exporter's OTEL_* (lib/tracing.ts) — no secret at all: it only streams
+# requests through to the gateway, which checks them.
 WEB_ENV = EnvAllowlist(
     _SYSTEM.names | {"GATEWAY_URL", "PUBLIC_URL", "WEB_TRUST_PROXY"},
-    (*_SYSTEM.prefixes, "NODE_", "NEXT_"),
+    (*_SYSTEM.prefixes, "NODE_", "NEXT_", "OTEL_"),
 )
 # The names a browser on this machine may use for it (config/origins.ts in the gateway).
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")

@@ -16,6 +16,7 @@
  * and would otherwise report the gateway as unreachable.
  */
 import { gatewayUrl } from "./env";
+import { startGatewayCall, type WebTracing } from "./tracing";
 
 /** The gateway's body limit (Fastify `bodyLimit` in gateway/src/app.ts): 1 MiB. */
 export const MAX_BODY_BYTES = 1_048_576;
@@ -159,7 +160,7 @@ export function forwardResponseHeaders(upstream: Headers): Headers {
 
 export async function proxyToGateway(
   request: Request,
-  options: { base?: string; fetch?: typeof fetch } = {},
+  options: { base?: string; fetch?: typeof fetch; tracing?: WebTracing } = {},
 ): Promise<Response> {
   const base = options.base ?? gatewayUrl();
   const doFetch = options.fetch ?? fetch;
@@ -170,9 +171,13 @@ export async function proxyToGateway(
     return tooLarge(request.url);
   }
 
+  // A traceparent naming the web's span of this call (tracing on; lib/tracing.ts).
+  const call = startGatewayCall(request, options.tracing);
+  const headers = forwardRequestHeaders(request);
+  for (const [name, value] of Object.entries(call.headers)) headers.set(name, value);
   const init: RequestInit & { duplex?: "half" } = {
     method,
-    headers: forwardRequestHeaders(request),
+    headers,
     redirect: "manual",
     cache: "no-store",
     signal: request.signal,
@@ -190,6 +195,7 @@ export async function proxyToGateway(
   try {
     upstream = await doFetch(upstreamUrl(base, request.url), init);
   } catch (err) {
+    call.end({ error: err });
     if (request.signal.aborted) {
       return new Response(null, { status: 499 });
     }
@@ -198,7 +204,8 @@ export async function proxyToGateway(
     return errorResponse(request.url, 502, "BAD_GATEWAY", `gateway unreachable: ${message}`);
   }
 
-  return new Response(upstream.body, {
+  call.end({ status: upstream.status });
+  return new Response(call.watch(upstream.body), {
     status: upstream.status,
     statusText: upstream.statusText,
     headers: forwardResponseHeaders(upstream.headers),
