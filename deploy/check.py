@@ -8,7 +8,9 @@ no network):
   fields are errors) of the oldest and newest supported releases, then the rules this stack
   relies on (pod hardening, probe paths, who may reach whom, secret references);
 - compose.yaml against the Compose specification's JSON schema, then its secrets and
-  `*_FILE` variables.
+  `*_FILE` variables;
+- the Grafana dashboards (grafana/dashboards/*.json): every metric a panel queries is one the
+  gateway or llm-server defines (read from their metrics source), so dashboards cannot rot.
 
     python check.py            # everything; exit 1 with one line per problem
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +58,13 @@ FILE_SECRET_SOURCES = {
     "gateway": ROOT / "gateway/src/config/secrets.ts",
     "llm-server": ROOT / "llm-server/src/llm_server/config.py",
 }
+
+# Where each service defines its Prometheus metrics (checked against the dashboards).
+METRIC_SOURCES = {
+    "gateway": ROOT / "gateway/src",
+    "llm-server": ROOT / "llm-server/src/llm_server",
+}
+GRAFANA = HERE / "grafana"
 
 Doc = dict[str, Any]
 
@@ -370,7 +380,7 @@ def check_kubernetes() -> list[str]:
 def check_compose_doc(compose: Doc, where: str = "compose.yaml") -> list[str]:
     """Secrets each service uses are declared and written by new-secrets.sh; every *_FILE
     variable names a secret that service mounts and that the service reads; dependencies
-    exist; only web publishes a port."""
+    exist; only web publishes a port (and opt-in services, on loopback)."""
     problems = []
     declared = compose.get("secrets", {})
     written = secret_names()
@@ -398,7 +408,10 @@ def check_compose_doc(compose: Doc, where: str = "compose.yaml") -> list[str]:
         for dependency in service.get("depends_on", {}):
             if dependency not in services:
                 problems.append(f"{where}: {service_name} depends on unknown {dependency}")
-        if service.get("ports") and service_name != "web":
+        # Opt-in services (a profile) may publish on loopback only; web as it likes.
+        ports = [str(p) for p in service.get("ports", [])]
+        loopback = service.get("profiles") and all(p.startswith("127.0.0.1:") for p in ports)
+        if ports and service_name != "web" and not loopback:
             problems.append(f"{where}: only web publishes a port ({service_name} does)")
     return problems
 
@@ -422,9 +435,182 @@ def check_compose() -> list[str]:
     return problems + check_compose_doc(compose)
 
 
+# ---------------------------------------------------------------- Grafana dashboards
+
+# `new Counter(\n "name"`, `Histogram(\n "name"`, `gauge(\n "name"` (TypeScript, the gateway's
+# own exposition) and `Counter(\n "name"` etc. (Python, prometheus_client).
+_DEFINITION = re.compile(
+    r"\b(Counter|Histogram|Gauge|gauge)\(\s*[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']", re.MULTILINE
+)
+
+
+def defined_metrics(service: str) -> set[str]:
+    """The series names a service exposes, from its metric definitions: a histogram's
+    _bucket/_sum/_count; prometheus_client's counters gain _total (and _created)."""
+    names: set[str] = set()
+    directory = METRIC_SOURCES[service]
+    pattern = "*.ts" if service == "gateway" else "*.py"
+    for path in sorted(directory.rglob(pattern)):
+        if path.name.endswith((".test.ts", ".d.ts")):
+            continue
+        for kind, name in _DEFINITION.findall(path.read_text()):
+            if kind == "Histogram":
+                names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            elif kind == "Counter" and service == "llm-server":
+                base = name.removesuffix("_total")
+                names |= {f"{base}_total", f"{base}_created"}
+            else:
+                names.add(name)
+    return names
+
+
+# Functions, keywords and aggregations of PromQL: identifiers that are not metrics.
+_PROMQL_WORDS = frozenset(
+    [
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "count",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+        "group",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "rate",
+        "irate",
+        "increase",
+        "delta",
+        "idelta",
+        "deriv",
+        "histogram_quantile",
+        "clamp_min",
+        "clamp_max",
+        "clamp",
+        "abs",
+        "ceil",
+        "floor",
+        "round",
+        "vector",
+        "scalar",
+        "time",
+        "label_replace",
+        "label_join",
+        "absent",
+        "absent_over_time",
+        "sum_over_time",
+        "avg_over_time",
+        "max_over_time",
+        "min_over_time",
+        "count_over_time",
+        "last_over_time",
+        "sort",
+        "sort_desc",
+        "predict_linear",
+        "resets",
+        "changes",
+        "exp",
+        "ln",
+        "log2",
+        "log10",
+        "sqrt",
+        "timestamp",
+        "inf",
+        "nan",
+        "le",
+    ]
+)
+_LABELS = re.compile(r"\{[^}]*\}")
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
+_IDENTIFIER = re.compile(r"(?<![\w$.])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()")
+
+
+def queried_metrics(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (label matchers, groupings, ranges, strings,
+    functions and Grafana's $variables left out)."""
+    text = _STRING.sub(" ", expr)
+    text = _LABELS.sub(" ", text)
+    text = _GROUPING.sub(" ", text)
+    text = _RANGE.sub(" ", text)
+    return {
+        word
+        for word in _IDENTIFIER.findall(text)
+        if word not in _PROMQL_WORDS and not re.fullmatch(r"[0-9e.]+", word)
+    }
+
+
+def _targets(panels: list[Doc]) -> Iterator[tuple[str, str]]:
+    """(panel title, expression) of every query, rows' nested panels included."""
+    for panel in panels:
+        for target in panel.get("targets", []):
+            if "expr" in target:
+                yield panel.get("title", "?"), target["expr"]
+        yield from _targets(panel.get("panels", []))
+
+
+def check_dashboard(dashboard: Doc, where: str, known: dict[str, set[str]]) -> list[str]:
+    """Every queried metric exists (`up` is Prometheus' own); uid, title and panels present."""
+    problems = []
+    for field in ("uid", "title", "panels"):
+        if not dashboard.get(field):
+            problems.append(f"{where}: no {field}")
+    every = set().union(*known.values()) | {"up"}
+    queries = list(_targets(dashboard.get("panels", [])))
+    if dashboard.get("panels") and not queries:
+        problems.append(f"{where}: no panel queries anything")
+    for title, expr in queries:
+        for metric in sorted(queried_metrics(expr) - every):
+            problems.append(
+                f"{where}: panel {title!r} queries {metric}, which neither the gateway nor "
+                "llm-server defines"
+            )
+    return problems
+
+
+def check_dashboards() -> list[str]:
+    """Each dashboard against the metrics the services define; the provisioning files name
+    the dashboards' folder and a Prometheus data source with the uid the panels use."""
+    known = {service: defined_metrics(service) for service in METRIC_SOURCES}
+    problems = [
+        f"{s}: no metric definitions found in its source" for s, m in known.items() if not m
+    ]
+    dashboards = sorted((GRAFANA / "dashboards").glob("*.json"))
+    if not dashboards:
+        problems.append("grafana/dashboards: no dashboard")
+    for path in dashboards:
+        where = f"grafana/dashboards/{path.name}"
+        try:
+            problems += check_dashboard(json.loads(path.read_text()), where, known)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: not JSON ({exc})")
+    provisioning = GRAFANA / "provisioning"
+    sources = yaml.safe_load((provisioning / "datasources/prometheus.yaml").read_text())
+    if not any(d.get("type") == "prometheus" for d in sources.get("datasources", [])):
+        problems.append("grafana/provisioning/datasources: no prometheus data source")
+    providers = yaml.safe_load((provisioning / "dashboards/llm-stack.yaml").read_text())
+    if not any(p.get("options", {}).get("path") for p in providers.get("providers", [])):
+        problems.append("grafana/provisioning/dashboards: no provider with a path")
+    return problems
+
+
 def main() -> int:
     problems: list[str] = []
-    for check in (check_dockerfiles, check_kubernetes, check_compose):
+    for check in (check_dockerfiles, check_kubernetes, check_compose, check_dashboards):
         try:
             problems += check()
         except CheckError as exc:
@@ -435,7 +621,7 @@ def main() -> int:
         print(
             f"deploy: ok — {len(list((HERE / 'docker').glob('*.Dockerfile')))} Dockerfiles, "
             f"overlays {', '.join(OVERLAYS)} (Kubernetes {', '.join(KUBERNETES_VERSIONS)}), "
-            "compose.yaml"
+            "compose.yaml, Grafana dashboards"
         )
     return 1 if problems else 0
 

@@ -30,6 +30,7 @@ write llm-server-token "$(random)"
 write metrics-token "$(random)"
 write postgres-password "$(random)"
 write redis-password "$(random)"
+write grafana-admin-password "$(random)"
 # Derived from the passwords above (host names as in compose.yaml and the single-node overlay).
 write database-url "postgres://llm:$(value postgres-password)@postgres:5432/gateway"
 write redis-conf "requirepass $(value redis-password)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,63 @@ def test_hadolint_failures_are_reported(tmp_path: Path) -> None:
     assert any("DL3007" in p for p in problems)  # :latest
     assert any("DL3003" in p for p in problems)  # cd instead of WORKDIR
     assert "bad.Dockerfile: no bad.Dockerfile.dockerignore beside it" in problems
+
+
+# ---------------------------------------------------------------- Grafana dashboards
+
+
+def dashboard(name: str) -> Doc:
+    doc: Doc = json.loads((check.GRAFANA / "dashboards" / name).read_text())
+    return doc
+
+
+def test_the_dashboards_query_only_metrics_the_services_define() -> None:
+    assert check.check_dashboards() == []
+
+
+def test_a_dashboard_querying_a_metric_nobody_defines_is_caught() -> None:
+    doc = dashboard("llm-server.json")
+    doc["panels"][0]["targets"][0]["expr"] = 'sum(rate(llm_kv_cache_usage_ratio{a="b"}[5m]))'
+    known = {s: check.defined_metrics(s) for s in check.METRIC_SOURCES}
+    assert check.check_dashboard(doc, "x", known) == [
+        "x: panel 'Tokens/s' queries llm_kv_cache_usage_ratio, which neither the gateway nor "
+        "llm-server defines"
+    ]
+
+
+def test_a_metric_renamed_in_the_source_breaks_its_dashboard() -> None:
+    known = {s: check.defined_metrics(s) for s in check.METRIC_SOURCES}
+    assert "gateway_cache_lookups_total" in known["gateway"]
+    known["gateway"].discard("gateway_cache_lookups_total")
+    problems = check.check_dashboard(dashboard("gateway.json"), "x", known)
+    assert problems
+    assert all("gateway_cache_lookups_total" in p for p in problems)
+
+
+def test_the_metric_names_a_promql_expression_reads() -> None:
+    expr = (
+        "histogram_quantile(0.95, sum by (le, route) "
+        '(rate(llm_inter_token_seconds_bucket{route=~"a|b", instance=~"$instance"}'
+        "[$__rate_interval]))) / on (instance) group_left "
+        "clamp_min(sum(gateway_queue_waiting offset 5m), 1e-9) or vector(0)"
+    )
+    assert check.queried_metrics(expr) == {
+        "llm_inter_token_seconds_bucket",
+        "gateway_queue_waiting",
+    }
+
+
+def test_prometheus_client_counters_and_histograms_expose_their_series() -> None:
+    names = check.defined_metrics("llm-server")
+    assert {"llm_requests_total", "llm_time_to_first_token_seconds_bucket"} <= names
+    assert "llm_requests" not in names
+    assert "gateway_http_request_duration_seconds_count" in check.defined_metrics("gateway")
+
+
+def test_an_opt_in_service_may_publish_on_loopback_only() -> None:
+    doc = compose()
+    assert check.check_compose_doc(doc) == []
+    doc["services"]["grafana"]["ports"] = ["3001:3000"]
+    assert check.check_compose_doc(doc) == [
+        "compose.yaml: only web publishes a port (grafana does)"
+    ]
