@@ -6,6 +6,7 @@ import {
 } from "@opentelemetry/sdk-trace";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { buildApp } from "../src/app.js";
+import type { Config } from "../src/config.js";
 import { Tracing, tracingSettings } from "../src/services/tracing.js";
 import { startFakeLlm } from "./fake-llm.js";
 import { bearer, chat, JSON_CT, signUp, testConfig } from "./helpers.js";
@@ -28,7 +29,10 @@ const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
  * Two fake llm-servers (a preferred) behind a gateway whose spans go to an in-memory exporter.
  * The tracing options default to "recording"; `env` sets OTEL_* variables instead.
  */
-async function traced(cleanup: Cleanup, options: { env?: Record<string, string> } = {}) {
+async function traced(
+  cleanup: Cleanup,
+  options: { env?: Record<string, string>; config?: Partial<Config> } = {},
+) {
   const a = await startFakeLlm();
   const b = await startFakeLlm();
   cleanup.push(
@@ -41,7 +45,8 @@ async function traced(cleanup: Cleanup, options: { env?: Record<string, string> 
       ? { env: options.env }
       : { env: {}, spanProcessor: new SimpleSpanProcessor({ exporter }) },
   );
-  const app = await buildApp(testConfig({ llmServerUrls: [a.url, b.url] }), { tracing });
+  const config = testConfig({ llmServerUrls: [a.url, b.url], ...options.config });
+  const app = await buildApp(config, { tracing });
   const url = await app.listen({ port: 0, host: "127.0.0.1" });
   cleanup.push(() => app.close());
   await preferFirst(app, b);
@@ -144,6 +149,22 @@ describe("tracing across gateway and llm-server", () => {
     expect(spans.find((x) => x.name === "cache lookup")?.attributes["cache.hit"]).toBe(true);
     expect(spans.filter((x) => x.name === "POST /v1/chat/completions")).toHaveLength(1);
     expect(a.requests.length).toBe(calls);
+  });
+
+  it("a request refused by a limit: its admission span carries the refusal's code", async () => {
+    const perMinute = { requestsPerMinute: 1, tokensPerDay: 0, concurrentStreams: 0, maxTokens: 0 };
+    const { post, spansOf } = await traced(cleanup, {
+      config: { limits: { user: perMinute, admin: perMinute } },
+    });
+    await (await post(chat("one"))).text();
+    const res = await post(chat("two"), { traceparent: CLIENT_TRACEPARENT });
+    expect(res.status).toBe(429);
+    const code = ((await res.json()) as { error: { code: string } }).error.code;
+    const server = await serverSpan(() => spansOf(TRACE_ID), "/v1/chat/completions");
+    expect(server.attributes["http.response.status_code"]).toBe(429);
+    const admission = spansOf(TRACE_ID).find((x) => x.name === "limit admission");
+    expect(String(admission?.attributes["error.type"]).toLowerCase()).toBe(code.toLowerCase());
+    expect(spansOf(TRACE_ID).some((x) => x.kind === SpanKind.CLIENT)).toBe(false);
   });
 
   it("exporter off: no span is recorded, the client's traceparent still reaches llm-server", async () => {
