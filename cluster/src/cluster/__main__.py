@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     def interrupted(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # Both end the run through the cleanup below; SIGINT too when the shell that started the
+    # run in the background set it to be ignored.
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     workdir = Path(tempfile.mkdtemp(prefix="cluster-"))
     report = Report()
     started = time.monotonic()
