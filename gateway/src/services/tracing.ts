@@ -8,6 +8,7 @@
  * propagation — an incoming `traceparent` is passed on to the llm-server as it came.
  */
 import diagnostics from "node:diagnostics_channel";
+import { createRequire } from "node:module";
 import {
   type Context,
   context,
@@ -24,7 +25,6 @@ import {
 } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { type Resource, resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AlwaysOffSampler,
@@ -161,6 +161,18 @@ export function resourceFrom(env: Env): Resource {
   return resourceFromAttributes(attributes);
 }
 
+/**
+ * The OTLP/HTTP exporter (configured by OTEL_EXPORTER_OTLP_*), loaded only when tracing is on:
+ * with it off, the process never loads the exporter and its encoders.
+ */
+function otlpExporter(): SpanExporter {
+  const load = createRequire(import.meta.url);
+  const { OTLPTraceExporter } = load(
+    "@opentelemetry/exporter-trace-otlp-http",
+  ) as typeof import("@opentelemetry/exporter-trace-otlp-http");
+  return new OTLPTraceExporter();
+}
+
 const propagator = new W3CTraceContextPropagator();
 
 const headerGetter: TextMapGetter<Record<string, string | string[] | undefined>> = {
@@ -182,7 +194,7 @@ export class Tracing {
     this.warnings = settings.warnings;
     let processor = options.spanProcessor;
     if (!processor && settings.exporting) {
-      const exporter = (options.exporter ?? (() => new OTLPTraceExporter()))();
+      const exporter = (options.exporter ?? otlpExporter)();
       processor = new BatchSpanProcessor({ exporter, ...settings.batch });
     }
     this.recording = processor !== undefined;
