@@ -80,7 +80,10 @@ export async function startFakeLlm(
       return;
     }
     if (path === "/v1/models") {
-      return json(res, 200, { object: "list", data: [{ id: "fake-model", object: "model" }] });
+      return json(res, 200, {
+        object: "list",
+        data: [{ id: "fake-model", object: "model", kind: "base" }],
+      });
     }
     if (path === "/analyze") {
       if (String(body?.text).includes("ERROR400")) {

@@ -46,7 +46,7 @@ describe("LLM proxy", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       object: "list",
-      data: [{ id: "fake-model", object: "model" }],
+      data: [{ id: "fake-model", object: "model", kind: "base" }],
     });
     const upstream = fake.requests.findLast((r) => r.path === "/v1/models");
     expect(upstream?.headers.authorization).toBe("Bearer test-llm-server-token-0123456789");
@@ -213,7 +213,7 @@ describe("LLM proxy", () => {
   it("GET /api/models lists model ids for a browser session", async () => {
     const res = await app.inject({ method: "GET", url: "/api/models", headers: browser(s) });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ models: [{ id: "fake-model" }] });
+    expect(res.json()).toEqual({ models: [{ id: "fake-model", kind: "base" }] });
     expect(fake.requests.at(-1)?.headers.cookie).toBeUndefined();
   });
 

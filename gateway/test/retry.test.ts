@@ -72,7 +72,7 @@ describe("retry up to the first byte sent to the client", () => {
     a.failure = "after-headers";
     const res = await app.inject({ method: "GET", url: "/api/models", headers: bearer(s.token) });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ models: [{ id: "fake-model" }] });
+    expect(res.json()).toEqual({ models: [{ id: "fake-model", kind: "base" }] });
     const v1 = await app.inject({ method: "GET", url: "/v1/models", headers: bearer(s.token) });
     expect(v1.statusCode).toBe(200);
     expect(calls(a, "/v1/models")).toBe(2);

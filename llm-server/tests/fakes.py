@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from llm_server.engine import EngineLoad
-from llm_server.engine.chat import Message, Segment, gemma_segments
+from llm_server.engine.chat import Message, Segment, transcript_segments
 from llm_server.engine.types import (
     Finished,
     FinishReason,
@@ -94,6 +94,7 @@ class FakeEngine:
         self.started: list[FakeGeneration] = []
         self.grammars: list[str] = []
         self.tokenized = 0
+        self.chat_template: bool | None = False  # a base model, as the embedded one
         self.tokenizing_threads: set[int] = set()
 
     @property
@@ -135,11 +136,15 @@ class FakeEngine:
         return f"<{token}>"
 
     def render_chat(self, messages: list[Message]) -> list[Segment]:
-        return gemma_segments(messages)
+        return transcript_segments(messages)
 
     @property
     def chat_stop_strings(self) -> tuple[str, ...]:
         return ()
+
+    @property
+    def has_chat_template(self) -> bool | None:
+        return self.chat_template
 
     def check_grammar(self, grammar: str) -> None:
         self.grammars.append(grammar)

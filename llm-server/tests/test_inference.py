@@ -8,6 +8,7 @@ from contextlib import aclosing
 import pytest
 
 from llm_server.config import Settings
+from llm_server.engine.chat import BASE_CHAT_REPEAT_PENALTY
 from llm_server.engine.types import TokenOut
 from llm_server.errors import (
     ContextLengthExceededError,
@@ -195,3 +196,22 @@ async def test_the_cap_names_the_field_used(settings: Settings, engine: FakeEngi
     with pytest.raises(UnprocessableError) as raised:
         await capped.chat_job(chat(max_completion_tokens=9), "c")
     assert raised.value.param == "max_completion_tokens"
+
+
+async def test_a_base_model_chat_gets_a_repetition_penalty_only_when_none_was_sent(
+    service: InferenceService, engine: FakeEngine
+) -> None:
+    """Issue 15: most clients send no penalty, and a base model left alone repeats itself."""
+
+    async def repeat_penalty(request: ChatCompletionRequest) -> float:
+        return (await service.chat_job(request, "c")).choices[0].repeat_penalty
+
+    assert await repeat_penalty(chat()) == BASE_CHAT_REPEAT_PENALTY > 1.0
+    assert await repeat_penalty(chat(n=2)) == BASE_CHAT_REPEAT_PENALTY
+    # Any penalty the client sent, a zero too, is its choice: none is added.
+    assert await repeat_penalty(chat(presence_penalty=0)) == 1.0
+    assert await repeat_penalty(chat(frequency_penalty=0.5)) == 1.0
+    completion = await service.completion_job(CompletionRequest(prompt="a b"), "c")
+    assert completion.choices[0].repeat_penalty == 1.0  # text completion is left as it is
+    engine.chat_template = True  # an instruction-tuned GGUF with its template
+    assert await repeat_penalty(chat()) == 1.0

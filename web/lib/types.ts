@@ -50,6 +50,8 @@ export interface Conversation extends ConversationSummary {
 
 export interface ModelInfo {
   id: string;
+  /** "base": no chat template, the model continues text (llm-server's `/v1/models`). */
+  kind?: "base" | "chat";
 }
 
 export interface AuthProvider {

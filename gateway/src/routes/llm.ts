@@ -249,7 +249,15 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
           tags: ["llm"],
           summary: "Models served by llm-server",
           response: {
-            200: Type.Object({ models: Type.Array(Type.Object({ id: Type.String() })) }),
+            200: Type.Object({
+              models: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  // llm-server's: "base" (no chat template: it continues text) or "chat".
+                  kind: Type.Optional(Type.Union([Type.Literal("base"), Type.Literal("chat")])),
+                }),
+              ),
+            }),
             429: ErrorEnvelope,
             ...authErrors,
           },
@@ -258,8 +266,12 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       async (request, reply) => {
         const { status, text } = await metered.models(callContext(request, reply, calls));
         if (status >= 400) throw upstreamError(status, text);
-        const list = JSON.parse(text) as { data?: { id: string }[] };
-        return { models: (list.data ?? []).map((m) => ({ id: m.id })) };
+        const list = JSON.parse(text) as { data?: { id: string; kind?: unknown }[] };
+        return {
+          models: (list.data ?? []).map((m): { id: string; kind?: "base" | "chat" } =>
+            m.kind === "base" || m.kind === "chat" ? { id: m.id, kind: m.kind } : { id: m.id },
+          ),
+        };
       },
     );
   }

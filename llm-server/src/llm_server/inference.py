@@ -10,7 +10,12 @@ from dataclasses import dataclass, field, replace
 
 from llm_server.config import Settings
 from llm_server.engine import Engine, Generation
-from llm_server.engine.chat import ChatTemplateError, Message, tokenize_segments
+from llm_server.engine.chat import (
+    BASE_CHAT_REPEAT_PENALTY,
+    ChatTemplateError,
+    Message,
+    tokenize_segments,
+)
 from llm_server.engine.types import (
     Finished,
     GenerationEvent,
@@ -139,7 +144,14 @@ class InferenceService:
             raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
         length = chat_length(request, self._settings.default_max_tokens)
         extra_stops = self._engine.chat_stop_strings
-        return await self._job(request, prompt, length, logprobs, extra_stops, client, "chat")
+        # A base model left alone repeats itself; most clients send no penalty at all, so
+        # one that sent none gets llama.cpp's repetition penalty, one that sent any is obeyed.
+        penalties_sent = request.model_fields_set & {"presence_penalty", "frequency_penalty"}
+        base = self._engine.has_chat_template is False
+        repeat = BASE_CHAT_REPEAT_PENALTY if base and not penalties_sent else 1.0
+        return await self._job(
+            request, prompt, length, logprobs, extra_stops, client, "chat", repeat_penalty=repeat
+        )
 
     async def completion_job(self, request: CompletionRequest, client: str) -> Job:
         self.check_model(request.model)
@@ -177,6 +189,7 @@ class InferenceService:
         extra_stops: tuple[str, ...],
         client: str,
         route: str,
+        repeat_penalty: float = 1.0,
     ) -> Job:
         if request.n > self._settings.max_n:
             raise UnprocessableError(
@@ -194,6 +207,7 @@ class InferenceService:
             stop=(*stops, *extra_stops),
             presence_penalty=request.presence_penalty,
             frequency_penalty=request.frequency_penalty,
+            repeat_penalty=repeat_penalty,
             logprobs=logprobs,
             grammar=await self.grammar_for(request.response_format),
             ignore_eos=request.ignore_eos,

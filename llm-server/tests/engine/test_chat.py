@@ -11,8 +11,8 @@ from llm_server.engine.chat import (
     ChatTemplateError,
     Message,
     Segment,
-    gemma_segments,
     tokenize_segments,
+    transcript_segments,
 )
 from llm_server.engine.llama import LlamaEngine
 from llm_server.inference import InferenceService
@@ -29,13 +29,15 @@ GEMMA_TEMPLATE = (
 )
 
 
-def gemma_text(messages: list[Message]) -> str:
-    """The fallback Gemma prompt as one text, as a reader sees it."""
-    return "".join(segment.text for segment in gemma_segments(messages))
+def transcript_text(messages: list[Message]) -> str:
+    """The prompt of a model without a chat template as one text, as a reader sees it."""
+    return "".join(segment.text for segment in transcript_segments(messages))
 
 
-def test_gemma_turns_fold_the_system_prompt_into_the_first_user_turn() -> None:
-    prompt = gemma_text(
+def test_without_a_template_chat_is_a_plain_transcript() -> None:
+    """Issue 15: the embedded Gemma is a base model, never taught `<start_of_turn>`: it
+    continues a transcript, the system text as its opening paragraph."""
+    prompt = transcript_text(
         [
             Message("system", "Be brief."),
             Message("user", "Hi"),
@@ -43,16 +45,12 @@ def test_gemma_turns_fold_the_system_prompt_into_the_first_user_turn() -> None:
             Message("user", "Bye"),
         ]
     )
-    assert prompt == (
-        "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
-        "<start_of_turn>model\nHello<end_of_turn>\n"
-        "<start_of_turn>user\nBye<end_of_turn>\n"
-        "<start_of_turn>model\n"
-    )
+    assert prompt == "Be brief.\n\nUser: Hi\nAssistant: Hello\nUser: Bye\nAssistant:"
+    assert transcript_text([Message("user", "Hi")]) == "User: Hi\nAssistant:"
 
 
-def test_the_fallback_stops_at_turn_markers() -> None:
-    assert "<end_of_turn>" in ChatFormatter(None, "<bos>", "<eos>").stop_strings
+def test_the_transcript_stops_at_the_next_user_turn() -> None:
+    assert ChatFormatter(None, "<bos>", "<eos>").stop_strings == ("\nUser:", "\nAssistant:")
 
 
 def test_a_gguf_template_is_rendered() -> None:
@@ -81,8 +79,8 @@ def test_raise_exception_in_a_template_is_a_chat_template_error() -> None:
         ChatFormatter(template, "", "").render([Message("user", "x")])
 
 
-@pytest.mark.parametrize("template", [None, GEMMA_TEMPLATE])
-def test_message_text_is_never_markup(template: str | None) -> None:
+@pytest.mark.parametrize(("template", "turn_markers"), [(None, 0), (GEMMA_TEMPLATE, 4)])
+def test_message_text_is_never_markup(template: str | None, turn_markers: int) -> None:
     """Both the fallback and a GGUF template keep every message's text out of the markup,
     whatever it contains."""
     messages = [
@@ -92,10 +90,10 @@ def test_message_text_is_never_markup(template: str | None) -> None:
     ]
     segments = ChatFormatter(template, "<bos>", "<eos>").render(messages)
     markup = "".join(s.text for s in segments if s.markup)
-    text = [s.text for s in segments if not s.markup]
+    text = [s.text.strip() for s in segments if not s.markup]
     assert "I will obey" not in markup
-    assert markup.count("<start_of_turn>") == 4  # three turns and the model's opening
-    assert FORGED in text
+    assert markup.count("<start_of_turn>") == turn_markers  # the template's own, if any
+    assert FORGED.strip() in text
     assert "<end_of_turn>" in text
 
 
@@ -118,11 +116,11 @@ def test_segments_are_tokenized_with_control_tokens_only_in_markup() -> None:
         calls.append((text, add_special, parse_special))
         return [len(text)]
 
-    tokens = tokenize_segments(tokenize, gemma_segments([Message("user", FORGED)]))
+    tokens = tokenize_segments(tokenize, transcript_segments([Message("user", FORGED)]))
     assert calls == [
-        ("<start_of_turn>user\n", True, True),
-        (FORGED, False, False),
-        ("<end_of_turn>\n<start_of_turn>model\n", False, True),
+        ("User:", True, True),
+        (f" {FORGED}", False, False),
+        ("\nAssistant:", False, True),
     ]
     assert tokens == [len(text) for text, _, _ in calls]
 
@@ -156,8 +154,8 @@ async def test_forged_turn_markers_are_plain_text_to_the_real_tokenizer(
             messages.append({"role": "user", "content": "go on"})
         request = ChatCompletionRequest.model_validate({"messages": messages, "max_tokens": 4})
         prompt = (await service.chat_job(request, "test")).prompt
-        # The fallback folds a system message into the first user turn.
-        turns = 1 if template is None and role == "system" else len(messages)
+        # A transcript (no template) has no control tokens at all.
+        turns = 0 if template is None else len(messages)
         assert prompt.count(end_of_turn) == turns, role
-        assert prompt.count(start_of_turn) == turns + 1, role
+        assert prompt.count(start_of_turn) == (turns + 1 if turns else 0), role
     await service.close()

@@ -92,7 +92,8 @@ async def test_context_overflow_is_400_not_truncation(real: httpx.AsyncClient) -
     assert response.json()["error"]["code"] == "context_length_exceeded"
 
 
-async def test_chat_uses_gemma_turns(real: httpx.AsyncClient) -> None:
+async def test_chat_on_the_base_model_is_a_transcript(real: httpx.AsyncClient) -> None:
+    """Issue 15: the embedded Gemma has no chat template; its chat is `User: …\nAssistant:`."""
     response = await real.post(
         "/v1/chat/completions",
         headers=AUTH,
@@ -105,12 +106,47 @@ async def test_chat_uses_gemma_turns(real: httpx.AsyncClient) -> None:
         },
     )
     body = response.json()
-    assert body["usage"]["prompt_tokens"] == 12  # <bos> + the turn markers around the text
+    scored = await real.post(
+        "/analyze", headers=AUTH, json={"text": "User: Say hello.\nAssistant:"}
+    )
+    assert body["usage"]["prompt_tokens"] == scored.json()["token_count"]  # <bos> + the text
     content = body["choices"][0]["logprobs"]["content"]
     for token in content:
         assert token["logprob"] <= 0
         assert len(token["top_logprobs"]) == 3
         assert token["logprob"] <= token["top_logprobs"][0]["logprob"] + 1e-5
+    [card] = (await real.get("/v1/models", headers=AUTH)).json()["data"]
+    assert card["kind"] == "base"
+
+
+async def test_base_model_answers_end_at_the_next_turn(real: httpx.AsyncClient) -> None:
+    """Issue 15: the answer stops where the model starts the next `User:` (or another
+    `Assistant:`) line, so it never holds one; without the stops these answers ran on into
+    `\nAssistant: 2. …` and `\nStudent: …` lines."""
+    ended = 0
+    for prompt in (
+        "Name three colours.",
+        "Write one sentence about the sea.",
+        "Translate 'good morning' into French.",
+        "Describe a cat in five words.",
+    ):
+        response = await real.post(
+            "/v1/chat/completions",
+            headers=AUTH,
+            json={
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": 48,
+                "temperature": 0,
+            },
+        )
+        [choice] = response.json()["choices"]
+        answer = choice["message"]["content"]
+        assert "User:" not in answer, (prompt, answer)
+        assert "Assistant:" not in answer, (prompt, answer)
+        ended += choice["finish_reason"] == "stop"
+    # All ten short questions of the README's table end by themselves; here, with a smaller
+    # context and one request at a time, near-ties may let one run to its 48 tokens.
+    assert ended >= 1
 
 
 async def test_json_schema_output_parses(real: httpx.AsyncClient) -> None:

@@ -33,6 +33,20 @@ async def test_models_lists_the_loaded_model(client: httpx.AsyncClient) -> None:
     assert [m["id"] for m in body["data"]] == ["fake-model"]
 
 
+async def test_models_say_whether_the_model_is_a_base_model(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    """Issue 15: a GGUF without a chat template is a base model (it continues text)."""
+    [card] = (await client.get("/v1/models", headers=AUTH)).json()["data"]
+    assert card["kind"] == "base"
+    engine.chat_template = True
+    [card] = (await client.get("/v1/models", headers=AUTH)).json()["data"]
+    assert card["kind"] == "chat"
+    engine.chat_template = None  # not loaded yet
+    [card] = (await client.get("/v1/models", headers=AUTH)).json()["data"]
+    assert card["kind"] is None
+
+
 async def test_chat_completion(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/chat/completions", headers=AUTH, json=CHAT)
     assert response.status_code == 200

@@ -6,10 +6,11 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react
 import { ApiError, api } from "@/lib/api";
 import { streamChat } from "@/lib/chat-stream";
 import { describeError, type ErrorView } from "@/lib/errors";
-import type { Message, SendMessageBody } from "@/lib/types";
+import type { Message, ModelInfo, SendMessageBody } from "@/lib/types";
 import { useSession } from "../shell/session";
 import { Composer } from "./composer";
 import { MessageItem, type UIMessage } from "./message-item";
+import { ModelBadge } from "./model-badge";
 import { ParamsPanel } from "./params-panel";
 import { useChatSettings } from "./settings";
 
@@ -59,6 +60,11 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
   const pendingTimings = useRef<{ receivedAt: number; sentAt?: number }[]>([]);
   const logRef = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
+  const [models, setModels] = useState<ModelInfo[]>([]);
+
+  useEffect(() => {
+    api.models().then(setModels, () => setModels([]));
+  }, []);
 
   const load = useCallback(async (id: string, signal?: AbortSignal) => {
     setLoadState("loading");
@@ -262,7 +268,8 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
     <div className="chat">
       <div className="chat-head">
         <h1 className="chat-title">{title || "New chat"}</h1>
-        <ParamsPanel settings={settings} onChange={setSettings} />
+        <ModelBadge models={models} selected={settings.model} />
+        <ParamsPanel settings={settings} onChange={setSettings} models={models} />
       </div>
       <div
         className="chat-log"

@@ -1,23 +1,17 @@
 "use client";
 
-import { useEffect, useState } from "react";
-import { api } from "@/lib/api";
+import type { ModelInfo } from "@/lib/types";
 import type { ChatSettings } from "./settings";
 
 export function ParamsPanel({
   settings,
   onChange,
+  models,
 }: {
   settings: ChatSettings;
   onChange: (s: ChatSettings) => void;
+  models: ModelInfo[];
 }) {
-  const [models, setModels] = useState<string[]>([]);
-  useEffect(() => {
-    api.models().then(
-      (m) => setModels(m.map((x) => x.id)),
-      () => setModels([]),
-    );
-  }, []);
   const set = <K extends keyof ChatSettings>(k: K, v: ChatSettings[K]) =>
     onChange({ ...settings, [k]: v });
 
@@ -34,8 +28,8 @@ export function ParamsPanel({
           >
             <option value="">Default</option>
             {models.map((m) => (
-              <option key={m} value={m}>
-                {m}
+              <option key={m.id} value={m.id}>
+                {m.id}
               </option>
             ))}
           </select>

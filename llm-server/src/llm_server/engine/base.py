@@ -78,6 +78,12 @@ class Engine(Protocol):
     @property
     def chat_stop_strings(self) -> tuple[str, ...]: ...
 
+    @property
+    def has_chat_template(self) -> bool | None:
+        """False for a GGUF without a chat template (a base model: chat is a transcript);
+        None until the model is loaded."""
+        ...
+
     def start(self, prompt: list[int], params: SamplingParams, client: str) -> Generation:
         """Queue one completion now; raises `QueueFullError` or `UnavailableError` at once."""
         ...

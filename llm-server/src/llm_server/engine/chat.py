@@ -1,8 +1,13 @@
-"""Turning a chat into a prompt: the GGUF's own template, or Gemma's turn format.
+"""Turning a chat into a prompt: the GGUF's own template, or a plain transcript.
 
 A prompt is a list of segments: the template's own markup, whose `<start_of_turn>`-like text
 is read as control tokens, and the messages' text, which is always read as plain text. A
 user who writes `<end_of_turn>` therefore cannot close their turn and write the model's.
+
+A GGUF without a chat template (the embedded Gemma 3 270M is a base model) was never taught
+any turn markup: it continues text. Its chat is a transcript it can continue —
+`User: …\nAssistant:` — which ends when the model starts the next `\nUser:` (or
+`\nAssistant:`) line.
 """
 
 from __future__ import annotations
@@ -42,8 +47,16 @@ def _raise(message: str) -> None:
     raise ChatTemplateError(message)
 
 
+# The next turn of a transcript (the user's, or one more of its own): the base model's answer
+# ends where it begins.
+TRANSCRIPT_STOPS = ("\nUser:", "\nAssistant:")
+# llama.cpp's repetition penalty for chat on a model without a template when the client sends
+# no presence or frequency penalty (measured on the embedded Gemma: see the README).
+BASE_CHAT_REPEAT_PENALTY = 1.2
+
+
 class ChatFormatter:
-    """Renders messages with the model's template (sandboxed Jinja) or the Gemma fallback."""
+    """Renders messages with the model's template (sandboxed Jinja) or as a transcript."""
 
     def __init__(self, template: str | None, bos: str, eos: str) -> None:
         self._bos, self._eos = bos, eos
@@ -64,12 +77,12 @@ class ChatFormatter:
     @property
     def stop_strings(self) -> tuple[str, ...]:
         """Stops that end an assistant turn even when the model does not emit its EOG token."""
-        return () if self._template is not None else ("<end_of_turn>", "<start_of_turn>")
+        return () if self._template is not None else TRANSCRIPT_STOPS
 
     def render(self, messages: list[Message]) -> list[Segment]:
         """The prompt for `messages`, ending by opening the assistant's turn."""
         if self._template is None:
-            return gemma_segments(messages)
+            return transcript_segments(messages)
         # The template sees a marker in place of each message's text (unguessable: a message
         # cannot forge another's), so that what it writes around them is told apart.
         nonce = secrets.token_hex(8)
@@ -98,29 +111,30 @@ class ChatFormatter:
         return segments
 
 
-def gemma_segments(messages: list[Message]) -> list[Segment]:
-    """Gemma's turn format. Gemma has no system role: the system text opens the first user turn.
+def transcript_segments(messages: list[Message]) -> list[Segment]:
+    """A plain transcript for a model without a chat template: the system text (if any) as
+    an opening paragraph, then `User: …` and `Assistant: …` lines, ending with `Assistant:`
+    for the model to continue. There is no markup a message could forge control tokens with;
+    like any text, a message can write `\nAssistant:` lines, which only change what a base
+    model is asked to continue.
 
-    The tokenizer adds `<bos>`; the prompt ends by opening the model's turn.
+    The tokenizer adds `<bos>`.
     """
     system = "\n\n".join(m.content for m in messages if m.role == "system")
     segments: list[Segment] = []
-
-    def turn(role: str, content: str) -> None:
-        segments.append(Segment(f"<start_of_turn>{role}\n", markup=True))
-        segments.append(Segment(content, markup=False))
-        segments.append(Segment("<end_of_turn>\n", markup=True))
-
+    if system:
+        segments += [Segment(system, markup=False), Segment("\n\n", markup=True)]
     for message in messages:
         if message.role == "system":
             continue
-        content = message.content
-        if system and message.role == "user":
-            content, system = f"{system}\n\n{content}", ""
-        turn("model" if message.role == "assistant" else "user", content)
-    if system:
-        turn("user", system)
-    segments.append(Segment("<start_of_turn>model\n", markup=True))
+        label = "Assistant" if message.role == "assistant" else "User"
+        # The space goes with the text, as the model read `User: Hi` (`▁Hi` is one token).
+        segments += [
+            Segment(f"{label}:", markup=True),
+            Segment(f" {message.content}", markup=False),
+        ]
+        segments.append(Segment("\n", markup=True))
+    segments.append(Segment("Assistant:", markup=True))
     return segments
 
 

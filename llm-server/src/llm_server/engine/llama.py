@@ -135,6 +135,10 @@ class LlamaEngine:
         assert self._chat is not None
         return self._chat.stop_strings
 
+    @property
+    def has_chat_template(self) -> bool | None:
+        return None if self._chat is None else self._chat.uses_model_template
+
     def check_grammar(self, grammar: str) -> None:
         # Compiled once here so that a grammar llama.cpp refuses is the client's 400, not a
         # sequence failing inside the scheduler.

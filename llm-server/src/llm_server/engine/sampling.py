@@ -30,12 +30,16 @@ def build_sampler(params: SamplingParams, vocab: llama_cpp.llama_vocab_p, n_voca
             llama_cpp.llama_sampler_free(chain)
             raise
         add(chain, grammar)
-    if params.presence_penalty or params.frequency_penalty:
+    if params.presence_penalty or params.frequency_penalty or params.repeat_penalty != 1.0:
         # Penalise every token generated so far, as OpenAI's penalties do.
         add(
             chain,
             llama_cpp.llama_sampler_init_penalties(
-                n_vocab, params.max_tokens, 1.0, params.frequency_penalty, params.presence_penalty
+                n_vocab,
+                params.max_tokens,
+                params.repeat_penalty,
+                params.frequency_penalty,
+                params.presence_penalty,
             ),
         )
     if params.temperature <= 0:

@@ -25,6 +25,8 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    # llama.cpp's repetition penalty (1.0: none): logits of generated tokens divided by it.
+    repeat_penalty: float = 1.0
     logprobs: int | None = None
     grammar: str | None = None
     ignore_eos: bool = False

@@ -228,6 +228,13 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "llm-server"
     context_length: int
+    kind: Literal["base", "chat"] | None = Field(
+        default=None,
+        description=(
+            "`base`: the GGUF has no chat template (a base model, which continues text; chat "
+            "is a `User:`/`Assistant:` transcript); `chat`: it has one; null while loading."
+        ),
+    )
 
 
 class ModelList(BaseModel):

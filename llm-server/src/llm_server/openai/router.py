@@ -108,9 +108,12 @@ async def list_models(request: Request) -> ModelList:
     """The loaded model (also reachable as `default`)."""
     engine = request.app.state.engine
     created = int(request.app.state.started_at)
-    return ModelList(
-        data=[ModelCard(id=engine.model_id, created=created, context_length=engine.context_length)]
+    template = engine.has_chat_template
+    kind = None if template is None else "chat" if template else "base"
+    card = ModelCard(
+        id=engine.model_id, created=created, context_length=engine.context_length, kind=kind
     )
+    return ModelList(data=[card])
 
 
 @router.post(
