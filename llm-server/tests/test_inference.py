@@ -215,3 +215,15 @@ async def test_a_base_model_chat_gets_a_repetition_penalty_only_when_none_was_se
     assert completion.choices[0].repeat_penalty == 1.0  # text completion is left as it is
     engine.chat_template = True  # an instruction-tuned GGUF with its template
     assert await repeat_penalty(chat()) == 1.0
+
+
+async def test_top_logprobs_without_logprobs_is_refused_before_tokenizing(
+    service: InferenceService, engine: FakeEngine
+) -> None:
+    """It was refused after the whole prompt was tokenized (up to the 1 MB body's worth)."""
+    with pytest.raises(InvalidRequestError, match="top_logprobs needs logprobs") as refused:
+        await service.chat_job(
+            chat(top_logprobs=2, messages=[{"role": "user", "content": "a"}]), "c"
+        )
+    assert refused.value.param == "top_logprobs"
+    assert engine.tokenized == 0

@@ -127,6 +127,9 @@ class InferenceService:
 
     async def chat_job(self, request: ChatCompletionRequest, client: str) -> Job:
         self.check_model(request.model)
+        # Checked before the prompt is tokenized: a refused request costs no CPU.
+        if request.top_logprobs is not None and not request.logprobs:
+            raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
         messages = [
             Message("system" if m.role == "developer" else m.role, m.text())
             for m in request.messages
@@ -140,8 +143,6 @@ class InferenceService:
         prompt = await asyncio.to_thread(tokenize_segments, self._engine.tokenize, segments)
         top = request.top_logprobs if request.top_logprobs is not None else 0
         logprobs = top if request.logprobs else None
-        if request.top_logprobs is not None and not request.logprobs:
-            raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
         length = chat_length(request, self._settings.default_max_tokens)
         extra_stops = self._engine.chat_stop_strings
         # A base model left alone repeats itself; most clients send no penalty at all, so
