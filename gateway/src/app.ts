@@ -31,6 +31,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { healthRoutes } from "./routes/health.js";
+import { invitationRoutes } from "./routes/invitations.js";
 import { keyLimitRoutes } from "./routes/key-limits.js";
 import { llmRoutes } from "./routes/llm.js";
 import { setupRoutes } from "./routes/setup.js";
@@ -41,6 +42,7 @@ import { AdminSetup } from "./services/admin-setup.js";
 import { ApiKeyService } from "./services/api-keys.js";
 import { ChatService } from "./services/chat.js";
 import { ConversationService } from "./services/conversations.js";
+import { InvitationService } from "./services/invitations.js";
 import { upstreamAgent } from "./services/llm-client.js";
 import { LlmServers } from "./services/llm-servers.js";
 import type { Tracing } from "./services/tracing.js";
@@ -250,6 +252,19 @@ export async function buildApp(
   await app.register(authProvidersRoutes, { oauth: config.oauth });
   await app.register(userRoutes, { users, apiKeys });
   await app.register(adminRoutes, { users });
+  app.addHook("onClose", async () => app.auth.mail.close());
+  await app.register(invitationRoutes, {
+    auth: app.auth,
+    invitations: new InvitationService(
+      app.auth,
+      app.auth.invitations,
+      users,
+      app.auth.mail,
+      config.publicUrl,
+    ),
+    users,
+    publicUrl: config.publicUrl,
+  });
   await app.register(setupRoutes, {
     setup: new AdminSetup(app.auth, app.db, users),
     webOrigin: config.publicUrl,

@@ -3,14 +3,23 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
-import type { AuthLog } from "./auth/auth.js";
-import { type Config, ConfigError, type Limits, loadConfig } from "./config.js";
+import type { Auth, AuthLog } from "./auth/auth.js";
+import {
+  type Config,
+  ConfigError,
+  type Limits,
+  loadConfig,
+  SIGNUP_MODES,
+  type SignupMode,
+} from "./config.js";
 import { setupDatabase } from "./db/setup.js";
 import { HttpError } from "./errors.js";
 import { AdminSetup, setupLinkLine } from "./services/admin-setup.js";
 import { ApiKeyService } from "./services/api-keys.js";
+import { InvitationService } from "./services/invitations.js";
 import { MemoryLimitStore } from "./services/limit-store.js";
 import { type LimitOverrides, LimitService } from "./services/limits.js";
+import { issueResetLink } from "./services/reset-link.js";
 import { UserService } from "./services/users.js";
 
 const USAGE = `usage: gateway/bin/admin <command> [options]
@@ -23,6 +32,12 @@ const USAGE = `usage: gateway/bin/admin <command> [options]
   create-api-key  --email E [--name N] [--expires-in-days D]   (prints the key on its last line)
   reset-password  --email E [--password P]   (prints a new random password unless P is given)
   reset-link      --email E   (prints a one-hour password-reset link for the user to open)
+  invite          --email E [--role admin|user]   (mails the invitation when SMTP is set up;
+                  prints the link when it was not mailed)
+  invitations     (lists the invitations, newest first)
+  revoke-invitation --id ID
+  approve         --email E   (lets an account that signed up in approval mode in)
+  signup-mode     [open|approval|invite|closed]   (prints, or sets, who may create an account)
   set-limits      --email E [--requests-per-minute N] [--tokens-per-day N]
                   [--concurrent-streams N] [--max-tokens N]   (0 = no limit, "default" = role default)
   set-key-limits  --key-id ID [--requests-per-minute N] [--tokens-per-day N]
@@ -108,16 +123,17 @@ export async function runAdmin(
       "concurrent-streams": { type: "string" },
       "max-tokens": { type: "string" },
       "key-id": { type: "string" },
+      id: { type: "string" },
     },
     strict: true,
+    allowPositionals: command === "signup-mode",
   });
-  const resetLinks: string[] = [];
-  const { db, auth } = await setupDatabase(config, quietLog, {
-    onResetLink: ({ url }) => resetLinks.push(url),
-  });
+  const { db, auth } = await setupDatabase(config, quietLog);
   try {
     const users = new UserService(auth, db);
     const setup = new AdminSetup(auth, db, users);
+    const policy = await signupCommand(command, rest, values, auth, users, config);
+    if (policy) return policy;
     if (command === "setup-link") {
       const token = await setup.issue();
       if (!token) throw new CliError("an admin account exists already: no setup link is needed");
@@ -184,12 +200,12 @@ export async function runAdmin(
           : [`new password of ${existing.email} (sessions ended):`, password];
       }
       case "reset-link": {
-        await auth.api.requestPasswordReset({
-          body: { email: existing.email, redirectTo: `${config.publicUrl}/reset-password` },
-        });
-        const link = resetLinks.at(-1);
-        if (!link) throw new CliError(`no reset link was issued for ${existing.email}`);
+        const link = await issueResetLink(auth, existing.email, config.publicUrl);
         return [`password-reset link for ${existing.email} (valid 1 hour, single use):`, link];
+      }
+      case "approve": {
+        const approved = await users.approve(existing.id);
+        return [`${approved.email} is approved`];
       }
       case "set-limits": {
         const patch = limitPatch(values);
@@ -203,6 +219,69 @@ export async function runAdmin(
     }
   } finally {
     await db.close();
+  }
+}
+
+/**
+ * The sign-up policy commands (invite, invitations, revoke-invitation, signup-mode); null for
+ * any other command.
+ */
+async function signupCommand(
+  command: string,
+  rest: string[],
+  values: { email?: string | undefined; role?: string | undefined; id?: string | undefined },
+  auth: Auth,
+  users: UserService,
+  config: Config,
+): Promise<string[] | null> {
+  switch (command) {
+    case "invite": {
+      const email = need(values.email, "email").toLowerCase();
+      const wanted = values.role === undefined ? "user" : role(values.role);
+      const service = new InvitationService(
+        auth,
+        auth.invitations,
+        users,
+        auth.mail,
+        config.publicUrl,
+      );
+      const sent = await service.invite(email, wanted, null);
+      const until = sent.invitation.expiresAt.toISOString();
+      if (sent.mail.sent)
+        return [`invitation for ${email} (${wanted}) mailed; valid until ${until}`];
+      const why =
+        sent.mail.reason === "failed"
+          ? `the mail failed: ${sent.mail.error}`
+          : "no SMTP_URL is set";
+      return [
+        `invitation for ${email} (${wanted}) not mailed (${why}); hand over this link, valid once until ${until}:`,
+        sent.link ?? "",
+      ];
+    }
+    case "invitations": {
+      const list = await auth.invitations.list(500, 0);
+      if (list.length === 0) return ["no invitations"];
+      return list.map(
+        (i) => `${i.id}  ${i.email}  ${i.role}  ${i.status}  expires ${i.expiresAt.toISOString()}`,
+      );
+    }
+    case "revoke-invitation": {
+      const revoked = await auth.invitations.revoke(need(values.id, "id"));
+      return [`invitation for ${revoked.email} is ${revoked.status}`];
+    }
+    case "signup-mode": {
+      const [wanted] = rest.filter((a) => !a.startsWith("-"));
+      if (wanted !== undefined) {
+        if (!SIGNUP_MODES.includes(wanted as SignupMode)) {
+          throw new CliError(`sign-up mode must be one of ${SIGNUP_MODES.join("|")}`);
+        }
+        await auth.settings.setSignupMode(wanted as SignupMode);
+      }
+      const mode = await auth.settings.signupMode();
+      return [`sign-up mode: ${mode} (SIGNUP_MODE default: ${auth.settings.signupModeDefault})`];
+    }
+    default:
+      return null;
   }
 }
 

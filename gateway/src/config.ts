@@ -6,6 +6,7 @@ import { Ajv } from "ajv";
 import { ConfigError } from "./config/errors.js";
 import { originsConfig } from "./config/origins.js";
 import {
+  mailConfig,
   oauthConfig,
   parseDatabaseUrl,
   parseRedisUrl,
@@ -18,7 +19,13 @@ import { isPlaceholder, SECRETS, type SecretSpec, withSecretFiles } from "./conf
 import type { Config } from "./config/types.js";
 
 export { ConfigError } from "./config/errors.js";
-export { type AppEnv, EnvSchema, type LogLevel } from "./config/schema.js";
+export {
+  type AppEnv,
+  EnvSchema,
+  type LogLevel,
+  SIGNUP_MODES,
+  type SignupMode,
+} from "./config/schema.js";
 export { isPlaceholder } from "./config/secrets.js";
 export type * from "./config/types.js";
 
@@ -89,6 +96,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
   }
 
   const origins = originsConfig(parsed, warnings, publicUrlGiven);
+  const mail = mailConfig(parsed);
+  if (parsed.REQUIRE_EMAIL_VERIFICATION && !mail) {
+    throw new ConfigError(
+      "REQUIRE_EMAIL_VERIFICATION",
+      "config error: REQUIRE_EMAIL_VERIFICATION needs SMTP_URL and MAIL_FROM (the link is mailed)",
+    );
+  }
   if (parsed.ADMIN_EMAIL !== undefined) {
     warnings.push(
       "ADMIN_EMAIL is ignored: signing up never makes an admin. Create the first admin with the " +
@@ -109,6 +123,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     ...origins,
     trustProxy: ["", "false", "none"].includes(parsed.TRUST_PROXY) ? false : parsed.TRUST_PROXY,
     requireAdmin2fa: parsed.REQUIRE_ADMIN_2FA,
+    signupMode: parsed.SIGNUP_MODE,
+    invitationTtlMs: parsed.INVITATION_TTL_HOURS * 3_600_000,
+    mail,
+    requireEmailVerification: parsed.REQUIRE_EMAIL_VERIFICATION,
     firstTokenTimeoutMs: parsed.LLM_FIRST_TOKEN_TIMEOUT_MS,
     idleTimeoutMs: parsed.LLM_IDLE_TIMEOUT_MS,
     headersTimeoutMs: parsed.LLM_HEADERS_TIMEOUT_MS,

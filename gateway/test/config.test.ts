@@ -34,6 +34,10 @@ describe("loadConfig", () => {
       trustedOrigins: ["https://chat.example.org"],
       trustProxy: "loopback",
       requireAdmin2fa: false,
+      signupMode: "open",
+      invitationTtlMs: 7 * 86_400_000,
+      mail: undefined,
+      requireEmailVerification: false,
       firstTokenTimeoutMs: 120_000,
       idleTimeoutMs: 60_000,
       headersTimeoutMs: 10_000,
@@ -243,11 +247,60 @@ describe("loadConfig", () => {
     [{ PUBLIC_URL: "https://u:p@chat.example.org" }, "PUBLIC_URL"],
     [{ CORS_ORIGINS: "*" }, "CORS_ORIGINS"],
     [{ CORS_ORIGINS: "https://a.example/app" }, "CORS_ORIGINS"],
+    [{ SIGNUP_MODE: "everyone" }, "SIGNUP_MODE"],
+    [{ INVITATION_TTL_HOURS: "0" }, "INVITATION_TTL_HOURS"],
+    [{ INVITATION_TTL_HOURS: "1e9" }, "INVITATION_TTL_HOURS"],
+    [{ SMTP_URL: "http://mail.example.org", MAIL_FROM: "a@b.c" }, "SMTP_URL"],
+    [{ SMTP_URL: "smtp://:secret@", MAIL_FROM: "a@b.c" }, "SMTP_URL"],
+    [{ SMTP_URL: "smtp://mail.example.org" }, "MAIL_FROM"],
+    [{ SMTP_URL: "smtp://mail.example.org", MAIL_FROM: "not an address" }, "MAIL_FROM"],
+    [
+      { SMTP_URL: "smtp://u:p@mail.example.org", SMTP_PASSWORD: "q", MAIL_FROM: "a@b.c" },
+      "SMTP_PASSWORD",
+    ],
+    [{ SMTP_PASSWORD: "lonely" }, "SMTP_PASSWORD"],
+    [{ REQUIRE_EMAIL_VERIFICATION: "true" }, "REQUIRE_EMAIL_VERIFICATION"],
   ])("rejects invalid %j naming %s", (env, variable) => {
     const err = catchConfigError(() =>
       loadConfig({ APP_ENV: "development", ...env } as NodeJS.ProcessEnv),
     );
     expect(err.variable).toBe(variable);
     expect(err.message).toMatch(new RegExp(`^config error: ${variable} `));
+  });
+
+  it("reads the sign-up mode and the SMTP settings; never echoes the SMTP password", () => {
+    const config = loadConfig({
+      APP_ENV: "development",
+      SIGNUP_MODE: "approval",
+      INVITATION_TTL_HOURS: "48",
+      SMTP_URL: "smtps://mailer%40example.org:p%40ss@mail.example.org",
+      MAIL_FROM: "LLM stack <llm@example.org>",
+      REQUIRE_EMAIL_VERIFICATION: "true",
+    });
+    expect(config.signupMode).toBe("approval");
+    expect(config.invitationTtlMs).toBe(48 * 3_600_000);
+    expect(config.requireEmailVerification).toBe(true);
+    expect(config.mail).toEqual({
+      host: "mail.example.org",
+      port: 465,
+      secure: true,
+      user: "mailer@example.org",
+      password: "p@ss",
+      from: "LLM stack <llm@example.org>",
+    });
+    const plain = loadConfig({
+      APP_ENV: "development",
+      SMTP_URL: "smtp://mail.example.org:2525",
+      MAIL_FROM: "llm@example.org",
+    });
+    expect(plain.mail).toMatchObject({ port: 2525, secure: false, user: undefined });
+    const err = catchConfigError(() =>
+      loadConfig({
+        APP_ENV: "development",
+        SMTP_URL: "smtp://u:hunter2@ho st",
+        MAIL_FROM: "a@b.c",
+      }),
+    );
+    expect(err.message).not.toContain("hunter2");
   });
 });

@@ -154,4 +154,49 @@ describe("OpenID Connect sign-in", () => {
     const accounts = await ctx.internalAdapter.findAccounts(existing.userId);
     expect(accounts.map((a) => a.providerId)).toEqual(["credential"]);
   });
+
+  it("obeys the sign-up policy: closed and invite refuse new accounts, not existing ones", async () => {
+    // alice has an account from the test above; carol, dave and erin are new.
+    const noSession = (headers: Record<string, unknown>) =>
+      expect(cookiesOf(headers)).not.toMatch(/session_token=[^;]/);
+    await app.auth.settings.setSignupMode("closed");
+    const closed = await oidcSignIn("carol");
+    expect(String(closed.headers.location)).toMatch(/error/);
+    noSession(closed.headers);
+    const returning = await oidcSignIn("alice");
+    expect(returning.headers.location).toBe("/chat");
+
+    await app.auth.settings.setSignupMode("invite");
+    const uninvited = await oidcSignIn("dave");
+    expect(String(uninvited.headers.location)).toMatch(/error/);
+    noSession(uninvited.headers);
+    const ctx = await app.auth.$context;
+    for (const email of ["carol@idp.example", "dave@idp.example"]) {
+      expect(await ctx.internalAdapter.findUserByEmail(email)).toBeNull();
+    }
+    // An invitation for the address the IdP vouches for lets it in, once, with its role.
+    await app.auth.invitations.create("erin@idp.example", "admin", null);
+    const invited = await oidcSignIn("erin");
+    expect(invited.headers.location).toBe("/chat");
+    const me = await app.inject({
+      method: "GET",
+      url: "/api/user",
+      headers: browser({ cookie: cookiesOf(invited.headers), token: "", userId: "" }),
+    });
+    expect(me.json()).toMatchObject({ email: "erin@idp.example", role: "admin", pending: false });
+    const [row] = await app.db.kysely.selectFrom("invitation").selectAll().execute();
+    expect(row?.usedAt).not.toBeNull();
+
+    await app.auth.settings.setSignupMode("approval");
+    const waiting = await oidcSignIn("frank");
+    expect(waiting.headers.location).toBe("/chat");
+    const pending = await app.inject({
+      method: "GET",
+      url: "/api/conversations",
+      headers: browser({ cookie: cookiesOf(waiting.headers), token: "", userId: "" }),
+    });
+    expect(pending.statusCode).toBe(403);
+    expect(pending.json()).toMatchObject({ error: { code: "ACCOUNT_PENDING" } });
+    await app.auth.settings.setSignupMode("open");
+  });
 });

@@ -73,6 +73,8 @@ describe("NAME_FILE secrets", () => {
         ["OIDC_CLIENT_SECRET", "oidc-secret\n"],
         ["GITHUB_CLIENT_SECRET", "github-secret\n"],
         ["GOOGLE_CLIENT_SECRET", "google-secret\n"],
+        ["SMTP_URL", "smtp://mailer%40example.org@mail.example.org:2587\n"],
+        ["SMTP_PASSWORD", "smtp-secret\n"],
       ].map(([name, content]) => [`${name}_FILE`, secretFile(content as string)]),
     );
     expect(Object.keys(files).sort()).toEqual(FILE_SECRETS.map((n) => `${n}_FILE`).sort());
@@ -83,6 +85,14 @@ describe("NAME_FILE secrets", () => {
       OIDC_CLIENT_ID: "oidc-id",
       GITHUB_CLIENT_ID: "gh-id",
       GOOGLE_CLIENT_ID: "g-id",
+    });
+    expect(config.mail).toEqual({
+      host: "mail.example.org",
+      port: 2587,
+      secure: false,
+      user: "mailer@example.org",
+      password: "smtp-secret",
+      from: "mailer@example.org",
     });
     expect(config.authSecret).toBe(SECRET);
     expect(config.llmServerToken).toBe(TOKEN);

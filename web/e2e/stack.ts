@@ -30,8 +30,8 @@ let log: WriteStream | undefined;
 
 /**
  * The supervisor's stderr (every service's log) is also written to this file, so
- * tests can read what the services logged (e.g. the password-reset link the
- * gateway logs instead of mailing it). globalSetup exports it as E2E_STACK_LOG.
+ * tests can read what the services logged (e.g. the first-admin setup link the
+ * gateway prints at start). globalSetup exports it as E2E_STACK_LOG.
  */
 export const stackLogPath = path.join(os.tmpdir(), `llm-stack-e2e-${process.pid}.log`);
 

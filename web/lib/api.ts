@@ -8,6 +8,7 @@
 import { ApiError, errorFromResponse } from "./http";
 import type {
   AdminApiKey,
+  AdminSettings,
   AdminUsage,
   AdminUser,
   AnalyzeResult,
@@ -16,10 +17,13 @@ import type {
   Conversation,
   ConversationSummary,
   CreatedApiKey,
+  Invitation,
+  InvitationSent,
   KeyLimits,
   ModelInfo,
   Role,
   ServersStatus,
+  SignupMode,
   UsageGroupBy,
   User,
   UserUsage,
@@ -147,6 +151,24 @@ export const api = {
       { signal },
     ),
   adminServers: () => request<ServersStatus>("/api/admin/servers"),
+  adminSettings: () => request<AdminSettings>("/api/admin/settings"),
+  adminSetSignupMode: (signupMode: SignupMode) =>
+    request<{ signupMode: SignupMode }>("/api/admin/settings", {
+      method: "PATCH",
+      body: { signupMode },
+    }),
+  adminInvitations: () =>
+    request<{ invitations: Invitation[] }>("/api/admin/invitations").then((r) => r.invitations),
+  adminInvite: (email: string, role: Role) =>
+    request<InvitationSent>("/api/admin/invitations", { body: { email, role } }),
+  adminRevokeInvitation: (id: string) =>
+    request<Invitation>(`/api/admin/invitations/${enc(id)}`, { method: "DELETE" }),
+  adminApprove: (id: string) =>
+    request<AdminUser>(`/api/admin/users/${enc(id)}/approve`, { method: "POST" }),
+  adminResetLink: (id: string) =>
+    request<{ link: string; expiresInSeconds: number }>(`/api/admin/users/${enc(id)}/reset-link`, {
+      method: "POST",
+    }),
   adminUserApiKeys: (userId: string) =>
     request<{ keys: AdminApiKey[] }>(`/api/admin/users/${enc(userId)}/api-keys`).then(
       (r) => r.keys,

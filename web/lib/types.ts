@@ -8,6 +8,8 @@ export interface User {
   name: string;
   role: Role;
   twoFactorEnabled: boolean;
+  /** Signed up while sign-up needed approval, not approved yet: nothing works until then. */
+  pending?: boolean;
   createdAt: string;
 }
 
@@ -85,7 +87,41 @@ export interface AdminUser {
   name: string;
   role: Role;
   disabled: boolean;
+  pending?: boolean;
   createdAt: string;
+}
+
+/** Who may create an account (gateway SIGNUP_MODE, changed by admins at runtime). */
+export type SignupMode = "open" | "approval" | "invite" | "closed";
+
+/** GET /api/admin/settings */
+export interface AdminSettings {
+  signupMode: SignupMode;
+  signupModeDefault: SignupMode;
+  mail: {
+    configured: boolean;
+    sent: number;
+    failed: number;
+    lastFailure: { at: string; kind: string; error: string } | null;
+  };
+}
+
+export interface Invitation {
+  id: string;
+  email: string;
+  role: Role;
+  status: "pending" | "used" | "expired" | "revoked";
+  createdAt: string;
+  expiresAt: string;
+  usedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** POST /api/admin/invitations: `link` only when it was not mailed. */
+export interface InvitationSent {
+  invitation: Invitation;
+  link?: string;
+  mail: { sent: boolean; reason?: string; error?: string };
 }
 
 /** An API key's own limits (admin): null = none of the key's own, 0 = no limit. */

@@ -1,9 +1,14 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { apiKey } from "@better-auth/api-key";
 import { betterAuth } from "better-auth";
 import { admin, bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
 import type { Config } from "../config.js";
 import type { Database } from "../db/database.js";
+import { InvitationStore } from "../services/invitations.js";
+import { MailService } from "../services/mail.js";
+import { SettingsService } from "../services/settings.js";
 import { authHooks, CLIENT_IP_HEADER } from "./guards.js";
+import { SignupGate } from "./signup-gate.js";
 import { LoginThrottle } from "./throttle.js";
 
 export { CLIENT_IP_HEADER } from "./guards.js";
@@ -22,32 +27,45 @@ export interface AuthLog {
   debug: LogFn;
 }
 
-/** Where a password-reset link goes: the operator's command line, later mail; never the log. */
-export type ResetLinkSink = (link: { userId: string; email: string; url: string }) => void;
-
 export interface AuthDeps {
   config: Config;
   db: Database;
   log: AuthLog;
-  /** Receives reset links (bin/admin reset-link); without it a request is only logged, link-less. */
-  onResetLink?: ResetLinkSink | undefined;
   /** Counts wrong passwords (a fresh one by default); also used by the gateway's own routes. */
   throttle?: LoginThrottle;
+  /** Sends reset, verification and invitation mails (from config.mail by default). */
+  mail?: MailService;
+}
+
+/** What the better-auth instance works with besides its options (see createAuth). */
+interface AuthParts {
+  throttle: LoginThrottle;
+  mail: MailService;
+  settings: SettingsService;
+  invitations: InvitationStore;
+  /** While a call runs inside `resetLinks.run(list, …)`, its reset links go to `list`, not mail. */
+  resetLinks: AsyncLocalStorage<string[]>;
 }
 
 /**
  * The better-auth instance: email/password, sessions, JWT, 2FA, API keys, admin roles;
- * `throttle` is the brute-force throttle its password checks go through (see guards.ts).
+ * `throttle` is the brute-force throttle its password checks go through (see guards.ts), and
+ * sign-ups follow the sign-up policy (`settings`, `invitations`; see signup-gate.ts).
  */
 export function createAuth(deps: AuthDeps) {
-  const throttle = deps.throttle ?? new LoginThrottle();
-  return Object.assign(betterAuthFor(deps, throttle), { throttle });
+  const parts: AuthParts = {
+    throttle: deps.throttle ?? new LoginThrottle(),
+    mail: deps.mail ?? new MailService(deps.config.mail, deps.log),
+    settings: new SettingsService(deps.db, deps.config.signupMode),
+    invitations: new InvitationStore(deps.db, deps.config.invitationTtlMs),
+    resetLinks: new AsyncLocalStorage<string[]>(),
+  };
+  return Object.assign(betterAuthFor(deps, parts), parts);
 }
 
-function betterAuthFor(
-  { config, db: database, log, onResetLink }: AuthDeps,
-  throttle: LoginThrottle,
-) {
+function betterAuthFor({ config, db: database, log }: AuthDeps, parts: AuthParts) {
+  const { throttle, mail } = parts;
+  const gate = new SignupGate(parts.settings, parts.invitations);
   const db = database.kysely;
   const relaxed = config.appEnv !== "production";
   return betterAuth({
@@ -71,11 +89,30 @@ function betterAuthFor(
       minPasswordLength: 8,
       maxPasswordLength: 256,
       revokeSessionsOnPasswordReset: true,
+      requireEmailVerification: config.requireEmailVerification,
       sendResetPassword: async ({ user, url }) => {
-        // The link signs in as the user for an hour: it never goes to the log. No mail server
-        // is configured, so the operator hands links out with `bin/admin reset-link`.
-        if (onResetLink) onResetLink({ userId: user.id, email: user.email, url });
-        else log.warn({ userId: user.id }, "password reset requested (no mail configured)");
+        // The link signs in as the user for an hour: it never goes to the log. An admin's
+        // request (bin/admin reset-link, the admin page) takes it; anyone else's is mailed,
+        // without waiting (the answer is the same whether the account exists or not).
+        const capture = parts.resetLinks.getStore();
+        if (capture) capture.push(url);
+        else if (!mail.configured)
+          log.warn({ userId: user.id }, "password reset requested (no mail configured)");
+        else void mail.sendPasswordReset(user.email, url);
+      },
+    },
+    emailVerification: {
+      sendOnSignUp: config.requireEmailVerification,
+      sendOnSignIn: config.requireEmailVerification,
+      autoSignInAfterVerification: true,
+      sendVerificationEmail: async ({ user, url }) => {
+        void mail.sendVerification(user.email, url);
+      },
+    },
+    user: {
+      // Set by the sign-up policy (approval mode) and cleared by an admin, never by the user.
+      additionalFields: {
+        pending: { type: "boolean", required: false, defaultValue: false, input: false },
       },
     },
     // Accounts are keyed by (provider, subject); an OAuth sign-in whose email belongs to an
@@ -113,13 +150,16 @@ function betterAuthFor(
         "/request-password-reset": { window: 60, max: 3 },
       },
     },
-    hooks: authHooks(throttle),
+    hooks: authHooks(throttle, (ctx) => gate.beforeSignUp(ctx)),
     databaseHooks: {
       user: {
         create: {
           // Open sign-up (email or OAuth) never makes an admin, first account included: the
           // first admin comes from the operator (setup link or bin/admin; services/admin-setup.ts).
-          before: async (user) => ({ data: { ...user, role: "user" } }),
+          // The sign-up policy may refuse the account or mark it pending (signup-gate.ts).
+          before: async (user, ctx) => ({
+            data: { ...user, role: "user", ...(await gate.beforeCreate(user, ctx)) },
+          }),
         },
       },
     },

@@ -64,7 +64,11 @@ export const TOO_MANY_ATTEMPTS = {
  * before the check while delayed; failures and successes counted after it). Calls made
  * inside the gateway (`auth.api.*` without the client-IP header) are not throttled.
  */
-export function authHooks(throttle: LoginThrottle) {
+export function authHooks(
+  throttle: LoginThrottle,
+  /** Runs first on every outside request (the sign-up policy's check). */
+  gate: (ctx: { path: string; headers?: Headers | undefined }) => Promise<void> = async () => {},
+) {
   /** What the before hook found, for the after hook of the same request. */
   const pending = new WeakMap<object, { account: string; ip: string }>();
   return {
@@ -74,6 +78,7 @@ export function authHooks(throttle: LoginThrottle) {
       if (isBlockedAuthPath(ctx.path)) {
         throw new APIError("NOT_FOUND", { code: "NOT_FOUND", message: "Not found" });
       }
+      await gate(ctx);
       const source = PASSWORD_CHECKS[ctx.path];
       if (source) {
         const account = await accountOf(ctx, source);

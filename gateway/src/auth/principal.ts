@@ -14,6 +14,8 @@ export interface AuthUser {
   role: Role;
   disabled: boolean;
   twoFactorEnabled: boolean;
+  /** Signed up while sign-up needed approval and not approved yet: may use nothing. */
+  pending: boolean;
   createdAt: Date;
 }
 
@@ -35,6 +37,7 @@ interface RawUser {
   role?: string | null | undefined;
   banned?: boolean | null | undefined;
   twoFactorEnabled?: boolean | null | undefined;
+  pending?: unknown;
   createdAt: Date;
 }
 
@@ -46,6 +49,7 @@ export function toAuthUser(u: RawUser): AuthUser {
     role: u.role === "admin" ? "admin" : "user",
     disabled: u.banned === true,
     twoFactorEnabled: u.twoFactorEnabled === true,
+    pending: u.pending === true || u.pending === 1,
     createdAt: new Date(u.createdAt),
   };
 }

@@ -4,7 +4,13 @@ import { createSecureContext } from "node:tls";
 import { ConfigError } from "./errors.js";
 import type { Env } from "./schema.js";
 import { isPlaceholder, readSecretFile } from "./secrets.js";
-import type { OAuthClient, OAuthConfig, TlsConfig, UpstreamTlsConfig } from "./types.js";
+import type {
+  MailConfig,
+  OAuthClient,
+  OAuthConfig,
+  TlsConfig,
+  UpstreamTlsConfig,
+} from "./types.js";
 
 export function parseUrl(variable: string, raw: string): string {
   let url: URL;
@@ -193,4 +199,64 @@ export function parseOrigins(variable: string, raw: string): string[] {
     }
   }
   return [...new Set(origins.map((o) => new URL(o).origin))];
+}
+
+/**
+ * The SMTP settings: `smtp://` (STARTTLS when the server offers it) or `smtps://` (TLS from the
+ * first byte), user and password in the URL or the password in SMTP_PASSWORD. Messages never
+ * repeat the URL (it may hold the password). None when SMTP_URL is unset.
+ */
+export function mailConfig(env: {
+  SMTP_URL?: string | undefined;
+  SMTP_PASSWORD?: string | undefined;
+  MAIL_FROM?: string | undefined;
+}): MailConfig | undefined {
+  if (!env.SMTP_URL) {
+    if (env.SMTP_PASSWORD) {
+      throw new ConfigError(
+        "SMTP_PASSWORD",
+        "config error: SMTP_PASSWORD is set but SMTP_URL is not",
+      );
+    }
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(env.SMTP_URL);
+  } catch {
+    throw new ConfigError(
+      "SMTP_URL",
+      "config error: SMTP_URL must be a URL like smtp://user@mail.example.com:587",
+    );
+  }
+  if ((url.protocol !== "smtp:" && url.protocol !== "smtps:") || url.hostname === "") {
+    throw new ConfigError(
+      "SMTP_URL",
+      "config error: SMTP_URL must be an smtp:// or smtps:// URL with a host",
+    );
+  }
+  if (url.password && env.SMTP_PASSWORD) {
+    throw new ConfigError(
+      "SMTP_PASSWORD",
+      "config error: SMTP_PASSWORD is set and SMTP_URL holds a password too: keep one",
+    );
+  }
+  const secure = url.protocol === "smtps:";
+  const user = decodeURIComponent(url.username);
+  const password = url.password ? decodeURIComponent(url.password) : env.SMTP_PASSWORD;
+  const from = env.MAIL_FROM ?? (user.includes("@") ? user : undefined);
+  if (!from || !/^[^\s@<>]+@[^\s@<>]+$|<[^\s@<>]+@[^\s@<>]+>\s*$/.test(from)) {
+    throw new ConfigError(
+      "MAIL_FROM",
+      'config error: MAIL_FROM must be the sender address of the mails, e.g. "LLM stack <llm@example.com>"',
+    );
+  }
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    secure,
+    user: user || undefined,
+    password: user ? password : undefined,
+    from,
+  };
 }

@@ -43,6 +43,20 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: "loopback" }),
   ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3 })),
   REQUIRE_ADMIN_2FA: Type.Boolean({ default: false }),
+  SIGNUP_MODE: Type.Union(
+    [
+      Type.Literal("open"),
+      Type.Literal("approval"),
+      Type.Literal("invite"),
+      Type.Literal("closed"),
+    ],
+    { default: "open" },
+  ),
+  INVITATION_TTL_HOURS: Type.Integer({ minimum: 1, maximum: 24 * 90, default: 168 }),
+  SMTP_URL: Type.Optional(Type.String({ minLength: 1 })),
+  SMTP_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  MAIL_FROM: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+  REQUIRE_EMAIL_VERIFICATION: Type.Boolean({ default: false }),
   LLM_FIRST_TOKEN_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 120_000 }),
   LLM_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 60_000 }),
   LLM_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10_000 }),
@@ -97,9 +111,19 @@ export type Env = Static<typeof EnvSchema>;
 
 export type AppEnv = Env["APP_ENV"];
 export type LogLevel = Env["LOG_LEVEL"];
+export type SignupMode = Env["SIGNUP_MODE"];
+
+/** The sign-up policies, in the order the admin page lists them. */
+export const SIGNUP_MODES = [
+  "open",
+  "approval",
+  "invite",
+  "closed",
+] as const satisfies readonly SignupMode[];
 
 export const CHOICES: Record<string, readonly string[]> = {
   APP_ENV: APP_ENVS,
   LOG_LEVEL: LOG_LEVELS,
   CACHE_SCOPE: ["user", "shared"],
+  SIGNUP_MODE: SIGNUP_MODES,
 };

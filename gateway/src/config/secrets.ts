@@ -65,6 +65,8 @@ export const FILE_SECRETS = [
   "OIDC_CLIENT_SECRET",
   "GITHUB_CLIENT_SECRET",
   "GOOGLE_CLIENT_SECRET",
+  "SMTP_URL",
+  "SMTP_PASSWORD",
 ] as const;
 
 /** A secret file larger than this is a wrong path (a log, an image), not a secret. */

@@ -1,4 +1,4 @@
-import type { AppEnv, LogLevel } from "./schema.js";
+import type { AppEnv, LogLevel, SignupMode } from "./schema.js";
 
 export interface Config {
   appEnv: AppEnv;
@@ -31,6 +31,17 @@ export interface Config {
   /** Proxies whose X-Forwarded-For is believed (proxy-addr syntax), or false. */
   trustProxy: string | false;
   requireAdmin2fa: boolean;
+  /**
+   * Who may create an account, until an admin changes it on the admin page (the setting
+   * stored in the database wins): open, approval (pending until approved), invite, closed.
+   */
+  signupMode: SignupMode;
+  /** How long an invitation link works. */
+  invitationTtlMs: number;
+  /** Outgoing mail (password reset, verification, invitations); none: links only for admins. */
+  mail: MailConfig | undefined;
+  /** New email/password accounts must confirm their address (a mailed link) before signing in. */
+  requireEmailVerification: boolean;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
   /**
@@ -122,4 +133,15 @@ export interface OAuthConfig {
   oidc: (OAuthClient & { issuer: string; name: string }) | undefined;
   github: OAuthClient | undefined;
   google: OAuthClient | undefined;
+}
+
+export interface MailConfig {
+  host: string;
+  port: number;
+  /** TLS from the first byte (smtps://); otherwise STARTTLS when the server offers it. */
+  secure: boolean;
+  user: string | undefined;
+  password: string | undefined;
+  /** The From address (MAIL_FROM). */
+  from: string;
 }

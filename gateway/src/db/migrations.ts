@@ -99,6 +99,35 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await sql`drop table limit_override`.execute(db);
       },
     },
+    "0003_invitations_settings": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("invitation")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          // SHA-256 of the token (hex): the token itself is only in the link.
+          .addColumn("tokenHash", "text", (c) => c.notNull().unique())
+          .addColumn("email", "text", (c) => c.notNull())
+          .addColumn("role", "text", (c) => c.notNull())
+          .addColumn("invitedBy", "text", (c) => c.references("user.id").onDelete("set null"))
+          .addColumn("createdAt", t.int64, (c) => c.notNull())
+          .addColumn("expiresAt", t.int64, (c) => c.notNull())
+          .addColumn("usedAt", t.int64)
+          .addColumn("usedBy", "text", (c) => c.references("user.id").onDelete("set null"))
+          .addColumn("revokedAt", t.int64)
+          .execute();
+        await db.schema.createIndex("invitation_email").on("invitation").column("email").execute();
+        await db.schema
+          .createTable("gateway_setting")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("value", "text", (c) => c.notNull())
+          .addColumn("updatedAt", t.int64, (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await sql`drop table gateway_setting`.execute(db);
+        await sql`drop table invitation`.execute(db);
+      },
+    },
   };
 }
 

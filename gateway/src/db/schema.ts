@@ -35,6 +35,7 @@ export interface UserTable {
   role: string | null;
   banned: boolean | number | null;
   twoFactorEnabled: boolean | number | null;
+  pending: boolean | number | null;
   createdAt: Date | string | number;
   updatedAt: Date | string | number;
 }
@@ -73,7 +74,33 @@ export interface UsageRecordTable {
   errorCode: string | null;
 }
 
+/** An admin's invitation to create an account (services/invitations.ts). */
+export interface InvitationTable {
+  id: string;
+  /** SHA-256 (hex) of the link's token; the token itself is never stored. */
+  tokenHash: string;
+  /** The invited address, lower-case: the account must have it. */
+  email: string;
+  role: string;
+  invitedBy: string | null;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+  usedBy: string | null;
+  revokedAt: number | null;
+}
+
+/** Settings an admin changes at runtime (e.g. `signup_mode`); the env gives the defaults. */
+export interface GatewaySettingTable {
+  name: string;
+  value: string;
+  updatedAt: number;
+}
+
 export interface AppTables {
+  invitation: InvitationTable;
+  gateway_setting: GatewaySettingTable;
   limit_override: LimitOverrideTable;
   usage_record: UsageRecordTable;
   conversation: ConversationTable;

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { getMigrations } from "better-auth/db/migration";
-import { type Auth, type AuthLog, createAuth, type ResetLinkSink } from "../auth/auth.js";
+import { type Auth, type AuthLog, createAuth } from "../auth/auth.js";
 import type { Config } from "../config.js";
 import { type Database, openDatabase } from "./database.js";
 import { migrateApp } from "./migrations.js";
@@ -24,11 +24,6 @@ export function secureSqliteFiles(path: string): void {
   }
 }
 
-export interface SetupOptions {
-  /** Receives password-reset links (the admin command line); see createAuth. */
-  onResetLink?: ResetLinkSink;
-}
-
 /** Where setup reports: better-auth's levels, and `info` for the migrations it applied. */
 export type SetupLog = AuthLog & { info?: (obj: Record<string, unknown>, msg: string) => void };
 
@@ -43,7 +38,6 @@ export type SetupLog = AuthLog & { info?: (obj: Record<string, unknown>, msg: st
 export async function setupDatabase(
   config: Config,
   log: SetupLog,
-  options: SetupOptions = {},
 ): Promise<{ db: Database; auth: Auth }> {
   if (!config.databaseUrl) secureSqliteFiles(config.databasePath);
   const db = openDatabase({
@@ -52,7 +46,7 @@ export async function setupDatabase(
     onIdleError: (err) => log.error({ err }, "database connection error"),
   });
   try {
-    const auth = createAuth({ config, db, log, onResetLink: options.onResetLink });
+    const auth = createAuth({ config, db, log });
     const pending = await getMigrations(auth.options);
     await pending.runMigrations();
     const applied = await migrateApp(db.kysely, db.dialect);

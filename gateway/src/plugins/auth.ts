@@ -20,6 +20,8 @@ export type AuthLevel = "public" | "user" | "session" | "admin";
 declare module "fastify" {
   interface FastifyContextConfig {
     auth?: AuthLevel;
+    /** A pending account (waiting for an admin's approval) may call it; others it may not. */
+    allowPending?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -84,6 +86,13 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
       ) {
         throw new HttpError(403, "CSRF_REJECTED", "Cross-site request refused");
       }
+    }
+    if (principal.user.pending && !request.routeOptions.config.allowPending) {
+      throw new HttpError(
+        403,
+        "ACCOUNT_PENDING",
+        "Your account is waiting for an admin's approval; until then it can use nothing",
+      );
     }
     if (level === "session" && principal.via === "api-key") {
       throw forbidden("API keys cannot call this route; sign in");

@@ -40,6 +40,7 @@ export const Me = Type.Object(
     name: Type.String(),
     role: Role,
     twoFactorEnabled: Type.Boolean(),
+    pending: Type.Boolean({ description: "waiting for an admin's approval: nothing works yet" }),
     createdAt: DateTime,
   },
   { title: "Me" },
@@ -53,6 +54,7 @@ export const AdminUser = Type.Object(
     role: Role,
     disabled: Type.Boolean(),
     twoFactorEnabled: Type.Boolean(),
+    pending: Type.Boolean(),
     createdAt: DateTime,
   },
   { title: "AdminUser" },
@@ -76,6 +78,7 @@ export function meBody(u: AuthUser) {
     name: u.name,
     role: u.role,
     twoFactorEnabled: u.twoFactorEnabled,
+    pending: u.pending,
     createdAt: u.createdAt.toISOString(),
   };
 }

@@ -35,7 +35,8 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
   app.get(
     "/api/user",
     {
-      config: { auth: "user" },
+      // A pending account reads its own status (the web shows "waiting for approval").
+      config: { auth: "user", allowPending: true },
       schema: { tags, summary: "The signed-in account", response: { 200: Me, ...authErrors } },
     },
     async (request) => meBody(await users.get(principalOf(request).user.id)),
@@ -89,7 +90,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
   app.delete(
     "/api/user",
     {
-      config: { auth: "session" },
+      config: { auth: "session", allowPending: true },
       schema: {
         tags,
         summary: "Delete the account with its conversations and API keys",

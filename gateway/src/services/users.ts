@@ -77,17 +77,22 @@ export class UserService {
     if (others.length > 0) await ctx.internalAdapter.deleteSessions(others);
   }
 
-  /** Sets a password (hashed by better-auth) without checking the old one; keeps sessions. */
-  async setPassword(userId: string, newPassword: string): Promise<void> {
-    const ctx = await this.ctx;
-    const { minPasswordLength, maxPasswordLength } = ctx.password.config;
-    if (newPassword.length < minPasswordLength || newPassword.length > maxPasswordLength) {
+  /** 400 INVALID_PASSWORD_LENGTH unless better-auth's length rules accept `password`. */
+  async checkPasswordLength(password: string): Promise<void> {
+    const { minPasswordLength, maxPasswordLength } = (await this.ctx).password.config;
+    if (password.length < minPasswordLength || password.length > maxPasswordLength) {
       throw new HttpError(
         400,
         "INVALID_PASSWORD_LENGTH",
         `The password must have ${minPasswordLength} to ${maxPasswordLength} characters`,
       );
     }
+  }
+
+  /** Sets a password (hashed by better-auth) without checking the old one; keeps sessions. */
+  async setPassword(userId: string, newPassword: string): Promise<void> {
+    await this.checkPasswordLength(newPassword);
+    const ctx = await this.ctx;
     const hash = await ctx.password.hash(newPassword);
     const account = await ctx.internalAdapter.findCredentialAccount(userId);
     if (account) {
@@ -156,6 +161,15 @@ export class UserService {
     await ctx.internalAdapter.updateUser(id, data);
     this.onChange();
     await ctx.internalAdapter.deleteUserSessions(id);
+    return this.get(id);
+  }
+
+  /** Lets a pending account in (sign-up in approval mode); its sessions stay. */
+  async approve(id: string): Promise<AuthUser> {
+    const before = await this.get(id);
+    if (!before.pending) return before;
+    await (await this.ctx).internalAdapter.updateUser(id, { pending: false });
+    this.onChange();
     return this.get(id);
   }
 

@@ -1,6 +1,7 @@
 "use client";
 
 import { useSession } from "../shell/session";
+import { InvitationsSection } from "./invitations-section";
 import { KeyLimitsSection } from "./key-limits-section";
 import { ServersSection } from "./servers-section";
 import { AdminUsageSection } from "./usage-section";
@@ -22,6 +23,7 @@ export function AdminView() {
     <div className="page stack-lg">
       <h1>Admin</h1>
       <UsersSection />
+      <InvitationsSection />
       <KeyLimitsSection />
       <AdminUsageSection />
       <ServersSection />

@@ -6,6 +6,7 @@ import { ApiError, api } from "@/lib/api";
 import type { AdminUser, Role } from "@/lib/types";
 import { errorText, SectionStatus } from "../section-status";
 import { useSession } from "../shell/session";
+import { LinkToHandOver } from "./link-to-hand-over";
 
 export function UsersSection() {
   const { user: me } = useSession();
@@ -14,6 +15,7 @@ export function UsersSection() {
   const [error, setError] = useState<string | null>(null);
   const [needs2fa, setNeeds2fa] = useState(false);
   const [ok, setOk] = useState<string | null>(null);
+  const [resetLink, setResetLink] = useState<{ email: string; url: string } | null>(null);
 
   const reload = useCallback(async (query: string) => {
     try {
@@ -51,6 +53,30 @@ export function UsersSection() {
     }
   }
 
+  async function approve(u: AdminUser) {
+    setError(null);
+    setOk(null);
+    try {
+      await api.adminApprove(u.id);
+      setOk(`${u.email} is approved.`);
+      await reload(q);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }
+
+  async function makeResetLink(u: AdminUser) {
+    setError(null);
+    setOk(null);
+    try {
+      const { link } = await api.adminResetLink(u.id);
+      setResetLink({ email: u.email, url: link });
+      setOk(`Password-reset link for ${u.email} (valid one hour, once): hand it over.`);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }
+
   return (
     <section className="panel" aria-labelledby="users-h">
       <h2 id="users-h">Users</h2>
@@ -65,6 +91,13 @@ export function UsersSection() {
         />
       </div>
       <SectionStatus error={error} ok={ok} />
+      {resetLink && (
+        <LinkToHandOver
+          id="reset-link"
+          label={`Reset link for ${resetLink.email}`}
+          url={resetLink.url}
+        />
+      )}
       {needs2fa ? (
         <p role="alert" className="alert alert-error">
           Administration requires two-factor authentication.{" "}
@@ -85,6 +118,9 @@ export function UsersSection() {
                 <th scope="col">Role</th>
                 <th scope="col">Disabled</th>
                 <th scope="col">Created</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -93,7 +129,9 @@ export function UsersSection() {
                 return (
                   <tr key={u.id}>
                     <td>{u.name}</td>
-                    <td>{u.email}</td>
+                    <td>
+                      {u.email} {u.pending && <span className="badge badge-bad">pending</span>}
+                    </td>
                     <td>
                       <select
                         aria-label={`Role of ${u.email}`}
@@ -115,6 +153,26 @@ export function UsersSection() {
                       />
                     </td>
                     <td>{new Date(u.createdAt).toLocaleDateString()}</td>
+                    <td className="inline">
+                      {u.pending && (
+                        <button
+                          type="button"
+                          className="btn btn-small btn-primary"
+                          aria-label={`Approve ${u.email}`}
+                          onClick={() => void approve(u)}
+                        >
+                          Approve
+                        </button>
+                      )}
+                      <button
+                        type="button"
+                        className="btn btn-small"
+                        aria-label={`Password-reset link for ${u.email}`}
+                        onClick={() => void makeResetLink(u)}
+                      >
+                        Reset link
+                      </button>
+                    </td>
                   </tr>
                 );
               })}

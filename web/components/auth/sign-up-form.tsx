@@ -6,7 +6,7 @@ import { type FormEvent, useState } from "react";
 import { authClient } from "@/lib/auth-client";
 import { authErrorMessage } from "@/lib/auth-errors";
 import { retryAfterFrom } from "@/lib/http";
-import { AccountFields } from "./account-fields";
+import { AccountFields, passwordMismatch } from "./account-fields";
 import { FormError } from "./form-error";
 import { OAuthButtons } from "./oauth-buttons";
 
@@ -14,13 +14,15 @@ export function SignUpForm({ next }: { next: string }) {
   const router = useRouter();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [verify, setVerify] = useState<string | null>(null);
 
   async function onSubmit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const form = new FormData(e.currentTarget);
     const password = String(form.get("password"));
-    if (password !== String(form.get("confirm"))) {
-      setError("The two passwords differ.");
+    const mismatch = passwordMismatch(form);
+    if (mismatch) {
+      setError(mismatch);
       return;
     }
     setBusy(true);
@@ -37,6 +39,9 @@ export function SignUpForm({ next }: { next: string }) {
       );
       if (res.error) {
         setError(authErrorMessage(res.error, retryAfter, "sign-up"));
+      } else if (!res.data?.token) {
+        // REQUIRE_EMAIL_VERIFICATION: no session until the mailed link is opened.
+        setVerify(String(form.get("email")));
       } else {
         router.replace(next);
         router.refresh();
@@ -46,6 +51,19 @@ export function SignUpForm({ next }: { next: string }) {
     } finally {
       setBusy(false);
     }
+  }
+
+  if (verify) {
+    return (
+      <div className="stack">
+        <h1>Check your inbox</h1>
+        <p role="status">
+          We sent a link to <strong>{verify}</strong>. Open it to confirm your address, then sign
+          in. No mail? Signing in sends a new one.
+        </p>
+        <Link href={`/sign-in?next=${encodeURIComponent(next)}`}>Sign in</Link>
+      </div>
+    );
   }
 
   return (

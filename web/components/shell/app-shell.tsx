@@ -5,6 +5,7 @@ import { usePathname } from "next/navigation";
 import { type ReactNode, useEffect, useState } from "react";
 import { ConversationList } from "./conversation-list";
 import { useSession } from "./session";
+import { SignOutButton } from "./sign-out-button";
 import { ThemeToggle } from "./theme-toggle";
 
 export function AppShell({ children }: { children: ReactNode }) {
@@ -52,18 +53,7 @@ export function AppShell({ children }: { children: ReactNode }) {
           <span className="user-name" title={user.email}>
             {user.name || user.email}
           </span>
-          <button
-            type="button"
-            className="btn btn-small"
-            onClick={async () => {
-              // Loaded on demand: keeps better-auth's client out of every page's first load.
-              const { authClient } = await import("@/lib/auth-client");
-              await authClient.signOut().catch(() => {});
-              window.location.assign("/sign-in");
-            }}
-          >
-            Sign out
-          </button>
+          <SignOutButton />
         </div>
       </header>
       <aside id="sidebar" className="sidebar" aria-label="Sidebar">

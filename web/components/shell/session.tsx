@@ -3,6 +3,7 @@
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useState } from "react";
 import { api } from "@/lib/api";
 import type { ConversationSummary, User } from "@/lib/types";
+import { PendingAccount } from "./pending-account";
 
 export interface Session {
   user: User;
@@ -55,7 +56,7 @@ export function SessionProvider({
   }, [search]);
 
   useEffect(() => {
-    if (!user) return;
+    if (!user || user.pending) return;
     const t = setTimeout(() => void refreshConversations(), search ? 200 : 0);
     return () => clearTimeout(t);
   }, [user, search, refreshConversations]);
@@ -74,6 +75,8 @@ export function SessionProvider({
       fallback
     );
   }
+  // A pending account can use nothing (the gateway answers 403): say so instead of the app.
+  if (user.pending) return <PendingAccount user={user} />;
   return (
     <SessionContext.Provider
       value={{ user, conversations, refreshConversations, conversationsError, search, setSearch }}

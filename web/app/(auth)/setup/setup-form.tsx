@@ -2,10 +2,8 @@
 
 import { useRouter } from "next/navigation";
 import { type FormEvent, useState } from "react";
-import { AccountFields } from "@/components/auth/account-fields";
+import { AccountFields, createAndSignIn, passwordMismatch } from "@/components/auth/account-fields";
 import { FormError } from "@/components/auth/form-error";
-import { authClient } from "@/lib/auth-client";
-import { errorFromResponse } from "@/lib/http";
 
 /**
  * Creates the first admin account with the one-time setup token, then signs in and opens
@@ -31,32 +29,24 @@ export function SetupForm({ token }: { token: string }) {
   async function onSubmit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const form = new FormData(e.currentTarget);
-    const email = String(form.get("email"));
-    const password = String(form.get("password"));
-    if (password !== String(form.get("confirm"))) {
-      setError("The two passwords differ.");
+    const mismatch = passwordMismatch(form);
+    if (mismatch) {
+      setError(mismatch);
       return;
     }
     setBusy(true);
     setError(null);
-    try {
-      const res = await fetch("/api/setup", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ token, email, password, name: String(form.get("name")) }),
-      });
-      if (!res.ok) {
-        setError((await errorFromResponse(res)).message);
-        return;
-      }
-      const signedIn = await authClient.signIn.email({ email, password });
-      router.replace(signedIn.error ? "/sign-in?next=%2Fadmin" : "/admin");
-      router.refresh();
-    } catch {
-      setError("The gateway could not be reached. Try again.");
-    } finally {
-      setBusy(false);
+    const email = String(form.get("email"));
+    const password = String(form.get("password"));
+    const name = String(form.get("name"));
+    const done = await createAndSignIn("/api/setup", { token, email, name }, email, password);
+    setBusy(false);
+    if ("error" in done) {
+      setError(done.error);
+      return;
     }
+    router.replace(done.signedIn ? "/admin" : "/sign-in?next=%2Fadmin");
+    router.refresh();
   }
 
   return (

@@ -1,0 +1,71 @@
+import { APIError } from "better-auth/api";
+import type { InvitationStore } from "../services/invitations.js";
+import type { SettingsService } from "../services/settings.js";
+import { CLIENT_IP_HEADER } from "./guards.js";
+
+/** The parts of better-auth's endpoint context the gate reads. */
+interface HookContext {
+  path?: string;
+  headers?: Headers | undefined;
+}
+
+const SIGN_UP_EMAIL = "/sign-up/email";
+
+export const signupClosed = () =>
+  new APIError("FORBIDDEN", {
+    code: "SIGNUP_CLOSED",
+    message: "Sign-up is closed on this server: ask an admin for an account",
+  });
+
+export const invitationRequired = () =>
+  new APIError("FORBIDDEN", {
+    code: "INVITATION_REQUIRED",
+    message: "Sign-up needs an invitation on this server: open the link from your invitation mail",
+  });
+
+/**
+ * The sign-up policy inside better-auth, for accounts people create themselves (email
+ * sign-up or a first OAuth sign-in; calls with the client-IP header the gateway adds):
+ * `open` lets them in, `approval` creates them pending, `invite` and `closed` refuse email
+ * sign-up before anything is looked up (the answer does not reveal whether the email has an
+ * account); in `invite` mode an OAuth sign-up needs an unused invitation for its email,
+ * which it uses up. Accounts the gateway creates itself (setup link, invitations,
+ * bin/admin) are not its business.
+ */
+export class SignupGate {
+  constructor(
+    private readonly settings: SettingsService,
+    private readonly invitations: InvitationStore,
+  ) {}
+
+  /** better-auth's before-hook on every endpoint: refuses email sign-up in invite/closed mode. */
+  async beforeSignUp(ctx: HookContext): Promise<void> {
+    if (ctx.path !== SIGN_UP_EMAIL || !external(ctx)) return;
+    const mode = await this.settings.signupMode();
+    if (mode === "closed") throw signupClosed();
+    if (mode === "invite") throw invitationRequired();
+  }
+
+  /** Before an account is stored: what to add to it (pending, an invitation's role), or refuse. */
+  async beforeCreate(
+    user: { email: string },
+    ctx: HookContext | null,
+  ): Promise<{ pending?: true; role?: "admin" | "user" }> {
+    if (!ctx || !external(ctx)) return {};
+    const mode = await this.settings.signupMode();
+    if (mode === "closed") throw signupClosed();
+    if (mode === "invite") {
+      // Email sign-up was refused already; this is an OAuth sign-up, whose email the
+      // provider vouches for: an invitation to that address lets it in.
+      if (ctx.path === SIGN_UP_EMAIL) throw invitationRequired();
+      const invitation = await this.invitations.consumeForEmail(user.email);
+      if (!invitation) throw invitationRequired();
+      return { role: invitation.role };
+    }
+    return mode === "approval" ? { pending: true } : {};
+  }
+}
+
+function external(ctx: HookContext): boolean {
+  return Boolean(ctx.headers?.get(CLIENT_IP_HEADER));
+}
