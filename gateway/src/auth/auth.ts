@@ -150,7 +150,7 @@ function betterAuthFor({ config, db: database, log }: AuthDeps, parts: AuthParts
         "/request-password-reset": { window: 60, max: 3 },
       },
     },
-    hooks: authHooks(throttle, (ctx) => gate.beforeSignUp(ctx)),
+    hooks: authHooks(throttle, (ctx) => gate.beforeRequest(ctx)),
     databaseHooks: {
       user: {
         create: {

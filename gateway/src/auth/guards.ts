@@ -67,7 +67,9 @@ export const TOO_MANY_ATTEMPTS = {
 export function authHooks(
   throttle: LoginThrottle,
   /** Runs first on every outside request (the sign-up policy's check). */
-  gate: (ctx: { path: string; headers?: Headers | undefined }) => Promise<void> = async () => {},
+  gate: (
+    ctx: Parameters<Parameters<typeof createAuthMiddleware>[0]>[0],
+  ) => Promise<void> = async () => {},
 ) {
   /** What the before hook found, for the after hook of the same request. */
   const pending = new WeakMap<object, { account: string; ip: string }>();

@@ -1,4 +1,4 @@
-import { APIError } from "better-auth/api";
+import { APIError, type createAuthMiddleware, getSessionFromCtx } from "better-auth/api";
 import type { InvitationStore } from "../services/invitations.js";
 import type { SettingsService } from "../services/settings.js";
 import { CLIENT_IP_HEADER } from "./guards.js";
@@ -8,6 +8,8 @@ interface HookContext {
   path?: string;
   headers?: Headers | undefined;
 }
+
+type MiddlewareContext = Parameters<Parameters<typeof createAuthMiddleware>[0]>[0];
 
 const SIGN_UP_EMAIL = "/sign-up/email";
 
@@ -38,9 +40,24 @@ export class SignupGate {
     private readonly invitations: InvitationStore,
   ) {}
 
-  /** better-auth's before-hook on every endpoint: refuses email sign-up in invite/closed mode. */
-  async beforeSignUp(ctx: HookContext): Promise<void> {
-    if (ctx.path !== SIGN_UP_EMAIL || !external(ctx)) return;
+  /**
+   * better-auth's before-hook on every outside request: refuses email sign-up in invite and
+   * closed mode, and better-auth's own API-key endpoints to a pending account.
+   */
+  async beforeRequest(ctx: MiddlewareContext): Promise<void> {
+    if (!external(ctx)) return;
+    if (ctx.path.startsWith("/api-key/")) {
+      const session = await getSessionFromCtx(ctx);
+      const pending = (session?.user as { pending?: unknown } | undefined)?.pending;
+      if (pending === true || pending === 1) {
+        throw new APIError("FORBIDDEN", {
+          code: "ACCOUNT_PENDING",
+          message: "Your account is waiting for an admin's approval; until then it can use nothing",
+        });
+      }
+      return;
+    }
+    if (ctx.path !== SIGN_UP_EMAIL) return;
     const mode = await this.settings.signupMode();
     if (mode === "closed") throw signupClosed();
     if (mode === "invite") throw invitationRequired();
