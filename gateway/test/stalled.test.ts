@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
+import type { Config } from "../src/config.js";
 import { startFakeLlm } from "./fake-llm.js";
 import { bearer, chat, JSON_CT, signUp, testConfig } from "./helpers.js";
 import {
@@ -69,8 +70,8 @@ describe("stalled llm-servers", () => {
   const cleanup: Cleanup = [];
   afterEach(() => runCleanup(cleanup));
 
-  async function gateway(urls: string[], headersTimeoutMs: number) {
-    const app = await buildApp(testConfig({ llmServerUrls: urls, headersTimeoutMs }));
+  async function gateway(urls: string[], headersTimeoutMs: number, more: Partial<Config> = {}) {
+    const app = await buildApp(testConfig({ llmServerUrls: urls, headersTimeoutMs, ...more }));
     const url = await app.listen({ port: 0, host: "127.0.0.1" });
     cleanup.push(() => app.close());
     const s = await signUp(app, "stalled@example.org");
@@ -109,6 +110,66 @@ describe("stalled llm-servers", () => {
     expect(app.services.metrics.render()).toContain(
       `gateway_upstream_requests_total{outcome="stalled",server="${frozen.url}"} 1`,
     );
+  });
+
+  it("a JSON completion held by a SIGSTOP'd server moves to the free one once its health checks go unanswered, billed once", async () => {
+    const frozen = await fakeProcess(cleanup);
+    const b = await startFakeLlm();
+    cleanup.push(() => b.close());
+    // The first-token timeout (which bounds a JSON answer) is far away: only the health
+    // check can tell that the server froze.
+    const balancer = { ...testConfig().balancer, healthIntervalMs: 500 };
+    const { app, post, lastUsage } = await gateway([frozen.url, b.url], 500, {
+      firstTokenTimeoutMs: 60_000,
+      balancer,
+    });
+    await preferFirst(app, b);
+    expect((await post(chat("hi"))).status).toBe(200);
+    expect((await lastUsage())?.server).toBe(frozen.url);
+
+    frozen.child.kill("SIGSTOP");
+    const t0 = Date.now();
+    const res = await post(chat("hi"));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: { message: { content: string } }[] };
+    expect(body.choices[0]?.message.content).toBe("Hello world");
+    // About one health interval plus the probe's 1 s timeout; far below 60 s.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await app.db.drain();
+    const rows = await app.db.kysely
+      .selectFrom("usage_record")
+      .select(["server", "status", "quotaTokens"])
+      .orderBy("id")
+      .execute();
+    expect(rows).toEqual([
+      { server: frozen.url, status: 200, quotaTokens: 8 },
+      { server: b.url, status: 200, quotaTokens: 8 },
+    ]);
+    const b2 = b.requests.filter((r) => r.path === "/v1/chat/completions");
+    expect(b2).toHaveLength(1);
+    expect(app.services.metrics.render()).toContain(
+      `gateway_upstream_requests_total{outcome="stalled",server="${frozen.url}"} 1`,
+    );
+  }, 30_000);
+
+  it("a JSON completion on a server that answers its checks with 503 (draining) is not moved", async () => {
+    const a = await startFakeLlm();
+    const b = await startFakeLlm();
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    );
+    const balancer = { ...testConfig().balancer, healthIntervalMs: 200 };
+    const { app, post } = await gateway([a.url, b.url], 500, { balancer });
+    await preferFirst(app, b);
+    const pending = post(chat("WAIT for the drain"));
+    for (let i = 0; i < 100 && !a.requests.some((r) => r.path === "/v1/chat/completions"); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    a.health = { status: 503, body: { status: "draining" } };
+    await new Promise((r) => setTimeout(r, 1_000));
+    a.releaseHeld();
+    expect((await pending).status).toBe(200);
+    expect(b.requests.filter((r) => r.path === "/v1/chat/completions")).toHaveLength(0);
   });
 
   it("with every server silent the client gets a 504 that says so, not a generic error", async () => {

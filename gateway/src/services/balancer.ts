@@ -21,12 +21,23 @@ interface Server {
   lastError: string | null;
   requests: number;
   failures: number;
+  /** Health checks in a row the server did not answer at all (timeout, refused). */
+  silentChecks: number;
+  /** Told when the server is silent (see Lease.onDown). */
+  downWatchers: Set<() => void>;
 }
 
 export interface Lease {
   url: string;
   /** Frees the slot; `failed` counts toward passive ejection. Idempotent. */
   release(failed: boolean): void;
+  /**
+   * Calls `abort` when the server left SILENT_CHECKS health checks in a row unanswered while
+   * another server is usable (a frozen process answers neither its checks nor the request;
+   * one slow probe on a loaded machine, or a draining server's 503, is no reason); until the
+   * returned function is called or the lease is released.
+   */
+  onDown(abort: () => void): () => void;
 }
 
 interface Waiter {
@@ -34,6 +45,9 @@ interface Waiter {
   resolve(lease: Lease): void;
   reject(err: Error): void;
 }
+
+/** Unanswered health checks in a row after which calls waiting on a server move on. */
+const SILENT_CHECKS = 2;
 
 export function noServerError(): HttpError {
   return new HttpError(503, "LLM_UNAVAILABLE", "No model server is reachable", {
@@ -75,6 +89,8 @@ export class Balancer {
       lastError: null,
       requests: 0,
       failures: 0,
+      silentChecks: 0,
+      downWatchers: new Set(),
     }));
   }
 
@@ -127,15 +143,28 @@ export class Balancer {
     s.outstanding += 1;
     s.requests += 1;
     let released = false;
+    const watchers = new Set<() => void>();
     return {
       url: s.url,
       release: (failed) => {
         if (released) return;
         released = true;
+        for (const w of watchers) s.downWatchers.delete(w);
         s.outstanding -= 1;
         if (failed) this.fail(s);
         else s.consecutiveFailures = 0;
         this.drain();
+      },
+      onDown: (abort) => {
+        const watcher = () => abort();
+        if (!released) {
+          watchers.add(watcher);
+          s.downWatchers.add(watcher);
+        }
+        return () => {
+          watchers.delete(watcher);
+          s.downWatchers.delete(watcher);
+        };
       },
     };
   }
@@ -213,11 +242,13 @@ export class Balancer {
 
   private async check(s: Server): Promise<void> {
     let ok = false;
+    let answered = false;
     try {
       const res = await fetch(`${s.url}/health/ready`, {
         signal: AbortSignal.timeout(this.probeTimeoutMs),
         dispatcher: this.dispatcher,
       });
+      answered = true;
       const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
       ok = res.status === 200;
       const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
@@ -230,9 +261,15 @@ export class Balancer {
       s.lastError = `health check failed: ${(err as Error).message}`;
     }
     s.lastCheckAt = Date.now();
+    s.silentChecks = answered ? 0 : s.silentChecks + 1;
     if (!ok) {
       s.passedChecks = 0;
       if (s.state !== "ejected") s.state = "unhealthy";
+      // Silent: calls still waiting on it go elsewhere (if anywhere is usable).
+      const usable = (o: Server) => o !== s && (o.state === "healthy" || o.state === "unknown");
+      if (s.silentChecks >= SILENT_CHECKS && s.downWatchers.size > 0 && this.servers.some(usable)) {
+        for (const w of [...s.downWatchers]) w();
+      }
       return;
     }
     s.passedChecks += 1;

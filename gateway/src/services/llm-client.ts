@@ -218,6 +218,15 @@ export class LlmClient {
     // headers come only with the whole answer.
     const early =
       call.method === "GET" || (call.body as { stream?: unknown } | undefined)?.stream === true;
+    // A JSON answer's wait cannot tell a long answer from a frozen server; the health check
+    // can: when it fails, this attempt (nothing of it reached the client yet) moves on.
+    const down = new AbortController();
+    const unwatch = canRetry ? lease.onDown(() => down.abort()) : () => undefined;
+    const signal = AbortSignal.any([controller.signal, down.signal]);
+    const serverDown = (err: unknown) => {
+      this.options.onAttempt?.(lease.url, "stalled");
+      return { retry: new StalledServer("health check failed while waiting", { cause: err }) };
+    };
     try {
       const headers: Record<string, string> = {
         authorization: this.authorization,
@@ -231,15 +240,17 @@ export class LlmClient {
           method: call.method,
           headers,
           body,
-          signal: controller.signal,
+          signal,
           dispatcher: this.dispatcher,
           // 0: no timeout of undici's own; the first-token timer bounds the wait.
           headersTimeout: early ? this.options.headersTimeoutMs : 0,
         }),
       );
     } catch (err) {
+      unwatch();
       lease.release(!controller.signal.aborted);
       if (controller.signal.aborted) throw controller.signal.reason ?? err;
+      if (down.signal.aborted) return serverDown(err);
       if (stalled(err)) {
         // Accepted, then silent (a stopped process, a swap storm): nothing reached the
         // client yet, so another server may answer.
@@ -250,6 +261,7 @@ export class LlmClient {
       return { retry: err };
     }
     if (RETRYABLE.has(res.status) && canRetry) {
+      unwatch();
       await res.body.dump().catch(() => undefined);
       this.options.onAttempt?.(lease.url, "error");
       lease.release(true);
@@ -260,18 +272,22 @@ export class LlmClient {
       // The first-token timer is still armed: it bounds the time to the first byte.
       head = prepare ? await prepare(res) : undefined;
     } catch (err) {
+      unwatch();
       res.body.destroy();
       if (controller.signal.aborted) {
         lease.release(false);
         throw controller.signal.reason ?? err;
       }
       lease.release(true);
+      if (down.signal.aborted) return serverDown(err);
       if (err instanceof HttpError) throw err;
       // Headers came, then the answer broke before anything was relayed: this server
       // failed the request, and another one may still answer it.
       this.options.onAttempt?.(lease.url, "error");
       return { retry: new BrokenAnswer("the answer broke before its first byte", { cause: err }) };
     }
+    // From here bytes may reach the client: no more moving on.
+    unwatch();
     this.options.onAttempt?.(lease.url, res.status >= 500 ? "error" : "ok");
     return { up: { res, server: lease.url, release: lease.release, head } };
   }

@@ -192,8 +192,8 @@ def gateway_sigterm(ctx: Context) -> None:
 @case(
     "faults",
     "stalled-upstream",
-    "one of two llm-servers SIGSTOPped: 10 streamed requests all answered by the other within "
-    "30 s; both stopped: 504 (not 500) with a message, well before 120 s",
+    "one of two llm-servers SIGSTOPped: 10 requests (5 streamed, 5 JSON) all answered by the "
+    "other within 30 s; both stopped: 504 (not 500) with a message, well before 120 s",
 )
 def stalled(ctx: Context) -> None:
     stack = two_servers(ctx)
@@ -206,22 +206,24 @@ def stalled(ctx: Context) -> None:
 
         async def burst() -> list[tuple[int, float]]:
             async with httpx.AsyncClient(timeout=150) as client:
+                url = f"{stack.gw}/v1/chat/completions"
 
-                async def one() -> tuple[int, float]:
+                async def one(streamed: bool) -> tuple[int, float]:
                     started = time.monotonic()
-                    result = await stream(
-                        client,
-                        f"{stack.gw}/v1/chat/completions",
-                        bearer(user.api_key),
-                        chat_body(4, "hi"),
-                    )
+                    if not streamed:
+                        # llm-server sends a JSON answer's headers with the whole answer: only
+                        # the gateway's health check can tell a stopped server from a slow one.
+                        body = chat_body(4, "hi", stream=False)
+                        res = await client.post(url, headers=bearer(user.api_key), json=body)
+                        return res.status_code, time.monotonic() - started
+                    result = await stream(client, url, bearer(user.api_key), chat_body(4, "hi"))
                     took = time.monotonic() - started
                     if result.complete:
                         return 200, took
                     # A 200 that ended in-band counts as 598, no answer at all as 599.
                     return (result.status if result.status != 200 else 598) or 599, took
 
-                return await asyncio.gather(*(one() for _ in range(10)))
+                return await asyncio.gather(*(one(i % 2 == 0) for i in range(10)))
 
         answers = asyncio.run(burst())
         slow = [a for a in answers if a[0] != 200 or a[1] > 30]
