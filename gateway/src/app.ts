@@ -24,6 +24,7 @@ import {
 import { boundJsonDepth } from "./json-body.js";
 import authPlugin from "./plugins/auth.js";
 import databasePlugin from "./plugins/database.js";
+import redisPlugin from "./plugins/redis.js";
 import securityPlugin from "./plugins/security.js";
 import servicesPlugin from "./plugins/services.js";
 import tracingPlugin from "./plugins/tracing.js";
@@ -205,6 +206,7 @@ export async function buildApp(
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
+  await app.register(redisPlugin, { config });
   await app.register(databasePlugin, { config });
   const probes = upstreamAgent(config.upstreamTls);
   app.addHook("onClose", () => probes.destroy());

@@ -10,6 +10,7 @@ import {
   chat,
   createApiKey,
   JSON_CT,
+  ORIGIN,
   type Session,
   signUp,
   signUpAdmin,
@@ -163,6 +164,45 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
       redis.disconnect();
     }
   });
+  const signInFrom = (i: number, ip: string, email: string, password: string) =>
+    (apps[i % 2] as FastifyInstance).inject({
+      method: "POST",
+      url: "/api/auth/sign-in/email",
+      headers: { origin: ORIGIN, ...JSON_CT, "x-forwarded-for": ip },
+      payload: { email, password },
+    });
+
+  it("shares the sign-in throttle: failures on either gateway delay the pair on both", async () => {
+    await signUp(apps[0] as FastifyInstance, "throttled-redis@example.org", "right-password-123");
+    const attacker = "10.9.0.1";
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      codes.push(
+        (await signInFrom(i, attacker, "throttled-redis@example.org", "wrong-password")).statusCode,
+      );
+    }
+    expect(codes).toEqual([401, 401, 401, 401, 401]);
+    for (const i of [0, 1]) {
+      const res = await signInFrom(
+        i,
+        attacker,
+        "throttled-redis@example.org",
+        "right-password-123",
+      );
+      expect(res.statusCode, `gateway ${i}`).toBe(429);
+      expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+      expect(res.json().code).toBe("TOO_MANY_ATTEMPTS");
+    }
+    // The owner, from an address of their own, is not held back.
+    const owner = await signInFrom(
+      1,
+      "10.9.0.2",
+      "throttled-redis@example.org",
+      "right-password-123",
+    );
+    expect(owner.statusCode).toBe(200);
+  });
+
   // Last in this file: it stops Redis.
   it("with Redis gone, an LLM request is a 503 LIMITS_UNAVAILABLE with Retry-After, not a 500", async () => {
     const user = await signUp(apps[0] as FastifyInstance, "redis-down@example.org");
@@ -171,5 +211,15 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");
     expect(await res.json()).toMatchObject({ error: { code: "limits_unavailable" } });
+    // The sign-in throttle fails closed too: no password is checked while it cannot count.
+    const signIn = await signInFrom(
+      1,
+      "10.9.0.3",
+      "redis-down@example.org",
+      "correct-horse-battery",
+    );
+    expect(signIn.statusCode).toBe(503);
+    expect(signIn.headers["retry-after"]).toBe("5");
+    expect(signIn.json().code).toBe("THROTTLE_UNAVAILABLE");
   }, 30_000);
 });

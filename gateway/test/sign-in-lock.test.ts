@@ -1,9 +1,16 @@
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LoginThrottle } from "../src/auth/throttle.js";
+import {
+  LoginThrottle,
+  MemoryThrottleStore,
+  RedisThrottleStore,
+  type ThrottleStore,
+} from "../src/auth/throttle.js";
 import { buildTestApp, JSON_CT, ORIGIN, signUp } from "./helpers.js";
+import { type RedisProcess, redisBinary, startRedis } from "./redis-process.js";
 
 const PASSWORD = "correct-horse-battery";
 
@@ -219,33 +226,60 @@ describe("sign-in lock", { timeout: 60_000 }, () => {
   });
 });
 
+const redis = redisBinary();
+if ("reason" in redis) console.warn(`SKIPPING the Redis throttle tests: ${redis.reason}`);
+
 describe("LoginThrottle", { timeout: 60_000 }, () => {
-  it("delays progressively per (account, IP), doubling up to the cap", () => {
-    let now = 0;
-    const t = new LoginThrottle({ now: () => now });
-    const waits: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      t.fail("a", "ip");
-      waits.push(t.retryAfter("a", "ip"));
-      now += t.retryAfter("a", "ip") * 1000;
-    }
-    expect(waits).toEqual([0, 0, 0, 0, 30, 60, 120, 240, 480, 900]);
-    expect(t.retryAfter("a", "other-ip")).toBe(0);
-    // Quiet for the window after the last delay: counting starts again.
-    now += 16 * 60_000;
-    t.fail("a", "ip");
-    expect(t.retryAfter("a", "ip")).toBe(0);
+  let server: RedisProcess | undefined;
+  let client: Redis | undefined;
+  beforeAll(async () => {
+    if ("reason" in redis) return;
+    server = await startRedis(redis.path);
+    client = new Redis(server.url);
+  }, 60_000);
+  afterAll(async () => {
+    client?.disconnect();
+    await server?.stop();
   });
 
-  it("a success clears its pair and makes the IP known to the account", () => {
-    let now = 0;
-    const t = new LoginThrottle({ now: () => now, maxPerAccount: 3 });
-    t.succeed("a", "home");
-    for (const ip of ["x1", "x2", "x3"]) t.fail("a", ip);
-    expect(t.retryAfter("a", "x4")).toBeGreaterThan(0);
-    expect(t.retryAfter("a", "home")).toBe(0);
-    now += 31 * 24 * 3_600_000;
-    for (const ip of ["x1", "x2", "x3"]) t.fail("a", ip);
-    expect(t.retryAfter("a", "home")).toBeGreaterThan(0);
-  });
+  const stores: [string, () => ThrottleStore | null][] = [
+    ["memory", () => new MemoryThrottleStore()],
+    // A fresh prefix per test: the tests share one redis-server.
+    ["redis", () => (client ? new RedisThrottleStore(client, `t${Math.random()}:`) : null)],
+  ];
+  for (const [kind, makeStore] of stores) {
+    it(`delays progressively per (account, IP), doubling up to the cap (${kind})`, async (t) => {
+      const store = makeStore();
+      if (!store) return t.skip();
+      let now = 1_800_000_000_000;
+      const th = new LoginThrottle({ now: () => now, store });
+      const waits: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        await th.fail("a", "ip");
+        const wait = await th.retryAfter("a", "ip");
+        waits.push(wait);
+        now += wait * 1000;
+      }
+      expect(waits).toEqual([0, 0, 0, 0, 30, 60, 120, 240, 480, 900]);
+      expect(await th.retryAfter("a", "other-ip")).toBe(0);
+      // Quiet for the window after the last delay: counting starts again.
+      now += 16 * 60_000;
+      await th.fail("a", "ip");
+      expect(await th.retryAfter("a", "ip")).toBe(0);
+    });
+
+    it(`a success clears its pair and makes the IP known to the account (${kind})`, async (t) => {
+      const store = makeStore();
+      if (!store) return t.skip();
+      let now = 1_800_000_000_000;
+      const th = new LoginThrottle({ now: () => now, maxPerAccount: 3, store });
+      await th.succeed("a", "home");
+      for (const ip of ["x1", "x2", "x3"]) await th.fail("a", ip);
+      expect(await th.retryAfter("a", "x4")).toBeGreaterThan(0);
+      expect(await th.retryAfter("a", "home")).toBe(0);
+      now += 31 * 24 * 3_600_000;
+      for (const ip of ["x1", "x2", "x3"]) await th.fail("a", ip);
+      expect(await th.retryAfter("a", "home")).toBeGreaterThan(0);
+    });
+  }
 });

@@ -1,5 +1,7 @@
 import { APIError, createAuthMiddleware, getSessionFromCtx } from "better-auth/api";
-import type { LoginThrottle } from "./throttle.js";
+import type { LoginThrottle, Refusal } from "./throttle.js";
+
+export { TOO_MANY_ATTEMPTS } from "./throttle.js";
 
 /** Header the gateway sets (from Fastify's `request.ip`) for better-auth and these guards. */
 export const CLIENT_IP_HEADER = "x-gateway-client-ip";
@@ -53,15 +55,17 @@ function isApiError(value: unknown): value is { statusCode: number; body?: { cod
   return value instanceof Error && "statusCode" in value;
 }
 
-export const TOO_MANY_ATTEMPTS = {
-  code: "TOO_MANY_ATTEMPTS",
-  message: "Too many wrong passwords; try again later",
-};
+/** The throttle's refusal as better-auth's error (its handler sends status, body, headers). */
+function refusalError(r: Refusal): APIError {
+  const status = r.status === 429 ? "TOO_MANY_REQUESTS" : "SERVICE_UNAVAILABLE";
+  return new APIError(status, { code: r.code, message: r.message }, r.headers);
+}
 
 /**
  * better-auth's `hooks`: refuse the blocked endpoints (404), end the other sessions on every
  * password change, and put every password check through `throttle` (429 with Retry-After
- * before the check while delayed; failures and successes counted after it). Calls made
+ * before the check while delayed, 503 while its store is unreachable; failures and
+ * successes counted after it). Calls made
  * inside the gateway (`auth.api.*` without the client-IP header) are not throttled.
  */
 export function authHooks(
@@ -84,13 +88,8 @@ export function authHooks(
       const source = PASSWORD_CHECKS[ctx.path];
       if (source) {
         const account = await accountOf(ctx, source);
-        const wait = throttle.retryAfter(account, ip);
-        if (wait > 0) {
-          throw new APIError("TOO_MANY_REQUESTS", TOO_MANY_ATTEMPTS, {
-            "retry-after": String(wait),
-            "cache-control": "no-store",
-          });
-        }
+        const refused = await throttle.refusal(account, ip);
+        if (refused) throw refusalError(refused);
         pending.set(ctx.context, { account, ip });
       }
       if (ctx.path === "/change-password") {
@@ -108,10 +107,10 @@ export function authHooks(
       if (isApiError(returned)) {
         const code = returned.body?.code;
         if (typeof code === "string" && WRONG_PASSWORD.has(code)) {
-          throttle.fail(attempt.account, attempt.ip);
+          await throttle.record(attempt.account, attempt.ip, false);
         }
       } else if (returned !== undefined) {
-        throttle.succeed(attempt.account, attempt.ip);
+        await throttle.record(attempt.account, attempt.ip, true);
       }
     }),
   };

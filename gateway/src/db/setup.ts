@@ -2,6 +2,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { getMigrations } from "better-auth/db/migration";
 import { type Auth, type AuthLog, createAuth } from "../auth/auth.js";
+import type { LoginThrottle } from "../auth/throttle.js";
 import type { Config } from "../config.js";
 import { type Database, openDatabase } from "./database.js";
 import { migrateApp } from "./migrations.js";
@@ -24,6 +25,11 @@ export function secureSqliteFiles(path: string): void {
   }
 }
 
+export interface SetupOptions {
+  /** The sign-in throttle (default: one in process memory); see createAuth. */
+  throttle?: LoginThrottle;
+}
+
 /** Where setup reports: better-auth's levels, and `info` for the migrations it applied. */
 export type SetupLog = AuthLog & { info?: (obj: Record<string, unknown>, msg: string) => void };
 
@@ -38,6 +44,7 @@ export type SetupLog = AuthLog & { info?: (obj: Record<string, unknown>, msg: st
 export async function setupDatabase(
   config: Config,
   log: SetupLog,
+  options: SetupOptions = {},
 ): Promise<{ db: Database; auth: Auth }> {
   if (!config.databaseUrl) secureSqliteFiles(config.databasePath);
   const db = openDatabase({
@@ -46,7 +53,12 @@ export async function setupDatabase(
     onIdleError: (err) => log.error({ err }, "database connection error"),
   });
   try {
-    const auth = createAuth({ config, db, log });
+    const auth = createAuth({
+      config,
+      db,
+      log,
+      ...(options.throttle ? { throttle: options.throttle } : {}),
+    });
     const pending = await getMigrations(auth.options);
     await pending.runMigrations();
     const applied = await migrateApp(db.kysely, db.dialect);

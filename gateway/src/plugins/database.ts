@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import type { Auth } from "../auth/auth.js";
+import { LoginThrottle, RedisThrottleStore } from "../auth/throttle.js";
 import type { Config } from "../config.js";
 import type { Database } from "../db/database.js";
 import { setupDatabase } from "../db/setup.js";
@@ -16,9 +17,13 @@ export interface DatabasePluginOptions {
   config: Config;
 }
 
-/** Decorates the app with the migrated database and the better-auth instance. */
+/**
+ * Decorates the app with the migrated database and the better-auth instance, whose sign-in
+ * throttle keeps its counters in Redis when REDIS_URL is set (shared by every gateway).
+ */
 const databasePlugin: FastifyPluginAsync<DatabasePluginOptions> = async (app, { config }) => {
-  const { db, auth } = await setupDatabase(config, app.log);
+  const throttle = new LoginThrottle(app.redis ? { store: new RedisThrottleStore(app.redis) } : {});
+  const { db, auth } = await setupDatabase(config, app.log, { throttle });
   app.addHook("onClose", async () => {
     await db.close();
   });
@@ -26,4 +31,4 @@ const databasePlugin: FastifyPluginAsync<DatabasePluginOptions> = async (app, { 
   app.decorate("auth", auth);
 };
 
-export default fp(databasePlugin, { name: "database", fastify: "5.x" });
+export default fp(databasePlugin, { name: "database", dependencies: ["redis"], fastify: "5.x" });

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
-import { Redis } from "ioredis";
 import type { Config } from "../config.js";
 import { Balancer } from "../services/balancer.js";
 import { MemoryCache, RedisCache, type ResponseCache } from "../services/cache.js";
@@ -81,28 +80,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   app.addHook("onClose", async () => {
     await usage.close(USAGE_FLUSH_DEADLINE_MS);
   });
-  let redis: Redis | undefined;
-  if (config.redisUrl) {
-    const client = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-    // ioredis reports every failed reconnect as an "error" event: log the first of an outage
-    // (requests meanwhile get 503 LIMITS_UNAVAILABLE), and its end.
-    let down = false;
-    client.on("error", (err: Error) => {
-      if (!down) app.log.warn({ err: err.message }, "redis unreachable; limits fail closed");
-      down = true;
-    });
-    client.on("ready", () => {
-      if (down) app.log.info("redis reachable again");
-      down = false;
-    });
-    await client.connect();
-    redis = client;
-    app.addHook("onClose", async () => {
-      // QUIT would wait for a reconnect that may never come.
-      if (client.status === "ready") await client.quit().catch(() => undefined);
-      else client.disconnect();
-    });
-  }
+  const { redis } = app;
   const store: LimitStore = redis
     ? new RedisLimitStore(redis)
     : new MemoryLimitStore((subject, since) => usage.tokensSince(subject, since));
@@ -178,4 +156,8 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   });
 };
 
-export default fp(servicesPlugin, { name: "services", dependencies: ["database"], fastify: "5.x" });
+export default fp(servicesPlugin, {
+  name: "services",
+  dependencies: ["database", "redis"],
+  fastify: "5.x",
+});

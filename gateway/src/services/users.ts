@@ -1,6 +1,5 @@
 import type { Where } from "better-auth";
 import type { Auth } from "../auth/auth.js";
-import { TOO_MANY_ATTEMPTS } from "../auth/guards.js";
 import { type AuthUser, type Role, toAuthUser } from "../auth/principal.js";
 import type { Database } from "../db/database.js";
 import { HttpError, notFound } from "../errors.js";
@@ -32,29 +31,27 @@ export class UserService {
   /**
    * Throws 400 INVALID_PASSWORD unless `password` is the account's current password. With
    * the caller's `clientIp` the check goes through the sign-in throttle (per account and
-   * IP): 429 with Retry-After while that pair is delayed, and a wrong password counts.
+   * IP), as better-auth's password checks do (guards.ts): its refusal (429 with Retry-After
+   * while that pair is delayed, 503 while its store is unreachable) first, and the outcome
+   * counted after.
    */
   async checkPassword(userId: string, password: string, clientIp?: string): Promise<void> {
     const ctx = await this.ctx;
-    const user = clientIp === undefined ? null : await this.get(userId);
+    const throttled =
+      clientIp === undefined
+        ? null
+        : { account: (await this.get(userId)).email.toLowerCase(), ip: clientIp };
     const throttle = this.auth.throttle;
-    const account = user?.email.toLowerCase() ?? "";
-    if (user && clientIp !== undefined) {
-      const wait = throttle.retryAfter(account, clientIp);
-      if (wait > 0) {
-        throw new HttpError(429, TOO_MANY_ATTEMPTS.code, TOO_MANY_ATTEMPTS.message, {
-          "retry-after": String(wait),
-        });
-      }
+    if (throttled) {
+      const refused = await throttle.refusal(throttled.account, throttled.ip);
+      if (refused)
+        throw new HttpError(refused.status, refused.code, refused.message, refused.headers);
     }
     const credential = await ctx.internalAdapter.findCredentialAccount(userId);
     const ok =
       credential?.password != null &&
       (await ctx.password.verify({ hash: credential.password, password }));
-    if (user && clientIp !== undefined) {
-      if (ok) throttle.succeed(account, clientIp);
-      else throttle.fail(account, clientIp);
-    }
+    if (throttled) await throttle.record(throttled.account, throttled.ip, ok);
     if (!ok) throw new HttpError(400, "INVALID_PASSWORD", "The password is not correct");
   }
 
