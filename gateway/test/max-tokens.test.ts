@@ -96,6 +96,12 @@ describe("max-tokens cap and reservation", () => {
       ["/v1/chat/completions", chat("hi", { max_tokens: "8" })],
       ["/v1/chat/completions", chat("hi", { max_completion_tokens: "40" })],
       ["/v1/chat/completions", chat("hi", { n: "2" })],
+      // The route schema is the only check of n and the token fields (tokenRequest trusts it).
+      ["/v1/chat/completions", chat("hi", { n: 0 })],
+      ["/v1/chat/completions", chat("hi", { n: 17 })],
+      ["/v1/chat/completions", chat("hi", { n: 1.5 })],
+      ["/v1/chat/completions", chat("hi", { n: null })],
+      ["/v1/chat/completions", chat("hi", { max_completion_tokens: -1 })],
       ["/v1/chat/completions", chat("hi", { max_tokens: 0 })],
       ["/v1/chat/completions", chat("hi", { max_tokens: 2.5 })],
       ["/v1/chat/completions", chat("hi", { stream: "true" })],

@@ -89,37 +89,25 @@ export function estimatePromptTokens(body: Record<string, unknown>): number {
   return Math.ceil(Buffer.byteLength(text) / 3) + 4 * messages.length + 8;
 }
 
-/** llm-server's cap on `n` (choices per request). */
-const MAX_CHOICES = 16;
-
 /**
  * What a request may generate: tokens per choice (undefined: no cap and none asked) and
  * the number of choices. llm-server honours `max_completion_tokens` over `max_tokens`
  * (chat), so the larger of the two is what is checked against the caller's per-request
  * cap, which covers every choice together; the caller's own value is kept, or the cap
- * shared by the choices when none was sent. The route schemas already refused wrong types.
+ * shared by the choices when none was sent. The route schemas already refused wrong types
+ * and ranges (`n` an integer from 1 to 16, token fields integers >= 1 or null).
  */
 export function tokenRequest(
   path: CompletionPath,
   body: Record<string, unknown>,
   cap: number,
 ): { maxTokens: number | undefined; choices: number } {
-  const choices = typeof body.n === "number" ? body.n : 1;
-  if (!Number.isInteger(choices) || choices < 1 || choices > MAX_CHOICES) {
-    throw new HttpError(400, "INVALID_N", `n must be an integer from 1 to ${MAX_CHOICES}`);
-  }
+  const choices = (body.n as number | undefined) ?? 1;
   const fields = path === "/v1/chat/completions" ? TOKEN_FIELDS : TOKEN_FIELDS.slice(0, 1);
-  const asked = fields.map((f) => body[f]).filter((v) => v !== undefined && v !== null);
-  for (const v of asked) {
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-      throw new HttpError(
-        400,
-        "INVALID_MAX_TOKENS",
-        `${fields.join(" and ")} must be integers >= 1`,
-      );
-    }
-  }
-  const requested = asked.length > 0 ? Math.max(...(asked as number[])) : undefined;
+  const asked = fields
+    .map((f) => body[f] as number | null | undefined)
+    .filter((v): v is number => v !== undefined && v !== null);
+  const requested = asked.length > 0 ? Math.max(...asked) : undefined;
   if (cap > 0 && requested !== undefined && requested * choices > cap) {
     const what =
       choices > 1
