@@ -3,7 +3,7 @@ import { buildApp } from "../src/app.js";
 import { estimatePromptTokens } from "../src/services/completions.js";
 import { startFakeLlm } from "./fake-llm.js";
 import { bearer, chat, JSON_CT, signUp, testConfig } from "./helpers.js";
-import { type Cleanup, runCleanup, twoServers } from "./two-servers.js";
+import { type Cleanup, lastUsage, runCleanup, twoServers } from "./two-servers.js";
 
 /**
  * After a fault the bill and the code are still right: a cancelled stream is billed
@@ -50,6 +50,42 @@ describe("billing and codes after a fault", () => {
       completionTokens: 1,
       quotaTokens: 6,
     });
+  });
+
+  it("a cut stream is billed one token per token chunk, empty ones too, never the role chunk", async () => {
+    const a = await startFakeLlm();
+    cleanup.push(() => a.close());
+    const app = await buildApp(testConfig({ llmServerUrls: [a.url] }));
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    cleanup.push(() => app.close());
+    const s = await signUp(app, "empty-token@example.org");
+    for (const [path, body] of [
+      ["/v1/chat/completions", chat("EMPTYTOKEN", { stream: true })],
+      ["/v1/completions", { model: "m", prompt: "EMPTYTOKEN", stream: true }],
+    ] as const) {
+      const controller = new AbortController();
+      const res = await fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { ...bearer(s.token), ...JSON_CT },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      // Both tokens delivered: "Hel", then the empty one.
+      let text = "";
+      while ((text.match(/"finish_reason":null/g) ?? []).length < (path.includes("chat") ? 3 : 2))
+        text += decoder.decode((await reader.read()).value);
+      const aborted = a.nextAbort();
+      controller.abort();
+      await aborted;
+      let row: Record<string, unknown> | undefined;
+      for (let i = 0; i < 50 && row?.route !== path; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        row = await lastUsage(app, s.userId);
+      }
+      expect(row, path).toMatchObject({ route: path, outcome: "cancelled", completionTokens: 2 });
+    }
   });
 
   it("a request that waited out the gateway queue gets 503 LLM_BUSY", async () => {

@@ -42,6 +42,7 @@ function lastContent(body: Record<string, unknown> | undefined): string {
  * A small real HTTP server speaking llm-server's API (OpenAI SSE format). The last
  * message's content steers it: `ERROR400` → 400, `SLOW` → one chunk then silence,
  * `MIDFAIL` → one chunk then an in-band error, `CRASH` → one chunk then a reset socket,
+ * `EMPTYTOKEN` → (chat: a role chunk,) one chunk, a token chunk with empty text, then silence;
  * `HOLD` → one chunk, then the rest once `releaseHeld()` is called; `WAIT` → nothing (not
  * even headers) until `releaseHeld()`, then the whole answer.
  */
@@ -157,8 +158,17 @@ export async function startFakeLlm(
             : { index: 0, text: piece, finish_reason: finish },
         ],
       })}\n\n`;
+    const emptyToken = content.includes("EMPTYTOKEN");
+    // As llm-server: chat's opening role chunk, which carries no token.
+    if (emptyToken && chat) {
+      res.write(
+        `data: ${JSON.stringify({ id: "cmpl-1", object: "chat.completion.chunk", model: "fake-model", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] })}\n\n`,
+      );
+    }
     res.write(chunk(pieces[0] ?? "", null));
     if (content.includes("SLOW")) return; // hang until the client goes away
+    // A token whose text is empty (an end-of-generation token), then silence.
+    if (emptyToken) return void res.write(chunk("", null));
     if (content.includes("HOLD")) await new Promise<void>((r) => held.push(r));
     if (content.includes("MIDFAIL")) {
       finished = true;

@@ -50,7 +50,11 @@ export type Started =
 interface ChunkJson {
   model?: string;
   error?: unknown;
-  choices?: { delta?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
+  choices?: {
+    delta?: { role?: string | null; content?: string | null };
+    text?: string | null;
+    finish_reason?: string | null;
+  }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number };
 }
 
@@ -148,9 +152,22 @@ function withMaxTokens(
   return { ...body, max_tokens: limit, max_completion_tokens: limit };
 }
 
-function contentOf(json: ChunkJson): string {
+/**
+ * The text of a chunk that carries one generated token, or null for any other chunk (chat's
+ * opening `role` chunk, a `finish_reason` chunk without a token, the usage chunk). llm-server sends every
+ * token it counts in `usage`, the end-of-generation token too, each in a chunk of its own,
+ * some with empty text: a stream cut before its usage chunk is billed one token per such
+ * chunk, which is what the client received.
+ */
+function tokenOf(json: ChunkJson): string | null {
   const c = json.choices?.[0];
-  return c?.delta?.content ?? c?.text ?? "";
+  if (!c) return null;
+  // Chat: the finish chunk's delta has no content (null); other servers may send the last
+  // token with the finish_reason.
+  if (c.delta) return c.delta.role || typeof c.delta.content !== "string" ? null : c.delta.content;
+  // Completions: the finish chunk has empty text.
+  if (typeof c.text !== "string" || (c.finish_reason && c.text === "")) return null;
+  return c.text;
 }
 
 /**
@@ -373,8 +390,8 @@ export class CompletionService {
         if (json.error) failed = "UPSTREAM_ERROR";
         if (json.model) row.model = json.model;
         if (json.usage) usage = json.usage;
-        const piece = contentOf(json);
-        if (piece) {
+        const piece = tokenOf(json);
+        if (piece !== null) {
           if (counted + 1 > budget) {
             cut = true;
             break;
