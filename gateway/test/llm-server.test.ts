@@ -108,7 +108,16 @@ describe.skipIf(!available)("through a real llm-server", () => {
       await sleep(100);
     }
 
-    app = await buildApp(testConfig({ llmServerUrls: [llmUrl], llmServerToken: token }));
+    // The real model on a shared 2-core machine may pause for seconds between two tokens:
+    // the timeouts here are not what these tests are about.
+    app = await buildApp(
+      testConfig({
+        llmServerUrls: [llmUrl],
+        llmServerToken: token,
+        firstTokenTimeoutMs: 60_000,
+        idleTimeoutMs: 60_000,
+      }),
+    );
     base = await app.listen({ port: 0, host: "127.0.0.1" });
     // An admin: it gives a second user limits below.
     const s = await signUpAdmin(app, "real-llm@example.org");
