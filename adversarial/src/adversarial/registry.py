@@ -24,11 +24,7 @@ OWN_STACKS = ("faults",)
 # (0: a failure this suite found that no numbered item covers yet).
 # `make test-adversarial` lists them as pending; `make test-adversarial PENDING=1` runs them.
 # Promote a case (delete its line) once it passes on main.
-PENDING: dict[str, int] = {
-    # A stream ended by the gateway's shutdown is billed one token less than delivered (seen
-    # once in three runs: 80 billed, 81 delivered).
-    "faults/gateway-sigterm-live-streams": 17,
-}
+PENDING: dict[str, int] = {}
 
 
 class Skip(Exception):  # noqa: N818 - reads as `raise Skip("why")`
