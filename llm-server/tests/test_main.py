@@ -120,7 +120,9 @@ def test_the_openai_sdk_streams(sdk: openai.OpenAI) -> None:
     assert chunks[-1].usage is not None
     # The default model is a base model: its chat transcript may end by itself at a
     # stop before the cap, so the count follows the finish reason.
-    finish = next(c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason)
+    finish = next(
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    )
     used = chunks[-1].usage.completion_tokens
     assert (used == 8) if finish == "length" else (finish == "stop" and 0 < used <= 8)
 
