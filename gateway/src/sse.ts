@@ -1,3 +1,4 @@
+import { createParser } from "eventsource-parser";
 import type { FastifyReply } from "fastify";
 
 /**
@@ -97,26 +98,27 @@ export class SseStream {
   }
 }
 
-/** Splits an SSE byte stream into the `data:` payloads of its events. */
-export class SseParser {
-  private buffer = "";
-  private readonly decoder = new TextDecoder();
+const NONE: readonly string[] = Object.freeze([]);
 
-  push(chunk: Uint8Array): string[] {
-    this.buffer += this.decoder.decode(chunk, { stream: true }).replace(/\r\n?/g, "\n");
-    const out: string[] = [];
-    let index = this.buffer.indexOf("\n\n");
-    while (index !== -1) {
-      const block = this.buffer.slice(0, index);
-      this.buffer = this.buffer.slice(index + 2);
-      const data = block
-        .split("\n")
-        .filter((line) => line.startsWith("data:"))
-        .map((line) => line.slice(5).replace(/^ /, ""))
-        .join("\n");
-      if (data !== "") out.push(data);
-      index = this.buffer.indexOf("\n\n");
-    }
+/**
+ * Splits an SSE byte stream into the `data:` payloads of its events (eventsource-parser: line
+ * ends `\r\n`, `\r` or `\n` even when split across chunks, comments and other fields skipped).
+ */
+export class SseParser {
+  private readonly decoder = new TextDecoder();
+  private out: string[] = [];
+  private readonly parser = createParser({
+    onEvent: (event) => {
+      this.out.push(event.data);
+    },
+  });
+
+  /** The payloads of the events `chunk` completes (an unfinished one waits for the next). */
+  push(chunk: Uint8Array): readonly string[] {
+    this.parser.feed(this.decoder.decode(chunk, { stream: true }));
+    if (this.out.length === 0) return NONE;
+    const out = this.out;
+    this.out = [];
     return out;
   }
 }
