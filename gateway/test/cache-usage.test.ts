@@ -186,6 +186,9 @@ for (const database of DATABASES)
           /gateway_http_requests_total\{method="POST",route="\/v1\/chat\/completions",status="400"\} \d+/,
         );
         expect(res.body).toContain(`gateway_llm_server_outstanding{server="${fake.url}"} 0`);
+        // Node's own: process CPU and memory, event-loop delay.
+        expect(res.body).toMatch(/^process_cpu_seconds_total \d/m);
+        expect(res.body).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
         const remote = await app.inject({
           method: "GET",
           url: "/metrics",

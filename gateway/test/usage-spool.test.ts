@@ -53,11 +53,8 @@ const spooledRows = (path: string) =>
         .flatMap((l) => JSON.parse(l) as unknown[]).length
     : 0;
 
-const metric = (app: FastifyInstance, name: string) => {
-  const line = app.services.metrics
-    .render()
-    .split("\n")
-    .find((l) => l.startsWith(name));
+const metric = async (app: FastifyInstance, name: string) => {
+  const line = (await app.services.metrics.render()).split("\n").find((l) => l.startsWith(name));
   return line ? Number(line.split(" ").at(-1)) : 0;
 };
 
@@ -102,15 +99,15 @@ describe("usage rows through a locked SQLite database", () => {
       await serveModels(app, key, 3);
       // Served, so billed: on disk (fsync'd) before the database can take them.
       expect(spooledRows(`${path}.usage-spool`)).toBe(3);
-      expect(metric(app, 'gateway_usage_spooled_rows_total{to="file"}')).toBe(3);
+      expect(await metric(app, 'gateway_usage_spooled_rows_total{to="file"}')).toBe(3);
     } finally {
       unlock();
     }
     await eventually(
       async () => (await usageRows(app)) === 4 && spooledRows(`${path}.usage-spool`) === 0,
     );
-    expect(metric(app, "gateway_usage_write_retries_total")).toBeGreaterThanOrEqual(1);
-    expect(metric(app, "gateway_usage_dropped_rows_total")).toBe(0);
+    expect(await metric(app, "gateway_usage_write_retries_total")).toBeGreaterThanOrEqual(1);
+    expect(await metric(app, "gateway_usage_dropped_rows_total")).toBe(0);
   });
 
   it("left in the spool at shutdown are written by the next start", async () => {
@@ -178,7 +175,7 @@ describe("UsageRecorder", () => {
     });
     await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((i) => rec.record(row(i))));
     expect(rec.backlog).toBe(5);
-    expect(metrics.render()).toContain('gateway_usage_dropped_rows_total{reason="bound"} 3');
+    expect(await metrics.render()).toContain('gateway_usage_dropped_rows_total{reason="bound"} 3');
     expect(errors).toContain("usage rows dropped: the in-memory spool is full");
     await rec.close(100);
   });
@@ -199,7 +196,7 @@ describe("UsageRecorder", () => {
     await rec.record(row(2));
     await eventually(async () => written.length === 2, 5_000);
     expect(written).toEqual([1, 2]);
-    expect(metrics.render()).toMatch(/gateway_usage_write_retries_total\{\} [3-9]/);
+    expect(await metrics.render()).toMatch(/gateway_usage_write_retries_total [3-9]/);
     await rec.close(100);
   });
 
@@ -273,6 +270,6 @@ describe("usage rows while PostgreSQL is stopped", () => {
       async () => (await usageRows(app).catch(() => 0)) === 4 && spooledRows(spool) === 0,
       30_000,
     );
-    expect(metric(app, "gateway_usage_dropped_rows_total")).toBe(0);
+    expect(await metric(app, "gateway_usage_dropped_rows_total")).toBe(0);
   }, 60_000);
 });

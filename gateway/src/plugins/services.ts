@@ -8,7 +8,7 @@ import { type LimitStore, MemoryLimitStore } from "../services/limit-store.js";
 import { LimitService } from "../services/limits.js";
 import { LlmClient, upstreamAgent } from "../services/llm-client.js";
 import { MeteredCalls } from "../services/metered.js";
-import { gauge, Metrics } from "../services/metrics.js";
+import { Metrics } from "../services/metrics.js";
 import { RedisLimitStore } from "../services/redis-limit-store.js";
 import { UsageService } from "../services/usage.js";
 
@@ -68,7 +68,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     firstTokenTimeoutMs: config.firstTokenTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
     headersTimeoutMs: config.headersTimeoutMs,
-    onAttempt: (server, outcome) => metrics.upstream.inc({ server, outcome }),
+    onAttempt: (server, outcome) => metrics.upstream.inc({ outcome, server }),
   });
   const usage = new UsageService(app.db, {
     spoolPath: usageSpoolPath(config),
@@ -95,7 +95,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     Date.now,
     config.authCacheTtlMs,
     (err, waiting) => {
-      metrics.limitSettleFailures.inc({});
+      metrics.limitSettleFailures.inc();
       app.log.warn(
         { err: err instanceof Error ? err.message : String(err), waiting },
         "could not settle limit counters (usage is still recorded); retrying",
@@ -112,33 +112,13 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     cacheConfig: config.cache,
   });
 
-  metrics.addCollector(() => {
-    const snap = balancer.snapshot();
-    return [
-      ...gauge(
-        "gateway_llm_server_outstanding",
-        "Requests in flight per llm-server",
-        snap.servers.map((s) => [{ server: s.url }, s.outstanding]),
-      ),
-      ...gauge(
-        "gateway_llm_server_up",
-        "1 when the llm-server is usable (healthy or not yet checked)",
-        snap.servers.map((s) => [
-          { server: s.url, state: s.state },
-          s.state === "healthy" || s.state === "unknown" ? 1 : 0,
-        ]),
-      ),
-      ...gauge("gateway_queue_waiting", "Requests waiting in the gateway queue", [
-        [{}, snap.queue.waiting],
-      ]),
-    ];
-  });
+  metrics.watchBalancer(() => balancer.snapshot());
 
   // Every route's requests, by route template, method and status (fp: applies app-wide).
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
     const status = String(reply.statusCode);
-    metrics.httpRequests.inc({ route, method: request.method, status });
+    metrics.httpRequests.inc({ method: request.method, route, status });
     metrics.httpDuration.observe({ route, status }, reply.elapsedTime / 1000);
   });
   app.addHook("onReady", async () => balancer.start());

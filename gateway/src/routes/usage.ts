@@ -278,7 +278,7 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
         ? safeEqual(auth, `Bearer ${metricsToken}`)
         : ["127.0.0.1", "::1", "::ffff:127.0.0.1"].includes(request.socket.remoteAddress ?? "");
       if (!allowed) throw forbidden("Metrics need METRICS_TOKEN or a loopback client");
-      return reply.type("text/plain; version=0.0.4; charset=utf-8").send(metrics.render());
+      return reply.type(metrics.contentType).send(await metrics.render());
     },
   );
 };

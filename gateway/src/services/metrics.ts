@@ -1,106 +1,98 @@
-type Labels = Record<string, string>;
-
-const key = (labels: Labels) =>
-  Object.keys(labels)
-    .sort()
-    .map(
-      (k) =>
-        `${k}="${String(labels[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`,
-    )
-    .join(",");
-
-class Counter {
-  readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-  inc(labels: Labels, by = 1): void {
-    const k = key(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [k, v] of this.values) out.push(`${this.name}{${k}} ${v}`);
-    return out;
-  }
-}
-
-class Histogram {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly buckets: number[],
-  ) {}
-  observe(labels: Labels, value: number): void {
-    const k = key(labels);
-    let s = this.series.get(k);
-    if (!s) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(k, s);
-    }
-    for (const [i, b] of this.buckets.entries())
-      if (value <= b) s.counts[i] = (s.counts[i] ?? 0) + 1;
-    s.sum += value;
-    s.count += 1;
-  }
-  render(): string[] {
-    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [k, s] of this.series) {
-      const sep = k ? "," : "";
-      for (const [i, b] of this.buckets.entries()) {
-        out.push(`${this.name}_bucket{${k}${sep}le="${b}"} ${s.counts[i] ?? 0}`);
-      }
-      out.push(`${this.name}_bucket{${k}${sep}le="+Inf"} ${s.count}`);
-      out.push(`${this.name}_sum{${k}} ${s.sum}`, `${this.name}_count{${k}} ${s.count}`);
-    }
-    return out;
-  }
-}
+import client from "prom-client";
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
-/** The gateway's Prometheus metrics (text exposition format 0.0.4). */
+/** A prom-client counter named, described and labelled in one line; Metrics registers it. */
+class Counter<L extends string = never> extends client.Counter<L> {
+  constructor(name: string, help: string, labelNames: readonly L[] = []) {
+    super({ name, help, labelNames, registers: [] });
+  }
+}
+
+/** A prom-client histogram over SECONDS; Metrics registers it. */
+class Histogram<L extends string> extends client.Histogram<L> {
+  constructor(name: string, help: string, labelNames: readonly L[]) {
+    super({ name, help, labelNames, buckets: SECONDS, registers: [] });
+  }
+}
+
+/** A prom-client gauge whose values `collect` sets at scrape time; Metrics registers it. */
+class Gauge<L extends string> extends client.Gauge<L> {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    collect: (gauge: client.Gauge<L>) => void,
+  ) {
+    super({
+      name,
+      help,
+      labelNames,
+      registers: [],
+      collect() {
+        this.reset();
+        collect(this);
+      },
+    });
+  }
+}
+
+/** What the balancer gauges read at each scrape (Balancer.snapshot's shape). */
+export interface BalancerView {
+  servers: { url: string; state: string; outstanding: number }[];
+  queue: { waiting: number };
+}
+
+/**
+ * The gateway's Prometheus metrics in a registry of their own (one per app), with Node's
+ * process and event-loop metrics (prom-client's defaults).
+ */
 export class Metrics {
+  readonly registry = new client.Registry();
   readonly httpRequests = new Counter(
     "gateway_http_requests_total",
     "HTTP requests by route, method and status",
+    ["method", "route", "status"],
   );
   readonly httpDuration = new Histogram(
     "gateway_http_request_duration_seconds",
     "HTTP request duration by route and status",
-    SECONDS,
+    ["route", "status"],
   );
   readonly llmRequests = new Counter(
     "gateway_llm_requests_total",
     "LLM requests by route, model, status and cache result",
+    ["cache", "model", "route", "status"],
   );
   readonly llmTokens = new Counter(
     "gateway_llm_tokens_total",
     "LLM tokens by route, model and kind (prompt|completion)",
+    ["kind", "model", "route"],
   );
   readonly llmTtft = new Histogram(
     "gateway_llm_time_to_first_token_seconds",
     "Time to first token by route and model",
-    SECONDS,
+    ["model", "route"],
   );
   readonly llmDuration = new Histogram(
     "gateway_llm_request_duration_seconds",
     "LLM request duration by route, model and status",
-    SECONDS,
+    ["model", "route", "status"],
   );
   readonly cache = new Counter(
     "gateway_cache_lookups_total",
     "Response cache lookups by result (hit|miss)",
+    ["result"],
   );
   readonly cacheStores = new Counter(
     "gateway_cache_stores_total",
     "Complete answers offered to the response cache by result (stored|too_large|error)",
+    ["result"],
   );
   readonly rejections = new Counter(
     "gateway_limit_rejections_total",
     "Requests refused by a limit",
+    ["limit"],
   );
   readonly limitSettleFailures = new Counter(
     "gateway_limit_settle_failures_total",
@@ -109,10 +101,12 @@ export class Metrics {
   readonly upstream = new Counter(
     "gateway_upstream_requests_total",
     "Requests sent to each llm-server by outcome",
+    ["outcome", "server"],
   );
   readonly usageSpooled = new Counter(
     "gateway_usage_spooled_rows_total",
     "Usage rows the database could not take, kept for a later write, by where (file|memory)",
+    ["to"],
   );
   readonly usageRetries = new Counter(
     "gateway_usage_write_retries_total",
@@ -121,16 +115,11 @@ export class Metrics {
   readonly usageDropped = new Counter(
     "gateway_usage_dropped_rows_total",
     "Usage rows lost, by reason (bound: the in-memory spool was full; refused: the database refused the row itself; shutdown/closed: no spool file at exit)",
+    ["reason"],
   );
-  private readonly gauges: (() => string[])[] = [];
 
-  /** Adds gauges computed at scrape time (e.g. the balancer's state). */
-  addCollector(collect: () => string[]): void {
-    this.gauges.push(collect);
-  }
-
-  render(): string {
-    const lines = [
+  constructor() {
+    for (const metric of [
       this.httpRequests,
       this.httpDuration,
       this.llmRequests,
@@ -145,17 +134,48 @@ export class Metrics {
       this.usageSpooled,
       this.usageRetries,
       this.usageDropped,
-    ].flatMap((m) => m.render());
-    for (const g of this.gauges) lines.push(...g());
-    return `${lines.join("\n")}\n`;
+    ] as client.Metric[]) {
+      this.registry.registerMetric(metric);
+    }
+    client.collectDefaultMetrics({ register: this.registry });
   }
-}
 
-/** One gauge family as exposition lines. */
-export function gauge(name: string, help: string, samples: [Labels, number][]): string[] {
-  return [
-    `# HELP ${name} ${help}`,
-    `# TYPE ${name} gauge`,
-    ...samples.map(([l, v]) => `${name}{${key(l)}} ${v}`),
-  ];
+  /** Gauges of the balancer's state, read from `snapshot` at each scrape. */
+  watchBalancer(snapshot: () => BalancerView): void {
+    const gauges = [
+      new Gauge(
+        "gateway_llm_server_outstanding",
+        "Requests in flight per llm-server",
+        ["server"],
+        (g) => {
+          for (const s of snapshot().servers) g.set({ server: s.url }, s.outstanding);
+        },
+      ),
+      new Gauge(
+        "gateway_llm_server_up",
+        "1 when the llm-server is usable (healthy or not yet checked)",
+        ["server", "state"],
+        (g) => {
+          for (const s of snapshot().servers) {
+            const up = s.state === "healthy" || s.state === "unknown";
+            g.set({ server: s.url, state: s.state }, up ? 1 : 0);
+          }
+        },
+      ),
+      new Gauge("gateway_queue_waiting", "Requests waiting in the gateway queue", [], (g) =>
+        g.set(snapshot().queue.waiting),
+      ),
+    ];
+    for (const g of gauges) this.registry.registerMetric(g as client.Metric);
+  }
+
+  /** The text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The exposition's content type. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 }

@@ -23,13 +23,14 @@ export function recordUsage(
   const m = d.metrics;
   const model = row.model ?? "unknown";
   const status = String(row.status);
-  m.llmRequests.inc({ route: row.route, model, status, cache: row.cacheHit ? "hit" : "miss" });
-  m.llmDuration.observe({ route: row.route, model, status }, row.durationMs / 1000);
-  if (row.ttftMs !== null) m.llmTtft.observe({ route: row.route, model }, row.ttftMs / 1000);
-  if (row.promptTokens)
-    m.llmTokens.inc({ route: row.route, model, kind: "prompt" }, row.promptTokens);
+  const { route } = row;
+  // Labels in the order they are exposed (prom-client keeps the first object's key order).
+  m.llmRequests.inc({ cache: row.cacheHit ? "hit" : "miss", model, route, status });
+  m.llmDuration.observe({ model, route, status }, row.durationMs / 1000);
+  if (row.ttftMs !== null) m.llmTtft.observe({ model, route }, row.ttftMs / 1000);
+  if (row.promptTokens) m.llmTokens.inc({ kind: "prompt", model, route }, row.promptTokens);
   if (row.completionTokens)
-    m.llmTokens.inc({ route: row.route, model, kind: "completion" }, row.completionTokens);
+    m.llmTokens.inc({ kind: "completion", model, route }, row.completionTokens);
 }
 
 /** A usage row for a request starting now, to be completed when it ends. */
@@ -412,7 +413,7 @@ export class UsageRecorder {
   /** Writes every waiting row (spool file first, then memory) in one transaction. */
   private async retry(reschedule: boolean): Promise<void> {
     if (this.backlog === 0) return;
-    this.metrics?.usageRetries.inc({});
+    this.metrics?.usageRetries.inc();
     this.attempt += 1;
     let read: Awaited<ReturnType<SpoolFile["read"]>> | null;
     try {
