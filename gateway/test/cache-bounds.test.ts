@@ -80,7 +80,7 @@ describe("CACHE_MAX_ENTRY_BYTES through the gateway", () => {
     expect(fake.requests.filter((r) => r.path === "/v1/chat/completions")).toHaveLength(2);
     expect(await app.services.cache.size()).toBe(0);
     await new Promise((r) => setTimeout(r, 20));
-    expect(app.services.metrics.render()).toContain(
+    expect(await app.services.metrics.render()).toContain(
       'gateway_cache_stores_total{result="too_large"} 2',
     );
   });

@@ -49,7 +49,7 @@ describe("retry up to the first byte sent to the client", () => {
     expect(calls(b)).toBe(1);
     expect(server(a.url).failures).toBe(1);
     expect(await lastUsage()).toMatchObject({ status: 200, outcome: "ok", server: b.url });
-    const metrics = app.services.metrics.render();
+    const metrics = await app.services.metrics.render();
     expect(metrics).toContain(
       `gateway_upstream_requests_total{outcome="error",server="${a.url}"} 1`,
     );

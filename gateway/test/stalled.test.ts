@@ -107,7 +107,7 @@ describe("stalled llm-servers", () => {
     expect(await lastUsage()).toMatchObject({ status: 200, outcome: "ok", server: b.url });
     const snap = app.services.balancer.snapshot().servers.find((x) => x.url === frozen.url);
     expect(snap?.failures).toBe(1);
-    expect(app.services.metrics.render()).toContain(
+    expect(await app.services.metrics.render()).toContain(
       `gateway_upstream_requests_total{outcome="stalled",server="${frozen.url}"} 1`,
     );
   });
@@ -147,7 +147,7 @@ describe("stalled llm-servers", () => {
     ]);
     const b2 = b.requests.filter((r) => r.path === "/v1/chat/completions");
     expect(b2).toHaveLength(1);
-    expect(app.services.metrics.render()).toContain(
+    expect(await app.services.metrics.render()).toContain(
       `gateway_upstream_requests_total{outcome="stalled",server="${frozen.url}"} 1`,
     );
   }, 30_000);
