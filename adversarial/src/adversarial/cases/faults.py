@@ -301,7 +301,7 @@ def db_locked(ctx: Context) -> None:
                 problems.append(f"new conversation: {created.status_code} {created.text[:120]}")
             answered = []
             for _ in range(3):
-                result = asyncio.run(_one_stream(stack, user.api_key, 8))
+                result = asyncio.run(one_stream(stack, user.api_key, 8))
                 if result.status == 200:
                     answered.append(result)
                 elif result.status != 503:
@@ -316,7 +316,7 @@ def db_locked(ctx: Context) -> None:
         ctx.tally.faults_survived += 1
 
 
-async def _one_stream(stack: Stack, token: str, max_tokens: int) -> StreamResult:
+async def one_stream(stack: Stack, token: str, max_tokens: int) -> StreamResult:
     async with httpx.AsyncClient(timeout=60) as client:
         return await stream(
             client, f"{stack.gw}/v1/chat/completions", bearer(token), chat_body(max_tokens)
@@ -353,14 +353,14 @@ def redis_down(ctx: Context) -> None:
             env = {**FAULT_GATEWAY_ENV, "REDIS_URL": redis.url}
             with own_stack(gateway_env=env) as stack:
                 user = stack.account("redis-user")
-                ok = asyncio.run(_one_stream(stack, user.api_key, 4))
+                ok = asyncio.run(one_stream(stack, user.api_key, 4))
                 assert ok.complete, f"before the fault: {ok}"
                 ctx.tally.faults_injected += 1
                 redis.kill()
                 statuses = []
                 for _ in range(4):
                     started = time.monotonic()
-                    result = asyncio.run(_one_stream(stack, user.api_key, 4))
+                    result = asyncio.run(one_stream(stack, user.api_key, 4))
                     statuses.append((result.status, round(time.monotonic() - started, 1)))
                 bad = [s for s in statuses if s[0] not in (200, 503) or s[1] > 30]
                 assert not bad, f"with Redis down: {statuses}"
@@ -368,10 +368,10 @@ def redis_down(ctx: Context) -> None:
                 try:
                     _wait_port(port)
                     deadline = time.monotonic() + 30
-                    result = asyncio.run(_one_stream(stack, user.api_key, 4))
+                    result = asyncio.run(one_stream(stack, user.api_key, 4))
                     while not result.complete and time.monotonic() < deadline:
                         time.sleep(1)
-                        result = asyncio.run(_one_stream(stack, user.api_key, 4))
+                        result = asyncio.run(one_stream(stack, user.api_key, 4))
                     assert result.complete, f"Redis back, still failing: {result}"
                 finally:
                     redis2.stop()
