@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -12,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.chart import chart
+from bench.metrics import clean_json
 from bench.plan import build_plan
 from bench.prompts import PromptPool, Tokenizer
 from bench.report import markdown
-from bench.runner import RunSettings, log, run_sync
+from bench.runner import RunSettings, log, run_sync, token_failures
+from bench.shapes import SHAPES
 from bench.targets import ROOT, STARTERS, embedded_model
 
 QUICK = {
@@ -26,6 +27,17 @@ QUICK = {
     "rounds": 1,
     "duration": 5.0,
 }
+# The default request against llama-server's default, and the tuned one beside it: the
+# issue's 1/16/32-stream targets, nothing else.
+DEFAULT_REQUEST = {
+    "levels": [1, 16, 32],
+    "shape_levels": [1, 16, 32],
+    "shapes": ["sdk", "tuned"],
+    "prompt_lengths": [32],
+    "rates": [],
+    "interference": 0,
+}
+PRESETS = {"--quick": QUICK, "--default-request": DEFAULT_REQUEST}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,6 +47,26 @@ def parser() -> argparse.ArgumentParser:
         "llama-cpp-python's server, each started here on the same GGUF and threads.",
     )
     p.add_argument("--quick", action="store_true", help=f"a short run: {QUICK} (flags win)")
+    p.add_argument(
+        "--default-request",
+        action="store_true",
+        help=f"just the default request vs the tuned one: {DEFAULT_REQUEST} (flags win)",
+    )
+    p.add_argument(
+        "--shapes",
+        nargs="+",
+        choices=list(SHAPES),
+        default=["sdk", "tuned"],
+        help="request bodies (bench.shapes): the first at every level and for the other "
+        "workloads, the others beside it at --shape-levels",
+    )
+    p.add_argument("--shape-levels", nargs="*", type=int, default=[1, 16, 32])
+    p.add_argument(
+        "--flash-attn",
+        choices=["on", "off"],
+        default="on",
+        help="for every target alike (llm-server's default is on)",
+    )
     p.add_argument("--targets", nargs="+", choices=list(STARTERS), default=list(STARTERS))
     p.add_argument(
         "--levels",
@@ -83,8 +115,9 @@ def parser() -> argparse.ArgumentParser:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = parser()
-    if "--quick" in argv:
-        p.set_defaults(**QUICK)
+    for flag, preset in PRESETS.items():
+        if flag in argv:
+            p.set_defaults(**preset)
     return p.parse_args(argv)
 
 
@@ -101,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         args.max_tokens,
         args.rates,
         args.interference,
+        tuple(args.shapes),
+        tuple(args.shape_levels),
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     settings = RunSettings(
@@ -114,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         batched_levels=[] if args.no_batched_bench else args.levels,
         logs=args.out / "logs" / stamp,
         eog_tokens=tuple(tokenizer.end_of_generation_tokens()),
+        count_tokens=lambda text: len(tokenizer.tokenize(text)),
+        flash_attn=args.flash_attn == "on",
     )
     log(f"{len(plan)} workloads × {len(args.targets)} targets × {args.rounds} rounds")
     started = time.monotonic()
@@ -128,30 +165,23 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["prompt_tokens_measured"] = {str(k): v for k, v in pool.measured.items()}
     header = (
-        f"Model `{model.name}`, {args.threads} threads, streamed `/v1/completions`, "
-        f"{args.max_tokens} output tokens per request (end-of-sequence ignored), temperature "
-        f"0.8, top-k 40; median of {args.rounds} alternating round(s), {args.duration:g} s "
-        f"per measurement. Made by `{command.strip()}` on {stamp} "
+        f"Model `{model.name}`, {args.threads} threads, flash attention {args.flash_attn}, "
+        f"requests {', '.join(args.shapes)} (bench/src/bench/shapes.py), {args.max_tokens} "
+        f"output tokens per request at most (end-of-sequence ignored), temperature 0.8; "
+        f"median of {args.rounds} round(s), target order reversed every other round, "
+        f"{args.duration:g} s per measurement. Made by `{command.strip()}` on {stamp} "
         f"({result['config']['minutes']:.1f} min)."
     )
     write(args.out, stamp, result, markdown(result, args.targets, header), args.targets)
+    if failures := token_failures(result["measurements"]):
+        log("FAILED: token counts do not match the text or usage:\n  " + "\n  ".join(failures))
+        return 1
     return 0
-
-
-def _clean(value: Any) -> Any:
-    """JSON without NaN."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def write(out: Path, stamp: str, result: dict[str, Any], table: str, targets: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_clean(result), indent=2)
+    text = json.dumps(clean_json(result), indent=2)
     for name in (stamp, "latest"):
         (out / f"{name}.json").write_text(text)
         (out / f"{name}.md").write_text(table)

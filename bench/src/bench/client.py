@@ -1,4 +1,4 @@
-"""One streamed `/v1/completions` request, timed event by event."""
+"""One streamed request (any shape of `bench.shapes`), timed event by event."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
+from bench.shapes import SHAPES, Shape, StreamState, read_event, request_body
 from bench.targets import RunningTarget
 
 
@@ -22,8 +22,20 @@ class RequestRecord:
     max_tokens: int
     events: list[float] = field(default_factory=list)  # arrival of each content event
     finished: float = 0.0
-    finish_reason: str | None = None
-    error: str | None = None
+    state: StreamState = field(default_factory=StreamState)
+    token_problem: str | None = None  # set by bench.checks
+
+    @property
+    def error(self) -> str | None:
+        return self.state.error
+
+    @error.setter
+    def error(self, value: str | None) -> None:
+        self.state.error = value
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.state.finish_reason
 
     @property
     def ok(self) -> bool:
@@ -39,8 +51,10 @@ class RequestRecord:
 
     @property
     def output_tokens(self) -> int:
-        # With end-of-sequence ignored every target stops at max_tokens ("length"); a server
-        # that sends several tokens in one event is still counted right.
+        """The server's own count (`usage`, checked against the text by `bench.checks`);
+        without one, max_tokens for a "length" finish, else the content events."""
+        if self.state.completion_tokens is not None:
+            return self.state.completion_tokens
         return self.max_tokens if self.finish_reason == "length" else len(self.events)
 
     @property
@@ -58,50 +72,34 @@ def new_http(connections: int) -> httpx.AsyncClient:
 async def stream_completion(
     http: httpx.AsyncClient,
     target: RunningTarget,
-    prompt: str,
+    prompt: str | list[dict[str, str]],
     prompt_length: int,
     max_tokens: int,
     seed: int,
     client_id: str = "bench",
     record: RequestRecord | None = None,
+    shape: Shape = SHAPES["completions"],
 ) -> RequestRecord:
     """Fills `record` (a new one unless given, so a caller can watch it progress)."""
-    body: dict[str, Any] = {
-        "model": "default",
-        "prompt": prompt,
-        "max_tokens": max_tokens,
-        "stream": True,
-        "temperature": 0.8,
-        "top_k": 40,
-        "top_p": 0.95,
-        "seed": seed,
-        **target.extra_body,
-    }
+    body = request_body(shape, prompt, max_tokens, seed, target.extra_body)
     headers = {"x-client-id": client_id}
     if target.token:
         headers["Authorization"] = f"Bearer {target.token}"
     record = record or RequestRecord(0.0, prompt_length, max_tokens)
     record.started = time.perf_counter()
     try:
-        async with http.stream(
-            "POST", f"{target.url}/v1/completions", json=body, headers=headers
-        ) as response:
-            if response.status_code != 200:
-                text = (await response.aread()).decode(errors="replace")[:200]
-                record.error = f"HTTP {response.status_code}: {text}"
+        async with http.stream("POST", target.url + shape.path, json=body, headers=headers) as r:
+            if r.status_code != 200:
+                text = (await r.aread()).decode(errors="replace")[:200]
+                record.error = f"HTTP {r.status_code}: {text}"
                 return record
-            async for line in response.aiter_lines():
+            async for line in r.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
-                event = json.loads(line[6:])
-                if "error" in event:
-                    record.error = str(event["error"])[:200]
+                if read_event(record.state, json.loads(line[6:])):
+                    record.events.append(time.perf_counter())
+                if record.error:
                     break
-                for choice in event.get("choices") or []:
-                    if choice.get("text"):
-                        record.events.append(time.perf_counter())
-                    if choice.get("finish_reason"):
-                        record.finish_reason = choice["finish_reason"]
     except (httpx.HTTPError, json.JSONDecodeError) as error:
         record.error = f"{type(error).__name__}: {error}"[:200]
     finally:

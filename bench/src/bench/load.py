@@ -10,12 +10,15 @@ from dataclasses import dataclass
 
 from bench.client import RequestRecord, new_http, stream_completion
 from bench.prompts import PromptPool
+from bench.shapes import Shape
 from bench.targets import RunningTarget
 
 
-async def warm_up(target: RunningTarget, pool: PromptPool, length: int) -> None:
+async def warm_up(target: RunningTarget, pool: PromptPool, length: int, shape: Shape) -> None:
     async with new_http(1) as http:
-        record = await stream_completion(http, target, pool.prompt(length), length, 4, 1)
+        record = await stream_completion(
+            http, target, pool.prompt(length), length, 4, 1, shape=shape
+        )
     if record.error:
         raise RuntimeError(f"{target.name}: warm-up failed: {record.error}")
 
@@ -28,6 +31,7 @@ async def closed_loop(
     max_tokens: int,
     duration: float,
     min_requests: int,
+    shape: Shape,
 ) -> list[RequestRecord]:
     """`concurrency` clients, each sending its next request as soon as the last one ends, until
     `duration` seconds have passed and it has sent at least `min_requests`."""
@@ -47,6 +51,7 @@ async def closed_loop(
                         max_tokens,
                         seed,
                         f"client-{index}",
+                        shape=shape,
                     )
                 )
             return records
@@ -62,6 +67,7 @@ async def poisson(
     prompt_length: int,
     max_tokens: int,
     duration: float,
+    shape: Shape,
     seed: int = 0,
 ) -> list[RequestRecord]:
     """Open loop: requests arrive at exponential intervals (mean 1/rate) for `duration`
@@ -84,6 +90,7 @@ async def poisson(
                         max_tokens,
                         index,
                         f"client-{index % 64}",
+                        shape=shape,
                     )
                 )
             )
@@ -105,6 +112,7 @@ async def interference(
     stream_prompt: int,
     stream_tokens: int,
     long_prompt: int,
+    shape: Shape,
 ) -> Interference:
     """`streams` requests decode; once every one has streamed 8 tokens, one `long_prompt`-token
     prompt arrives (on a serial server the streams never all run: after 15 s it is sent
@@ -122,6 +130,7 @@ async def interference(
                     i,
                     f"stream-{i}",
                     record,
+                    shape,
                 )
             )
             for i, record in enumerate(records)
@@ -131,7 +140,14 @@ async def interference(
             await asyncio.sleep(0.02)
         arrival = time.perf_counter()
         long = await stream_completion(
-            http, target, pool.prompt(long_prompt), long_prompt, 16, 99, "long-prompt"
+            http,
+            target,
+            pool.prompt(long_prompt),
+            long_prompt,
+            16,
+            99,
+            "long-prompt",
+            shape=shape,
         )
         await asyncio.gather(*tasks)
     return Interference(records, long, arrival)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections.abc import Callable
 from typing import Any
 
+from bench.checks import check_record
 from bench.client import RequestRecord
 
 
@@ -23,6 +26,10 @@ def summarize(records: list[RequestRecord]) -> dict[str, Any]:
     out: dict[str, Any] = {"requests": len(records), "errors": len(records) - len(ok)}
     if errors := [r.error for r in records if r.error]:
         out["first_error"] = errors[0]
+    problems = [r.token_problem for r in records if r.token_problem]
+    out["token_mismatches"] = len(problems)
+    if problems:
+        out["first_token_mismatch"] = problems[0]
     if not ok:
         return out
     span = max(r.finished for r in ok) - min(r.started for r in ok)
@@ -37,6 +44,8 @@ def summarize(records: list[RequestRecord]) -> dict[str, Any]:
         output_tokens_per_s=tokens / span,
         output_tokens=tokens,
         short_completions=sum(1 for r in ok if r.finish_reason != "length"),
+        usage_missing=sum(1 for r in ok if r.state.completion_tokens is None),
+        prompt_tokens_mean=_mean([r.state.prompt_tokens for r in ok]),
         ttft_p50_ms=percentile(ttft, 50),
         ttft_p99_ms=percentile(ttft, 99),
         tpot_ms=statistics.median(tpot) if tpot else float("nan"),
@@ -49,6 +58,25 @@ def summarize(records: list[RequestRecord]) -> dict[str, Any]:
     return out
 
 
+def _mean(values: list[int | None]) -> float:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else float("nan")
+
+
+def check_tokens(records: list[RequestRecord], count_tokens: Callable[[str], int]) -> None:
+    """Sets each finished record's `token_problem` (bench.checks)."""
+    for r in records:
+        if r.ok:
+            r.token_problem = check_record(
+                r.max_tokens,
+                r.finish_reason,
+                r.state.completion_tokens,
+                r.state.content_events,
+                r.state.text,
+                count_tokens,
+            )
+
+
 def stall_ratios(streams: list[RequestRecord], since: float) -> list[float]:
     """Per stream: its largest inter-token gap over its median gap, counting the gaps that end
     after `since` (when all streams were decoding)."""
@@ -58,3 +86,14 @@ def stall_ratios(streams: list[RequestRecord], since: float) -> list[float]:
         if len(gaps) >= 2:
             ratios.append(max(gaps) / max(1e-9, statistics.median(gaps)))
     return ratios
+
+
+def clean_json(value: Any) -> Any:
+    """The value with every NaN replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v) for v in value]
+    return value

@@ -18,14 +18,18 @@ class Workload:
     rate: float = 0.0  # poisson: requests per second
     long_prompt: int = 0  # interference: the prompt that arrives
     parallel_cap: int = 32  # poisson: slots the servers get
+    shape: str = "sdk"  # bench.shapes: the request body
 
     @property
     def key(self) -> str:
         if self.kind == "closed":
-            return f"closed c={self.concurrency} prompt={self.prompt}"
+            return f"closed c={self.concurrency} prompt={self.prompt} {self.shape}"
         if self.kind == "poisson":
-            return f"poisson {self.rate:g}/s prompt={self.prompt}"
-        return f"interference {self.concurrency} streams + {self.long_prompt}-token prompt"
+            return f"poisson {self.rate:g}/s prompt={self.prompt} {self.shape}"
+        return (
+            f"interference {self.concurrency} streams + {self.long_prompt}-token prompt "
+            f"{self.shape}"
+        )
 
     @property
     def parallel(self) -> int:
@@ -49,14 +53,32 @@ def build_plan(
     max_tokens: int,
     rates: list[float],
     interference_streams: int,
+    shapes: tuple[str, ...] = ("sdk",),
+    shape_levels: tuple[int, ...] = (),
 ) -> list[Workload]:
-    """The first prompt length at every level; the others at `long_levels`; then Poisson
-    arrivals (first prompt length) and the long-prompt interference scenario."""
+    """The first shape and prompt length at every level, each other shape beside it at the
+    `shape_levels` that are levels; the other prompt lengths at `long_levels`; then Poisson
+    arrivals (first prompt length) and the long-prompt interference scenario. Interference
+    uses the `completions` request: it measures the scheduler, and a chat transcript's stop
+    strings could end a stream before the long prompt arrives."""
     first, *others = prompt_lengths
-    plan = [Workload("closed", first, max_tokens, concurrency=c) for c in levels]
-    plan += [Workload("closed", p, max_tokens, concurrency=c) for p in others for c in long_levels]
+    head, *rest = shapes
+    plan = []
+    for c in levels:
+        plan.append(Workload("closed", first, max_tokens, concurrency=c, shape=head))
+        plan += [
+            Workload("closed", first, max_tokens, concurrency=c, shape=s)
+            for s in rest
+            if c in shape_levels
+        ]
     plan += [
-        Workload("poisson", first, max_tokens, rate=r, parallel_cap=max(levels)) for r in rates
+        Workload("closed", p, max_tokens, concurrency=c, shape=head)
+        for p in others
+        for c in long_levels
+    ]
+    plan += [
+        Workload("poisson", first, max_tokens, rate=r, parallel_cap=max(levels), shape=head)
+        for r in rates
     ]
     if interference_streams:
         plan.append(
@@ -66,6 +88,7 @@ def build_plan(
                 200,
                 concurrency=interference_streams,
                 long_prompt=max([*prompt_lengths, 1500]),
+                shape="completions",
             )
         )
     return plan

@@ -16,6 +16,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 class ProcStats:
     rss_peak_mb: float
     rss_mean_mb: float
+    rss_end_mb: float  # at stop(): what the server still holds when the load ends
     cpu_percent: float  # of one core, averaged over the run (200 = both cores of 2)
 
 
@@ -76,5 +77,6 @@ class ProcSampler:
         return ProcStats(
             max(self._rss) / mb,
             sum(self._rss) / len(self._rss) / mb,
+            rss / mb,
             100 * (cpu - self._cpu0) / seconds,
         )

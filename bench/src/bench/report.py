@@ -18,6 +18,8 @@ COLUMNS = (
     ("rss_peak_mb", "RSS peak MB", "{:.0f}"),
     ("cpu_percent", "CPU %", "{:.0f}"),
     ("errors", "errors", "{:.0f}"),
+    ("token_mismatches", "token check ✗", "{:.0f}"),
+    ("short_completions", "short", "{:.0f}"),
 )
 OURS, REFERENCE, PYTHON = "llm-server", "llama-server", "llama-cpp-python"
 
@@ -77,7 +79,7 @@ def markdown(result: dict[str, Any], targets: list[str], header: str) -> str:
                 )
                 continue
             cells = [_cell(figures, key, form) for key, _, form in COLUMNS]
-            ceiling = batched.get(str(workload["concurrency"]))
+            ceiling = batched.get(f"{workload['prompt']}:{workload['concurrency']}")
             fraction = "–"
             if workload["kind"] == "closed" and ceiling and figures:
                 fraction = f"{figures.get('output_tokens_per_s', math.nan) / ceiling:.2f}"
@@ -97,7 +99,7 @@ def _ratios(result: dict[str, Any], targets: list[str]) -> list[str]:
         per = medians.get(workload["key"], {})
         tps = {t: per.get(t, {}).get("output_tokens_per_s", math.nan) for t in targets}
         ttft99 = {t: per.get(t, {}).get("ttft_p99_ms", math.nan) for t in targets}
-        ceiling = batched.get(str(workload["concurrency"]), math.nan)
+        ceiling = batched.get(f"{workload['prompt']}:{workload['concurrency']}", math.nan)
         cells = [_num(tps[t], "{:.1f}") for t in targets]
         ratio_ref = tps.get(OURS, math.nan) / tps.get(REFERENCE, math.nan)
         ratio_py = tps.get(OURS, math.nan) / tps.get(PYTHON, math.nan)

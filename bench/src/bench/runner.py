@@ -7,16 +7,18 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.batched import batched_bench
 from bench.load import closed_loop, interference, poisson, warm_up
-from bench.metrics import stall_ratios, summarize
+from bench.metrics import check_tokens, stall_ratios, summarize
 from bench.plan import Workload
 from bench.procstats import ProcSampler
 from bench.prompts import PromptPool
+from bench.shapes import SHAPES
 from bench.targets import STARTERS, ServerConfig
 
 
@@ -32,6 +34,14 @@ class RunSettings:
     batched_levels: list[int]  # empty: no llama-batched-bench
     logs: Path
     eog_tokens: tuple[int, ...]
+    count_tokens: Callable[[str], int]  # the model's tokenizer, for the token-count check
+    flash_attn: bool = True
+
+
+def target_order(targets: list[str], round_index: int) -> list[str]:
+    """The targets in the given order in even rounds, reversed in odd ones, so that no target
+    is always measured first (or always right after the same one)."""
+    return list(targets) if round_index % 2 == 0 else list(reversed(targets))
 
 
 def log(message: str) -> None:
@@ -48,10 +58,12 @@ async def _measure(
         workload.per_sequence,
         settings.logs,
         settings.eog_tokens,
+        flash_attn=settings.flash_attn,
     )
+    shape = SHAPES[workload.shape]
     target = STARTERS[target_name](config)
     try:
-        await warm_up(target, pool, workload.prompt)
+        await warm_up(target, pool, workload.prompt, shape)
         sampler = ProcSampler(target.pid)
         load_before = os.getloadavg()[0]
         sampler.start()
@@ -65,10 +77,17 @@ async def _measure(
                 workload.max_tokens,
                 settings.duration,
                 settings.min_requests,
+                shape,
             )
         elif workload.kind == "poisson":
             records = await poisson(
-                target, pool, workload.rate, workload.prompt, workload.max_tokens, settings.duration
+                target,
+                pool,
+                workload.rate,
+                workload.prompt,
+                workload.max_tokens,
+                settings.duration,
+                shape,
             )
         else:
             result = await interference(
@@ -78,6 +97,7 @@ async def _measure(
                 workload.prompt,
                 workload.max_tokens,
                 workload.long_prompt,
+                shape,
             )
             records = result.streams
             ratios = stall_ratios(result.streams, result.arrival)
@@ -90,6 +110,7 @@ async def _measure(
         proc = await sampler.stop()
     finally:
         target.stop()
+    check_tokens(records, settings.count_tokens)
     summary = summarize(records)
     return {
         **summary,
@@ -103,11 +124,10 @@ async def _measure(
 
 async def run(settings: RunSettings, pool: PromptPool) -> dict[str, Any]:
     measurements: list[dict[str, Any]] = []
-    batched: list[dict[int, dict[str, Any]]] = []
-    lengths = sorted({w.prompt for w in settings.plan if w.kind == "closed"})
+    batched: list[dict[str, dict[str, Any]]] = []
     for round_index in range(settings.rounds):
         for workload in settings.plan:
-            for name in settings.targets:
+            for name in target_order(settings.targets, round_index):
                 log(f"round {round_index + 1}/{settings.rounds}  {workload.key}  {name}")
                 try:
                     figures = await _measure(settings, workload, name, pool)
@@ -118,37 +138,69 @@ async def run(settings: RunSettings, pool: PromptPool) -> dict[str, Any]:
                     {"round": round_index, "workload": workload.key, "target": name, **figures}
                 )
         if settings.batched_levels:
-            log(f"round {round_index + 1}/{settings.rounds}  llama-batched-bench")
-            max_tokens = settings.plan[0].max_tokens
-            batched.append(
-                batched_bench(
-                    settings.model,
-                    settings.threads,
-                    settings.batched_levels,
-                    lengths[0] if lengths else 32,
-                    max_tokens,
-                    settings.logs,
-                )
-            )
+            batched.append(_batched_round(settings, round_index))
     return {
         "workloads": [{"key": w.key, **asdict(w)} for w in settings.plan],
         "measurements": measurements,
         "batched_bench": batched,
         "medians": medians(measurements),
         "batched_bench_medians": {
-            str(level): statistics.median(b[level]["speed_tg"] for b in batched if level in b)
-            for level in settings.batched_levels
-        }
-        if batched
-        else {},
+            key: statistics.median(b[key]["speed_tg"] for b in batched if key in b)
+            for key in sorted({k for b in batched for k in b})
+        },
     }
+
+
+def batched_key(prompt: int, level: int) -> str:
+    """llama-batched-bench's results are keyed by prompt length and batch size."""
+    return f"{prompt}:{level}"
+
+
+def _batched_round(settings: RunSettings, round_index: int) -> dict[str, dict[str, Any]]:
+    """llama-batched-bench at every prompt length the closed loops ran, at the levels each
+    ran at, so that every "× batched" figure divides by a ceiling of the same prompt length."""
+    levels_by_prompt: dict[int, set[int]] = {}
+    for w in settings.plan:
+        if w.kind == "closed":
+            levels_by_prompt.setdefault(w.prompt, set()).add(w.concurrency)
+    out: dict[str, dict[str, Any]] = {}
+    for prompt, levels in sorted(levels_by_prompt.items()):
+        wanted = sorted(levels)
+        log(f"round {round_index + 1}/{settings.rounds}  llama-batched-bench prompt={prompt}")
+        rows = batched_bench(
+            settings.model,
+            settings.threads,
+            wanted,
+            prompt,
+            settings.plan[0].max_tokens,
+            settings.logs,
+        )
+        out.update({batched_key(prompt, level): row for level, row in rows.items()})
+    return out
 
 
 def _brief(figures: dict[str, Any]) -> str:
     if "failed" in figures:
         return f"FAILED {figures['failed']}"
-    keys = ("output_tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "errors", "stall_ratio_max")
+    keys = (
+        "output_tokens_per_s",
+        "ttft_p50_ms",
+        "ttft_p99_ms",
+        "errors",
+        "token_mismatches",
+        "stall_ratio_max",
+    )
     return "  ".join(f"{k}={figures[k]:.4g}" for k in keys if k in figures)
+
+
+def token_failures(measurements: list[dict[str, Any]]) -> list[str]:
+    """One line per measurement whose answers' token counts did not match (the run fails)."""
+    return [
+        f"{m['workload']} {m['target']} round {m['round'] + 1}: {m['token_mismatches']} "
+        f"mismatched, first: {m.get('first_token_mismatch')}"
+        for m in measurements
+        if m.get("token_mismatches")
+    ]
 
 
 def medians(measurements: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

