@@ -6,9 +6,12 @@ import asyncio
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from typing import Any
 
 from llm_server.engine import EngineLoad
 from llm_server.engine.chat import Message, Segment, transcript_segments
+from llm_server.engine.errors import EngineBusyError
+from llm_server.engine.grammar import JsonGrammars
 from llm_server.engine.types import (
     Finished,
     FinishReason,
@@ -18,7 +21,6 @@ from llm_server.engine.types import (
     TokenOut,
     TopLogprob,
 )
-from llm_server.errors import QueueFullError
 
 
 @dataclass
@@ -96,6 +98,8 @@ class FakeEngine:
         self.tokenized = 0
         self.chat_template: bool | None = False  # a base model, as the embedded one
         self.tokenizing_threads: set[int] = set()
+        # Real conversion of schemas; the "compiled" grammars are recorded.
+        self._grammars = JsonGrammars(self.grammars.append)
 
     @property
     def model_id(self) -> str:
@@ -120,6 +124,7 @@ class FakeEngine:
 
     async def close(self) -> None:
         self.closed = True
+        await self._grammars.close()
 
     @property
     def max_token_bytes(self) -> int:
@@ -146,12 +151,12 @@ class FakeEngine:
     def has_chat_template(self) -> bool | None:
         return self.chat_template
 
-    def check_grammar(self, grammar: str) -> None:
-        self.grammars.append(grammar)
+    async def json_grammar(self, schema: dict[str, Any] | None) -> str:
+        return await self._grammars.grammar(schema)
 
     def start(self, prompt: list[int], params: SamplingParams, client: str) -> FakeGeneration:
         if self.queue_full:
-            raise QueueFullError("the server is busy: too many requests waiting", retry_after=1)
+            raise EngineBusyError("the server is busy: too many requests waiting")
         generation = FakeGeneration(self, prompt, params)
         self.started.append(generation)
         return generation

@@ -9,13 +9,12 @@ import pytest
 
 from llm_server.config import Settings
 from llm_server.engine.chat import BASE_CHAT_REPEAT_PENALTY
+from llm_server.engine.errors import EngineUnavailableError, GenerationTimeoutError
 from llm_server.engine.types import TokenOut
 from llm_server.errors import (
     ContextLengthExceededError,
     InvalidRequestError,
     ModelNotFoundError,
-    RequestTimeoutError,
-    UnavailableError,
     UnprocessableError,
 )
 from llm_server.inference import InferenceService, RequestUsage
@@ -26,9 +25,8 @@ from tests.fakes import FakeEngine
 
 @pytest.fixture
 async def service(settings: Settings, engine: FakeEngine) -> AsyncIterator[InferenceService]:
-    service = InferenceService(engine, settings, Metrics())
-    yield service
-    await service.close()
+    yield InferenceService(engine, settings, Metrics())
+    await engine.close()
 
 
 def chat(**fields: object) -> ChatCompletionRequest:
@@ -119,7 +117,7 @@ async def test_an_engine_failure_is_raised_after_the_tokens_before_it(
             if isinstance(event, TokenOut):
                 seen.append(event.text)
 
-    with pytest.raises(UnavailableError, match="engine broke"):
+    with pytest.raises(EngineUnavailableError, match="engine broke"):
         await consume()
     assert seen == ["Hello", " there"]
 
@@ -146,7 +144,7 @@ async def test_a_timed_out_generation_is_a_504(
         async for _ in service.start(await service.chat_job(chat(), "c"), RequestUsage()):
             pass
 
-    with pytest.raises(RequestTimeoutError):
+    with pytest.raises(GenerationTimeoutError):
         await consume()
 
 

@@ -49,7 +49,6 @@ def create_app(
         yield
         await loading
         await lifecycle.stop()
-        await inference.close()
         await asyncio.to_thread(tracing.shutdown)
 
     app = FastAPI(

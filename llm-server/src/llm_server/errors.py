@@ -1,7 +1,8 @@
 """The one error envelope of llm-server: OpenAI's `{"error": {message, type, param, code}}`.
 
-Every failure is raised as an `LLMServerError` subclass and mapped to JSON in one place
-(`install_error_handlers`); after a stream has started, the same body goes out as an
+The HTTP layer raises `LLMServerError` subclasses; the engine raises `EngineError`s, which
+know nothing of HTTP and get their status here (`http_error`). Both are mapped to JSON in one
+place (`install_error_handlers`); after a stream has started, the same body goes out as an
 in-band SSE event (`sse_error_event`).
 """
 
@@ -15,6 +16,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from llm_server.engine.errors import (
+    ChatTemplateError,
+    EngineBusyError,
+    EngineError,
+    GenerationTimeoutError,
+    GrammarError,
+    InvalidTextError,
+)
 
 logger = logging.getLogger("llm_server.errors")
 
@@ -102,15 +112,37 @@ class RequestTimeoutError(LLMServerError):
     code = "request_timeout"
 
 
+# Where a schema's grammar comes from in a request: named by every grammar error.
+SCHEMA_PARAM = "response_format.json_schema.schema"
+
+
+def http_error(exc: LLMServerError | EngineError) -> LLMServerError:
+    """The HTTP error an exception is reported as: an engine error gets its status here."""
+    if isinstance(exc, LLMServerError):
+        return exc
+    message = str(exc)
+    if isinstance(exc, EngineBusyError):
+        return QueueFullError(message, retry_after=1)
+    if isinstance(exc, InvalidTextError):
+        return InvalidRequestError(message, code="invalid_text")
+    if isinstance(exc, ChatTemplateError):
+        return InvalidRequestError(message, param="messages")
+    if isinstance(exc, GrammarError):
+        return InvalidRequestError(message, param=SCHEMA_PARAM, code="invalid_json_schema")
+    if isinstance(exc, GenerationTimeoutError):
+        return RequestTimeoutError(message)
+    return UnavailableError(message, retry_after=1)
+
+
 def error_body(
     message: str, error_type: str, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def sse_error_event(exc: LLMServerError) -> bytes:
+def sse_error_event(exc: LLMServerError | EngineError) -> bytes:
     """The in-band SSE event that ends a stream which failed after it started."""
-    return f"data: {json.dumps(exc.body())}\n\n".encode()
+    return f"data: {json.dumps(http_error(exc).body())}\n\n".encode()
 
 
 def _describe_validation_error(exc: RequestValidationError) -> tuple[str, str | None]:
@@ -130,8 +162,9 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map every exception this service can raise to the one error envelope."""
 
     async def on_service_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, LLMServerError)
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers())
+        assert isinstance(exc, LLMServerError | EngineError)
+        error = http_error(exc)
+        return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers())
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -153,6 +186,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=500)
 
     app.add_exception_handler(LLMServerError, on_service_error)
+    app.add_exception_handler(EngineError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected_error)

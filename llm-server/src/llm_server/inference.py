@@ -12,27 +12,23 @@ from llm_server.config import Settings
 from llm_server.engine import Engine, Generation
 from llm_server.engine.chat import (
     BASE_CHAT_REPEAT_PENALTY,
-    ChatTemplateError,
     Message,
     tokenize_segments,
 )
-from llm_server.engine.types import (
-    Finished,
-    GenerationEvent,
+from llm_server.engine.errors import (
+    EngineError,
+    EngineUnavailableError,
+    GenerationTimeoutError,
     GrammarError,
-    SamplingParams,
-    TokenOut,
 )
+from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, TokenOut
 from llm_server.errors import (
     ContextLengthExceededError,
     InvalidRequestError,
-    LLMServerError,
     ModelNotFoundError,
-    RequestTimeoutError,
     UnavailableError,
     UnprocessableError,
 )
-from llm_server.grammar.compiler import GrammarCompiler, SchemaConversionError
 from llm_server.observability.metrics import Metrics
 from llm_server.observability.tracing import record_generation
 from llm_server.openai.protocol import (
@@ -105,16 +101,10 @@ class InferenceService:
         engine: Engine,
         settings: Settings,
         metrics: Metrics,
-        grammars: GrammarCompiler | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._metrics = metrics
-        self._grammars = grammars or GrammarCompiler()
-
-    async def close(self) -> None:
-        """Stop the helper processes (the engine is stopped by the lifecycle)."""
-        await self._grammars.close()
 
     # ------------------------------------------------------------------ building jobs
     def check_model(self, name: str) -> str:
@@ -134,10 +124,7 @@ class InferenceService:
             Message("system" if m.role == "developer" else m.role, m.text())
             for m in request.messages
         ]
-        try:
-            segments = self._engine.render_chat(messages)
-        except ChatTemplateError as exc:
-            raise InvalidRequestError(str(exc), param="messages") from None
+        segments = self._engine.render_chat(messages)
         # Message text is never read as control tokens (see `engine.chat`); tokenizing is
         # plain CPU work, off the event loop.
         prompt = await asyncio.to_thread(tokenize_segments, self._engine.tokenize, segments)
@@ -251,29 +238,13 @@ class InferenceService:
         """A GBNF grammar forcing JSON (any object, or one matching the given schema)."""
         if response_format is None or response_format.type == "text":
             return None
-        from llama_cpp.llama_grammar import JSON_GBNF
-
         if response_format.type == "json_object":
-            return str(JSON_GBNF)
-        param = "response_format.json_schema.schema"
+            return await self._engine.json_grammar(None)
         if response_format.json_schema is None or response_format.json_schema.schema_ is None:
             raise InvalidRequestError(
                 "response_format json_schema needs a schema", param="response_format.json_schema"
             )
-        try:
-            grammar = await self._grammars.json_schema(response_format.json_schema.schema_)
-            # llama.cpp parses it too: what it refuses (an unsatisfiable rule, a left
-            # recursion) is the schema's fault, said now rather than as a failed generation.
-            await asyncio.to_thread(self._engine.check_grammar, grammar)
-        except SchemaConversionError as exc:
-            raise InvalidRequestError(str(exc), param=param, code="invalid_json_schema") from None
-        except GrammarError:
-            raise InvalidRequestError(
-                "the schema cannot be used: llama.cpp refused the grammar made from it",
-                param=param,
-                code="invalid_json_schema",
-            ) from None
-        return grammar
+        return await self._engine.json_grammar(response_format.json_schema.schema_)
 
     # ------------------------------------------------------------------ running jobs
     def ensure_accepting(self, ready: bool) -> None:
@@ -312,7 +283,7 @@ class InferenceService:
 class ChoiceStream:
     """The events of every choice, interleaved as produced and tagged with the choice index.
 
-    A failed or cancelled choice raises an `LLMServerError` after the tokens before it;
+    A failed or cancelled choice raises an `EngineError` after the tokens before it;
     leaving the iteration early cancels every choice.
     """
 
@@ -387,15 +358,14 @@ class ChoiceStream:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def engine_failure(event: Finished) -> LLMServerError:
+def engine_failure(event: Finished) -> EngineError:
+    """The error a generation that ended other than by stop or length is reported as."""
     message = event.error or "generation was interrupted"
     if event.reason == "timeout":
-        return RequestTimeoutError(message)
+        return GenerationTimeoutError(message)
     if event.reason == "unsatisfiable":
-        return InvalidRequestError(
+        return GrammarError(
             "the response_format schema allows nothing the model can write next (an empty "
-            "character class, a NUL character, ...): fix the schema",
-            param="response_format.json_schema.schema",
-            code="invalid_json_schema",
+            "character class, a NUL character, ...): fix the schema"
         )
-    return UnavailableError(message, retry_after=1)
+    return EngineUnavailableError(message)

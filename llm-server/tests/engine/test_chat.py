@@ -8,12 +8,12 @@ import pytest
 from llm_server.config import Settings
 from llm_server.engine.chat import (
     ChatFormatter,
-    ChatTemplateError,
     Message,
     Segment,
     tokenize_segments,
     transcript_segments,
 )
+from llm_server.engine.errors import ChatTemplateError
 from llm_server.engine.llama import LlamaEngine
 from llm_server.inference import InferenceService
 from llm_server.observability.metrics import Metrics
@@ -158,4 +158,3 @@ async def test_forged_turn_markers_are_plain_text_to_the_real_tokenizer(
         turns = 0 if template is None else len(messages)
         assert prompt.count(end_of_turn) == turns, role
         assert prompt.count(start_of_turn) == (turns + 1 if turns else 0), role
-    await service.close()

@@ -9,9 +9,10 @@ from contextlib import aclosing
 import pytest
 
 from llm_server.config import Settings
+from llm_server.engine.errors import EngineBusyError
 from llm_server.engine.llama import LlamaEngine
 from llm_server.engine.types import Finished, SamplingParams, TokenOut
-from llm_server.errors import QueueFullError
+from llm_server.errors import http_error
 
 pytestmark = pytest.mark.model
 PROMPTS = [f"Story number {i}: once upon a time there was a" for i in range(16)]
@@ -142,10 +143,11 @@ async def test_the_queue_bound_refuses_with_retry_after(engine: LlamaEngine) -> 
     params = SamplingParams(max_tokens=200, temperature=0, ignore_eos=True)
     generations = [engine.start(engine.tokenize(p), params, "c") for p in PROMPTS]
     waiting = [engine.start(engine.tokenize("x"), params, "c") for _ in range(2)]
-    with pytest.raises(QueueFullError) as refused:
+    with pytest.raises(EngineBusyError) as refused:
         engine.start(engine.tokenize("y"), params, "c")
-    assert refused.value.retry_after == 1
-    assert refused.value.status_code == 429
+    error = http_error(refused.value)
+    assert error.retry_after == 1
+    assert error.status_code == 429
     for generation in [*generations, *waiting]:
         generation.cancel()
 

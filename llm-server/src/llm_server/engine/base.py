@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from llm_server.engine.chat import Message, Segment
 from llm_server.engine.types import GenerationEvent, SamplingParams, ScoredToken
@@ -61,7 +61,9 @@ class Engine(Protocol):
 
     def tokenize(
         self, text: str, *, add_special: bool = True, parse_special: bool = False
-    ) -> list[int]: ...
+    ) -> list[int]:
+        """Token ids of `text`; `InvalidTextError` if it holds a lone surrogate."""
+        ...
 
     def token_text(self, token: int) -> str:
         """The text of one token, control tokens included."""
@@ -71,8 +73,9 @@ class Engine(Protocol):
         """The chat prompt: template markup and message text told apart (`tokenize_segments`)."""
         ...
 
-    def check_grammar(self, grammar: str) -> None:
-        """Raise `GrammarError` if llama.cpp cannot compile this GBNF grammar (blocking)."""
+    async def json_grammar(self, schema: dict[str, Any] | None) -> str:
+        """A grammar (for `SamplingParams.grammar`) that forces JSON: any object when `schema`
+        is None, else one matching `schema`; raises `GrammarError` if it cannot be used."""
         ...
 
     @property
@@ -85,11 +88,13 @@ class Engine(Protocol):
         ...
 
     def start(self, prompt: list[int], params: SamplingParams, client: str) -> Generation:
-        """Queue one completion now; raises `QueueFullError` or `UnavailableError` at once."""
+        """Queue one completion now; raises `EngineBusyError` or `EngineUnavailableError` at
+        once. Its events end with `Finished`; reading them raises no engine error."""
         ...
 
     async def score(
         self, tokens: list[int], score_from: int, top_k: int, client: str
     ) -> list[ScoredToken]:
-        """Log-probability of each token from `score_from` on, given the ones before it."""
+        """Log-probability of each token from `score_from` on, given the ones before it;
+        `EngineUnavailableError` if scoring was interrupted."""
         ...

@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from llm_server.engine.errors import ChatTemplateError
 from llm_server.engine.model import LoadedModel
 
 Role = Literal["system", "user", "assistant"]
@@ -37,10 +38,6 @@ class Segment:
 
     text: str
     markup: bool
-
-
-class ChatTemplateError(ValueError):
-    """The model's chat template refused these messages."""
 
 
 def _raise(message: str) -> None:

@@ -7,12 +7,15 @@ import contextlib
 import ctypes
 import logging
 from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
 import llama_cpp
 
 from llm_server.config import Settings
 from llm_server.engine.base import EngineLoad
 from llm_server.engine.chat import ChatFormatter, Message, Segment
+from llm_server.engine.errors import EngineBusyError, EngineUnavailableError, InvalidTextError
+from llm_server.engine.grammar import JsonGrammars
 from llm_server.engine.model import LoadedModel, resolve_model_path
 from llm_server.engine.sampling import build_sampler, compile_grammar, free_sampler
 from llm_server.engine.scheduler import (
@@ -23,7 +26,6 @@ from llm_server.engine.scheduler import (
 )
 from llm_server.engine.sequence import Sequence
 from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, ScoredToken
-from llm_server.errors import InvalidRequestError, QueueFullError, UnavailableError
 
 logger = logging.getLogger("llm_server.engine")
 _llama_logger = logging.getLogger("llm_server.llama_cpp")
@@ -51,6 +53,7 @@ class LlamaEngine:
         self._context_length = settings.context_length
         self._max_token_bytes = 1
         self._relay = EventRelay()
+        self._grammars = JsonGrammars(self._check_grammar)
 
     @property
     def model_id(self) -> str:
@@ -101,6 +104,7 @@ class LlamaEngine:
         return self._scheduler.load()
 
     async def close(self) -> None:
+        await self._grammars.close()
         if self._scheduler is not None:
             await asyncio.to_thread(self._scheduler.close, self._settings.drain_timeout_s)
             self._scheduler = None
@@ -116,10 +120,9 @@ class LlamaEngine:
             text.encode()
         except UnicodeEncodeError as exc:
             # JSON may carry a lone UTF-16 surrogate ("\ud800"), which no UTF-8 text holds.
-            raise InvalidRequestError(
+            raise InvalidTextError(
                 f"the text holds a lone surrogate ({exc.object[exc.start]!a} at character "
-                f"{exc.start}): send valid Unicode",
-                code="invalid_text",
+                f"{exc.start}): send valid Unicode"
             ) from None
         return self._loaded().tokenize(text, add_special=add_special, parse_special=parse_special)
 
@@ -139,7 +142,10 @@ class LlamaEngine:
     def has_chat_template(self) -> bool | None:
         return None if self._chat is None else self._chat.uses_model_template
 
-    def check_grammar(self, grammar: str) -> None:
+    async def json_grammar(self, schema: dict[str, Any] | None) -> str:
+        return await self._grammars.grammar(schema)
+
+    def _check_grammar(self, grammar: str) -> None:
         # Compiled once here so that a grammar llama.cpp refuses is the client's 400, not a
         # sequence failing inside the scheduler.
         free_sampler(compile_grammar(self._loaded().vocab, grammar))
@@ -166,7 +172,7 @@ class LlamaEngine:
             scheduler.cancel(sequence)
             raise
         if isinstance(result, Finished):
-            raise UnavailableError(result.error or "scoring was interrupted")
+            raise EngineUnavailableError(result.error or "scoring was interrupted")
         assert isinstance(result, list)
         return result
 
@@ -174,15 +180,13 @@ class LlamaEngine:
     def _submit(self, sequence: Sequence) -> Scheduler:
         scheduler = self._scheduler
         if scheduler is None:
-            raise UnavailableError("the model is not loaded", retry_after=1)
+            raise EngineUnavailableError("the model is not loaded")
         try:
             scheduler.submit(sequence)
         except SchedulerQueueFullError:
-            raise QueueFullError(
-                "the server is busy: too many requests waiting", retry_after=1
-            ) from None
+            raise EngineBusyError("the server is busy: too many requests waiting") from None
         except SchedulerClosedError:
-            raise UnavailableError("the server is shutting down", retry_after=1) from None
+            raise EngineUnavailableError("the server is shutting down") from None
         return scheduler
 
     def _emitter(
@@ -192,7 +196,7 @@ class LlamaEngine:
 
     def _loaded(self) -> LoadedModel:
         if self._model is None:
-            raise UnavailableError("the model is not loaded", retry_after=1)
+            raise EngineUnavailableError("the model is not loaded")
         return self._model
 
 

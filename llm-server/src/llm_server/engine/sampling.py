@@ -11,7 +11,8 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from llm_server.engine.types import GrammarError, SamplingParams
+from llm_server.engine.errors import GrammarError
+from llm_server.engine.types import SamplingParams
 
 # An opaque `llama_sampler *`; llama-cpp-python declares its type only for checkers.
 Sampler = Any

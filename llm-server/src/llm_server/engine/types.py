@@ -9,10 +9,6 @@ from typing import Literal
 FinishReason = Literal["stop", "length", "cancelled", "timeout", "error", "unsatisfiable"]
 
 
-class GrammarError(ValueError):
-    """llama.cpp refused a grammar (for example one made from an unsupported JSON schema)."""
-
-
 @dataclass(frozen=True)
 class SamplingParams:
     """How to pick each next token, and when to stop."""

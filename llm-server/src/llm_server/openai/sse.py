@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from llm_server.engine.errors import EngineError
 from llm_server.errors import LLMServerError, sse_error_event
 
 # Private-use characters: never produced by the JSON around the text.
@@ -42,7 +43,7 @@ def sse(
             async for event in events:
                 payload = event if isinstance(event, bytes) else event.model_dump_json().encode()
                 yield b"data: " + payload + b"\n\n"
-        except LLMServerError as exc:
+        except (LLMServerError, EngineError) as exc:
             yield sse_error_event(exc)
             return
         yield b"data: [DONE]\n\n"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from llm_server.grammar.limits import (
+from llm_server.engine.grammar.limits import (
     MAX_REPETITION,
     MAX_SCHEMA_DEPTH,
     SchemaLimitError,

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from llm_server.grammar.compiler import GrammarCompiler, SchemaConversionError
+from llm_server.engine.errors import GrammarError
+from llm_server.engine.grammar.compiler import GrammarCompiler
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ async def test_a_schema_becomes_a_grammar(compiler: GrammarCompiler) -> None:
 
 async def test_a_repetition_bomb_is_refused_at_once(compiler: GrammarCompiler) -> None:
     started = time.perf_counter()
-    with pytest.raises(SchemaConversionError, match=r"minItems .* is 200000000"):
+    with pytest.raises(GrammarError, match=r"minItems .* is 200000000"):
         await compiler.json_schema({"type": "array", "minItems": 200_000_000})
     assert time.perf_counter() - started < 0.5
 
@@ -34,7 +35,7 @@ async def test_a_repetition_bomb_is_refused_at_once(compiler: GrammarCompiler) -
 async def test_what_the_converter_refuses_is_a_conversion_error(
     compiler: GrammarCompiler,
 ) -> None:
-    with pytest.raises(SchemaConversionError, match="cannot be used"):
+    with pytest.raises(GrammarError, match="cannot be used"):
         await compiler.json_schema({"$ref": "https://example.com/schema.json"})
     # The worker survives a refusal and converts the next schema.
     assert "root ::=" in await compiler.json_schema({"type": "integer"})
@@ -45,7 +46,7 @@ async def test_a_bomb_past_the_limits_costs_only_the_worker(compiler: GrammarCom
     memory or time, is replaced, and the next schema converts."""
     bomb = {"type": "array", "items": {"type": "integer"}, "minItems": 200_000_000}
     started = time.perf_counter()
-    with pytest.raises(SchemaConversionError, match=r"memory|longer than"):
+    with pytest.raises(GrammarError, match=r"memory|longer than"):
         await compiler._convert(bomb)
     assert time.perf_counter() - started < 20
     assert "root ::=" in await compiler.json_schema({"type": "string"})
@@ -54,7 +55,7 @@ async def test_a_bomb_past_the_limits_costs_only_the_worker(compiler: GrammarCom
 async def test_a_slow_conversion_is_cut_and_the_worker_replaced() -> None:
     compiler = GrammarCompiler(timeout_s=0)
     try:
-        with pytest.raises(SchemaConversionError, match="longer than"):
+        with pytest.raises(GrammarError, match="longer than"):
             await compiler.json_schema({"type": "object", "properties": {"a": {"type": "string"}}})
         assert compiler._process is None
     finally:

@@ -15,18 +15,14 @@ import os
 import sys
 from typing import Any
 
-from llm_server.errors import UnavailableError
-from llm_server.grammar.limits import SchemaLimitError, check_schema
+from llm_server.engine.errors import EngineUnavailableError, GrammarError
+from llm_server.engine.grammar.limits import SchemaLimitError, check_schema
 
 MAX_GRAMMAR_BYTES = 256 * 1024
 CONVERT_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 60.0
 # The worker needs no secret: only these variables reach it.
 _WORKER_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "LD_LIBRARY_PATH")
-
-
-class SchemaConversionError(ValueError):
-    """The schema cannot become a grammar here; the message says why, for the client."""
 
 
 class GrammarCompiler:
@@ -41,11 +37,11 @@ class GrammarCompiler:
         self._lock = asyncio.Lock()
 
     async def json_schema(self, schema: Any) -> str:
-        """The GBNF grammar of `schema`; raises `SchemaConversionError` for the client."""
+        """The GBNF grammar of `schema`; raises `GrammarError` for the client."""
         try:
             check_schema(schema)
         except SchemaLimitError as exc:
-            raise SchemaConversionError(str(exc)) from None
+            raise GrammarError(str(exc)) from None
         return await self._convert(schema)
 
     async def _convert(self, schema: Any) -> str:
@@ -54,7 +50,7 @@ class GrammarCompiler:
         async with self._lock:
             reply = await self._ask(request)
         if "error" in reply:
-            raise SchemaConversionError(f"the schema cannot be used: {reply['error']}")
+            raise GrammarError(f"the schema cannot be used: {reply['error']}")
         return str(reply["grammar"])
 
     async def close(self) -> None:
@@ -74,14 +70,14 @@ class GrammarCompiler:
             line = await asyncio.wait_for(process.stdout.readline(), self._timeout_s)
         except TimeoutError:
             await self.close()
-            raise SchemaConversionError(
+            raise GrammarError(
                 f"converting the schema took longer than {self._timeout_s:g} s: simplify it"
             ) from None
         except (ConnectionError, ValueError):  # died mid-request, or a line over the limit
             line = b""
         if not line:
             await self.close()
-            raise SchemaConversionError(
+            raise GrammarError(
                 "converting the schema needs more memory than this server allows: simplify it"
             )
         reply: dict[str, Any] = json.loads(line)
@@ -95,7 +91,7 @@ class GrammarCompiler:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "llm_server.grammar.worker",
+            "llm_server.engine.grammar.worker",
             str(self._max_bytes),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -112,6 +108,6 @@ class GrammarCompiler:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-            raise UnavailableError("the JSON schema converter did not start", retry_after=1)
+            raise EngineUnavailableError("the JSON schema converter did not start")
         self._process = process
         return process

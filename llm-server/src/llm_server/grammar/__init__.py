@@ -1,1 +1,0 @@
-"""JSON schemas to llama.cpp grammars: bounded before, converted in a worker process."""
