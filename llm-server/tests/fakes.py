@@ -8,7 +8,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_server.engine import EngineLoad
+from llm_server.config import Settings
+from llm_server.engine import Engine, EngineLoad
 from llm_server.engine.chat import Message, Segment, transcript_segments
 from llm_server.engine.errors import EngineBusyError
 from llm_server.engine.grammar import JsonGrammars
@@ -21,6 +22,10 @@ from llm_server.engine.types import (
     TokenOut,
     TopLogprob,
 )
+from llm_server.generation.service import GenerationService
+from llm_server.lifecycle import Lifecycle
+from llm_server.observability.metrics import Metrics
+from llm_server.openai.serving import OpenAIServing
 
 
 @dataclass
@@ -171,3 +176,15 @@ class FakeEngine:
             )
             for t in tokens[score_from:]
         ]
+
+
+def generation_service(engine: FakeEngine | Engine) -> GenerationService:
+    """The generation service over `engine`, as `create_app` builds it (the model loaded)."""
+    lifecycle = Lifecycle(engine)
+    lifecycle.state = "ready"
+    return GenerationService(engine, lifecycle, Metrics(), max_running=4)
+
+
+def openai_serving(engine: FakeEngine | Engine, settings: Settings) -> OpenAIServing:
+    """The OpenAI serving layer over `engine`."""
+    return OpenAIServing(engine, generation_service(engine), settings)

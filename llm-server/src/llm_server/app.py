@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,14 +15,15 @@ from llm_server.analyze.service import AnalyzeService
 from llm_server.config import Settings
 from llm_server.engine import Engine
 from llm_server.errors import install_error_handlers
+from llm_server.generation.service import GenerationService
 from llm_server.health.router import router as health_router
-from llm_server.inference import InferenceService
 from llm_server.lifecycle import Lifecycle
 from llm_server.observability.logging import RequestLogMiddleware
 from llm_server.observability.metrics import Metrics
 from llm_server.observability.router import router as metrics_router
 from llm_server.observability.tracing import Tracing, TracingMiddleware
 from llm_server.openai.router import router as openai_router
+from llm_server.openai.serving import OpenAIServing
 from llm_server.security import BodySizeLimitMiddleware, ServiceTokenMiddleware
 
 
@@ -40,7 +40,7 @@ def create_app(
     metrics = Metrics()
     metrics.bind_load(engine.load_stats)
     lifecycle = Lifecycle(engine, metrics)
-    inference = InferenceService(engine, settings, metrics)
+    generation = GenerationService(engine, lifecycle, metrics, settings.max_running)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -57,12 +57,11 @@ def create_app(
         summary="llama.cpp behind an OpenAI-compatible API, for the gateway only.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.engine = engine
+    # Read only by the typed dependencies (`dependencies`, and each router's own).
     app.state.lifecycle = lifecycle
     app.state.metrics = metrics
-    app.state.started_at = time.time()
-    app.state.inference = inference
+    app.state.generation = generation
+    app.state.openai = OpenAIServing(engine, generation, settings)
     app.state.analyze = AnalyzeService(engine)
     install_error_handlers(app)
     for router in (health_router, openai_router, analyze_router, metrics_router):

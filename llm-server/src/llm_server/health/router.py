@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from llm_server.dependencies import Generation
 from llm_server.errors import error_body
 
 router = APIRouter(tags=["health"])
@@ -32,21 +33,18 @@ async def live() -> HealthStatus:
     response_model=HealthStatus,
     responses={503: {"model": HealthStatus, "description": "model loading or server draining"}},
 )
-async def ready(request: Request) -> HealthStatus | JSONResponse:
+async def ready(generation: Generation) -> HealthStatus | JSONResponse:
     """200 once the model is loaded and the server takes requests; 503 before and while draining."""
-    lifecycle = request.app.state.lifecycle
-    state = lifecycle.state
-    if state == "ready":
-        # The gateway's balancer reads the load from here at each health check.
-        load = lifecycle.engine.load_stats()
+    readiness = generation.readiness()
+    if readiness.state == "ready":
         return HealthStatus(
             status="ready",
-            model=lifecycle.model_id,
-            running=load.running,
-            queued=load.queued,
-            max_running=request.app.state.settings.max_running,
+            model=readiness.model,
+            running=readiness.running,
+            queued=readiness.queued,
+            max_running=readiness.max_running,
         )
-    body = HealthStatus(status=state, model=lifecycle.model_id).model_dump()
-    if state == "failed":
-        body |= error_body(lifecycle.error or "model failed to load", "service_unavailable")
+    body = HealthStatus(status=readiness.state, model=readiness.model).model_dump()
+    if readiness.state == "failed":
+        body |= error_body(readiness.error or "model failed to load", "service_unavailable")
     return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})

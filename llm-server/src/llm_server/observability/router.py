@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from llm_server.observability.metrics import Metrics
+
 router = APIRouter(tags=["observability"])
+
+
+async def metrics_registry(request: Request) -> Metrics:
+    registry: Metrics = request.app.state.metrics
+    return registry
 
 
 @router.get(
@@ -18,5 +27,5 @@ router = APIRouter(tags=["observability"])
         }
     },
 )
-async def metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(registry: Annotated[Metrics, Depends(metrics_registry)]) -> Response:
+    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,31 +1,27 @@
-"""The service layer, on the scripted engine."""
+"""Jobs from OpenAI requests: the model, the limits, the context, on the scripted engine."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 
 import pytest
 
 from llm_server.config import Settings
 from llm_server.engine.chat import BASE_CHAT_REPEAT_PENALTY
-from llm_server.engine.errors import EngineUnavailableError, GenerationTimeoutError
-from llm_server.engine.types import TokenOut
 from llm_server.errors import (
     ContextLengthExceededError,
     InvalidRequestError,
     ModelNotFoundError,
     UnprocessableError,
 )
-from llm_server.inference import InferenceService, RequestUsage
-from llm_server.observability.metrics import Metrics
 from llm_server.openai.protocol import ChatCompletionRequest, CompletionRequest, GenerateRequest
-from tests.fakes import FakeEngine
+from llm_server.openai.serving import OpenAIServing
+from tests.fakes import FakeEngine, openai_serving
 
 
 @pytest.fixture
-async def service(settings: Settings, engine: FakeEngine) -> AsyncIterator[InferenceService]:
-    yield InferenceService(engine, settings, Metrics())
+async def service(settings: Settings, engine: FakeEngine) -> AsyncIterator[OpenAIServing]:
+    yield openai_serving(engine, settings)
     await engine.close()
 
 
@@ -35,15 +31,16 @@ def chat(**fields: object) -> ChatCompletionRequest:
     )
 
 
-def test_the_model_is_found_by_id_or_alias(service: InferenceService) -> None:
-    assert service.check_model("default") == "fake-model"
-    assert service.check_model("fake-model") == "fake-model"
+async def test_the_model_is_found_by_id_or_alias(service: OpenAIServing) -> None:
+    job = await service.completion_job(CompletionRequest(prompt="a", model="fake-model"), "c")
+    assert job.prompt == [1, 1]
+    await service.completion_job(CompletionRequest(prompt="a", model="default"), "c")
     with pytest.raises(ModelNotFoundError):
-        service.check_model("gpt-4")
+        await service.completion_job(CompletionRequest(prompt="a", model="gpt-4"), "c")
 
 
 async def test_prompt_plus_max_tokens_over_the_context_is_refused(
-    service: InferenceService,
+    service: OpenAIServing,
 ) -> None:
     with pytest.raises(ContextLengthExceededError, match="context is 64 tokens"):
         await service.completion_job(CompletionRequest(prompt="a b c", max_tokens=62), "c")
@@ -51,39 +48,37 @@ async def test_prompt_plus_max_tokens_over_the_context_is_refused(
     assert job.choices[0].max_tokens == 60
 
 
-async def test_a_prompt_that_fills_the_context_is_refused(service: InferenceService) -> None:
+async def test_a_prompt_that_fills_the_context_is_refused(service: OpenAIServing) -> None:
     with pytest.raises(ContextLengthExceededError):
         await service.completion_job(CompletionRequest(prompt="w " * 70, max_tokens=None), "c")
 
 
-async def test_default_max_tokens_fits_the_remaining_context(service: InferenceService) -> None:
+async def test_default_max_tokens_fits_the_remaining_context(service: OpenAIServing) -> None:
     job = await service.generate_job(GenerateRequest(prompt="a b", stop=[]), "c")
     assert job.choices[0].max_tokens == 64 - 3
 
 
 async def test_configured_caps_are_422(settings: Settings, engine: FakeEngine) -> None:
-    capped = InferenceService(
-        engine, settings.model_copy(update={"max_n": 2, "max_tokens_limit": 8}), Metrics()
-    )
+    capped = openai_serving(engine, settings.model_copy(update={"max_n": 2, "max_tokens_limit": 8}))
     with pytest.raises(UnprocessableError, match="n must be at most 2"):
         await capped.chat_job(chat(n=3), "c")
     with pytest.raises(UnprocessableError, match="max_tokens"):
         await capped.chat_job(chat(max_tokens=9), "c")
 
 
-async def test_n_choices_get_distinct_seeds(service: InferenceService) -> None:
+async def test_n_choices_get_distinct_seeds(service: OpenAIServing) -> None:
     job = await service.chat_job(chat(n=3, seed=7, max_tokens=4), "c")
     assert [p.seed for p in job.choices] == [7, 8, 9]
 
 
-async def test_top_logprobs_needs_logprobs(service: InferenceService) -> None:
+async def test_top_logprobs_needs_logprobs(service: OpenAIServing) -> None:
     with pytest.raises(InvalidRequestError, match="logprobs"):
         await service.chat_job(chat(top_logprobs=2), "c")
     job = await service.chat_job(chat(logprobs=True, top_logprobs=2), "c")
     assert job.choices[0].logprobs == 2
 
 
-async def test_json_schema_becomes_a_grammar(service: InferenceService) -> None:
+async def test_json_schema_becomes_a_grammar(service: OpenAIServing) -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
     job = await service.chat_job(
         chat(
@@ -97,58 +92,7 @@ async def test_json_schema_becomes_a_grammar(service: InferenceService) -> None:
         await service.chat_job(chat(response_format={"type": "json_schema"}), "c")
 
 
-async def test_run_collects_every_choice(service: InferenceService) -> None:
-    usage = RequestUsage()
-    results = await service.run(await service.chat_job(chat(n=2, max_tokens=3), "c"), usage)
-    assert [r.text for r in results] == ["Hello there,", "Hello there,"]
-    assert all(r.finish is not None and r.finish.reason == "length" for r in results)
-    assert usage.completion_tokens == 6
-    assert usage.ttft_s is not None
-
-
-async def test_an_engine_failure_is_raised_after_the_tokens_before_it(
-    service: InferenceService, engine: FakeEngine
-) -> None:
-    engine.fail_after = 2
-    seen: list[str] = []
-
-    async def consume() -> None:
-        async for _, event in service.start(await service.chat_job(chat(), "c"), RequestUsage()):
-            if isinstance(event, TokenOut):
-                seen.append(event.text)
-
-    with pytest.raises(EngineUnavailableError, match="engine broke"):
-        await consume()
-    assert seen == ["Hello", " there"]
-
-
-async def test_leaving_a_stream_early_cancels_every_choice(
-    service: InferenceService, engine: FakeEngine
-) -> None:
-    engine.token_delay = 0.01
-    stream = service.start(await service.chat_job(chat(n=2), "c"), RequestUsage())
-    async with aclosing(aiter(stream)) as events:
-        async for _ in events:
-            break
-    assert engine.cancelled >= 2
-    assert all(g.done.is_set() for g in engine.started)
-
-
-async def test_a_timed_out_generation_is_a_504(
-    service: InferenceService, engine: FakeEngine
-) -> None:
-    engine.finish_reason_on_fail = "timeout"
-    engine.fail_after = 1
-
-    async def consume() -> None:
-        async for _ in service.start(await service.chat_job(chat(), "c"), RequestUsage()):
-            pass
-
-    with pytest.raises(GenerationTimeoutError):
-        await consume()
-
-
-async def test_an_omitted_length_shrinks_to_the_room_left(service: InferenceService) -> None:
+async def test_an_omitted_length_shrinks_to_the_room_left(service: OpenAIServing) -> None:
     """A prompt near the limit with no max_tokens is not refused for a length the client
     never sent (completions default to 16, chat to the configured default)."""
     near = "w " * 59  # <bos> + 59 words: 4 tokens of room in the fake's 64
@@ -161,7 +105,7 @@ async def test_an_omitted_length_shrinks_to_the_room_left(service: InferenceServ
 
 
 async def test_the_error_names_the_length_field_the_client_sent(
-    service: InferenceService,
+    service: OpenAIServing,
 ) -> None:
     for field in ("max_tokens", "max_completion_tokens"):
         with pytest.raises(ContextLengthExceededError) as raised:
@@ -172,7 +116,7 @@ async def test_the_error_names_the_length_field_the_client_sent(
         assert "context is 64 tokens" in raised.value.message
 
 
-async def test_a_prompt_that_leaves_no_room_names_the_prompt(service: InferenceService) -> None:
+async def test_a_prompt_that_leaves_no_room_names_the_prompt(service: OpenAIServing) -> None:
     with pytest.raises(ContextLengthExceededError) as raised:
         await service.chat_job(chat(messages=[{"role": "user", "content": "w " * 70}]), "c")
     assert raised.value.param == "messages"
@@ -180,7 +124,7 @@ async def test_a_prompt_that_leaves_no_room_names_the_prompt(service: InferenceS
     assert raised.value.code == "context_length_exceeded"
 
 
-async def test_the_smaller_of_both_length_fields_wins(service: InferenceService) -> None:
+async def test_the_smaller_of_both_length_fields_wins(service: OpenAIServing) -> None:
     job = await service.chat_job(chat(max_tokens=1, max_completion_tokens=40), "c")
     assert job.choices[0].max_tokens == 1
     job = await service.chat_job(chat(max_tokens=30, max_completion_tokens=2), "c")
@@ -188,16 +132,14 @@ async def test_the_smaller_of_both_length_fields_wins(service: InferenceService)
 
 
 async def test_the_cap_names_the_field_used(settings: Settings, engine: FakeEngine) -> None:
-    capped = InferenceService(
-        engine, settings.model_copy(update={"max_tokens_limit": 8}), Metrics()
-    )
+    capped = openai_serving(engine, settings.model_copy(update={"max_tokens_limit": 8}))
     with pytest.raises(UnprocessableError) as raised:
         await capped.chat_job(chat(max_completion_tokens=9), "c")
     assert raised.value.param == "max_completion_tokens"
 
 
 async def test_a_base_model_chat_gets_a_repetition_penalty_only_when_none_was_sent(
-    service: InferenceService, engine: FakeEngine
+    service: OpenAIServing, engine: FakeEngine
 ) -> None:
     """Issue 15: most clients send no penalty, and a base model left alone repeats itself."""
 
@@ -216,7 +158,7 @@ async def test_a_base_model_chat_gets_a_repetition_penalty_only_when_none_was_se
 
 
 async def test_top_logprobs_without_logprobs_is_refused_before_tokenizing(
-    service: InferenceService, engine: FakeEngine
+    service: OpenAIServing, engine: FakeEngine
 ) -> None:
     """It was refused after the whole prompt was tokenized (up to the 1 MB body's worth)."""
     with pytest.raises(InvalidRequestError, match="top_logprobs needs logprobs") as refused:

@@ -1,0 +1,1 @@
+"""The protocol-free generation service: readiness, the model, jobs run as streams, metrics."""
