@@ -107,3 +107,19 @@ def test_the_engine_knows_nothing_of_http() -> None:
             outside = {m for m in imports(tree) if unit(m) not in (None, "engine", "config")}
             assert outside == set(), name
             assert not any(m.split(".")[0] in ("fastapi", "starlette") for m in imports(tree))
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_functions_are_short() -> None:
+    """A function longer than a screen does more than one thing (the developers' guide)."""
+    long = [
+        f"{name}.{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert long == []

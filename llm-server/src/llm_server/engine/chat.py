@@ -15,13 +15,15 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from llm_server.engine.errors import ChatTemplateError
-from llm_server.engine.model import LoadedModel
+
+if TYPE_CHECKING:  # only typed here: the chat needs no llama.cpp to be imported
+    from llm_server.engine.model import LoadedModel
 
 Role = Literal["system", "user", "assistant"]
 

@@ -14,17 +14,13 @@ import llama_cpp
 from llm_server.config import Settings
 from llm_server.engine.base import EngineLoad
 from llm_server.engine.chat import ChatFormatter, Message, Segment
-from llm_server.engine.errors import EngineBusyError, EngineUnavailableError, InvalidTextError
+from llm_server.engine.errors import EngineUnavailableError, InvalidTextError
 from llm_server.engine.grammar import JsonGrammars
 from llm_server.engine.model import LoadedModel, resolve_model_path
 from llm_server.engine.sampling import build_sampler, compile_grammar, free_sampler
-from llm_server.engine.scheduler import (
-    Scheduler,
-    SchedulerClosedError,
-    SchedulerLimits,
-    SchedulerQueueFullError,
-)
+from llm_server.engine.scheduler import Scheduler, SchedulerLimits
 from llm_server.engine.sequence import Sequence
+from llm_server.engine.strategy import GENERATE, SCORE
 from llm_server.engine.types import Finished, GenerationEvent, SamplingParams, ScoredToken
 
 logger = logging.getLogger("llm_server.engine")
@@ -154,7 +150,7 @@ class LlamaEngine:
     def start(self, prompt: list[int], params: SamplingParams, client: str) -> LlamaGeneration:
         """Queue one completion now; its events stream from `events()`."""
         queue: asyncio.Queue[GenerationEvent | list[ScoredToken]] = asyncio.Queue()
-        sequence = Sequence("generate", prompt, self._emitter(queue), client, params=params)
+        sequence = Sequence(GENERATE, prompt, self._emitter(queue), client, params=params)
         return LlamaGeneration(self._submit(sequence), sequence, queue)
 
     async def score(
@@ -163,7 +159,7 @@ class LlamaEngine:
         """Log-probability of every token from `score_from` on, given the tokens before it."""
         queue: asyncio.Queue[GenerationEvent | list[ScoredToken]] = asyncio.Queue()
         sequence = Sequence(
-            "score", tokens, self._emitter(queue), client, score_from=score_from, score_top_k=top_k
+            SCORE, tokens, self._emitter(queue), client, score_from=score_from, score_top_k=top_k
         )
         scheduler = self._submit(sequence)
         try:
@@ -181,12 +177,7 @@ class LlamaEngine:
         scheduler = self._scheduler
         if scheduler is None:
             raise EngineUnavailableError("the model is not loaded")
-        try:
-            scheduler.submit(sequence)
-        except SchedulerQueueFullError:
-            raise EngineBusyError("the server is busy: too many requests waiting") from None
-        except SchedulerClosedError:
-            raise EngineUnavailableError("the server is shutting down") from None
+        scheduler.submit(sequence)
         return scheduler
 
     def _emitter(

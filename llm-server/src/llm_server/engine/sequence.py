@@ -6,20 +6,23 @@ import codecs
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from llm_server.engine.drafts import NgramIndex
-from llm_server.engine.sampling import Sampler
 from llm_server.engine.slots import Slot
 from llm_server.engine.stops import StopMatcher
+from llm_server.engine.strategy import Strategy
 from llm_server.engine.types import GenerationEvent, SamplingParams, ScoredToken
+
+if TYPE_CHECKING:  # the planner works on sequences and must not need llama.cpp
+    from llm_server.engine.sampling import Sampler
 
 
 @dataclass(eq=False)
 class Sequence:
     """One request's state inside the scheduler. Only the worker thread mutates it."""
 
-    kind: Literal["generate", "score"]
+    strategy: Strategy  # generate or score
     prompt: list[int]
     emit: Callable[[GenerationEvent | list[ScoredToken]], None]
     client: str
@@ -45,14 +48,12 @@ class Sequence:
 
     @property
     def reservation(self) -> int:
-        extra = self.params.max_tokens if self.params is not None else 0
-        return len(self.prompt) + extra
+        return self.strategy.reservation(self)
 
     @property
     def reuse_limit(self) -> int:
-        """Prompt tokens that may come from a cache: one must be decoded for its logits, and a
-        scored text needs the logits of every position it scores."""
-        return len(self.prompt) - 1 if self.kind == "generate" else self.score_from - 1
+        """Prompt tokens that may come from a cache."""
+        return self.strategy.reuse_limit(self)
 
     @property
     def prefilling(self) -> bool:
