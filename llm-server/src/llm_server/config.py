@@ -83,25 +83,24 @@ class Settings(BaseSettings):
     )
     n_ubatch: Annotated[int, Field(ge=16)] = Field(
         default=512,
-        description="Tokens llama.cpp computes at once inside a step (its physical batch): a "
-        "1,500-token prompt took 1.6 s in 512-token pieces here, 1.9 s in one piece.",
+        description="Tokens llama.cpp computes at once inside a step (its physical batch).",
     )
     flash_attention: bool = Field(
         default=True,
-        description="llama.cpp flash attention: 4x faster prefill of long prompts on CPU. "
+        description="llama.cpp flash attention: much faster prefill of long prompts on CPU. "
         "Off makes a sequence's logits independent of how batches are cut, at that cost.",
     )
     prefill_chunk_tokens: Annotated[int, Field(ge=1)] = Field(
         default=32,
         description="Prompt tokens read per step while other streams decode: small enough "
-        "that a long prompt never stalls them (a step stays within ~3x its usual time).",
+        "that a long prompt never stalls them.",
     )
     batch_multiple: Annotated[int, Field(ge=1, le=64)] = Field(
         default=4,
         description="A step's rows with logits are padded to a multiple of this with guessed "
         "next tokens (speculative decoding by prompt lookup, verified by the sampler): "
-        "llama.cpp's CPU kernels run the output layer on 4-row tiles, so 13 sampling "
-        "sequences cost more than 16. 1 turns guessing off.",
+        "llama.cpp's CPU kernels run the output layer on 4-row tiles, so a ragged number "
+        "of rows costs about as much as the next multiple. 1 turns guessing off.",
     )
     swa_full: bool = Field(
         default=True,

@@ -34,7 +34,7 @@ def transcript_text(messages: list[Message]) -> str:
 
 
 def test_without_a_template_chat_is_a_plain_transcript() -> None:
-    """Issue 15: the embedded Gemma is a base model, never taught `<start_of_turn>`: it
+    """The embedded Gemma is a base model, never taught `<start_of_turn>`: it
     continues a transcript, the system text as its opening paragraph."""
     prompt = transcript_text(
         [

@@ -93,7 +93,7 @@ async def test_context_overflow_is_400_not_truncation(real: httpx.AsyncClient) -
 
 
 async def test_chat_on_the_base_model_is_a_transcript(real: httpx.AsyncClient) -> None:
-    """Issue 15: the embedded Gemma has no chat template; its chat is `User: …\nAssistant:`."""
+    """The embedded Gemma has no chat template; its chat is `User: …\nAssistant:`."""
     response = await real.post(
         "/v1/chat/completions",
         headers=AUTH,
@@ -120,7 +120,7 @@ async def test_chat_on_the_base_model_is_a_transcript(real: httpx.AsyncClient) -
 
 
 async def test_base_model_answers_end_at_the_next_turn(real: httpx.AsyncClient) -> None:
-    """Issue 15: the answer stops where the model starts the next `User:` (or another
+    """The answer stops where the model starts the next `User:` (or another
     `Assistant:`) line, so it never holds one; without the stops these answers ran on into
     `\nAssistant: 2. …` and `\nStudent: …` lines."""
     ended = 0
@@ -346,7 +346,7 @@ async def streamed_tokens(
 async def test_usage_counts_exactly_the_tokens_a_client_receives(
     real: httpx.AsyncClient,
 ) -> None:
-    """Issue 12: the end-of-generation token, and a token completing a stop string, were
+    """The end-of-generation token, and a token completing a stop string, were
     counted in usage.completion_tokens but never sent (their text is empty): usage was one
     more than a client could count, per choice. Streamed and not, chat and completions, n=2,
     with logprobs (entries) and without (chunks)."""

@@ -36,7 +36,7 @@ async def test_models_lists_the_loaded_model(client: httpx.AsyncClient) -> None:
 async def test_models_say_whether_the_model_is_a_base_model(
     client: httpx.AsyncClient, engine: FakeEngine
 ) -> None:
-    """Issue 15: a GGUF without a chat template is a base model (it continues text)."""
+    """A GGUF without a chat template is a base model (it continues text)."""
     [card] = (await client.get("/v1/models", headers=AUTH)).json()["data"]
     assert card["kind"] == "base"
     engine.chat_template = True

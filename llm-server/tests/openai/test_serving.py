@@ -141,7 +141,7 @@ async def test_the_cap_names_the_field_used(settings: Settings, engine: FakeEngi
 async def test_a_base_model_chat_gets_a_repetition_penalty_only_when_none_was_sent(
     service: OpenAIServing, engine: FakeEngine
 ) -> None:
-    """Issue 15: most clients send no penalty, and a base model left alone repeats itself."""
+    """Most clients send no penalty, and a base model left alone repeats itself."""
 
     async def repeat_penalty(request: ChatCompletionRequest) -> float:
         return (await service.chat_job(request, "c")).choices[0].repeat_penalty

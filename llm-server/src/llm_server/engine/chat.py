@@ -50,7 +50,7 @@ def _raise(message: str) -> None:
 # ends where it begins.
 TRANSCRIPT_STOPS = ("\nUser:", "\nAssistant:")
 # llama.cpp's repetition penalty for chat on a model without a template when the client sends
-# no presence or frequency penalty (measured on the embedded Gemma: see the README).
+# no presence or frequency penalty: a base model left alone loops (see the README).
 BASE_CHAT_REPEAT_PENALTY = 1.2
 
 

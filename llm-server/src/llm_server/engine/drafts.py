@@ -1,14 +1,13 @@
 """Draft tokens for speculative decoding, proposed by prompt lookup and placed where they are free.
 
 A step's rows that need logits (each sampling sequence's last row) go through the output layer,
-which for Gemma 3 holds 168M of the model's 268M weights (a 262,144-token vocabulary).
-llama.cpp's CPU kernels multiply it by tiles of four rows; rows left over take a one-row path
-that reads the whole matrix again (~9 ms each here). Measured on this project's 2-core machine
-with Gemma 3 270M (`python -m bench.batch_shape`): a decode step of 13 sequences takes 61 ms,
-one of 16 takes 48 ms; 5 take 43 ms, 8 take 37 ms. So when a step's rows with logits are not a
-multiple of the tile height, it is padded with guesses of the next tokens of sequences that
-sample this step: the padded step costs no more than the ragged one, and every guess the model
-confirms is a token gained.
+which for Gemma 3 holds most of the model's weights (a 262,144-token vocabulary). llama.cpp's
+CPU kernels multiply it by tiles of four rows; rows left over take a one-row path that reads
+the whole matrix again, so a ragged step costs about as much as the next whole one
+(`python -m bench.batch_shape` prints the step costs of a machine and GGUF; bench/README.md).
+So when a step's rows with logits are not a multiple of the tile height, it is padded with
+guesses of the next tokens of sequences that sample this step: the padded step costs no more
+than the ragged one, and every guess the model confirms is a token gained.
 
 The guesses come from the sequence's own text (prompt lookup): where the last few tokens
 appeared before, what followed them then. Small models repeat themselves, and answers copy
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 # repetitions down and each length costs a dictionary entry per token.
 MAX_NGRAM = 4
 # A long prompt is indexed from its end only: that is where an answer's text usually comes
-# from, and indexing costs the decode thread ~0.5 µs per token and n-gram length.
+# from, and indexing costs the decode thread time per token and n-gram length.
 PROMPT_WINDOW = 1024
 
 
@@ -77,8 +76,8 @@ def padding(output_rows: int, multiple: int, room: int) -> int:
     `multiple`, within `room` more tokens.
 
     Below `multiple - 1` rows none: there every row takes the one-row path anyway, so a guess
-    costs a whole row (1 row 13 ms, 2 rows 22 ms, 4 rows 29 ms); from `multiple - 1` on,
-    rounding up is free or cheaper than the ragged step."""
+    costs a whole row; from `multiple - 1` on, rounding up is free or cheaper than the ragged
+    step."""
     if multiple <= 1 or output_rows < multiple - 1:
         return 0
     return min(-output_rows % multiple, room)
