@@ -1,13 +1,14 @@
 """Continuous batching: every active request is a sequence of one llama.cpp context.
 
-One worker thread owns the context. Each step it builds one batch holding the next token of
+One worker thread owns the context. Each step the planner (`planner`) picks the next token of
 every running sequence plus chunks of prompts still being read (chunked prefill under a
-per-step token budget, so a long prompt never stalls the streams), calls `llama_decode` once
-(llama.cpp releases the GIL), samples each sequence with its own sampler and hands the tokens
-to the event loop. A step whose rows with logits are not a multiple of the CPU kernels' tile
-height is padded with guessed next tokens (see `drafts`), which the sampler confirms or drops.
-Sequences that finish or are cancelled leave the batch and free their KV cells at once;
-waiting ones are admitted fairly across clients from a bounded queue.
+per-step token budget, so a long prompt never stalls the streams) and guessed next tokens
+that pad the step to the CPU kernels' tile height (`drafts`); the executor (`executor`) decodes
+that batch with one `llama_decode` (llama.cpp releases the GIL) and gives each row of logits to
+its sequence's strategy (`strategy`: generate samples and streams, score reads
+log-probabilities). Tokens reach the event loop once per step. Sequences that finish or are
+cancelled leave the batch and free their KV cells at once; waiting ones are admitted fairly
+across clients from a bounded queue.
 """
 
 from __future__ import annotations
