@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { render } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
-import { Markdown } from "./markdown";
+import { Markdown, MarkdownDocument } from "./markdown";
 
 describe("Markdown", () => {
   it("drops raw HTML and scripts", () => {
@@ -42,4 +42,40 @@ describe("Markdown", () => {
     expect(getByRole("button", { name: "Copy code" })).toBeTruthy();
     expect(container.querySelector("table td")?.textContent).toBe("1");
   });
+});
+
+describe("Markdown, streamed", () => {
+  const answer = [
+    "Setext heading\n==============\n\n",
+    "Intro with **bold**, `code` and a [link](https://example.com).\n",
+    "#hashtag line\n\n",
+    "3. third\n4. fourth\n\n   continued\n\n",
+    "- loose\n\n- list\n  - nested\n\n",
+    "> quote\nlazy line\n\n",
+    "| a | b |\n| - | - |\n| 1 | 2 |\nrow\n\n",
+    "    indented code\n\n",
+    "```python\ndef f():\n\n    return 1\n```\n",
+    "***\nLast paragraph[^1].\n\n[^1]: A footnote.\n",
+  ].join("");
+
+  it("renders every prefix of an answer exactly as the whole prefix rendered at once", () => {
+    const normalise = (html: string) => html.replace(/>\s+</g, "><");
+    const { container, rerender } = render(<Markdown text="" />);
+    // Every line end (where blocks settle) and every fifth character in between.
+    for (let i = 1; i <= answer.length; i += 1) {
+      if (answer[i - 1] !== "\n" && i % 5 !== 0 && i !== answer.length) continue;
+      const prefix = answer.slice(0, i);
+      rerender(<Markdown text={prefix} />);
+      const whole = render(
+        <div className="markdown">
+          <MarkdownDocument text={prefix} />
+        </div>,
+        { container: document.createElement("div") },
+      );
+      expect(normalise(container.innerHTML), `prefix of ${i} characters`).toBe(
+        normalise(whole.container.innerHTML),
+      );
+      whole.unmount();
+    }
+  }, 30_000);
 });
