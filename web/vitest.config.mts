@@ -10,7 +10,7 @@ export default defineConfig({
   oxc: { jsx: { runtime: "automatic" } },
   test: {
     environment: "node",
-    include: ["lib/**/*.test.ts", "components/**/*.test.tsx", "server.test.ts"],
+    include: ["lib/**/*.test.ts", "components/**/*.test.{ts,tsx}", "server.test.ts"],
     exclude: ["node_modules", ".next", "e2e"],
     setupFiles: ["./vitest.setup.ts"],
   },

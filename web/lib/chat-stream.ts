@@ -10,8 +10,7 @@ import type { Message, SendMessageBody } from "./types";
 
 export type ChatEvent =
   | { type: "start"; userMessage?: Message; assistantMessageId: string }
-  /** `sentAt`: the gateway's epoch ms when it wrote the delta (absent from older gateways). */
-  | { type: "delta"; text: string; receivedAt: number; sentAt?: number }
+  | { type: "delta"; text: string }
   | {
       type: "done";
       message?: Message;
@@ -23,7 +22,6 @@ export type ChatEvent =
 export interface StreamChatOptions {
   signal?: AbortSignal;
   fetch?: typeof fetch;
-  now?: () => number;
 }
 
 export async function* streamChat(
@@ -54,7 +52,7 @@ export async function* streamChat(
 
   let finished = false;
   try {
-    for await (const ev of readSse(response.body, { signal: options.signal, now: options.now })) {
+    for await (const ev of readSse(response.body, { signal: options.signal })) {
       let data: Record<string, unknown>;
       try {
         data = JSON.parse(ev.data) as Record<string, unknown>;
@@ -71,12 +69,7 @@ export async function* streamChat(
           break;
         case "delta":
           if (typeof data.text === "string" && data.text) {
-            yield {
-              type: "delta",
-              text: data.text,
-              receivedAt: ev.receivedAt,
-              ...(typeof data.sentAt === "number" ? { sentAt: data.sentAt } : {}),
-            };
+            yield { type: "delta", text: data.text };
           }
           break;
         case "done":

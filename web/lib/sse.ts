@@ -3,9 +3,6 @@
  *
  * Parses the `text/event-stream` format (WHATWG HTML §9.2) incrementally:
  * events may be split across chunks and one chunk may carry many events.
- * Each event is stamped with `receivedAt`, the `now()` reading taken when the
- * network chunk completing it was read — the browser-side arrival time used
- * to measure how quickly the page shows a token.
  */
 
 export interface SseEvent {
@@ -14,17 +11,11 @@ export interface SseEvent {
   /** `data:` lines joined with "\n". */
   data: string;
   id?: string;
-  /** now() when the chunk that completed this event was read. */
-  receivedAt: number;
 }
 
 export interface ReadSseOptions {
-  now?: () => number;
   signal?: AbortSignal;
 }
-
-const defaultNow = (): number =>
-  typeof performance !== "undefined" ? performance.now() : Date.now();
 
 /** Incremental parser: feed text, get complete events. Exported for tests. */
 export class SseParser {
@@ -33,7 +24,7 @@ export class SseParser {
   private data: string[] = [];
   private id: string | undefined;
 
-  feed(text: string, receivedAt: number): SseEvent[] {
+  feed(text: string): SseEvent[] {
     this.buffer += text;
     const out: SseEvent[] = [];
     for (;;) {
@@ -43,7 +34,7 @@ export class SseParser {
       if (match[0] === "\r" && match.index === this.buffer.length - 1) break;
       const line = this.buffer.slice(0, match.index);
       this.buffer = this.buffer.slice(match.index + match[0].length);
-      const ev = this.line(line, receivedAt);
+      const ev = this.line(line);
       if (ev) out.push(ev);
     }
     return out;
@@ -56,7 +47,7 @@ export class SseParser {
     this.data = [];
   }
 
-  private line(line: string, receivedAt: number): SseEvent | undefined {
+  private line(line: string): SseEvent | undefined {
     if (line === "") {
       if (this.data.length === 0) {
         this.event = "";
@@ -65,7 +56,6 @@ export class SseParser {
       const ev: SseEvent = {
         event: this.event || "message",
         data: this.data.join("\n"),
-        receivedAt,
       };
       if (this.id !== undefined) ev.id = this.id;
       this.event = "";
@@ -89,7 +79,6 @@ export async function* readSse(
   body: ReadableStream<Uint8Array>,
   options: ReadSseOptions = {},
 ): AsyncGenerator<SseEvent> {
-  const now = options.now ?? defaultNow;
   const reader = body.getReader();
   const decoder = new TextDecoder();
   const parser = new SseParser();
@@ -102,12 +91,11 @@ export async function* readSse(
       const { done, value } = await reader.read();
       if (done) {
         const rest = decoder.decode();
-        if (rest) yield* parser.feed(rest, now());
+        if (rest) yield* parser.feed(rest);
         parser.end();
         return;
       }
-      const receivedAt = now();
-      yield* parser.feed(decoder.decode(value, { stream: true }), receivedAt);
+      yield* parser.feed(decoder.decode(value, { stream: true }));
     }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);

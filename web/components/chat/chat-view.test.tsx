@@ -16,6 +16,7 @@ const session: Session = {
     name: "A",
     role: "user",
     twoFactorEnabled: false,
+    pending: false,
     createdAt: "",
   },
   conversations: [],
@@ -77,7 +78,7 @@ function route(stream: ReturnType<typeof controllableStream>) {
 }
 
 describe("ChatView", () => {
-  it("creates the conversation, streams tokens into the page and records timings", async () => {
+  it("creates the conversation and streams tokens into the page", async () => {
     const s = controllableStream();
     route(s);
     render(wrap(<ChatView />));
@@ -91,7 +92,7 @@ describe("ChatView", () => {
         userMessage: { id: "m1", role: "user", content: "hello", createdAt: "" },
         assistantMessageId: "m2",
       });
-      s.send("delta", { text: "Hel", sentAt: Date.now() });
+      s.send("delta", { text: "Hel" });
     });
     await screen.findByText("Hel");
     expect(screen.getByRole("button", { name: "Stop" })).toBeTruthy();
@@ -106,10 +107,7 @@ describe("ChatView", () => {
     });
     await screen.findByRole("button", { name: "Regenerate" });
     expect(screen.getByRole("button", { name: "Send" })).toBeTruthy();
-    expect(window.__chatTimings?.length).toBeGreaterThanOrEqual(2);
-    const first = window.__chatTimings?.[0];
-    expect(first?.sentAt).toEqual(expect.any(Number));
-    expect(first?.renderedEpoch).toBeGreaterThanOrEqual(first?.sentAt ?? Number.POSITIVE_INFINITY);
+    expect(screen.getAllByTestId("msg-assistant")).toHaveLength(1);
   });
 
   it("Stop aborts the stream and keeps the partial answer marked as stopped", async () => {

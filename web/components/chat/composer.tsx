@@ -1,9 +1,9 @@
 "use client";
 
-import { type KeyboardEvent, useRef, useState } from "react";
+import { type KeyboardEvent, memo, useRef, useState } from "react";
 
 /** Message box: Enter sends, Shift+Enter inserts a new line; Stop while an answer streams. */
-export function Composer({
+export const Composer = memo(function Composer({
   onSend,
   onStop,
   streaming,
@@ -66,4 +66,4 @@ export function Composer({
       )}
     </form>
   );
-}
+});

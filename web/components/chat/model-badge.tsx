@@ -1,3 +1,4 @@
+import { memo } from "react";
 import type { ModelInfo } from "@/lib/types";
 
 /**
@@ -5,7 +6,13 @@ import type { ModelInfo } from "@/lib/types";
  * as the embedded Gemma 3 270M) continues text rather than answering: say so, and how to get
  * an assistant instead.
  */
-export function ModelBadge({ models, selected }: { models: ModelInfo[]; selected: string }) {
+export const ModelBadge = memo(function ModelBadge({
+  models,
+  selected,
+}: {
+  models: ModelInfo[];
+  selected: string;
+}) {
   const model = models.find((m) => m.id === selected) ?? models[0];
   if (!model) return null;
   return (
@@ -23,4 +30,4 @@ export function ModelBadge({ models, selected }: { models: ModelInfo[]; selected
       ) : null}
     </p>
   );
-}
+});

@@ -1,9 +1,11 @@
 "use client";
 
+import { memo } from "react";
+
 import type { ModelInfo } from "@/lib/types";
 import type { ChatSettings } from "./settings";
 
-export function ParamsPanel({
+export const ParamsPanel = memo(function ParamsPanel({
   settings,
   onChange,
   models,
@@ -73,4 +75,4 @@ export function ParamsPanel({
       </div>
     </details>
   );
-}
+});

@@ -1,6 +1,6 @@
 "use client";
 
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 
 export interface ChatSettings {
   model: string;
@@ -38,13 +38,13 @@ function load(): ChatSettings {
 export function useChatSettings(): [ChatSettings, (s: ChatSettings) => void] {
   const [settings, setSettings] = useState<ChatSettings>(DEFAULT_SETTINGS);
   useEffect(() => setSettings(load()), []);
-  const update = (s: ChatSettings) => {
+  const update = useCallback((s: ChatSettings) => {
     setSettings(s);
     try {
       localStorage.setItem(KEY, JSON.stringify(s));
     } catch {
       // storage full or disabled: keep in memory
     }
-  };
+  }, []);
   return [settings, update];
 }
