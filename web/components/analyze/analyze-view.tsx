@@ -93,7 +93,9 @@ export function AnalyzeResultView({ result }: { result: AnalyzeResult }) {
         <div>
           <dt>Perplexity</dt>
           <dd data-testid="perplexity">
-            {Number.isFinite(result.perplexity) ? result.perplexity.toFixed(2) : "—"}
+            {result.perplexity !== null && Number.isFinite(result.perplexity)
+              ? result.perplexity.toFixed(2)
+              : "—"}
           </dd>
         </div>
       </dl>
