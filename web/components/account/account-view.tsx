@@ -1,8 +1,8 @@
 "use client";
 
 import { api } from "@/lib/api";
-import type { UserUsage } from "@/lib/types";
-import { OptionalSection } from "../optional-section";
+import { SectionStatus } from "../section-status";
+import { useResource } from "../use-resource";
 import { ApiKeysSection } from "./api-keys-section";
 import { DeleteAccountSection } from "./delete-account-section";
 import { PasswordSection, ProfileSection } from "./profile-section";
@@ -10,19 +10,26 @@ import { TwoFactorSection } from "./two-factor-section";
 import { UserUsageView } from "./usage-section";
 
 const loadUsage = () => api.usage(30);
-const renderUsage = (usage: UserUsage) => <UserUsageView usage={usage} />;
+
+/** GET /api/user/usage?days=30: quota meters and the last 30 days. */
+export function AccountUsageSection() {
+  const usage = useResource(loadUsage);
+  return (
+    <section className="panel" aria-labelledby="usage-h" data-testid="usage-h">
+      <h2 id="usage-h">Usage this period</h2>
+      {usage.data ? <UserUsageView usage={usage.data} /> : null}
+      {!usage.data && !usage.error ? <p className="muted">Loading…</p> : null}
+      {usage.error ? <SectionStatus error={usage.error} /> : null}
+    </section>
+  );
+}
 
 export function AccountView() {
   return (
     <div className="page stack-lg">
       <h1>Account</h1>
       <ProfileSection />
-      <OptionalSection
-        title="Usage this period"
-        id="usage-h"
-        load={loadUsage}
-        render={renderUsage}
-      />
+      <AccountUsageSection />
       <ApiKeysSection />
       <PasswordSection />
       <TwoFactorSection />

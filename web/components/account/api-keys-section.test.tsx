@@ -1,8 +1,8 @@
 // @vitest-environment jsdom
-import { render, screen, waitFor } from "@testing-library/react";
+import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { OptionalSection } from "../optional-section";
+import { AccountUsageSection } from "./account-view";
 import { ApiKeysSection } from "./api-keys-section";
 
 let keys: {
@@ -78,16 +78,18 @@ describe("ApiKeysSection", () => {
   });
 });
 
-describe("OptionalSection", () => {
-  it("says 'not available yet' when the gateway route is missing (404)", async () => {
-    const load = async () => {
-      throw new (await import("@/lib/http")).ApiError(
-        404,
-        "NOT_FOUND",
-        "Route GET /api/user/usage not found",
-      );
-    };
-    render(<OptionalSection title="Usage" id="u" load={load} render={() => null} />);
-    await waitFor(() => expect(screen.getByText(/Not available yet/)).toBeTruthy());
+describe("AccountUsageSection", () => {
+  it("shows the gateway's error when the usage route fails (a 404 is an error, not hidden)", async () => {
+    fetchMock.mockImplementation(async () =>
+      Response.json(
+        { error: { code: "NOT_FOUND", message: "Route GET /api/user/usage not found" } },
+        { status: 404 },
+      ),
+    );
+    render(<AccountUsageSection />);
+    expect((await screen.findByRole("alert")).textContent).toBe(
+      "Route GET /api/user/usage not found",
+    );
+    expect(screen.queryByText("Loading…")).toBeNull();
   });
 });

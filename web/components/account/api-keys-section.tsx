@@ -1,43 +1,29 @@
 "use client";
 
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { useState } from "react";
 import { api } from "@/lib/api";
 import type { ApiKey, CreatedApiKey } from "@/lib/types";
 import { CopyButton } from "../copy-button";
+import { Field } from "../field";
 import { errorText, SectionStatus } from "../section-status";
+import { useFormAction } from "../use-form-action";
+import { useResource } from "../use-resource";
 
 const date = (s: string | null) => (s ? new Date(s).toLocaleString() : "—");
 
 export function ApiKeysSection() {
-  const [keys, setKeys] = useState<ApiKey[] | null>(null);
+  const keys = useResource(api.apiKeys);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
   const [error, setError] = useState<string | null>(null);
-
-  const reload = useCallback(async () => {
-    try {
-      setKeys(await api.apiKeys());
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }, []);
-  useEffect(() => void reload(), [reload]);
-
-  async function create(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const formEl = e.currentTarget;
-    const form = new FormData(formEl);
-    setError(null);
+  const create = useFormAction(async (form, element) => {
     const days = Number(form.get("days"));
-    try {
-      setCreated(
-        await api.createApiKey(String(form.get("name")).trim(), days > 0 ? days : undefined),
-      );
-      formEl.reset();
-      await reload();
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+    setCreated(
+      await api.createApiKey(String(form.get("name")).trim(), days > 0 ? days : undefined),
+    );
+    element.reset();
+    await keys.reload();
+    return {};
+  });
 
   async function revoke(k: ApiKey) {
     if (
@@ -50,7 +36,7 @@ export function ApiKeysSection() {
     try {
       await api.revokeApiKey(k.id);
       if (created?.id === k.id) setCreated(null);
-      await reload();
+      await keys.reload();
     } catch (err) {
       setError(errorText(err));
     }
@@ -63,16 +49,24 @@ export function ApiKeysSection() {
         Use a key as <code>Authorization: Bearer &lt;key&gt;</code> with the OpenAI-compatible API
         at <code>/v1/chat/completions</code>.
       </p>
-      <form className="inline-form" onSubmit={create}>
-        <div className="field">
-          <label htmlFor="key-name">Key name</label>
-          <input id="key-name" name="name" required maxLength={64} placeholder="my script" />
-        </div>
-        <div className="field">
-          <label htmlFor="key-days">Expires after (days, empty = never)</label>
-          <input id="key-days" name="days" type="number" min={1} max={3650} />
-        </div>
-        <button type="submit" className="btn btn-primary">
+      <form className="inline-form" onSubmit={create.onSubmit}>
+        <Field
+          id="key-name"
+          label="Key name"
+          name="name"
+          required
+          maxLength={64}
+          placeholder="my script"
+        />
+        <Field
+          id="key-days"
+          label="Expires after (days, empty = never)"
+          name="days"
+          type="number"
+          min={1}
+          max={3650}
+        />
+        <button type="submit" className="btn btn-primary" disabled={create.pending}>
           Create key
         </button>
       </form>
@@ -97,10 +91,12 @@ export function ApiKeysSection() {
           </div>
         </div>
       ) : null}
-      <SectionStatus error={error} />
-      {keys === null ? (
-        <p className="muted">Loading…</p>
-      ) : keys.length === 0 ? (
+      <SectionStatus error={create.outcome.error ?? error ?? keys.error} />
+      {keys.data === null ? (
+        keys.error ? null : (
+          <p className="muted">Loading…</p>
+        )
+      ) : keys.data.length === 0 ? (
         <p className="muted">No API keys yet.</p>
       ) : (
         <div className="table-wrap">
@@ -119,7 +115,7 @@ export function ApiKeysSection() {
               </tr>
             </thead>
             <tbody>
-              {keys.map((k) => (
+              {keys.data.map((k) => (
                 <tr key={k.id}>
                   <td>{k.name ?? "—"}</td>
                   <td>

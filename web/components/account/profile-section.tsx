@@ -1,49 +1,36 @@
 "use client";
 
-import { type FormEvent, useState } from "react";
 import { api } from "@/lib/api";
-import { errorText, SectionStatus } from "../section-status";
+import { Field } from "../field";
+import { SectionStatus } from "../section-status";
 import { useSession } from "../shell/session";
+import { useFormAction } from "../use-form-action";
 
 export function ProfileSection() {
   const { user } = useSession();
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
-  async function onSubmit(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    setError(null);
-    setOk(null);
-    try {
-      await api.updateProfile(String(new FormData(e.currentTarget).get("name")).trim());
-      setOk("Profile saved.");
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+  const { outcome, pending, onSubmit } = useFormAction(async (form) => {
+    await api.updateProfile(String(form.get("name")).trim());
+    return { ok: "Profile saved." };
+  });
   return (
     <section className="panel" aria-labelledby="profile-h">
       <h2 id="profile-h">Profile</h2>
       <form className="stack" onSubmit={onSubmit}>
-        <div className="field">
-          <label htmlFor="profile-email">Email</label>
-          <input id="profile-email" value={user.email} readOnly />
-        </div>
-        <div className="field">
-          <label htmlFor="profile-name">Name</label>
-          <input
-            id="profile-name"
-            name="name"
-            defaultValue={user.name}
-            required
-            autoComplete="name"
-          />
-        </div>
+        <Field id="profile-email" label="Email" value={user.email} readOnly />
+        <Field
+          id="profile-name"
+          label="Name"
+          name="name"
+          defaultValue={user.name}
+          required
+          autoComplete="name"
+        />
         <p className="muted small">
           Role: {user.role} · member since {new Date(user.createdAt).toLocaleDateString()}
         </p>
-        <SectionStatus error={error} ok={ok} />
+        <SectionStatus {...outcome} />
         <div>
-          <button type="submit" className="btn btn-primary">
+          <button type="submit" className="btn btn-primary" disabled={pending}>
             Save profile
           </button>
         </div>
@@ -53,66 +40,46 @@ export function ProfileSection() {
 }
 
 export function PasswordSection() {
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
-  async function onSubmit(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const formEl = e.currentTarget;
-    const form = new FormData(formEl);
-    setError(null);
-    setOk(null);
+  const { outcome, pending, onSubmit } = useFormAction(async (form, element) => {
     const next = String(form.get("new"));
-    if (next !== String(form.get("confirm"))) {
-      setError("The two new passwords differ.");
-      return;
-    }
-    try {
-      await api.changePassword(String(form.get("current")), next);
-      formEl.reset();
-      setOk("Password changed.");
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+    if (next !== String(form.get("confirm"))) return { error: "The two new passwords differ." };
+    await api.changePassword(String(form.get("current")), next);
+    element.reset();
+    return { ok: "Password changed." };
+  });
   return (
     <section className="panel" aria-labelledby="password-h">
       <h2 id="password-h">Password</h2>
       <form className="stack" onSubmit={onSubmit}>
-        <div className="field">
-          <label htmlFor="pw-current">Current password</label>
-          <input
-            id="pw-current"
-            name="current"
-            type="password"
-            autoComplete="current-password"
-            required
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="pw-new">New password</label>
-          <input
-            id="pw-new"
-            name="new"
-            type="password"
-            autoComplete="new-password"
-            minLength={8}
-            required
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="pw-confirm">Repeat new password</label>
-          <input
-            id="pw-confirm"
-            name="confirm"
-            type="password"
-            autoComplete="new-password"
-            minLength={8}
-            required
-          />
-        </div>
-        <SectionStatus error={error} ok={ok} />
+        <Field
+          id="pw-current"
+          label="Current password"
+          name="current"
+          type="password"
+          autoComplete="current-password"
+          required
+        />
+        <Field
+          id="pw-new"
+          label="New password"
+          name="new"
+          type="password"
+          autoComplete="new-password"
+          minLength={8}
+          required
+        />
+        <Field
+          id="pw-confirm"
+          label="Repeat new password"
+          name="confirm"
+          type="password"
+          autoComplete="new-password"
+          minLength={8}
+          required
+        />
+        <SectionStatus {...outcome} />
         <div>
-          <button type="submit" className="btn btn-primary">
+          <button type="submit" className="btn btn-primary" disabled={pending}>
             Change password
           </button>
         </div>

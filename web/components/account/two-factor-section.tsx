@@ -1,55 +1,41 @@
 "use client";
 
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { authClient } from "@/lib/auth-client";
 import { authErrorMessage } from "@/lib/auth-errors";
 import { CopyButton } from "../copy-button";
+import { Field } from "../field";
 import { SectionStatus } from "../section-status";
 import { useSession } from "../shell/session";
+import { useFormAction } from "../use-form-action";
 
 /** Enable TOTP (password → secret URI + backup codes → confirm with a code) or disable it. */
 export function TwoFactorSection() {
   const { user } = useSession();
   const [enabled, setEnabled] = useState(user.twoFactorEnabled);
   const [setup, setSetup] = useState<{ totpURI: string; backupCodes: string[] } | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
-
-  async function start(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    setError(null);
-    setOk(null);
-    const password = String(new FormData(e.currentTarget).get("password"));
-    const res = await authClient.twoFactor.enable({ password });
-    if (res.error) setError(authErrorMessage(res.error));
-    else setSetup(res.data as { totpURI: string; backupCodes: string[] });
-  }
-
-  async function confirm(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    setError(null);
-    const code = String(new FormData(e.currentTarget).get("code")).replace(/\s+/g, "");
-    const res = await authClient.twoFactor.verifyTotp({ code });
-    if (res.error) setError(authErrorMessage(res.error, undefined, "two-factor"));
-    else {
+  // One action for the three forms (start, confirm with a code, disable): one is shown at a time.
+  const { outcome, pending, onSubmit } = useFormAction(async (form) => {
+    if (setup) {
+      const code = String(form.get("code")).replace(/\s+/g, "");
+      const res = await authClient.twoFactor.verifyTotp({ code });
+      if (res.error) return { error: authErrorMessage(res.error, undefined, "two-factor") };
       setSetup(null);
       setEnabled(true);
-      setOk("Two-factor authentication is on.");
+      return { ok: "Two-factor authentication is on." };
     }
-  }
-
-  async function disable(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    setError(null);
-    setOk(null);
-    const password = String(new FormData(e.currentTarget).get("password"));
-    const res = await authClient.twoFactor.disable({ password });
-    if (res.error) setError(authErrorMessage(res.error));
-    else {
+    const password = String(form.get("password"));
+    if (enabled) {
+      const res = await authClient.twoFactor.disable({ password });
+      if (res.error) return { error: authErrorMessage(res.error) };
       setEnabled(false);
-      setOk("Two-factor authentication is off.");
+      return { ok: "Two-factor authentication is off." };
     }
-  }
+    const res = await authClient.twoFactor.enable({ password });
+    if (res.error) return { error: authErrorMessage(res.error) };
+    setSetup(res.data as { totpURI: string; backupCodes: string[] });
+    return {};
+  });
 
   const secret = setup ? (new URL(setup.totpURI).searchParams.get("secret") ?? "") : "";
 
@@ -58,7 +44,7 @@ export function TwoFactorSection() {
       <h2 id="tfa-h">Two-factor authentication</h2>
       <p className="muted">Status: {enabled ? "on" : "off"}</p>
       {setup ? (
-        <form key="confirm" className="stack" onSubmit={confirm}>
+        <form key="confirm" className="stack" onSubmit={onSubmit}>
           <p>
             Add this account to your authenticator app with the secret below (or the otpauth link),
             then enter the code it shows.
@@ -83,42 +69,38 @@ export function TwoFactorSection() {
               ))}
             </ul>
           </details>
-          <div className="field">
-            <label htmlFor="tfa-code">Code from the app</label>
-            <input
-              id="tfa-code"
-              name="code"
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              required
-            />
-          </div>
-          <SectionStatus error={error} ok={ok} />
+          <Field
+            id="tfa-code"
+            label="Code from the app"
+            name="code"
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            required
+          />
+          <SectionStatus {...outcome} />
           <div>
-            <button type="submit" className="btn btn-primary">
+            <button type="submit" className="btn btn-primary" disabled={pending}>
               Confirm and enable
             </button>
           </div>
         </form>
       ) : (
-        <form
-          key={enabled ? "disable" : "enable"}
-          className="stack"
-          onSubmit={enabled ? disable : start}
-        >
-          <div className="field">
-            <label htmlFor="tfa-password">Password</label>
-            <input
-              id="tfa-password"
-              name="password"
-              type="password"
-              autoComplete="current-password"
-              required
-            />
-          </div>
-          <SectionStatus error={error} ok={ok} />
+        <form key={enabled ? "disable" : "enable"} className="stack" onSubmit={onSubmit}>
+          <Field
+            id="tfa-password"
+            label="Password"
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            required
+          />
+          <SectionStatus {...outcome} />
           <div>
-            <button type="submit" className={enabled ? "btn btn-danger" : "btn btn-primary"}>
+            <button
+              type="submit"
+              className={enabled ? "btn btn-danger" : "btn btn-primary"}
+              disabled={pending}
+            >
               {enabled ? "Disable two-factor" : "Enable two-factor"}
             </button>
           </div>

@@ -1,9 +1,10 @@
 "use client";
 
-import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { api } from "@/lib/api";
-import type { AdminSettings, Invitation, Role, SignupMode } from "@/lib/types";
+import type { Invitation, Role, SignupMode } from "@/lib/types";
 import { errorText, SectionStatus } from "../section-status";
+import { useResource } from "../use-resource";
 import { LinkToHandOver } from "./link-to-hand-over";
 
 const MODES: { value: SignupMode; label: string }[] = [
@@ -13,25 +14,21 @@ const MODES: { value: SignupMode; label: string }[] = [
   { value: "closed", label: "Closed: nobody can sign up" },
 ];
 
+const loadInvitations = async () => {
+  const [settings, invitations] = await Promise.all([api.adminSettings(), api.adminInvitations()]);
+  return { settings, invitations };
+};
+
 /** Sign-up policy, mail delivery, and invitations (invite, copy the link, revoke). */
 export function InvitationsSection() {
-  const [settings, setSettings] = useState<AdminSettings | null>(null);
-  const [invitations, setInvitations] = useState<Invitation[] | null>(null);
+  const doc = useResource(loadInvitations);
+  const settings = doc.data?.settings ?? null;
+  const invitations = doc.data?.invitations ?? null;
+  const reload = doc.reload;
   const [error, setError] = useState<string | null>(null);
   const [ok, setOk] = useState<string | null>(null);
   const [link, setLink] = useState<{ email: string; url: string } | null>(null);
   const [busy, setBusy] = useState(false);
-
-  const reload = useCallback(async () => {
-    try {
-      const [s, list] = await Promise.all([api.adminSettings(), api.adminInvitations()]);
-      setSettings(s);
-      setInvitations(list);
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }, []);
-  useEffect(() => void reload(), [reload]);
 
   async function setMode(mode: SignupMode) {
     setError(null);
@@ -135,7 +132,7 @@ export function InvitationsSection() {
           {busy ? "Inviting…" : "Invite"}
         </button>
       </form>
-      <SectionStatus error={error} ok={ok} />
+      <SectionStatus error={error ?? doc.error} ok={ok} />
       {link && (
         <LinkToHandOver
           id="invite-link"

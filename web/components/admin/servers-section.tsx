@@ -1,11 +1,10 @@
 "use client";
 
-import { useCallback, useEffect, useState } from "react";
 import { api } from "@/lib/api";
 import { fmtInt } from "@/lib/charts";
-import type { ServerState, ServersStatus } from "@/lib/types";
-import { errorText } from "../section-status";
+import type { ServerState } from "@/lib/types";
 import { Facts } from "../usage-chart";
+import { useResource } from "../use-resource";
 
 const STATE_TEXT: Record<ServerState, string> = {
   healthy: "healthy",
@@ -16,29 +15,13 @@ const STATE_TEXT: Record<ServerState, string> = {
 
 /** GET /api/admin/servers: every llm-server's health and load, and the gateway queue (refreshed every 5 s). */
 export function ServersSection() {
-  const [doc, setDoc] = useState<ServersStatus | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setDoc(await api.adminServers());
-      setError(null);
-    } catch (e) {
-      setError(errorText(e));
-    }
-  }, []);
-  useEffect(() => {
-    void load();
-    const t = setInterval(() => {
-      if (document.visibilityState === "visible") void load();
-    }, 5000);
-    return () => clearInterval(t);
-  }, [load]);
+  const { data: doc, error, reload } = useResource(api.adminServers, { refreshMs: 5000 });
 
   return (
     <section className="panel" aria-labelledby="admin-servers-h" data-testid="admin-servers-h">
       <h2 id="admin-servers-h">LLM servers</h2>
       <div className="toolbar">
-        <button type="button" className="btn" onClick={() => void load()}>
+        <button type="button" className="btn" onClick={() => void reload()}>
           Refresh servers
         </button>
       </div>

@@ -1,5 +1,6 @@
 import { authClient } from "@/lib/auth-client";
 import { errorFromResponse } from "@/lib/http";
+import { Field } from "../field";
 
 /** The form's message when its two password fields differ, else null. */
 export function passwordMismatch(form: FormData): string | null {
@@ -42,42 +43,29 @@ export async function createAndSignIn(
 export function AccountFields({ email = true }: { email?: boolean }) {
   return (
     <>
-      <div className="field">
-        <label htmlFor="name">Name</label>
-        <input id="name" name="name" autoComplete="name" required maxLength={100} />
-      </div>
+      <Field id="name" label="Name" name="name" autoComplete="name" required maxLength={100} />
       {email && (
-        <div className="field">
-          <label htmlFor="email">Email</label>
-          <input id="email" name="email" type="email" autoComplete="email" required />
-        </div>
+        <Field id="email" label="Email" name="email" type="email" autoComplete="email" required />
       )}
-      <div className="field">
-        <label htmlFor="password">Password</label>
-        <input
-          id="password"
-          name="password"
-          type="password"
-          autoComplete="new-password"
-          minLength={8}
-          required
-          aria-describedby="password-hint"
-        />
-        <small id="password-hint" className="muted">
-          At least 8 characters.
-        </small>
-      </div>
-      <div className="field">
-        <label htmlFor="confirm">Repeat password</label>
-        <input
-          id="confirm"
-          name="confirm"
-          type="password"
-          autoComplete="new-password"
-          minLength={8}
-          required
-        />
-      </div>
+      <Field
+        id="password"
+        label="Password"
+        name="password"
+        type="password"
+        autoComplete="new-password"
+        minLength={8}
+        required
+        hint="At least 8 characters."
+      />
+      <Field
+        id="confirm"
+        label="Repeat password"
+        name="confirm"
+        type="password"
+        autoComplete="new-password"
+        minLength={8}
+        required
+      />
     </>
   );
 }

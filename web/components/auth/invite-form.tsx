@@ -2,8 +2,9 @@
 
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { type FormEvent, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { errorFromResponse } from "@/lib/http";
+import { useFormAction } from "../use-form-action";
 import { AccountFields, createAndSignIn, passwordMismatch } from "./account-fields";
 import { FormError } from "./form-error";
 
@@ -22,7 +23,18 @@ export function InviteForm({ token }: { token: string }) {
   const router = useRouter();
   const [email, setEmail] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const submit = useFormAction(async (form) => {
+    if (!email) return {};
+    const mismatch = passwordMismatch(form);
+    if (mismatch) return { error: mismatch };
+    const password = String(form.get("password"));
+    const name = String(form.get("name"));
+    const done = await createAndSignIn("/api/invitations/accept", { token, name }, email, password);
+    if ("error" in done) return { error: done.error };
+    router.replace(done.signedIn ? "/chat" : "/sign-in?next=%2Fchat");
+    router.refresh();
+    return {};
+  });
 
   useEffect(() => {
     if (!token) return;
@@ -46,31 +58,8 @@ export function InviteForm({ token }: { token: string }) {
     );
   }
 
-  async function onSubmit(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    if (!email) return;
-    const form = new FormData(e.currentTarget);
-    const mismatch = passwordMismatch(form);
-    if (mismatch) {
-      setError(mismatch);
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    const password = String(form.get("password"));
-    const name = String(form.get("name"));
-    const done = await createAndSignIn("/api/invitations/accept", { token, name }, email, password);
-    setBusy(false);
-    if ("error" in done) {
-      setError(done.error);
-      return;
-    }
-    router.replace(done.signedIn ? "/chat" : "/sign-in?next=%2Fchat");
-    router.refresh();
-  }
-
   return (
-    <form onSubmit={onSubmit} className="stack" aria-labelledby="invite-heading">
+    <form onSubmit={submit.onSubmit} className="stack" aria-labelledby="invite-heading">
       <h1 id="invite-heading">Accept your invitation</h1>
       {email ? (
         <p>
@@ -80,9 +69,13 @@ export function InviteForm({ token }: { token: string }) {
         !error && <p className="muted">Checking the invitation…</p>
       )}
       <AccountFields email={false} />
-      <FormError message={error} />
-      <button type="submit" className="btn btn-primary btn-block" disabled={busy || !email}>
-        {busy ? "Creating account…" : "Create account"}
+      <FormError message={submit.outcome.error ?? error} />
+      <button
+        type="submit"
+        className="btn btn-primary btn-block"
+        disabled={submit.pending || !email}
+      >
+        {submit.pending ? "Creating account…" : "Create account"}
       </button>
       <p className="muted">
         Already have an account? <Link href="/sign-in">Sign in</Link>

@@ -1,40 +1,37 @@
 "use client";
 
 import Link from "next/link";
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { authClient } from "@/lib/auth-client";
 import { authErrorMessage } from "@/lib/auth-errors";
 import { retryAfterFrom } from "@/lib/http";
+import { Field } from "../field";
+import { useFormAction } from "../use-form-action";
 import { FormError } from "./form-error";
 
 export function ForgotPasswordForm() {
-  const [error, setError] = useState<string | null>(null);
   const [sent, setSent] = useState(false);
-  const [busy, setBusy] = useState(false);
-
-  async function onSubmit(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const email = String(new FormData(e.currentTarget).get("email"));
-    setBusy(true);
-    setError(null);
+  const { outcome, pending, onSubmit } = useFormAction(async (form) => {
     let retryAfter: number | undefined;
     try {
       const res = await authClient.requestPasswordReset(
-        { email, redirectTo: `${window.location.origin}/reset-password` },
+        {
+          email: String(form.get("email")),
+          redirectTo: `${window.location.origin}/reset-password`,
+        },
         {
           onError: (ctx) => {
             retryAfter = retryAfterFrom(ctx.response.headers);
           },
         },
       );
-      if (res.error) setError(authErrorMessage(res.error, retryAfter, "reset"));
-      else setSent(true);
+      if (res.error) return { error: authErrorMessage(res.error, retryAfter, "reset") };
+      setSent(true);
+      return {};
     } catch {
-      setError(authErrorMessage({ status: 0 }));
-    } finally {
-      setBusy(false);
+      return { error: authErrorMessage({ status: 0 }) };
     }
-  }
+  });
 
   return (
     <form onSubmit={onSubmit} className="stack" aria-labelledby="forgot-heading">
@@ -45,12 +42,9 @@ export function ForgotPasswordForm() {
         </p>
       ) : (
         <>
-          <div className="field">
-            <label htmlFor="email">Email</label>
-            <input id="email" name="email" type="email" autoComplete="email" required />
-          </div>
-          <FormError message={error} />
-          <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
+          <Field id="email" label="Email" name="email" type="email" autoComplete="email" required />
+          <FormError message={outcome.error ?? null} />
+          <button type="submit" className="btn btn-primary btn-block" disabled={pending}>
             Send reset link
           </button>
         </>
@@ -63,33 +57,21 @@ export function ForgotPasswordForm() {
 }
 
 export function ResetPasswordForm({ token }: { token: string | null }) {
-  const [error, setError] = useState<string | null>(
-    token ? null : "This reset link is incomplete.",
-  );
   const [done, setDone] = useState(false);
-  const [busy, setBusy] = useState(false);
-
-  async function onSubmit(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    if (!token) return;
-    const form = new FormData(e.currentTarget);
+  const { outcome, pending, onSubmit } = useFormAction(async (form) => {
+    if (!token) return {};
     const newPassword = String(form.get("password"));
-    if (newPassword !== String(form.get("confirm"))) {
-      setError("The two passwords differ.");
-      return;
-    }
-    setBusy(true);
-    setError(null);
+    if (newPassword !== String(form.get("confirm"))) return { error: "The two passwords differ." };
     try {
       const res = await authClient.resetPassword({ newPassword, token });
-      if (res.error) setError(authErrorMessage(res.error, undefined, "reset"));
-      else setDone(true);
+      if (res.error) return { error: authErrorMessage(res.error, undefined, "reset") };
+      setDone(true);
+      return {};
     } catch {
-      setError(authErrorMessage({ status: 0 }));
-    } finally {
-      setBusy(false);
+      return { error: authErrorMessage({ status: 0 }) };
     }
-  }
+  });
+  const error = token ? (outcome.error ?? null) : "This reset link is incomplete.";
 
   return (
     <form onSubmit={onSubmit} className="stack" aria-labelledby="reset-heading">
@@ -100,30 +82,26 @@ export function ResetPasswordForm({ token }: { token: string | null }) {
         </p>
       ) : (
         <>
-          <div className="field">
-            <label htmlFor="password">New password</label>
-            <input
-              id="password"
-              name="password"
-              type="password"
-              autoComplete="new-password"
-              minLength={8}
-              required
-            />
-          </div>
-          <div className="field">
-            <label htmlFor="confirm">Repeat new password</label>
-            <input
-              id="confirm"
-              name="confirm"
-              type="password"
-              autoComplete="new-password"
-              minLength={8}
-              required
-            />
-          </div>
+          <Field
+            id="password"
+            label="New password"
+            name="password"
+            type="password"
+            autoComplete="new-password"
+            minLength={8}
+            required
+          />
+          <Field
+            id="confirm"
+            label="Repeat new password"
+            name="confirm"
+            type="password"
+            autoComplete="new-password"
+            minLength={8}
+            required
+          />
           <FormError message={error} />
-          <button type="submit" className="btn btn-primary btn-block" disabled={busy || !token}>
+          <button type="submit" className="btn btn-primary btn-block" disabled={pending || !token}>
             Set password
           </button>
         </>

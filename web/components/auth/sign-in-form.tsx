@@ -2,29 +2,25 @@
 
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { authClient } from "@/lib/auth-client";
 import { authErrorMessage } from "@/lib/auth-errors";
 import { retryAfterFrom } from "@/lib/http";
+import { Field } from "../field";
+import { useFormAction } from "../use-form-action";
 import { FormError } from "./form-error";
 import { OAuthButtons } from "./oauth-buttons";
 
 export function SignInForm({ next }: { next: string }) {
   const router = useRouter();
   const [step, setStep] = useState<"password" | "totp">("password");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
 
   const done = () => {
     router.replace(next);
     router.refresh();
   };
 
-  async function onPassword(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const form = new FormData(e.currentTarget);
-    setBusy(true);
-    setError(null);
+  const password = useFormAction(async (form) => {
     let retryAfter: number | undefined;
     try {
       const res = await authClient.signIn.email(
@@ -35,25 +31,16 @@ export function SignInForm({ next }: { next: string }) {
           },
         },
       );
-      if (res.error) {
-        setError(authErrorMessage(res.error, retryAfter));
-      } else if ((res.data as { twoFactorRedirect?: boolean } | null)?.twoFactorRedirect) {
-        setStep("totp");
-      } else {
-        done();
-      }
+      if (res.error) return { error: authErrorMessage(res.error, retryAfter) };
+      if ((res.data as { twoFactorRedirect?: boolean } | null)?.twoFactorRedirect) setStep("totp");
+      else done();
+      return {};
     } catch {
-      setError(authErrorMessage({ status: 0 }));
-    } finally {
-      setBusy(false);
+      return { error: authErrorMessage({ status: 0 }) };
     }
-  }
+  });
 
-  async function onTotp(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const form = new FormData(e.currentTarget);
-    setBusy(true);
-    setError(null);
+  const totp = useFormAction(async (form) => {
     let retryAfter: number | undefined;
     try {
       const res = await authClient.twoFactor.verifyTotp(
@@ -67,41 +54,37 @@ export function SignInForm({ next }: { next: string }) {
           },
         },
       );
-      if (res.error) setError(authErrorMessage(res.error, retryAfter, "two-factor"));
-      else done();
+      if (res.error) return { error: authErrorMessage(res.error, retryAfter, "two-factor") };
+      done();
+      return {};
     } catch {
-      setError(authErrorMessage({ status: 0 }));
-    } finally {
-      setBusy(false);
+      return { error: authErrorMessage({ status: 0 }) };
     }
-  }
+  });
 
   if (step === "totp") {
     return (
       // A distinct key: React must not reuse the password input (and its value) for the code.
-      <form key="totp" onSubmit={onTotp} className="stack" aria-labelledby="totp-heading">
+      <form key="totp" onSubmit={totp.onSubmit} className="stack" aria-labelledby="totp-heading">
         <h1 id="totp-heading">Two-factor authentication</h1>
         <p className="muted">Enter the 6-digit code from your authenticator app.</p>
-        <div className="field">
-          <label htmlFor="code">Authentication code</label>
-          <input
-            id="code"
-            name="code"
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            minLength={6}
-            maxLength={8}
-            required
-            // biome-ignore lint/a11y/noAutofocus: the only field of this step
-            autoFocus
-          />
-        </div>
+        <Field
+          id="code"
+          label="Authentication code"
+          name="code"
+          inputMode="numeric"
+          autoComplete="one-time-code"
+          minLength={6}
+          maxLength={8}
+          required
+          autoFocus
+        />
         <label className="check">
           <input type="checkbox" name="trust" /> Trust this device for 30 days
         </label>
-        <FormError message={error} />
-        <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
-          {busy ? "Verifying…" : "Verify"}
+        <FormError message={totp.outcome.error ?? null} />
+        <button type="submit" className="btn btn-primary btn-block" disabled={totp.pending}>
+          {totp.pending ? "Verifying…" : "Verify"}
         </button>
         <button type="button" className="btn btn-ghost" onClick={() => setStep("password")}>
           Back
@@ -111,25 +94,25 @@ export function SignInForm({ next }: { next: string }) {
   }
 
   return (
-    <form key="password" onSubmit={onPassword} className="stack" aria-labelledby="sign-in-heading">
+    <form
+      key="password"
+      onSubmit={password.onSubmit}
+      className="stack"
+      aria-labelledby="sign-in-heading"
+    >
       <h1 id="sign-in-heading">Sign in</h1>
-      <div className="field">
-        <label htmlFor="email">Email</label>
-        <input id="email" name="email" type="email" autoComplete="email" required />
-      </div>
-      <div className="field">
-        <label htmlFor="password">Password</label>
-        <input
-          id="password"
-          name="password"
-          type="password"
-          autoComplete="current-password"
-          required
-        />
-      </div>
-      <FormError message={error} />
-      <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
-        {busy ? "Signing in…" : "Sign in"}
+      <Field id="email" label="Email" name="email" type="email" autoComplete="email" required />
+      <Field
+        id="password"
+        label="Password"
+        name="password"
+        type="password"
+        autoComplete="current-password"
+        required
+      />
+      <FormError message={password.outcome.error ?? null} />
+      <button type="submit" className="btn btn-primary btn-block" disabled={password.pending}>
+        {password.pending ? "Signing in…" : "Sign in"}
       </button>
       <OAuthButtons next={next} />
       <p className="muted">

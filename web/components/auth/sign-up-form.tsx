@@ -2,56 +2,45 @@
 
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { authClient } from "@/lib/auth-client";
 import { authErrorMessage } from "@/lib/auth-errors";
 import { retryAfterFrom } from "@/lib/http";
+import { useFormAction } from "../use-form-action";
 import { AccountFields, passwordMismatch } from "./account-fields";
 import { FormError } from "./form-error";
 import { OAuthButtons } from "./oauth-buttons";
 
 export function SignUpForm({ next }: { next: string }) {
   const router = useRouter();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const [verify, setVerify] = useState<string | null>(null);
 
-  async function onSubmit(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const form = new FormData(e.currentTarget);
-    const password = String(form.get("password"));
+  const { outcome, pending, onSubmit } = useFormAction(async (form) => {
     const mismatch = passwordMismatch(form);
-    if (mismatch) {
-      setError(mismatch);
-      return;
-    }
-    setBusy(true);
-    setError(null);
+    if (mismatch) return { error: mismatch };
+    const email = String(form.get("email"));
     let retryAfter: number | undefined;
     try {
       const res = await authClient.signUp.email(
-        { name: String(form.get("name")), email: String(form.get("email")), password },
+        { name: String(form.get("name")), email, password: String(form.get("password")) },
         {
           onError: (ctx) => {
             retryAfter = retryAfterFrom(ctx.response.headers);
           },
         },
       );
-      if (res.error) {
-        setError(authErrorMessage(res.error, retryAfter, "sign-up"));
-      } else if (!res.data?.token) {
-        // REQUIRE_EMAIL_VERIFICATION: no session until the mailed link is opened.
-        setVerify(String(form.get("email")));
-      } else {
+      if (res.error) return { error: authErrorMessage(res.error, retryAfter, "sign-up") };
+      // REQUIRE_EMAIL_VERIFICATION: no session until the mailed link is opened.
+      if (!res.data?.token) setVerify(email);
+      else {
         router.replace(next);
         router.refresh();
       }
+      return {};
     } catch {
-      setError(authErrorMessage({ status: 0 }));
-    } finally {
-      setBusy(false);
+      return { error: authErrorMessage({ status: 0 }) };
     }
-  }
+  });
 
   if (verify) {
     return (
@@ -70,9 +59,9 @@ export function SignUpForm({ next }: { next: string }) {
     <form onSubmit={onSubmit} className="stack" aria-labelledby="sign-up-heading">
       <h1 id="sign-up-heading">Create an account</h1>
       <AccountFields />
-      <FormError message={error} />
-      <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
-        {busy ? "Creating account…" : "Sign up"}
+      <FormError message={outcome.error ?? null} />
+      <button type="submit" className="btn btn-primary btn-block" disabled={pending}>
+        {pending ? "Creating account…" : "Sign up"}
       </button>
       <OAuthButtons next={next} />
       <p className="muted">

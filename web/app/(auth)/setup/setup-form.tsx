@@ -1,9 +1,9 @@
 "use client";
 
 import { useRouter } from "next/navigation";
-import { type FormEvent, useState } from "react";
 import { AccountFields, createAndSignIn, passwordMismatch } from "@/components/auth/account-fields";
 import { FormError } from "@/components/auth/form-error";
+import { useFormAction } from "@/components/use-form-action";
 
 /**
  * Creates the first admin account with the one-time setup token, then signs in and opens
@@ -11,8 +11,18 @@ import { FormError } from "@/components/auth/form-error";
  */
 export function SetupForm({ token }: { token: string }) {
   const router = useRouter();
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { outcome, pending, onSubmit } = useFormAction(async (form) => {
+    const mismatch = passwordMismatch(form);
+    if (mismatch) return { error: mismatch };
+    const email = String(form.get("email"));
+    const password = String(form.get("password"));
+    const name = String(form.get("name"));
+    const done = await createAndSignIn("/api/setup", { token, email, name }, email, password);
+    if ("error" in done) return { error: done.error };
+    router.replace(done.signedIn ? "/admin" : "/sign-in?next=%2Fadmin");
+    router.refresh();
+    return {};
+  });
 
   if (!token) {
     return (
@@ -26,29 +36,6 @@ export function SetupForm({ token }: { token: string }) {
     );
   }
 
-  async function onSubmit(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const form = new FormData(e.currentTarget);
-    const mismatch = passwordMismatch(form);
-    if (mismatch) {
-      setError(mismatch);
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    const email = String(form.get("email"));
-    const password = String(form.get("password"));
-    const name = String(form.get("name"));
-    const done = await createAndSignIn("/api/setup", { token, email, name }, email, password);
-    setBusy(false);
-    if ("error" in done) {
-      setError(done.error);
-      return;
-    }
-    router.replace(done.signedIn ? "/admin" : "/sign-in?next=%2Fadmin");
-    router.refresh();
-  }
-
   return (
     <form onSubmit={onSubmit} className="stack" aria-labelledby="setup-heading">
       <h1 id="setup-heading">Create the admin account</h1>
@@ -57,9 +44,9 @@ export function SetupForm({ token }: { token: string }) {
         used.
       </p>
       <AccountFields />
-      <FormError message={error} />
-      <button type="submit" className="btn btn-primary btn-block" disabled={busy}>
-        {busy ? "Creating…" : "Create admin account"}
+      <FormError message={outcome.error ?? null} />
+      <button type="submit" className="btn btn-primary btn-block" disabled={pending}>
+        {pending ? "Creating…" : "Create admin account"}
       </button>
     </form>
   );
