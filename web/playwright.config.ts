@@ -1,4 +1,5 @@
 import { defineConfig } from "@playwright/test";
+import { chromiumLaunch } from "./e2e/chromium";
 
 // E2E_WEB_URL is set either by the caller (stand-in mode: globalSetup then
 // spawns nothing) or by e2e/global-setup.ts after the real stack is up.
@@ -20,17 +21,7 @@ export default defineConfig({
     baseURL: process.env.E2E_WEB_URL,
     trace: "retain-on-failure",
     screenshot: "only-on-failure",
-    launchOptions: {
-      executablePath: process.env.E2E_CHROMIUM ?? "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    },
+    launchOptions: chromiumLaunch,
   },
   projects: [{ name: "chromium", use: { browserName: "chromium" } }],
 });
