@@ -137,8 +137,11 @@ soak: setup adversarial/.venv/.synced
 	cd adversarial && .venv/bin/python -m adversarial soak \
 	  --duration $(SOAK_DURATION) --concurrency $(SOAK_CONCURRENCY)
 
+# The model servers (bench/README.md): the closed-loop plan with the default (OpenAI-SDK-shaped)
+# request beside the tuned one, then the conversation workload.
 bench: setup bench/.venv/.synced
 	cd bench && .venv/bin/python -m bench
+	cd bench && .venv/bin/python -m bench.conversation
 
 # About 8 minutes: stub upstream + gateway + LiteLLM, then real llm-servers (bench/README.md).
 bench-gateway: setup bench/.venv/.synced

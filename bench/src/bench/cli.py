@@ -62,6 +62,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--shape-levels", nargs="*", type=int, default=[1, 16, 32])
     p.add_argument(
+        "--natural-eos",
+        action="store_true",
+        help="send no ignore_eos / EOS logit bias: answers end where each server ends them "
+        "(as an SDK client's do), so targets may draw different numbers of tokens",
+    )
+    p.add_argument(
         "--flash-attn",
         choices=["on", "off"],
         default="on",
@@ -151,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         eog_tokens=tuple(tokenizer.end_of_generation_tokens()),
         count_tokens=lambda text: len(tokenizer.tokenize(text)),
         flash_attn=args.flash_attn == "on",
+        natural_eos=args.natural_eos,
     )
     log(f"{len(plan)} workloads × {len(args.targets)} targets × {args.rounds} rounds")
     started = time.monotonic()
@@ -167,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"Model `{model.name}`, {args.threads} threads, flash attention {args.flash_attn}, "
         f"requests {', '.join(args.shapes)} (bench/src/bench/shapes.py), {args.max_tokens} "
-        f"output tokens per request at most (end-of-sequence ignored), temperature 0.8; "
+        f"output tokens per request at most "
+        f"({'answers end by themselves' if args.natural_eos else 'end-of-sequence ignored'}), "
+        f"temperature 0.8; "
         f"median of {args.rounds} round(s), target order reversed every other round, "
         f"{args.duration:g} s per measurement. Made by `{command.strip()}` on {stamp} "
         f"({result['config']['minutes']:.1f} min)."

@@ -36,6 +36,7 @@ class RunSettings:
     eog_tokens: tuple[int, ...]
     count_tokens: Callable[[str], int]  # the model's tokenizer, for the token-count check
     flash_attn: bool = True
+    natural_eos: bool = False  # send no end-of-generation control (answers end where they end)
 
 
 def target_order(targets: list[str], round_index: int) -> list[str]:
@@ -62,6 +63,8 @@ async def _measure(
     )
     shape = SHAPES[workload.shape]
     target = STARTERS[target_name](config)
+    if settings.natural_eos:
+        target.extra_body = {}
     try:
         await warm_up(target, pool, workload.prompt, shape)
         sampler = ProcSampler(target.pid)

@@ -40,6 +40,11 @@ SHAPES: dict[str, Shape] = {
     # The sdk request's sampling on /v1/completions: the conversation workload sends the
     # transcript itself, so that every target reads the same tokens.
     "sdk-completions": Shape("sdk-completions", chat=False),
+    # Diagnostic: `tuned` with presence_penalty 0 sent, which keeps llm-server from adding its
+    # base-model chat repetition penalty (llm-server/README.md); llama-server's default is 0.
+    "tuned-no-penalty": Shape(
+        "tuned-no-penalty", chat=True, sampling=(*TUNED_SAMPLING.items(), ("presence_penalty", 0))
+    ),
 }
 
 
