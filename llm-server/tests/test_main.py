@@ -154,7 +154,7 @@ def test_a_client_leaving_mid_stream_frees_its_sequence(server: Server) -> None:
 
 
 def test_sigterm_drains_running_streams_then_exits() -> None:
-    server = start_server(LLM_DRAIN_TIMEOUT_S="60")  # generous: the machine may be busy
+    server = start_server(LLM_DRAIN_TIMEOUT_S="600")  # generous: the machine may be busy
     body = {"prompt": "Once upon a time", "max_tokens": 64, "stream": True}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.stream("POST", f"{server.url}/v1/completions", json=body, headers=headers) as r:
