@@ -44,8 +44,6 @@ import { ApiKeyService } from "./services/api-keys.js";
 import { ChatService } from "./services/chat.js";
 import { ConversationService } from "./services/conversations.js";
 import { InvitationService } from "./services/invitations.js";
-import { upstreamAgent } from "./services/llm-client.js";
-import { LlmServers } from "./services/llm-servers.js";
 import type { Tracing } from "./services/tracing.js";
 import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
@@ -208,17 +206,6 @@ export async function buildApp(
 
   await app.register(redisPlugin, { config });
   await app.register(databasePlugin, { config });
-  const probes = upstreamAgent(config.upstreamTls);
-  app.addHook("onClose", () => probes.destroy());
-  const llmServers = new LlmServers({
-    urls: config.llmServerUrls,
-    timeoutMs: 1000,
-    dispatcher: probes,
-  });
-  await app.register(healthRoutes, {
-    llmServers,
-    probeDatabase: (timeoutMs) => app.db.probe(timeoutMs),
-  });
 
   // Verified API keys, reused for AUTH_CACHE_TTL_MS; every change here clears them.
   const keyCache = new TtlCache<Principal>(config.authCacheTtlMs);
@@ -274,6 +261,10 @@ export async function buildApp(
   });
   await app.register(servicesPlugin, { config });
   const { services } = app;
+  await app.register(healthRoutes, {
+    balancer: services.balancer,
+    probeDatabase: (timeoutMs) => app.db.probe(timeoutMs),
+  });
   await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });
   await app.register(keyLimitRoutes, { limits: services.limits, apiKeys, users });
   await app.register(llmRoutes, {

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import type { Auth, AuthLog } from "./auth/auth.js";
+import { setupDatabase } from "./auth/setup.js";
 import {
   type Config,
   ConfigError,
@@ -12,8 +13,8 @@ import {
   SIGNUP_MODES,
   type SignupMode,
 } from "./config.js";
-import { setupDatabase } from "./db/setup.js";
 import { HttpError } from "./errors.js";
+import type { Role } from "./schemas.js";
 import { AdminSetup, setupLinkLine } from "./services/admin-setup.js";
 import { ApiKeyService } from "./services/api-keys.js";
 import { InvitationService } from "./services/invitations.js";
@@ -92,7 +93,7 @@ function need(value: string | undefined, flag: string): string {
   return value;
 }
 
-function role(value: string | undefined): "admin" | "user" {
+function role(value: string | undefined): Role {
   if (value !== "admin" && value !== "user") throw new CliError("--role must be admin or user");
   return value;
 }

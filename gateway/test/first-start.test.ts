@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { setupDatabase } from "../src/db/setup.js";
+import { setupDatabase } from "../src/auth/setup.js";
 import { DATABASES, databaseConfig, postgresMissing, testConfig } from "./helpers.js";
 
 const skipPg = await postgresMissing();

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { redactUrl, safeEqual } from "../src/auth/redact.js";
+import { setupDatabase } from "../src/auth/setup.js";
 import { runAdmin } from "../src/cli.js";
-import { setupDatabase } from "../src/db/setup.js";
 import { buildTestApp, JSON_CT, ORIGIN, signIn, testConfig } from "./helpers.js";
 
 const quiet = { error: () => undefined, warn: () => undefined, debug: () => undefined };

@@ -4,10 +4,10 @@ import { betterAuth } from "better-auth";
 import { admin, bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
 import type { Config } from "../config.js";
 import type { Database } from "../db/database.js";
-import { InvitationStore } from "../services/invitations.js";
-import { MailService } from "../services/mail.js";
-import { SettingsService } from "../services/settings.js";
 import { authHooks, CLIENT_IP_HEADER } from "./guards.js";
+import { InvitationStore } from "./invitation-store.js";
+import { MailService } from "./mail.js";
+import { SettingsService } from "./settings.js";
 import { SignupGate } from "./signup-gate.js";
 import { LoginThrottle } from "./throttle.js";
 
@@ -130,7 +130,7 @@ function betterAuthFor({ config, db: database, log }: AuthDeps, parts: AuthParts
       disableOriginCheck: false,
       // Its schema check runs as the instance is created, before setupDatabase migrates, and
       // logs an error-level "schema mismatch" on every first start; setupDatabase migrates and
-      // then checks the schema itself (db/setup.ts).
+      // then checks the schema itself (auth/setup.ts).
       database: { validateSchema: false },
       // Served over TLS directly: cookies are Secure even when PUBLIC_URL still says http
       // (otherwise better-auth derives it from PUBLIC_URL being https).

@@ -2,10 +2,9 @@ import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { fromNodeHeaders } from "better-auth/node";
 import type { Database } from "../db/database.js";
+import type { Role } from "../schemas.js";
 import { API_KEY_PREFIX, type Auth } from "./auth.js";
 import { TtlCache } from "./ttl-cache.js";
-
-export type Role = "admin" | "user";
 
 export interface AuthUser {
   id: string;

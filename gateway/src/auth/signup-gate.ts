@@ -1,7 +1,8 @@
 import { APIError, type createAuthMiddleware, getSessionFromCtx } from "better-auth/api";
-import type { InvitationStore } from "../services/invitations.js";
-import type { SettingsService } from "../services/settings.js";
+import type { Role } from "../schemas.js";
 import { CLIENT_IP_HEADER } from "./guards.js";
+import type { InvitationStore } from "./invitation-store.js";
+import type { SettingsService } from "./settings.js";
 
 /** The parts of better-auth's endpoint context the gate reads. */
 interface HookContext {
@@ -67,7 +68,7 @@ export class SignupGate {
   async beforeCreate(
     user: { email: string },
     ctx: HookContext | null,
-  ): Promise<{ pending?: true; role?: "admin" | "user" }> {
+  ): Promise<{ pending?: true; role?: Role }> {
     if (!ctx || !external(ctx)) return {};
     const mode = await this.settings.signupMode();
     if (mode === "closed") throw signupClosed();

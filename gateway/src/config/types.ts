@@ -1,3 +1,4 @@
+import type { Role } from "../schemas.js";
 import type { AppEnv, LogLevel, SignupMode } from "./schema.js";
 
 export interface Config {
@@ -74,8 +75,6 @@ export interface Config {
   /** Non-fatal notes produced while loading (e.g. generated ephemeral secrets). */
   warnings: string[];
 }
-
-export type Role = "admin" | "user";
 
 export interface TlsConfig {
   certFile: string;

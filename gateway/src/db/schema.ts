@@ -52,6 +52,9 @@ export interface LimitOverrideTable {
 }
 
 /** One LLM request, as the analytics see it. */
+/** A usage row as written (the id is the database's). */
+export type UsageRow = Omit<UsageRecordTable, "id">;
+
 export interface UsageRecordTable {
   id: Generated<number>;
   /** Epoch milliseconds at the start of the request. */

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import type { Auth } from "../auth/auth.js";
+import { setupDatabase } from "../auth/setup.js";
 import { LoginThrottle, RedisThrottleStore } from "../auth/throttle.js";
 import type { Config } from "../config.js";
 import type { Database } from "../db/database.js";
-import { setupDatabase } from "../db/setup.js";
 
 declare module "fastify" {
   interface FastifyInstance {

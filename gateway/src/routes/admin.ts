@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { forbidden } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
+import { AdminUser, authErrors, IdParams, Ok, paging, Role } from "../schemas.js";
 import type { UserService } from "../services/users.js";
-import { AdminUser, adminUserBody, authErrors, IdParams, Ok, paging, Role } from "./schemas.js";
+import { adminUserBody } from "./bodies.js";
 
 export interface AdminRoutesOptions {
   users: UserService;

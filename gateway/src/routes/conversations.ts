@@ -1,7 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { principalOf } from "../plugins/auth.js";
-import { ErrorEnvelope } from "../schemas.js";
+import {
+  authErrors,
+  contentTypes,
+  DateTime,
+  ErrorEnvelope,
+  IdParams,
+  Ok,
+  paging,
+  sseEvent,
+} from "../schemas.js";
 import type { ActiveCalls } from "../services/active-calls.js";
 import { type ChatService, messageBody } from "../services/chat.js";
 import type {
@@ -11,7 +20,6 @@ import type {
 } from "../services/conversations.js";
 import { SseStream } from "../sse.js";
 import { callContext } from "./llm.js";
-import { authErrors, contentTypes, DateTime, IdParams, Ok, paging, sseEvent } from "./schemas.js";
 
 export interface ConversationRoutesOptions {
   conversations: ConversationService;

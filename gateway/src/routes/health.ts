@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { ErrorEnvelope } from "../schemas.js";
-import type { LlmServers } from "../services/llm-servers.js";
+import type { Balancer } from "../services/balancer.js";
 
 export interface HealthRoutesOptions {
-  llmServers: LlmServers;
+  /** The llm-servers' states from the balancer's active health checks. */
+  balancer: Pick<Balancer, "checked" | "snapshot">;
   /** Resolves when the database can be read and written within `timeoutMs`; rejects otherwise. */
   probeDatabase: (timeoutMs: number) => Promise<void>;
 }
@@ -52,7 +53,7 @@ const Readiness = Type.Object({
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (
   app,
-  { llmServers, probeDatabase },
+  { balancer, probeDatabase },
 ) => {
   const databaseReady = cachedProbe(
     () => probeDatabase(DB_PROBE_TIMEOUT_MS),
@@ -89,7 +90,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
       },
     },
     async (_request, reply) => {
-      const [statuses, database] = await Promise.all([llmServers.probeAll(), databaseReady()]);
+      // An llm-server is ready when its last health check passed (and it is not ejected);
+      // before the first round of checks ended, that round is waited for.
+      const [, database] = await Promise.all([balancer.checked(), databaseReady()]);
+      const statuses = balancer
+        .snapshot()
+        .servers.map((s) => ({ url: s.url, ready: s.state === "healthy" }));
       const ready = database && statuses.some((s) => s.ready);
       return reply.code(ready ? 200 : 503).send({
         status: ready ? "ready" : "unavailable",

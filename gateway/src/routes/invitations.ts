@@ -1,22 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import type { Auth } from "../auth/auth.js";
-import type { SIGNUP_MODES } from "../config.js";
 import { principalOf } from "../plugins/auth.js";
-import { ErrorEnvelope } from "../schemas.js";
+import {
+  AdminUser,
+  authErrors,
+  DateTime,
+  ErrorEnvelope,
+  IdParams,
+  paging,
+  Role,
+} from "../schemas.js";
 import type { Invitation, InvitationService } from "../services/invitations.js";
 import { issueResetLink } from "../services/reset-link.js";
 import type { UserService } from "../services/users.js";
-import {
-  AdminUser,
-  adminUserBody,
-  authErrors,
-  DateTime,
-  IdParams,
-  iso,
-  paging,
-  Role,
-} from "./schemas.js";
+import { adminUserBody, iso } from "./bodies.js";
 
 export interface InvitationRoutesOptions {
   auth: Auth;

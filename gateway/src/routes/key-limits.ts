@@ -2,10 +2,11 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { notFound } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
+import { ApiKeyInfo, authErrors, IdParams } from "../schemas.js";
 import type { ApiKeyService } from "../services/api-keys.js";
 import { type LimitService, NO_OVERRIDES } from "../services/limits.js";
 import type { UserService } from "../services/users.js";
-import { ApiKeyInfo, apiKeyBody, authErrors, IdParams } from "./schemas.js";
+import { apiKeyBody } from "./bodies.js";
 import { LimitsObj, Overrides, overridesBody } from "./usage.js";
 
 export interface KeyLimitRoutesOptions {

@@ -3,13 +3,12 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Static, Type } from "typebox";
 import { HttpError, openAiError } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
-import { ErrorEnvelope } from "../schemas.js";
+import { authErrors, contentTypes, ErrorEnvelope } from "../schemas.js";
 import type { ActiveCalls } from "../services/active-calls.js";
 import type { CallContext, CompletionPath, CompletionService } from "../services/completions.js";
 import { upstreamError } from "../services/llm-client.js";
 import type { AnalyzeBody, MeteredCalls } from "../services/metered.js";
 import { SseStream } from "../sse.js";
-import { authErrors, contentTypes } from "./schemas.js";
 
 export interface LlmRoutesOptions {
   metered: MeteredCalls;

@@ -4,9 +4,9 @@ import { safeEqual } from "../auth/redact.js";
 import { forbidden, HttpError } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import type { GatewayServices } from "../plugins/services.js";
+import { authErrors, DateTime, IdParams, NullableDateTime } from "../schemas.js";
 import { DAY_MS } from "../services/limit-store.js";
 import type { UserService } from "../services/users.js";
-import { authErrors, DateTime, IdParams, NullableDateTime } from "./schemas.js";
 
 export interface UsageRoutesOptions {
   services: GatewayServices;

@@ -1,20 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { principalOf } from "../plugins/auth.js";
-import { ErrorEnvelope } from "../schemas.js";
-import type { ApiKeyService } from "../services/api-keys.js";
-import type { UserService } from "../services/users.js";
 import {
   ApiKeyInfo,
-  apiKeyBody,
   authErrors,
+  ErrorEnvelope,
   IdParams,
-  iso,
   Me,
-  meBody,
   NullableDateTime,
   Ok,
-} from "./schemas.js";
+} from "../schemas.js";
+import type { ApiKeyService } from "../services/api-keys.js";
+import type { UserService } from "../services/users.js";
+import { apiKeyBody, iso, meBody } from "./bodies.js";
 
 export interface UserRoutesOptions {
   users: UserService;

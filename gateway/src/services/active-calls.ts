@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { Role } from "../config.js";
 import { HttpError } from "../errors.js";
+import type { Role } from "../schemas.js";
 import type { Caller } from "./limits.js";
 
 /** What the registry asks about a caller while their calls run. */

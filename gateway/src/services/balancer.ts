@@ -66,6 +66,7 @@ export class Balancer {
   private readonly servers: Server[];
   private readonly queue: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private firstCheck: Promise<void> = Promise.resolve();
   private turn = 0;
 
   constructor(
@@ -101,9 +102,14 @@ export class Balancer {
   /** Starts the periodic active health checks (the first one at once). */
   start(): void {
     if (this.timer) return;
-    void this.checkAll();
+    this.firstCheck = this.checkAll();
     this.timer = setInterval(() => void this.checkAll(), this.config.healthIntervalMs);
     this.timer.unref();
+  }
+
+  /** Resolves once the first round of checks after `start` is done (at once before it). */
+  checked(): Promise<void> {
+    return this.firstCheck;
   }
 
   stop(): void {

@@ -21,9 +21,9 @@ import {
   type UpstreamResponse,
   upstreamError,
 } from "./llm-client.js";
+import { newRow, recordUsage } from "./metering.js";
 import type { Metrics } from "./metrics.js";
 import { failureOutcome } from "./outcome.js";
-import { newRow, recordUsage } from "./recorder.js";
 import type { UsageRow, UsageService } from "./usage.js";
 
 export interface CallContext extends Caller {

@@ -1,8 +1,9 @@
 import { TtlCache } from "../auth/ttl-cache.js";
-import type { Limits, Role } from "../config.js";
+import type { Limits } from "../config.js";
 import type { Database } from "../db/database.js";
 import { prepared } from "../db/prepared.js";
 import { HttpError } from "../errors.js";
+import type { Role } from "../schemas.js";
 import {
   DAY_MS,
   dayStart,

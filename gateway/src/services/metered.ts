@@ -2,9 +2,9 @@ import { HttpError } from "../errors.js";
 import type { CallContext } from "./completions.js";
 import type { Admission, LimitService } from "./limits.js";
 import { type LlmClient, upstreamError } from "./llm-client.js";
+import { newRow, recordUsage } from "./metering.js";
 import type { Metrics } from "./metrics.js";
 import { failureOutcome } from "./outcome.js";
-import { newRow, recordUsage } from "./recorder.js";
 import type { UsageService } from "./usage.js";
 
 export interface MeteredDeps {

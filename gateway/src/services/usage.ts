@@ -1,10 +1,10 @@
 import type { Database } from "../db/database.js";
 import { prepared } from "../db/prepared.js";
-import type { UsageRecordTable } from "../db/schema.js";
+import type { UsageRow } from "../db/schema.js";
 import { DAY_MS } from "./limit-store.js";
 import { type FlushResult, UsageRecorder, type UsageRecorderOptions } from "./recorder.js";
 
-export type UsageRow = Omit<UsageRecordTable, "id">;
+export type { UsageRow } from "../db/schema.js";
 export type GroupBy = "user" | "day" | "model";
 
 interface Stats {

@@ -1,8 +1,9 @@
 import type { Where } from "better-auth";
 import type { Auth } from "../auth/auth.js";
-import { type AuthUser, type Role, toAuthUser } from "../auth/principal.js";
+import { type AuthUser, toAuthUser } from "../auth/principal.js";
 import type { Database } from "../db/database.js";
 import { HttpError, notFound } from "../errors.js";
+import type { Role } from "../schemas.js";
 
 /** Account operations: own profile, password, deletion, and the admin's user management. */
 export class UserService {
