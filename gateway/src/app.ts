@@ -9,11 +9,9 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { type Principal, PrincipalResolver } from "./auth/principal.js";
 import { requestSerializer } from "./auth/redact.js";
-import { TtlCache } from "./auth/ttl-cache.js";
 import type { Config } from "./config.js";
-import { isDatabaseUnavailable, isNull, unavailableAs503 } from "./db/outage.js";
+import { isDatabaseUnavailable } from "./db/outage.js";
 import {
   answerClientError,
   codeForStatus,
@@ -22,7 +20,9 @@ import {
   HttpError,
 } from "./errors.js";
 import { boundJsonDepth } from "./json-body.js";
+import accountsPlugin from "./plugins/accounts.js";
 import authPlugin from "./plugins/auth.js";
+import callsPlugin from "./plugins/calls.js";
 import databasePlugin from "./plugins/database.js";
 import redisPlugin from "./plugins/redis.js";
 import securityPlugin from "./plugins/security.js";
@@ -38,14 +38,7 @@ import { llmRoutes } from "./routes/llm.js";
 import { setupRoutes } from "./routes/setup.js";
 import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/user.js";
-import { ActiveCalls } from "./services/active-calls.js";
-import { AdminSetup } from "./services/admin-setup.js";
-import { ApiKeyService } from "./services/api-keys.js";
-import { ChatService } from "./services/chat.js";
-import { ConversationService } from "./services/conversations.js";
-import { InvitationService } from "./services/invitations.js";
 import type { Tracing } from "./services/tracing.js";
-import { UserService } from "./services/users.js";
 import { validatorCompiler } from "./validation.js";
 
 /** Header paths that must never reach the logs. */
@@ -206,80 +199,52 @@ export async function buildApp(
 
   await app.register(redisPlugin, { config });
   await app.register(databasePlugin, { config });
-
-  // Verified API keys, reused for AUTH_CACHE_TTL_MS; every change here clears them.
-  const keyCache = new TtlCache<Principal>(config.authCacheTtlMs);
-  // Every LLM call in flight, checked again against the database (no cache) every
-  // AUTH_CACHE_TTL_MS and right after a change made here: lost access ends them.
-  const fresh = new PrincipalResolver(app.auth, app.db);
-  const calls = new ActiveCalls(
-    {
-      resolve: async (headers) => {
-        // A check the database could not answer is no verdict: it throws, the call goes on
-        // and is checked again next time (not ended as access revoked).
-        const p = await unavailableAs503(() => fresh.resolve(headers), isNull);
-        return p ? { userId: p.user.id, role: p.user.role } : null;
-      },
-      maxTokens: async (caller) =>
-        app.services.limits.maxTokens(await app.services.limits.subjects(caller)),
-    },
-    config.authCacheTtlMs > 0 ? config.authCacheTtlMs : 1000,
-  );
-  app.addHook("onReady", async () => calls.start());
-  // On close (SIGTERM): new requests are refused with 503 already; calls in flight get
-  // SHUTDOWN_DRAIN_MS to finish, the rest end with an in-band error and record their
-  // usage; then the server closes and the usage queue is flushed (onClose hooks).
-  app.addHook("preClose", async () => calls.drain(config.shutdownDrainMs, 1000));
-  app.addHook("onClose", async () => calls.stop());
-  const authChanged = () => {
-    keyCache.clear();
-    calls.recheckSoon();
-  };
-  await app.register(authPlugin, { config, keyCache });
-  const users = new UserService(app.auth, app.db, authChanged);
-  const apiKeys = new ApiKeyService(app.auth, app.db, authChanged);
-  await app.register(authProvidersRoutes, { oauth: config.oauth });
-  await app.register(userRoutes, { users, apiKeys });
-  await app.register(adminRoutes, { users });
-  app.addHook("onClose", async () => app.auth.mail.close());
-  await app.register(invitationRoutes, {
-    auth: app.auth,
-    invitations: new InvitationService(
-      app.auth,
-      app.auth.invitations,
-      users,
-      app.auth.mail,
-      config.publicUrl,
-    ),
-    users,
-    publicUrl: config.publicUrl,
-  });
-  await app.register(setupRoutes, {
-    setup: new AdminSetup(app.auth, app.db, users),
-    webOrigin: config.publicUrl,
-    operatorOut: options.operatorOut,
-  });
   await app.register(servicesPlugin, { config });
-  const { services } = app;
+  await app.register(callsPlugin, { config });
+  await app.register(authPlugin, { config });
+  await app.register(accountsPlugin, { config });
+
+  const { services, accounts, calls } = app;
+  const { heartbeatMs } = config;
   await app.register(healthRoutes, {
     balancer: services.balancer,
     probeDatabase: (timeoutMs) => app.db.probe(timeoutMs),
   });
-  await app.register(usageRoutes, { services, users, metricsToken: config.metricsToken });
-  await app.register(keyLimitRoutes, { limits: services.limits, apiKeys, users });
+  await app.register(authProvidersRoutes, { oauth: config.oauth });
+  await app.register(userRoutes, { users: accounts.users, apiKeys: accounts.apiKeys });
+  await app.register(adminRoutes, { users: accounts.users });
+  await app.register(invitationRoutes, {
+    auth: app.auth,
+    invitations: accounts.invitations,
+    users: accounts.users,
+    publicUrl: config.publicUrl,
+  });
+  await app.register(setupRoutes, {
+    setup: accounts.setup,
+    webOrigin: config.publicUrl,
+    operatorOut: options.operatorOut,
+  });
+  await app.register(usageRoutes, {
+    services,
+    users: accounts.users,
+    metricsToken: config.metricsToken,
+  });
+  await app.register(keyLimitRoutes, {
+    limits: services.limits,
+    apiKeys: accounts.apiKeys,
+    users: accounts.users,
+  });
   await app.register(llmRoutes, {
     metered: services.metered,
     completions: services.completions,
     calls,
-    heartbeatMs: config.heartbeatMs,
+    heartbeatMs,
   });
-  const conversations = new ConversationService(app.db);
-  const chat = new ChatService(services.completions, conversations);
   await app.register(conversationRoutes, {
-    conversations,
-    chat,
+    conversations: services.conversations,
+    chat: services.chat,
     calls,
-    heartbeatMs: config.heartbeatMs,
+    heartbeatMs,
   });
 
   return app;

@@ -3,7 +3,6 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { CLIENT_IP_HEADER, TWO_FACTOR_LOCK_SECONDS } from "../auth/auth.js";
 import { type Principal, PrincipalResolver } from "../auth/principal.js";
-import type { TtlCache } from "../auth/ttl-cache.js";
 import type { Config } from "../config.js";
 import { isFailure, isNull, unavailableAs503 } from "../db/outage.js";
 import { forbidden, HttpError, unauthorized } from "../errors.js";
@@ -60,13 +59,12 @@ export function canonicalAuthTarget(rawUrl: string): string | null {
 
 export interface AuthPluginOptions {
   config: Config;
-  /** Verified API keys (see PrincipalResolver); cleared by every change through better-auth. */
-  keyCache?: TtlCache<Principal>;
 }
 
 const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) => {
   const { config } = options;
-  const keyCache = options.keyCache;
+  // Verified API keys (see PrincipalResolver); cleared by every change through better-auth.
+  const { keyCache } = app;
   const resolver = new PrincipalResolver(app.auth, app.db, keyCache);
   const trusted = new Set(config.trustedOrigins);
   app.decorateRequest("principal", null);
@@ -139,7 +137,7 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
         } finally {
           // Any POST may change a key, a user's role, ban or 2FA (api-key/update|delete,
           // admin/*, delete-user…): verified keys are checked again from the database.
-          if (request.method !== "GET") keyCache?.clear();
+          if (request.method !== "GET") keyCache.clear();
         }
         reply.code(response.status);
         response.headers.forEach((value, key) => {
@@ -157,4 +155,8 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
   });
 };
 
-export default fp(authPlugin, { name: "auth", dependencies: ["database"], fastify: "5.x" });
+export default fp(authPlugin, {
+  name: "auth",
+  dependencies: ["database", "calls"],
+  fastify: "5.x",
+});

@@ -3,7 +3,9 @@ import fp from "fastify-plugin";
 import type { Config } from "../config.js";
 import { Balancer } from "../services/balancer.js";
 import { MemoryCache, RedisCache, type ResponseCache } from "../services/cache.js";
+import { ChatService } from "../services/chat.js";
 import { CompletionService } from "../services/completions.js";
+import { ConversationService } from "../services/conversations.js";
 import { type LimitStore, MemoryLimitStore } from "../services/limit-store.js";
 import { LimitService } from "../services/limits.js";
 import { LlmClient, upstreamAgent } from "../services/llm-client.js";
@@ -22,6 +24,9 @@ export interface GatewayServices {
   completions: CompletionService;
   /** Model lists and /analyze, limited and recorded. */
   metered: MeteredCalls;
+  conversations: ConversationService;
+  /** A conversation's chat turn through the completion pipeline. */
+  chat: ChatService;
   /** "memory" or "redis": where counters and cache live. */
   store: "memory" | "redis";
 }
@@ -50,7 +55,7 @@ export interface ServicesPluginOptions {
 /**
  * Builds the LLM-side services on the database: balancer (with active health checks while
  * the app runs), limits, usage analytics, metrics, response cache and the completion
- * pipeline; Redis backs counters and cache when REDIS_URL is set.
+ * pipeline, conversations and chat turns; Redis backs counters and cache when REDIS_URL is set.
  */
 const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { config }) => {
   const metrics = new Metrics();
@@ -123,6 +128,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   });
   app.addHook("onReady", async () => balancer.start());
   app.addHook("onClose", async () => balancer.stop());
+  const conversations = new ConversationService(app.db);
   app.decorate("services", {
     balancer,
     llm,
@@ -132,6 +138,8 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     cache,
     completions,
     metered: new MeteredCalls({ llm, limits, usage, metrics }),
+    conversations,
+    chat: new ChatService(completions, conversations),
     store: redis ? "redis" : "memory",
   });
 };
