@@ -10,6 +10,7 @@ import { type LimitStore, MemoryLimitStore } from "../services/limit-store.js";
 import { LimitService } from "../services/limits.js";
 import { LlmClient, upstreamAgent } from "../services/llm-client.js";
 import { MeteredCalls } from "../services/metered.js";
+import { Metering } from "../services/metering.js";
 import { Metrics } from "../services/metrics.js";
 import { RedisLimitStore } from "../services/redis-limit-store.js";
 import { UsageService } from "../services/usage.js";
@@ -108,10 +109,11 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     },
   );
   app.addHook("onClose", async () => limits.close());
+  const metering = new Metering({ limits, usage, metrics });
   const completions = new CompletionService({
     llm,
     limits,
-    usage,
+    metering,
     metrics,
     cache,
     cacheConfig: config.cache,
@@ -137,7 +139,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     usage,
     cache,
     completions,
-    metered: new MeteredCalls({ llm, limits, usage, metrics }),
+    metered: new MeteredCalls({ llm, metering }),
     conversations,
     chat: new ChatService(completions, conversations),
     store: redis ? "redis" : "memory",

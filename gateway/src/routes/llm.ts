@@ -5,9 +5,10 @@ import { HttpError, openAiError } from "../errors.js";
 import { principalOf } from "../plugins/auth.js";
 import { authErrors, contentTypes, ErrorEnvelope } from "../schemas.js";
 import type { ActiveCalls } from "../services/active-calls.js";
-import type { CallContext, CompletionPath, CompletionService } from "../services/completions.js";
+import type { CompletionPath, CompletionService } from "../services/completions.js";
 import { upstreamError } from "../services/llm-client.js";
 import type { AnalyzeBody, MeteredCalls } from "../services/metered.js";
+import type { CallContext } from "../services/metering.js";
 import { SseStream } from "../sse.js";
 
 export interface LlmRoutesOptions {
@@ -166,7 +167,7 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
     }
     const sse = new SseStream(reply, heartbeatMs, started.headers);
     try {
-      for await (const data of started.events) await sse.write(`data: ${data}\n\n`);
+      for await (const chunk of started.events) await sse.write(`data: ${chunk.data}\n\n`);
     } catch (err) {
       if (!sse.signal.aborted) {
         const known = err instanceof HttpError;

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { type Chunk, type ChunkJson, DONE } from "./chunks.js";
 
 /**
  * What the cache keeps of an answer: the upstream's own answer (its `id` and `created` are
@@ -152,13 +153,13 @@ export function answerJson(a: CachedAnswer): Json {
 }
 
 /**
- * The SSE `data:` payloads replaying a cached stream (ending in [DONE]), with a new id and time;
+ * The chunks replaying a cached stream (ending in [DONE]), with a new id and time;
  * the usage-only chunk is passed on only when the request asked for it (`include_usage`), as on
  * a miss.
  */
-export function answerEvents(a: CachedAnswer, includeUsage: boolean): string[] {
+export function answerEvents(a: CachedAnswer, includeUsage: boolean): Chunk[] {
   const fresh = identity(a);
-  const out: string[] = [];
+  const out: Chunk[] = [];
   let previous: Json = {};
   for (const item of a.chunks ?? []) {
     const chunk = typeof item === "string" ? withText(a.kind, previous, item) : item;
@@ -166,9 +167,10 @@ export function answerEvents(a: CachedAnswer, includeUsage: boolean): string[] {
     const usageOnly =
       chunk.usage != null && Array.isArray(chunk.choices) && chunk.choices.length === 0;
     if (usageOnly && !includeUsage) continue;
-    out.push(JSON.stringify({ ...chunk, ...fresh }));
+    const json = { ...chunk, ...fresh };
+    out.push({ data: JSON.stringify(json), json: json as ChunkJson });
   }
-  out.push("[DONE]");
+  out.push(DONE);
   return out;
 }
 

@@ -2,22 +2,17 @@ import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import { gatewayError, HttpError } from "../errors.js";
 import type { SseStream } from "../sse.js";
-import type { CallContext, CompletionService } from "./completions.js";
+import type { Chunk } from "./chunks.js";
+import type { CompletionService } from "./completions.js";
 import type { ConversationService, MessageInfo, TurnRequest } from "./conversations.js";
 import { upstreamError } from "./llm-client.js";
+import type { CallContext } from "./metering.js";
 
 export interface ChatOptions extends TurnRequest {
   model?: string | undefined;
   temperature?: number | undefined;
   maxTokens?: number | undefined;
   system?: string | undefined;
-}
-
-interface ChunkJson {
-  model?: string;
-  error?: { message?: string };
-  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number };
 }
 
 type Turn = Awaited<ReturnType<ConversationService["prepareTurn"]>>;
@@ -48,7 +43,7 @@ export class ChatService {
    * over the model's context (llm-server's 400 and message), no server (503) — throws
    * here, before any streaming, and leaves no row behind.
    */
-  async open(ctx: CallContext, options: ChatOptions, turn: Turn): Promise<AsyncGenerator<string>> {
+  async open(ctx: CallContext, options: ChatOptions, turn: Turn): Promise<AsyncGenerator<Chunk>> {
     const messages = [
       ...(options.system ? [{ role: "system", content: options.system }] : []),
       ...turn.history
@@ -84,7 +79,7 @@ export class ChatService {
     ids: { conversationId: string },
     options: ChatOptions,
     turn: Turn,
-    events: AsyncGenerator<string>,
+    events: AsyncGenerator<Chunk>,
   ): Promise<void> {
     const assistantMessageId = randomUUID();
     await sse.event("start", {
@@ -114,9 +109,8 @@ export class ChatService {
         },
       );
     try {
-      for await (const data of events) {
-        if (data === "[DONE]") continue;
-        const json = JSON.parse(data) as ChunkJson;
+      for await (const { json } of events) {
+        if (json === null) continue;
         if (json.error) {
           throw new HttpError(502, "UPSTREAM_ERROR", json.error.message ?? "Generation failed");
         }

@@ -67,7 +67,12 @@ function wrap(res: Dispatcher.ResponseData): UpstreamResponse {
 export interface LlmCall {
   method: "GET" | "POST";
   path: string;
+  /** A body to serialise as JSON; see `json`. */
   body?: unknown;
+  /** The body as JSON already (sent as is, instead of `body`). */
+  json?: string;
+  /** The answer is a stream: llm-server sends its headers at once. */
+  stream?: boolean;
   /** The caller's user id, sent as X-Client-ID for fair scheduling. */
   clientId: string;
   requestId: string;
@@ -156,7 +161,7 @@ export class LlmClient {
     const exclude = call.exclude ?? new Set<string>();
     // Serialized once, before any server is chosen: a body that cannot be (the caller's
     // fault) is a 400, never a failure of the server it would have gone to.
-    const body = serialize(call.body);
+    const body = call.json ?? serialize(call.body);
     try {
       let lastError: unknown;
       const attempts = this.options.balancer.size;
@@ -217,7 +222,9 @@ export class LlmClient {
     // llm-server sends a stream's headers (and a GET's answer) at once; a JSON completion's
     // headers come only with the whole answer.
     const early =
-      call.method === "GET" || (call.body as { stream?: unknown } | undefined)?.stream === true;
+      call.method === "GET" ||
+      call.stream === true ||
+      (call.body as { stream?: unknown } | undefined)?.stream === true;
     // A JSON answer's wait cannot tell a long answer from a frozen server; the health check
     // can: when it fails, this attempt (nothing of it reached the client yet) moves on.
     const down = new AbortController();

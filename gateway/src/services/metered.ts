@@ -1,17 +1,10 @@
 import { HttpError } from "../errors.js";
-import type { CallContext } from "./completions.js";
-import type { Admission, LimitService } from "./limits.js";
 import { type LlmClient, upstreamError } from "./llm-client.js";
-import { newRow, recordUsage } from "./metering.js";
-import type { Metrics } from "./metrics.js";
-import { failureOutcome } from "./outcome.js";
-import type { UsageService } from "./usage.js";
+import type { CallContext, Metering } from "./metering.js";
 
 export interface MeteredDeps {
   llm: LlmClient;
-  limits: LimitService;
-  usage: UsageService;
-  metrics: Metrics;
+  metering: Metering;
 }
 
 /** What a metered call charges once llm-server answered 2xx. */
@@ -121,25 +114,20 @@ export class MeteredCalls {
     refusedCost: number,
     charge: (json: unknown) => Charge,
   ): Promise<{ status: number; text: string }> {
-    const t0 = Date.now();
-    const row = newRow(ctx, t0, null);
-    const finish = (status: number, outcome: string, errorCode: string | null) => {
-      Object.assign(row, { durationMs: Date.now() - t0, status, outcome, errorCode });
-      recordUsage(this.d, row, ctx.log);
-    };
-    let admission: Admission | undefined;
+    const meter = this.d.metering.open(ctx);
+    const { row } = meter;
     try {
-      admission = await this.d.limits.admit(ctx, { tokens, minTokens: tokens, concurrent });
+      await meter.admit({ tokens, minTokens: tokens, concurrent });
       const up = await this.d.llm.send(
         { ...call, clientId: ctx.userId, requestId: ctx.requestId, signal: ctx.signal },
         (res) => res.text(),
       );
       up.release(up.res.status >= 500);
       row.server = up.server;
-      row.ttftMs = Date.now() - t0;
-      const { status } = up.res;
+      meter.firstToken();
+      const { status, ok } = up.res;
       if (status >= 500) throw upstreamError(status, up.head);
-      if (up.res.ok) {
+      if (ok) {
         const c = charge(JSON.parse(up.head));
         row.model = c.model;
         row.promptTokens = c.promptTokens;
@@ -148,15 +136,11 @@ export class MeteredCalls {
         // A refused call is no free probe: it costs what llm-server had to read.
         row.quotaTokens = refusedCost;
       }
-      await this.d.limits.settle(admission, row.quotaTokens);
-      finish(status, up.res.ok ? "ok" : "error", up.res.ok ? null : "UPSTREAM_REJECTED");
+      await meter.settle(row.quotaTokens);
+      meter.finish(status, ok ? "ok" : "error", ok ? null : "UPSTREAM_REJECTED");
       return { status, text: up.head };
     } catch (err) {
-      if (admission) await this.d.limits.settle(admission, 0);
-      const o = failureOutcome(err, ctx.signal);
-      if (o.outcome === "rejected")
-        this.d.metrics.rejections.inc({ limit: o.errorCode?.toLowerCase() ?? "" });
-      finish(o.status, o.outcome, o.errorCode);
+      await meter.fail(err);
       throw err;
     }
   }
