@@ -10,7 +10,12 @@ const files = readdirSync("src", { recursive: true })
 
 const found = [];
 for (const file of files) {
-  const source = ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true);
+  const source = ts.createSourceFile(
+    file,
+    readFileSync(file, "utf8"),
+    ts.ScriptTarget.Latest,
+    true,
+  );
   const visit = (node) => {
     if (ts.isFunctionLike(node) && "body" in node && node.body) {
       const line = (pos) => source.getLineAndCharacterOfPosition(pos).line;

@@ -67,10 +67,7 @@ class OneLinePerRequest extends LogController {
   }
 }
 
-/**
- * Builds the gateway application without listening, so tests can use `inject`.
- * The process entry point is `server.ts`.
- */
+/** What buildApp takes besides the configuration. */
 export interface BuildOptions {
   /**
    * Where log lines go (default stdout, written synchronously); tests capture them, and
@@ -86,10 +83,8 @@ export interface BuildOptions {
   tracing?: Tracing;
 }
 
-export async function buildApp(
-  config: Config,
-  options: BuildOptions = {},
-): Promise<FastifyInstance> {
+/** The Fastify instance: logging, TLS, body bounds, validation; no plugin or route yet. */
+function createServer(config: Config, options: BuildOptions) {
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -123,53 +118,58 @@ export async function buildApp(
     });
     done();
   });
-
-  app.setErrorHandler<FastifyError | HttpError>((caught, request, reply) => {
-    // A locked, read-only, full or unreachable database is temporary: 503 + Retry-After,
-    // whichever route hit it (never a 500, nor a 401/422 from an auth check that could not
-    // run). An HttpError already says what failed: a network error in its cause (an
-    // llm-server that refused the connection) is not the database's.
-    const error =
-      !(caught instanceof HttpError) && isDatabaseUnavailable(caught)
-        ? databaseUnavailable(caught)
-        : caught;
-    if (error instanceof HttpError) reply.headers(error.headers);
-    if ("validation" in error && error.validation) {
-      return reply
-        .code(400)
-        .send(errorPayload(request.url, 400, "VALIDATION_ERROR", error.message));
-    }
-    const status =
-      typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 600
-        ? error.statusCode
-        : 500;
-    if (status >= 500) {
-      request.log.error({ err: error }, "request failed");
-      // An HttpError's code and message are written for the client (LLM_BUSY, a timeout
-      // that says which); anything else is unexpected and stays generic.
-      if (error instanceof HttpError) {
-        return reply
-          .code(status)
-          .send(errorPayload(request.url, status, error.code, error.message));
-      }
-      const message = status === 503 ? "Service unavailable" : "Internal server error";
-      return reply
-        .code(status)
-        .send(errorPayload(request.url, status, codeForStatus(status), message));
-    }
-    request.log.info({ err: error }, "client error");
-    const code = error instanceof HttpError ? error.code : codeForStatus(status);
-    return reply.code(status).send(errorPayload(request.url, status, code, error.message));
-  });
-
+  app.setErrorHandler<FastifyError | HttpError>(handleError);
   app.setNotFoundHandler((request, reply) => {
     const message = `Route ${request.method} ${request.url.split("?")[0]} not found`;
     reply.code(404).send(errorPayload(request.url, 404, "NOT_FOUND", message));
   });
+  return app;
+}
 
-  await app.register(tracingPlugin, { tracing: options.tracing, upstreams: config.llmServerUrls });
-  await app.register(securityPlugin, { config });
+/**
+ * The one error envelope of every route: validation 400, an HttpError's own status and code,
+ * a database outage 503, anything unexpected a generic 500.
+ */
+function handleError(
+  caught: FastifyError | HttpError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
+  // A locked, read-only, full or unreachable database is temporary: 503 + Retry-After,
+  // whichever route hit it (never a 500, nor a 401/422 from an auth check that could not
+  // run). An HttpError already says what failed: a network error in its cause (an
+  // llm-server that refused the connection) is not the database's.
+  const error =
+    !(caught instanceof HttpError) && isDatabaseUnavailable(caught)
+      ? databaseUnavailable(caught)
+      : caught;
+  if (error instanceof HttpError) reply.headers(error.headers);
+  if ("validation" in error && error.validation) {
+    return reply.code(400).send(errorPayload(request.url, 400, "VALIDATION_ERROR", error.message));
+  }
+  const status =
+    typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 600
+      ? error.statusCode
+      : 500;
+  if (status >= 500) {
+    request.log.error({ err: error }, "request failed");
+    // An HttpError's code and message are written for the client (LLM_BUSY, a timeout
+    // that says which); anything else is unexpected and stays generic.
+    if (error instanceof HttpError) {
+      return reply.code(status).send(errorPayload(request.url, status, error.code, error.message));
+    }
+    const message = status === 503 ? "Service unavailable" : "Internal server error";
+    return reply
+      .code(status)
+      .send(errorPayload(request.url, status, codeForStatus(status), message));
+  }
+  request.log.info({ err: error }, "client error");
+  const code = error instanceof HttpError ? error.code : codeForStatus(status);
+  return reply.code(status).send(errorPayload(request.url, status, code, error.message));
+}
 
+/** The OpenAPI document (/docs/json) and its UI (/docs). */
+async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",
@@ -196,14 +196,14 @@ export async function buildApp(
     },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
+}
 
-  await app.register(redisPlugin, { config });
-  await app.register(databasePlugin, { config });
-  await app.register(servicesPlugin, { config });
-  await app.register(callsPlugin, { config });
-  await app.register(authPlugin, { config });
-  await app.register(accountsPlugin, { config });
-
+/** Every route, on the services the plugins decorated the app with. */
+async function registerRoutes(
+  app: FastifyInstance,
+  config: Config,
+  options: BuildOptions,
+): Promise<void> {
   const { services, accounts, calls } = app;
   const { heartbeatMs } = config;
   await app.register(healthRoutes, {
@@ -246,6 +246,26 @@ export async function buildApp(
     calls,
     heartbeatMs,
   });
+}
 
+/**
+ * Builds the gateway application without listening, so tests can use `inject`: plugins in
+ * the order of their dependencies, then the routes. The process entry point is `server.ts`.
+ */
+export async function buildApp(
+  config: Config,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
+  const app = createServer(config, options);
+  await app.register(tracingPlugin, { tracing: options.tracing, upstreams: config.llmServerUrls });
+  await app.register(securityPlugin, { config });
+  await registerDocs(app);
+  await app.register(redisPlugin, { config });
+  await app.register(databasePlugin, { config });
+  await app.register(servicesPlugin, { config });
+  await app.register(callsPlugin, { config });
+  await app.register(authPlugin, { config });
+  await app.register(accountsPlugin, { config });
+  await registerRoutes(app, config, options);
   return app;
 }

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import type { Config } from "../config.js";
 import { Balancer } from "../services/balancer.js";
@@ -53,13 +53,8 @@ export interface ServicesPluginOptions {
   config: Config;
 }
 
-/**
- * Builds the LLM-side services on the database: balancer (with active health checks while
- * the app runs), limits, usage analytics, metrics, response cache and the completion
- * pipeline, conversations and chat turns; Redis backs counters and cache when REDIS_URL is set.
- */
-const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { config }) => {
-  const metrics = new Metrics();
+/** The balancer (active health checks while the app runs) and the client of the llm-servers. */
+function upstreamServices(app: FastifyInstance, config: Config, metrics: Metrics) {
   const upstream = upstreamAgent(config.upstreamTls);
   // The health checks connect as requests do (same TLS settings and pool).
   const balancer = new Balancer(config.llmServerUrls, config.balancer, 1000, upstream);
@@ -67,6 +62,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     // Every client connection has ended by now: nothing of value is still in flight.
     await upstream.destroy();
   });
+  metrics.watchBalancer(() => balancer.snapshot());
   const llm = new LlmClient({
     dispatcher: upstream,
     balancer,
@@ -76,6 +72,11 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     headersTimeoutMs: config.headersTimeoutMs,
     onAttempt: (server, outcome) => metrics.upstream.inc({ outcome, server }),
   });
+  return { balancer, llm };
+}
+
+/** The usage table's writer (spooled through outages), flushed before the database closes. */
+async function usageService(app: FastifyInstance, config: Config, metrics: Metrics) {
   const usage = new UsageService(app.db, {
     spoolPath: usageSpoolPath(config),
     metrics,
@@ -86,6 +87,16 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   app.addHook("onClose", async () => {
     await usage.close(USAGE_FLUSH_DEADLINE_MS);
   });
+  return usage;
+}
+
+/** Limits and the response cache, in Redis when REDIS_URL is set, else in memory. */
+function limitServices(
+  app: FastifyInstance,
+  config: Config,
+  metrics: Metrics,
+  usage: UsageService,
+) {
   const { redis } = app;
   const store: LimitStore = redis
     ? new RedisLimitStore(redis)
@@ -109,6 +120,21 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     },
   );
   app.addHook("onClose", async () => limits.close());
+  return { limits, cache };
+}
+
+/**
+ * Builds the LLM-side services on the database: balancer, limits, usage analytics, metrics,
+ * response cache and the completion pipeline, conversations and chat turns.
+ */
+const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { config }) => {
+  const metrics = new Metrics();
+  const { balancer, llm } = upstreamServices(app, config, metrics);
+  const usage = await usageService(app, config, metrics);
+  const { limits, cache } = limitServices(app, config, metrics, usage);
+  // Stopped first on close (onClose hooks run last-registered first).
+  app.addHook("onReady", async () => balancer.start());
+  app.addHook("onClose", async () => balancer.stop());
   const metering = new Metering({ limits, usage, metrics });
   const completions = new CompletionService({
     llm,
@@ -118,9 +144,6 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     cache,
     cacheConfig: config.cache,
   });
-
-  metrics.watchBalancer(() => balancer.snapshot());
-
   // Every route's requests, by route template, method and status (fp: applies app-wide).
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
@@ -128,8 +151,6 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     metrics.httpRequests.inc({ method: request.method, route, status });
     metrics.httpDuration.observe({ route, status }, reply.elapsedTime / 1000);
   });
-  app.addHook("onReady", async () => balancer.start());
-  app.addHook("onClose", async () => balancer.stop());
   const conversations = new ConversationService(app.db);
   app.decorate("services", {
     balancer,
@@ -142,7 +163,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     metered: new MeteredCalls({ llm, metering }),
     conversations,
     chat: new ChatService(completions, conversations),
-    store: redis ? "redis" : "memory",
+    store: app.redis ? "redis" : "memory",
   });
 };
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import { gatewayError, HttpError } from "../errors.js";
 import type { SseStream } from "../sse.js";
-import type { Chunk } from "./chunks.js";
+import type { Chunk, ChunkJson } from "./chunks.js";
 import type { CompletionService } from "./completions.js";
 import type { ConversationService, MessageInfo, TurnRequest } from "./conversations.js";
 import { upstreamError } from "./llm-client.js";
@@ -73,6 +73,10 @@ export class ChatService {
     return started.events;
   }
 
+  /**
+   * Streams the turn's answer to the browser (`start`, `delta`…, then `done` or `error`) and
+   * saves it once at the end: `cancelled` when the client left, `error` when it failed.
+   */
   async stream(
     sse: SseStream,
     log: FastifyBaseLogger,
@@ -86,18 +90,15 @@ export class ChatService {
       ...(turn.userMessage ? { userMessage: messageBody(turn.userMessage) } : {}),
       assistantMessageId,
     });
-    let text = "";
-    let finishReason: string | null = null;
-    let model: string | null = options.model ?? null;
-    let usage = { promptTokens: 0, completionTokens: 0 };
+    const answer = new Answer(options.model ?? null);
     const save = (reason: string) =>
       this.conversations.saveAssistant(ids.conversationId, {
         id: assistantMessageId,
-        content: text,
+        content: answer.text,
         finishReason: reason,
-        model,
-        promptTokens: usage.promptTokens || null,
-        completionTokens: usage.completionTokens || null,
+        model: answer.model,
+        promptTokens: answer.usage.promptTokens || null,
+        completionTokens: answer.usage.completionTokens || null,
       });
     // After a failure: keeps what was written, unless the conversation is gone (then the
     // client learns of the failure from the error event alone).
@@ -110,53 +111,63 @@ export class ChatService {
       );
     try {
       for await (const { json } of events) {
-        if (json === null) continue;
-        if (json.error) {
-          throw new HttpError(502, "UPSTREAM_ERROR", json.error.message ?? "Generation failed");
-        }
-        if (json.model) model = json.model;
-        const choice = json.choices?.[0];
-        const delta = choice?.delta?.content;
-        if (delta) {
-          text += delta;
-          // sentAt: epoch ms right before the write, for the client's end-to-end latency check.
-          await sse.event("delta", { text: delta, sentAt: Date.now() });
-        }
-        if (choice?.finish_reason) finishReason = choice.finish_reason;
-        if (json.usage) {
-          usage = {
-            promptTokens: json.usage.prompt_tokens ?? 0,
-            completionTokens: json.usage.completion_tokens ?? 0,
-          };
-        }
+        const delta = json && answer.add(json);
+        // sentAt: epoch ms right before the write, for the client's end-to-end latency check.
+        if (delta) await sse.event("delta", { text: delta, sentAt: Date.now() });
       }
-      if (sse.signal.aborted) {
-        await keep("cancelled");
-        return;
-      }
-      const reason = finishReason ?? "stop";
+      if (sse.signal.aborted) return await keep("cancelled");
+      const reason = answer.finishReason ?? "stop";
       const message = await save(reason);
+      const usage = answer.usage;
       await sse.event("done", { message: messageBody(message), usage, finishReason: reason });
     } catch (err) {
-      if (sse.signal.aborted) {
-        await keep("cancelled");
-        return;
-      }
-      const known = err instanceof HttpError;
-      if (!known) log.error({ err }, "chat stream failed");
+      if (sse.signal.aborted) return await keep("cancelled");
+      if (!(err instanceof HttpError)) log.error({ err }, "chat stream failed");
       await keep("error");
-      await sse.event(
-        "error",
-        gatewayError(
-          known ? err.statusCode : 502,
-          known ? err.code : "UPSTREAM_ERROR",
-          known && err.statusCode < 500 ? err.message : publicMessage(err),
-        ),
-      );
+      await sse.event("error", errorEvent(err));
     } finally {
       sse.end();
     }
   }
+}
+
+/** The assistant's answer as its chunks arrive. */
+class Answer {
+  text = "";
+  finishReason: string | null = null;
+  usage = { promptTokens: 0, completionTokens: 0 };
+
+  constructor(public model: string | null) {}
+
+  /** Takes one chunk in; returns its new text (null: none). An in-band error throws. */
+  add(json: ChunkJson): string | null {
+    if (json.error) {
+      throw new HttpError(502, "UPSTREAM_ERROR", json.error.message ?? "Generation failed");
+    }
+    if (json.model) this.model = json.model;
+    const choice = json.choices?.[0];
+    if (choice?.finish_reason) this.finishReason = choice.finish_reason;
+    if (json.usage) {
+      this.usage = {
+        promptTokens: json.usage.prompt_tokens ?? 0,
+        completionTokens: json.usage.completion_tokens ?? 0,
+      };
+    }
+    const delta = choice?.delta?.content;
+    if (!delta) return null;
+    this.text += delta;
+    return delta;
+  }
+}
+
+/** The `error` event of a failed turn: a client error's own message, a server error's generic one. */
+function errorEvent(err: unknown) {
+  const known = err instanceof HttpError;
+  return gatewayError(
+    known ? err.statusCode : 502,
+    known ? err.code : "UPSTREAM_ERROR",
+    known && err.statusCode < 500 ? err.message : publicMessage(err),
+  );
 }
 
 function publicMessage(err: unknown): string {

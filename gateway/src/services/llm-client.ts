@@ -219,60 +219,39 @@ export class LlmClient {
     canRetry: boolean,
   ): Promise<{ up: Upstream<T | undefined> } | { retry: unknown }> {
     let res: UpstreamResponse;
-    // llm-server sends a stream's headers (and a GET's answer) at once; a JSON completion's
-    // headers come only with the whole answer.
-    const early =
-      call.method === "GET" ||
-      call.stream === true ||
-      (call.body as { stream?: unknown } | undefined)?.stream === true;
     // A JSON answer's wait cannot tell a long answer from a frozen server; the health check
     // can: when it fails, this attempt (nothing of it reached the client yet) moves on.
     const down = new AbortController();
     const unwatch = canRetry ? lease.onDown(() => down.abort()) : () => undefined;
     const signal = AbortSignal.any([controller.signal, down.signal]);
-    const serverDown = (err: unknown) => {
-      this.options.onAttempt?.(lease.url, "stalled");
-      return { retry: new StalledServer("health check failed while waiting", { cause: err }) };
-    };
-    try {
-      const headers: Record<string, string> = {
-        authorization: this.authorization,
-        accept: "application/json, text/event-stream",
-        "x-request-id": call.requestId,
-        "x-client-id": call.clientId,
-      };
-      if (body !== null) headers["content-type"] = "application/json";
-      res = wrap(
-        await request(`${lease.url}${call.path}`, {
-          method: call.method,
-          headers,
-          body,
-          signal,
-          dispatcher: this.dispatcher,
-          // 0: no timeout of undici's own; the first-token timer bounds the wait.
-          headersTimeout: early ? this.options.headersTimeoutMs : 0,
-        }),
+    const serverDown = (err: unknown) =>
+      this.moveOn(
+        lease,
+        "stalled",
+        new StalledServer("health check failed while waiting", { cause: err }),
       );
+    try {
+      res = await this.post(call, body, lease.url, signal);
     } catch (err) {
       unwatch();
       lease.release(!controller.signal.aborted);
       if (controller.signal.aborted) throw controller.signal.reason ?? err;
       if (down.signal.aborted) return serverDown(err);
-      if (stalled(err)) {
-        // Accepted, then silent (a stopped process, a swap storm): nothing reached the
-        // client yet, so another server may answer.
-        this.options.onAttempt?.(lease.url, "stalled");
-        return { retry: new StalledServer("no response headers in time", { cause: err }) };
-      }
-      this.options.onAttempt?.(lease.url, "unreachable");
-      return { retry: err };
+      // Accepted, then silent (a stopped process, a swap storm): nothing reached the
+      // client yet, so another server may answer.
+      if (stalled(err))
+        return this.moveOn(
+          lease,
+          "stalled",
+          new StalledServer("no response headers in time", { cause: err }),
+        );
+      return this.moveOn(lease, "unreachable", err);
     }
     if (RETRYABLE.has(res.status) && canRetry) {
       unwatch();
       await res.body.dump().catch(() => undefined);
-      this.options.onAttempt?.(lease.url, "error");
       lease.release(true);
-      return { retry: new Error(`the model server answered ${res.status}`) };
+      return this.moveOn(lease, "error", new Error(`the model server answered ${res.status}`));
     }
     let head: T | undefined;
     try {
@@ -290,13 +269,51 @@ export class LlmClient {
       if (err instanceof HttpError) throw err;
       // Headers came, then the answer broke before anything was relayed: this server
       // failed the request, and another one may still answer it.
-      this.options.onAttempt?.(lease.url, "error");
-      return { retry: new BrokenAnswer("the answer broke before its first byte", { cause: err }) };
+      const broken = new BrokenAnswer("the answer broke before its first byte", { cause: err });
+      return this.moveOn(lease, "error", broken);
     }
     // From here bytes may reach the client: no more moving on.
     unwatch();
     this.options.onAttempt?.(lease.url, res.status >= 500 ? "error" : "ok");
     return { up: { res, server: lease.url, release: lease.release, head } };
+  }
+
+  /** Counts a failed attempt on `lease`'s server; the call moves to the next one. */
+  private moveOn(lease: Lease, outcome: "error" | "unreachable" | "stalled", retry: unknown) {
+    this.options.onAttempt?.(lease.url, outcome);
+    return { retry };
+  }
+
+  /** Sends the call to the server at `url`; resolves with its response (headers read). */
+  private async post(
+    call: LlmCall,
+    body: string | null,
+    url: string,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    // llm-server sends a stream's headers (and a GET's answer) at once; a JSON completion's
+    // headers come only with the whole answer.
+    const early =
+      call.method === "GET" ||
+      call.stream === true ||
+      (call.body as { stream?: unknown } | undefined)?.stream === true;
+    const headers: Record<string, string> = {
+      authorization: this.authorization,
+      accept: "application/json, text/event-stream",
+      "x-request-id": call.requestId,
+      "x-client-id": call.clientId,
+    };
+    if (body !== null) headers["content-type"] = "application/json";
+    const res = await request(`${url}${call.path}`, {
+      method: call.method,
+      headers,
+      body,
+      signal,
+      dispatcher: this.dispatcher,
+      // 0: no timeout of undici's own; the first-token timer bounds the wait.
+      headersTimeout: early ? this.options.headersTimeoutMs : 0,
+    });
+    return wrap(res);
   }
 
   /**
