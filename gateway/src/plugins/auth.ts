@@ -1,5 +1,5 @@
 import { fromNodeHeaders } from "better-auth/node";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { CLIENT_IP_HEADER, TWO_FACTOR_LOCK_SECONDS } from "../auth/auth.js";
 import { type Principal, PrincipalResolver } from "../auth/principal.js";
@@ -61,50 +61,48 @@ export interface AuthPluginOptions {
   config: Config;
 }
 
-const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) => {
-  const { config } = options;
-  // Verified API keys (see PrincipalResolver); cleared by every change through better-auth.
+/** Who the caller is, checked against the route's `config.auth` level (else it throws). */
+async function authorize(
+  request: FastifyRequest,
+  level: AuthLevel,
+  resolver: PrincipalResolver,
+  { config, trusted }: { config: Config; trusted: ReadonlySet<string> },
+): Promise<Principal> {
+  // A caller that could not be checked because the database is down gets 503, not 401.
+  const principal = await unavailableAs503(() => resolver.resolve(request.headers), isNull);
+  if (!principal) throw unauthorized();
+  if (principal.via === "cookie" && !SAFE_METHODS.has(request.method)) {
+    // CSRF: SameSite=Lax cookies already stay home; also refuse foreign origins.
+    const origin = request.headers.origin;
+    if (
+      (origin !== undefined && !trusted.has(origin)) ||
+      request.headers["sec-fetch-site"] === "cross-site"
+    ) {
+      throw new HttpError(403, "CSRF_REJECTED", "Cross-site request refused");
+    }
+  }
+  if (principal.user.pending && !request.routeOptions.config.allowPending) {
+    throw new HttpError(
+      403,
+      "ACCOUNT_PENDING",
+      "Your account is waiting for an admin's approval; until then it can use nothing",
+    );
+  }
+  if (level === "session" && principal.via === "api-key") {
+    throw forbidden("API keys cannot call this route; sign in");
+  }
+  if (level === "admin") {
+    if (principal.user.role !== "admin") throw forbidden("Admins only");
+    if (config.requireAdmin2fa && !principal.user.twoFactorEnabled) {
+      throw new HttpError(403, "TWO_FACTOR_REQUIRED", "Enable two-factor authentication first");
+    }
+  }
+  return principal;
+}
+
+/** better-auth's own endpoints under /api/auth/*, with the raw body handed over untouched. */
+async function mountBetterAuth(app: FastifyInstance, config: Config): Promise<void> {
   const { keyCache } = app;
-  const resolver = new PrincipalResolver(app.auth, app.db, keyCache);
-  const trusted = new Set(config.trustedOrigins);
-  app.decorateRequest("principal", null);
-
-  app.addHook("onRequest", async (request) => {
-    const level = request.routeOptions.config.auth ?? "public";
-    if (level === "public") return;
-    // A caller that could not be checked because the database is down gets 503, not 401.
-    const principal = await unavailableAs503(() => resolver.resolve(request.headers), isNull);
-    if (!principal) throw unauthorized();
-    if (principal.via === "cookie" && !SAFE_METHODS.has(request.method)) {
-      // CSRF: SameSite=Lax cookies already stay home; also refuse foreign origins.
-      const origin = request.headers.origin;
-      if (
-        (origin !== undefined && !trusted.has(origin)) ||
-        request.headers["sec-fetch-site"] === "cross-site"
-      ) {
-        throw new HttpError(403, "CSRF_REJECTED", "Cross-site request refused");
-      }
-    }
-    if (principal.user.pending && !request.routeOptions.config.allowPending) {
-      throw new HttpError(
-        403,
-        "ACCOUNT_PENDING",
-        "Your account is waiting for an admin's approval; until then it can use nothing",
-      );
-    }
-    if (level === "session" && principal.via === "api-key") {
-      throw forbidden("API keys cannot call this route; sign in");
-    }
-    if (level === "admin") {
-      if (principal.user.role !== "admin") throw forbidden("Admins only");
-      if (config.requireAdmin2fa && !principal.user.twoFactorEnabled) {
-        throw new HttpError(403, "TWO_FACTOR_REQUIRED", "Enable two-factor authentication first");
-      }
-    }
-    request.principal = principal;
-  });
-
-  // better-auth's own endpoints, with the raw body handed over untouched.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => {
@@ -153,6 +151,19 @@ const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, options) =
       },
     });
   });
+}
+
+const authPlugin: FastifyPluginAsync<AuthPluginOptions> = async (app, { config }) => {
+  // Verified API keys (see PrincipalResolver); cleared by every change through better-auth.
+  const resolver = new PrincipalResolver(app.auth, app.db, app.keyCache);
+  const trusted = new Set(config.trustedOrigins);
+  app.decorateRequest("principal", null);
+  app.addHook("onRequest", async (request) => {
+    const level = request.routeOptions.config.auth ?? "public";
+    if (level === "public") return;
+    request.principal = await authorize(request, level, resolver, { config, trusted });
+  });
+  await mountBetterAuth(app, config);
 };
 
 export default fp(authPlugin, {

@@ -10,13 +10,12 @@ export interface AdminRoutesOptions {
   users: UserService;
 }
 
-/** `/api/admin/*`: user management, admins only. */
-export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (
-  app,
-  { users },
-) => {
-  const tags = ["admin"];
+type App = Parameters<FastifyPluginAsyncTypebox>[0];
 
+const tags = ["admin"];
+
+/** Lists and searches users. */
+function listUsersRoute(app: App, { users }: AdminRoutesOptions): void {
   app.get(
     "/api/admin/users",
     {
@@ -39,7 +38,10 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       return { users: (await users.list(q, limit, offset)).map(adminUserBody) };
     },
   );
+}
 
+/** Changes or deletes one user. */
+function userAdminRoutes(app: App, { users }: AdminRoutesOptions): void {
   app.patch(
     "/api/admin/users/:id",
     {
@@ -88,4 +90,10 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       return { ok: true as const };
     },
   );
+}
+
+/** `/api/admin/*`: user management, admins only. */
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, options) => {
+  listUsersRoute(app, options);
+  userAdminRoutes(app, options);
 };

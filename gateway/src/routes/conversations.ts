@@ -99,14 +99,13 @@ function markdown(c: ConversationInfo & { messages: MessageInfo[] }): string {
   return parts.join("\n");
 }
 
-/** `/api/conversations*`: the caller's own conversations and the streaming chat turn. */
-export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOptions> = async (
-  app,
-  { conversations, chat, calls, heartbeatMs },
-) => {
-  const tags = ["conversations"];
-  const config = { auth: "user" as const };
+type App = Parameters<FastifyPluginAsyncTypebox>[0];
 
+const tags = ["conversations"];
+const config = { auth: "user" as const };
+
+/** Lists and creates the caller's conversations. */
+function collectionRoutes(app: App, { conversations }: ConversationRoutesOptions): void {
   app.get(
     "/api/conversations",
     {
@@ -147,7 +146,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       return reply.code(201).send(conv(created));
     },
   );
+}
 
+/** Reads, renames and deletes one conversation. */
+function itemRoutes(app: App, { conversations }: ConversationRoutesOptions): void {
   app.get(
     "/api/conversations/:id",
     {
@@ -201,7 +203,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       return { ok: true as const };
     },
   );
+}
 
+/** Exports a conversation as JSON or Markdown. */
+function exportRoute(app: App, { conversations }: ConversationRoutesOptions): void {
   app.get(
     "/api/conversations/:id/export",
     {
@@ -236,7 +241,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       return full(c);
     },
   );
+}
 
+/** The streaming chat turn. */
+function turnRoute(app: App, { chat, calls, heartbeatMs }: ConversationRoutesOptions): void {
   app.post(
     "/api/conversations/:id/messages",
     {
@@ -278,4 +286,15 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOpt
       return reply;
     },
   );
+}
+
+/** `/api/conversations*`: the caller's own conversations and the streaming chat turn. */
+export const conversationRoutes: FastifyPluginAsyncTypebox<ConversationRoutesOptions> = async (
+  app,
+  options,
+) => {
+  collectionRoutes(app, options);
+  itemRoutes(app, options);
+  exportRoute(app, options);
+  turnRoute(app, options);
 };

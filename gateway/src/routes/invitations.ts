@@ -86,16 +86,12 @@ const publicErrors = {
   "5xx": ErrorEnvelope,
 };
 
-/**
- * Sign-up policy and invitations: the admin's settings, invitations, approvals and links
- * (`/api/admin/…`), and the public side: the policy in force and accepting an invitation.
- */
-export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions> = async (
-  app,
-  { auth, invitations, users, publicUrl },
-) => {
-  const tags = ["admin"];
+type App = Parameters<FastifyPluginAsyncTypebox>[0];
 
+const tags = ["admin"];
+
+/** Sign-up with the current policy, and what an invitation link holds. */
+function signupRoutes(app: App, { auth }: InvitationRoutesOptions): void {
   app.get(
     "/api/signup",
     {
@@ -135,7 +131,10 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions
       return { email: i.email, role: i.role, expiresAt: i.expiresAt.toISOString() };
     },
   );
+}
 
+/** Accepting an invitation: the account it creates. */
+function acceptRoute(app: App, { invitations }: InvitationRoutesOptions): void {
   app.post(
     "/api/invitations/accept",
     {
@@ -166,7 +165,10 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions
       return reply.code(201).send({ user: { id: user.id, email: user.email, role: user.role } });
     },
   );
+}
 
+/** The sign-up policy an admin sets. */
+function settingsRoutes(app: App, { auth }: InvitationRoutesOptions): void {
   app.get(
     "/api/admin/settings",
     {
@@ -207,7 +209,10 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions
       return { signupMode: await auth.settings.signupMode() };
     },
   );
+}
 
+/** An admin lists and creates invitations. */
+function invitationListRoutes(app: App, { auth, invitations }: InvitationRoutesOptions): void {
   app.get(
     "/api/admin/invitations",
     {
@@ -260,7 +265,10 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions
       });
     },
   );
+}
 
+/** Revoking an invitation, approving a pending account. */
+function revokeAndApproveRoutes(app: App, { auth, users }: InvitationRoutesOptions): void {
   app.delete(
     "/api/admin/invitations/:id",
     {
@@ -288,7 +296,10 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions
     },
     async (request) => adminUserBody(await users.approve(request.params.id)),
   );
+}
 
+/** An admin hands out a password reset link. */
+function resetLinkRoute(app: App, { auth, users, publicUrl }: InvitationRoutesOptions): void {
   app.post(
     "/api/admin/users/:id/reset-link",
     {
@@ -309,4 +320,20 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions
       return { link, expiresInSeconds: 3600 };
     },
   );
+}
+
+/**
+ * Sign-up policy and invitations: the admin's settings, invitations, approvals and links
+ * (`/api/admin/…`), and the public side: the policy in force and accepting an invitation.
+ */
+export const invitationRoutes: FastifyPluginAsyncTypebox<InvitationRoutesOptions> = async (
+  app,
+  options,
+) => {
+  signupRoutes(app, options);
+  acceptRoute(app, options);
+  settingsRoutes(app, options);
+  invitationListRoutes(app, options);
+  revokeAndApproveRoutes(app, options);
+  resetLinkRoute(app, options);
 };

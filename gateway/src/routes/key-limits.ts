@@ -34,23 +34,26 @@ const KeyLimits = Type.Object({
 const KeyLimitsBody = overridesBody(
   "null or left out = none of the key's own (its user's limits still apply)",
 );
-/**
- * An API key's own limits, checked on top of its user's (each with its own counters; the
- * tighter one refuses): admins set them (`/api/admin/api-keys/:id/limits`), and a key's
- * owner may add tighter ones of their own (`/api/user/api-keys/:id/limits`) — the key is
- * held by the tighter of both, so an owner can never loosen what an admin set.
- */
-export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = async (
-  app,
-  { limits, apiKeys, users },
-) => {
-  const tags = ["admin"];
-  const keyOr404 = async (id: string) => {
-    const key = await apiKeys.find(id);
-    if (!key) throw notFound("API key");
-    return key;
-  };
+/** An API key by id, or 404. */
+async function keyOr404(apiKeys: ApiKeyService, id: string) {
+  const key = await apiKeys.find(id);
+  if (!key) throw notFound("API key");
+  return key;
+}
 
+/** The caller's own key, or 404 (another user's key looks like no key at all). */
+async function ownKeyOr404(apiKeys: ApiKeyService, id: string, userId: string) {
+  const key = await apiKeys.find(id);
+  if (!key || key.userId !== userId) throw notFound("API key");
+  return key;
+}
+
+type App = Parameters<FastifyPluginAsyncTypebox>[0];
+
+const tags = ["admin"];
+
+/** A user's API keys with their own limits (admins). */
+function userKeysRoute(app: App, { limits, apiKeys, users }: KeyLimitRoutesOptions): void {
   app.get(
     "/api/admin/users/:id/api-keys",
     {
@@ -75,7 +78,10 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       };
     },
   );
+}
 
+/** An admin's limits on one API key. */
+function adminKeyLimitRoutes(app: App, { limits, apiKeys }: KeyLimitRoutesOptions): void {
   app.get(
     "/api/admin/api-keys/:id/limits",
     {
@@ -88,7 +94,7 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       },
     },
     async (request) => {
-      const key = await keyOr404(request.params.id);
+      const key = await keyOr404(apiKeys, request.params.id);
       return limits.describeKey(key.id, key.userId);
     },
   );
@@ -107,20 +113,16 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       },
     },
     async (request) => {
-      const key = await keyOr404(request.params.id);
+      const key = await keyOr404(apiKeys, request.params.id);
       // The owner comes from the key itself, never from the request.
       await limits.setOverrides(key.userId, `key:${key.id}`, { ...NO_OVERRIDES, ...request.body });
       return limits.describeKey(key.id, key.userId);
     },
   );
+}
 
-  /** The caller's own key, or 404 (another user's key looks like no key at all). */
-  const ownKeyOr404 = async (id: string, userId: string) => {
-    const key = await apiKeys.find(id);
-    if (!key || key.userId !== userId) throw notFound("API key");
-    return key;
-  };
-
+/** The owner's own, tighter limits on one of their keys. */
+function ownKeyLimitRoutes(app: App, { limits, apiKeys }: KeyLimitRoutesOptions): void {
   app.get(
     "/api/user/api-keys/:id/limits",
     {
@@ -133,7 +135,7 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       },
     },
     async (request) => {
-      const key = await ownKeyOr404(request.params.id, principalOf(request).user.id);
+      const key = await ownKeyOr404(apiKeys, request.params.id, principalOf(request).user.id);
       return limits.describeKey(key.id, key.userId);
     },
   );
@@ -152,7 +154,7 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       },
     },
     async (request) => {
-      const key = await ownKeyOr404(request.params.id, principalOf(request).user.id);
+      const key = await ownKeyOr404(apiKeys, request.params.id, principalOf(request).user.id);
       await limits.setOverrides(key.userId, `keyown:${key.id}`, {
         ...NO_OVERRIDES,
         ...request.body,
@@ -160,4 +162,19 @@ export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = 
       return limits.describeKey(key.id, key.userId);
     },
   );
+}
+
+/**
+ * An API key's own limits, checked on top of its user's (each with its own counters; the
+ * tighter one refuses): admins set them (`/api/admin/api-keys/:id/limits`), and a key's
+ * owner may add tighter ones of their own (`/api/user/api-keys/:id/limits`) — the key is
+ * held by the tighter of both, so an owner can never loosen what an admin set.
+ */
+export const keyLimitRoutes: FastifyPluginAsyncTypebox<KeyLimitRoutesOptions> = async (
+  app,
+  options,
+) => {
+  userKeysRoute(app, options);
+  adminKeyLimitRoutes(app, options);
+  ownKeyLimitRoutes(app, options);
 };

@@ -145,45 +145,45 @@ const AnalyzeResult = Type.Object({
   ),
 });
 
-/** The LLM routes: OpenAI-compatible `/v1/*`, and `/api/models`, `/api/analyze`. */
-export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
-  app,
-  { metered, completions, calls, heartbeatMs },
-) => {
-  /** Forwards an OpenAI request through the completion service; streams SSE when asked. */
-  async function proxy(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    path: CompletionPath,
-    body: Record<string, unknown>,
-  ) {
-    const started = await completions.start(callContext(request, reply, calls), path, body);
-    if (started.kind === "json") {
-      return reply
-        .code(started.status)
-        .headers(started.headers)
-        .type("application/json")
-        .send(started.body);
-    }
-    const sse = new SseStream(reply, heartbeatMs, started.headers);
-    try {
-      for await (const chunk of started.events) await sse.write(`data: ${chunk.data}\n\n`);
-    } catch (err) {
-      if (!sse.signal.aborted) {
-        const known = err instanceof HttpError;
-        if (!known || err.statusCode >= 500) request.log.warn({ err }, "upstream stream failed");
-        // An HttpError's code and message are written for the client; anything else is not.
-        const status = known ? err.statusCode : 502;
-        const message = known ? err.message : "The model server failed";
-        const code = known ? err.code : "upstream_error";
-        await sse.write(`data: ${JSON.stringify(openAiError(status, code, message))}\n\n`);
-      }
-    } finally {
-      sse.end();
-    }
-    return reply;
+/** Forwards an OpenAI request through the completion service; streams SSE when asked. */
+async function proxy(
+  { completions, calls, heartbeatMs }: LlmRoutesOptions,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  path: CompletionPath,
+  body: Record<string, unknown>,
+) {
+  const started = await completions.start(callContext(request, reply, calls), path, body);
+  if (started.kind === "json") {
+    return reply
+      .code(started.status)
+      .headers(started.headers)
+      .type("application/json")
+      .send(started.body);
   }
+  const sse = new SseStream(reply, heartbeatMs, started.headers);
+  try {
+    for await (const chunk of started.events) await sse.write(`data: ${chunk.data}\n\n`);
+  } catch (err) {
+    if (!sse.signal.aborted) {
+      const known = err instanceof HttpError;
+      if (!known || err.statusCode >= 500) request.log.warn({ err }, "upstream stream failed");
+      // An HttpError's code and message are written for the client; anything else is not.
+      const status = known ? err.statusCode : 502;
+      const message = known ? err.message : "The model server failed";
+      const code = known ? err.code : "upstream_error";
+      await sse.write(`data: ${JSON.stringify(openAiError(status, code, message))}\n\n`);
+    }
+  } finally {
+    sse.end();
+  }
+  return reply;
+}
 
+type App = Parameters<FastifyPluginAsyncTypebox>[0];
+
+/** The completion routes: `/v1/chat/completions`, `/v1/completions` and their `/api/llm/*` twins. */
+function completionRoutes(app: App, options: LlmRoutesOptions): void {
   const routes = [
     {
       urls: ["/v1/chat/completions", "/api/llm/chat"],
@@ -214,11 +214,14 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
           },
         },
         async (request, reply) =>
-          proxy(request, reply, route.path, request.body as Record<string, unknown>),
+          proxy(options, request, reply, route.path, request.body as Record<string, unknown>),
       );
     }
   }
+}
 
+/** The model lists: llm-server's `/v1/models` as is, and `/api/models` for the browser. */
+function modelRoutes(app: App, { metered, calls }: LlmRoutesOptions): void {
   app.get(
     "/v1/models",
     {
@@ -275,7 +278,10 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
       },
     );
   }
+}
 
+/** `/api/analyze`: token log-probabilities, perplexity, classification. */
+function analyzeRoutes(app: App, { metered, calls }: LlmRoutesOptions): void {
   for (const url of ["/api/analyze", "/api/llm/analyze"]) {
     app.post(
       url,
@@ -305,4 +311,11 @@ export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (
         ),
     );
   }
+}
+
+/** The LLM routes: OpenAI-compatible `/v1/*`, and `/api/models`, `/api/analyze`. */
+export const llmRoutes: FastifyPluginAsyncTypebox<LlmRoutesOptions> = async (app, options) => {
+  completionRoutes(app, options);
+  modelRoutes(app, options);
+  analyzeRoutes(app, options);
 };

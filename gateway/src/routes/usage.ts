@@ -80,13 +80,11 @@ const UserLimits = Type.Object({
   effective: LimitsObj,
 });
 
-/** Usage, limits, servers, cache and metrics routes. */
-export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async (
-  app,
-  { services, users, metricsToken },
-) => {
-  const { limits, usage, balancer, cache, metrics } = services;
+type App = Parameters<FastifyPluginAsyncTypebox>[0];
 
+/** The caller's quota and usage. */
+function userUsageRoute(app: App, { services }: UsageRoutesOptions): void {
+  const { limits, usage } = services;
   app.get(
     "/api/user/usage",
     {
@@ -130,7 +128,11 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
       };
     },
   );
+}
 
+/** Usage of every user, grouped. */
+function adminUsageRoute(app: App, { services }: UsageRoutesOptions): void {
+  const { usage } = services;
   app.get(
     "/api/admin/usage",
     {
@@ -176,7 +178,11 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
       return usage.aggregate(from, to, request.query.groupBy);
     },
   );
+}
 
+/** The llm-servers' state, and purging the cache. */
+function serverRoutes(app: App, { services }: UsageRoutesOptions): void {
+  const { balancer, cache } = services;
   app.get(
     "/api/admin/servers",
     {
@@ -232,7 +238,11 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
     },
     async () => ({ purged: await cache.purge() }),
   );
+}
 
+/** An admin's limits for one user. */
+function userLimitRoutes(app: App, { services, users }: UsageRoutesOptions): void {
+  const { limits } = services;
   app.get(
     "/api/admin/users/:id/limits",
     {
@@ -268,7 +278,11 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
       return await limits.describe(user.id, user.role);
     },
   );
+}
 
+/** Prometheus metrics (METRICS_TOKEN or loopback). */
+function metricsRoute(app: App, { services, metricsToken }: UsageRoutesOptions): void {
+  const { metrics } = services;
   app.get(
     "/metrics",
     { schema: { tags: ["health"], summary: "Prometheus metrics", hide: false } },
@@ -281,4 +295,13 @@ export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async 
       return reply.type(metrics.contentType).send(await metrics.render());
     },
   );
+}
+
+/** Usage, limits, servers, cache and metrics routes. */
+export const usageRoutes: FastifyPluginAsyncTypebox<UsageRoutesOptions> = async (app, options) => {
+  userUsageRoute(app, options);
+  adminUsageRoute(app, options);
+  serverRoutes(app, options);
+  userLimitRoutes(app, options);
+  metricsRoute(app, options);
 };

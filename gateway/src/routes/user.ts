@@ -23,13 +23,12 @@ const Password = Type.String({ minLength: 1, maxLength: 256 });
 /** The answers of a route that checks the current password (429: too many wrong ones). */
 const passwordChecked = { 200: Ok, ...authErrors, 429: ErrorEnvelope };
 
-/** `/api/user*`: the caller's own account and API keys. */
-export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
-  app,
-  { users, apiKeys },
-) => {
-  const tags = ["user"];
+type App = Parameters<FastifyPluginAsyncTypebox>[0];
 
+const tags = ["user"];
+
+/** The signed-in account: read and update. */
+function profileRoutes(app: App, { users }: UserRoutesOptions): void {
   app.get(
     "/api/user",
     {
@@ -56,7 +55,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
     },
     async (request) => meBody(await users.rename(principalOf(request).user.id, request.body.name)),
   );
+}
 
+/** Password change and account deletion. */
+function accountRoutes(app: App, { users }: UserRoutesOptions): void {
   app.post(
     "/api/user/password",
     {
@@ -103,7 +105,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
       return { ok: true as const };
     },
   );
+}
 
+/** The caller's API keys: list and create. */
+function apiKeyRoutes(app: App, { apiKeys }: UserRoutesOptions): void {
   app.get(
     "/api/user/api-keys",
     {
@@ -152,7 +157,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
       return reply.code(201).send({ ...created, expiresAt: iso(created.expiresAt) });
     },
   );
+}
 
+/** Revoking one of the caller's API keys. */
+function apiKeyRevokeRoute(app: App, { apiKeys }: UserRoutesOptions): void {
   app.delete(
     "/api/user/api-keys/:id",
     {
@@ -169,4 +177,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (
       return { ok: true as const };
     },
   );
+}
+
+/** `/api/user*`: the caller's own account and API keys. */
+export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (app, options) => {
+  profileRoutes(app, options);
+  accountRoutes(app, options);
+  apiKeyRoutes(app, options);
+  apiKeyRevokeRoute(app, options);
 };
