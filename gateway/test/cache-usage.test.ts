@@ -13,6 +13,7 @@ import {
   signUpAdmin,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
+import { dataEvents } from "./two-servers.js";
 
 const noPostgres = await postgresMissing();
 
@@ -72,10 +73,9 @@ for (const database of DATABASES)
         expect(streamed.headers.get("x-cache")).toBe("HIT");
         expect(streamed.headers.get("content-type")).toContain("text/event-stream");
         const text = await streamed.text();
-        const content = text
-          .split("\n")
-          .filter((l) => l.startsWith("data: {"))
-          .map((l) => JSON.parse(l.slice(6)).choices?.[0]?.delta?.content ?? "")
+        const content = dataEvents(text)
+          .filter((d) => d !== "[DONE]")
+          .map((d) => JSON.parse(d).choices?.[0]?.delta?.content ?? "")
           .join("");
         expect(content).toBe("Hello world");
         expect(text.trim().endsWith("data: [DONE]")).toBe(true);

@@ -1,5 +1,6 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
+import { createParser } from "eventsource-parser";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
@@ -20,14 +21,16 @@ interface Event {
   data: Record<string, unknown>;
 }
 
+/** The named events of an SSE response text (eventsource-parser, as the gateway parses). */
 function parseEvents(text: string): Event[] {
-  return text
-    .split("\n\n")
-    .filter((b) => b.startsWith("event: "))
-    .map((b) => {
-      const [first, second] = b.split("\n");
-      return { event: first?.slice(7) ?? "", data: JSON.parse(second?.slice(6) ?? "{}") };
-    });
+  const events: Event[] = [];
+  const parser = createParser({
+    onEvent: (e) => {
+      if (e.event) events.push({ event: e.event, data: JSON.parse(e.data) });
+    },
+  });
+  parser.feed(text);
+  return events;
 }
 
 for (const database of DATABASES)

@@ -21,6 +21,7 @@ import {
   userWithLimits,
 } from "./helpers.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
+import { dataEvents } from "./two-servers.js";
 
 const noPostgres = await postgresMissing();
 
@@ -142,10 +143,7 @@ for (const database of DATABASES)
       const res = await post(s, body);
       expect(res.status).toBe(200);
       const text = await res.text();
-      const events = text
-        .split("\n\n")
-        .filter((e) => e.startsWith("data: "))
-        .map((e) => e.slice(6));
+      const events = dataEvents(text);
       expect(events).not.toContain("[DONE]");
       const contents = events
         .slice(0, -1)

@@ -19,7 +19,7 @@ import {
   testConfig,
   userWithLimits,
 } from "./helpers.js";
-import { preferFirst } from "./two-servers.js";
+import { dataEvents, preferFirst } from "./two-servers.js";
 
 /**
  * The proxy path through a real llm-server process (the embedded model), not the fake:
@@ -360,12 +360,7 @@ describe.skipIf(!available)("through a real llm-server", () => {
           });
           expect(res.status).toBe(200);
           const text = await res.text();
-          const answers = stream
-            ? text
-                .split("\n")
-                .filter((l) => l.startsWith("data: "))
-                .map((l) => l.slice(6))
-            : [text];
+          const answers = stream ? dataEvents(text) : [text];
           return { cache: res.headers.get("x-cache"), answers };
         };
         // A stream is stored once llm-server has closed it, just after the client's [DONE]:

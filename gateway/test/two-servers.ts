@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../src/app.js";
 import type { Config } from "../src/config.js";
+import { SseParser } from "../src/sse.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import { testConfig } from "./helpers.js";
 
@@ -43,12 +44,8 @@ export async function preferFirst(app: FastifyInstance, loaded: FakeLlm): Promis
   }
 }
 
-/** The `data:` payloads of an SSE response text. */
-export const dataEvents = (text: string) =>
-  text
-    .split("\n\n")
-    .filter((e) => e.startsWith("data: "))
-    .map((e) => e.slice(6));
+/** The `data:` payloads of an SSE response text (the gateway's own parser). */
+export const dataEvents = (text: string) => [...new SseParser().push(Buffer.from(text))];
 
 /** The newest usage row of a user (after the writes in flight). */
 export async function lastUsage(
