@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import type { Auth, AuthLog } from "./auth/auth.js";
+import type { AuthUser } from "./auth/principal.js";
 import { setupDatabase } from "./auth/setup.js";
 import {
   type Config,
@@ -13,6 +14,7 @@ import {
   SIGNUP_MODES,
   type SignupMode,
 } from "./config.js";
+import type { Database } from "./db/database.js";
 import { HttpError } from "./errors.js";
 import type { Role } from "./schemas.js";
 import { AdminSetup, setupLinkLine } from "./services/admin-setup.js";
@@ -103,15 +105,9 @@ export interface AdminIo {
   readPassword?: () => Promise<string>;
 }
 
-/** Runs one admin command; returns the lines to print. Exported for tests. */
-export async function runAdmin(
-  argv: string[],
-  config: Config,
-  io: AdminIo = {},
-): Promise<string[]> {
-  const [command, ...rest] = argv;
-  if (!command || command === "help" || command === "--help") return [USAGE];
-  const { values } = parseArgs({
+/** The options of an admin command (strict: an unknown one is an error). */
+function adminOptions(command: string, rest: string[]) {
+  return parseArgs({
     args: rest,
     options: {
       email: { type: "string" },
@@ -128,7 +124,20 @@ export async function runAdmin(
     },
     strict: true,
     allowPositionals: command === "signup-mode",
-  });
+  }).values;
+}
+
+type AdminOptions = ReturnType<typeof adminOptions>;
+
+/** Runs one admin command; returns the lines to print. Exported for tests. */
+export async function runAdmin(
+  argv: string[],
+  config: Config,
+  io: AdminIo = {},
+): Promise<string[]> {
+  const [command, ...rest] = argv;
+  if (!command || command === "help" || command === "--help") return [USAGE];
+  const values = adminOptions(command, rest);
   const { db, auth } = await setupDatabase(config, quietLog);
   try {
     const users = new UserService(auth, db);
@@ -170,56 +179,67 @@ export async function runAdmin(
       return [`created ${user.role} ${user.email} (id ${user.id})`];
     }
     if (!existing) throw new CliError(`no user with email ${email}`);
-    switch (command) {
-      case "set-role": {
-        const updated = await users.update(existing.id, { role: role(values.role) });
-        if (updated.role === "admin") await setup.revokeAll();
-        return [`${updated.email} is now ${updated.role}; their sessions were ended`];
-      }
-      case "disable":
-      case "enable": {
-        const updated = await users.update(existing.id, { disabled: command === "disable" });
-        return [`${updated.email} is ${updated.disabled ? "disabled" : "enabled"}`];
-      }
-      case "create-api-key": {
-        const days = values["expires-in-days"];
-        const expires = days === undefined ? undefined : Number.parseInt(days, 10);
-        if (expires !== undefined && !(expires >= 1)) {
-          throw new CliError("--expires-in-days must be a positive integer");
-        }
-        const keys = new ApiKeyService(auth);
-        const created = await keys.create(existing.id, values.name ?? "admin cli", expires);
-        return [`API key ${created.id} for ${existing.email}:`, created.key];
-      }
-      case "reset-password": {
-        const password = values.password ?? randomBytes(18).toString("base64url");
-        await users.setPassword(existing.id, password);
-        const ctx = await auth.$context;
-        await ctx.internalAdapter.deleteUserSessions(existing.id);
-        return values.password
-          ? [`password of ${existing.email} reset; their sessions were ended`]
-          : [`new password of ${existing.email} (sessions ended):`, password];
-      }
-      case "reset-link": {
-        const link = await issueResetLink(auth, existing.email, config.publicUrl);
-        return [`password-reset link for ${existing.email} (valid 1 hour, single use):`, link];
-      }
-      case "approve": {
-        const approved = await users.approve(existing.id);
-        return [`${approved.email} is approved`];
-      }
-      case "set-limits": {
-        const patch = limitPatch(values);
-        const limits = new LimitService(db, new MemoryLimitStore(), config.limits);
-        await limits.setOverrides(existing.id, `user:${existing.id}`, patch);
-        const { effective } = await limits.describe(existing.id, existing.role);
-        return [`limits of ${existing.email}: ${describeLimits(effective)}`];
-      }
-      default:
-        throw new CliError(`unknown command "${command}"\n${USAGE}`);
-    }
+    return await userCommand(command, existing, values, { auth, db, users, setup, config });
   } finally {
     await db.close();
+  }
+}
+
+/** The commands on one existing user (set-role, disable, create-api-key, reset-*…). */
+async function userCommand(
+  command: string,
+  existing: AuthUser,
+  values: AdminOptions,
+  d: { auth: Auth; db: Database; users: UserService; setup: AdminSetup; config: Config },
+): Promise<string[]> {
+  const { auth, db, users, setup, config } = d;
+  switch (command) {
+    case "set-role": {
+      const updated = await users.update(existing.id, { role: role(values.role) });
+      if (updated.role === "admin") await setup.revokeAll();
+      return [`${updated.email} is now ${updated.role}; their sessions were ended`];
+    }
+    case "disable":
+    case "enable": {
+      const updated = await users.update(existing.id, { disabled: command === "disable" });
+      return [`${updated.email} is ${updated.disabled ? "disabled" : "enabled"}`];
+    }
+    case "create-api-key": {
+      const days = values["expires-in-days"];
+      const expires = days === undefined ? undefined : Number.parseInt(days, 10);
+      if (expires !== undefined && !(expires >= 1)) {
+        throw new CliError("--expires-in-days must be a positive integer");
+      }
+      const keys = new ApiKeyService(auth);
+      const created = await keys.create(existing.id, values.name ?? "admin cli", expires);
+      return [`API key ${created.id} for ${existing.email}:`, created.key];
+    }
+    case "reset-password": {
+      const password = values.password ?? randomBytes(18).toString("base64url");
+      await users.setPassword(existing.id, password);
+      const ctx = await auth.$context;
+      await ctx.internalAdapter.deleteUserSessions(existing.id);
+      return values.password
+        ? [`password of ${existing.email} reset; their sessions were ended`]
+        : [`new password of ${existing.email} (sessions ended):`, password];
+    }
+    case "reset-link": {
+      const link = await issueResetLink(auth, existing.email, config.publicUrl);
+      return [`password-reset link for ${existing.email} (valid 1 hour, single use):`, link];
+    }
+    case "approve": {
+      const approved = await users.approve(existing.id);
+      return [`${approved.email} is approved`];
+    }
+    case "set-limits": {
+      const patch = limitPatch(values);
+      const limits = new LimitService(db, new MemoryLimitStore(), config.limits);
+      await limits.setOverrides(existing.id, `user:${existing.id}`, patch);
+      const { effective } = await limits.describe(existing.id, existing.role);
+      return [`limits of ${existing.email}: ${describeLimits(effective)}`];
+    }
+    default:
+      throw new CliError(`unknown command "${command}"\n${USAGE}`);
   }
 }
 

@@ -49,43 +49,9 @@ function withDotEnv(env: NodeJS.ProcessEnv, dotEnvPath?: string): NodeJS.Process
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: string): Config {
   const source = withSecretFiles(env === process.env ? withDotEnv(env, dotEnvPath) : env);
 
-  // Only copy the variables we know about, dropping empty strings so defaults apply.
-  const input: Record<string, string> = {};
-  for (const key of Object.keys(EnvSchema.properties)) {
-    const value = source[key];
-    if (value !== undefined && value.trim() !== "") input[key] = value.trim();
-  }
-
-  // Before validation, which fills in the defaults.
-  const publicUrlGiven = input.PUBLIC_URL !== undefined;
-  if (!validateEnv(input)) {
-    const err = validateEnv.errors?.[0];
-    const variable = err?.instancePath.replace(/^\//, "") || "environment";
-    const allowed = CHOICES[variable];
-    const detail = allowed
-      ? `must be one of ${allowed.join("|")} (got "${input[variable] ?? ""}")`
-      : `${err?.message ?? "is invalid"} (got "${input[variable] ?? ""}")`;
-    throw new ConfigError(variable, `config error: ${variable} ${detail}`);
-  }
-  const parsed = input as unknown as Env;
-
-  const relaxed = parsed.APP_ENV === "development" || parsed.APP_ENV === "test";
+  const { parsed, publicUrlGiven } = validatedEnv(source);
   const warnings: string[] = [];
-  const secrets: Record<SecretSpec["name"], string> = { AUTH_SECRET: "", LLM_SERVER_TOKEN: "" };
-  for (const spec of SECRETS) {
-    const value = parsed[spec.name];
-    const bad = value === undefined || isPlaceholder(value) || value.length < spec.minLength;
-    if (!bad) {
-      secrets[spec.name] = value;
-    } else if (relaxed) {
-      secrets[spec.name] = randomBytes(32).toString("base64url");
-      warnings.push(
-        `${spec.name} is not set; using an ephemeral random value (APP_ENV=${parsed.APP_ENV})`,
-      );
-    } else {
-      throw new ConfigError(spec.name, `config error: set ${spec.name} (${spec.hint})`);
-    }
-  }
+  const secrets = secretsOf(parsed, warnings);
 
   const llmServerUrls = parsed.LLM_SERVER_URLS.split(",")
     .map((u) => u.trim())
@@ -134,20 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     heartbeatMs: parsed.SSE_HEARTBEAT_MS,
     oauth: oauthConfig(parsed),
     redisUrl: parsed.REDIS_URL ? parseRedisUrl(parsed.REDIS_URL) : undefined,
-    limits: {
-      user: {
-        requestsPerMinute: parsed.LIMIT_USER_REQUESTS_PER_MINUTE,
-        tokensPerDay: parsed.LIMIT_USER_TOKENS_PER_DAY,
-        concurrentStreams: parsed.LIMIT_USER_CONCURRENT_STREAMS,
-        maxTokens: parsed.LIMIT_USER_MAX_TOKENS,
-      },
-      admin: {
-        requestsPerMinute: parsed.LIMIT_ADMIN_REQUESTS_PER_MINUTE,
-        tokensPerDay: parsed.LIMIT_ADMIN_TOKENS_PER_DAY,
-        concurrentStreams: parsed.LIMIT_ADMIN_CONCURRENT_STREAMS,
-        maxTokens: parsed.LIMIT_ADMIN_MAX_TOKENS,
-      },
-    },
+    limits: roleLimits(parsed),
     balancer: {
       healthIntervalMs: parsed.LLM_HEALTH_INTERVAL_MS,
       ejectAfterFailures: parsed.LLM_EJECT_AFTER_FAILURES,
@@ -168,5 +121,70 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     metricsToken: parsed.METRICS_TOKEN,
     logLevel: parsed.LOG_LEVEL,
     warnings,
+  };
+}
+
+/** The known variables of `source` (empty ones dropped so defaults apply), validated. */
+function validatedEnv(source: NodeJS.ProcessEnv): { parsed: Env; publicUrlGiven: boolean } {
+  // Only copy the variables we know about, dropping empty strings so defaults apply.
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key];
+    if (value !== undefined && value.trim() !== "") input[key] = value.trim();
+  }
+
+  // Before validation, which fills in the defaults.
+  const publicUrlGiven = input.PUBLIC_URL !== undefined;
+  if (!validateEnv(input)) {
+    const err = validateEnv.errors?.[0];
+    const variable = err?.instancePath.replace(/^\//, "") || "environment";
+    const allowed = CHOICES[variable];
+    const detail = allowed
+      ? `must be one of ${allowed.join("|")} (got "${input[variable] ?? ""}")`
+      : `${err?.message ?? "is invalid"} (got "${input[variable] ?? ""}")`;
+    throw new ConfigError(variable, `config error: ${variable} ${detail}`);
+  }
+  return { parsed: input as unknown as Env, publicUrlGiven };
+}
+
+/**
+ * AUTH_SECRET and LLM_SERVER_TOKEN: missing or placeholder ones stop a production start; in
+ * development and test they are replaced by an ephemeral random value (with a warning).
+ */
+function secretsOf(parsed: Env, warnings: string[]): Record<SecretSpec["name"], string> {
+  const relaxed = parsed.APP_ENV === "development" || parsed.APP_ENV === "test";
+  const secrets: Record<SecretSpec["name"], string> = { AUTH_SECRET: "", LLM_SERVER_TOKEN: "" };
+  for (const spec of SECRETS) {
+    const value = parsed[spec.name];
+    const bad = value === undefined || isPlaceholder(value) || value.length < spec.minLength;
+    if (!bad) {
+      secrets[spec.name] = value;
+    } else if (relaxed) {
+      secrets[spec.name] = randomBytes(32).toString("base64url");
+      warnings.push(
+        `${spec.name} is not set; using an ephemeral random value (APP_ENV=${parsed.APP_ENV})`,
+      );
+    } else {
+      throw new ConfigError(spec.name, `config error: set ${spec.name} (${spec.hint})`);
+    }
+  }
+  return secrets;
+}
+
+/** The default limits of each role (LIMIT_*). */
+function roleLimits(parsed: Env): Config["limits"] {
+  return {
+    user: {
+      requestsPerMinute: parsed.LIMIT_USER_REQUESTS_PER_MINUTE,
+      tokensPerDay: parsed.LIMIT_USER_TOKENS_PER_DAY,
+      concurrentStreams: parsed.LIMIT_USER_CONCURRENT_STREAMS,
+      maxTokens: parsed.LIMIT_USER_MAX_TOKENS,
+    },
+    admin: {
+      requestsPerMinute: parsed.LIMIT_ADMIN_REQUESTS_PER_MINUTE,
+      tokensPerDay: parsed.LIMIT_ADMIN_TOKENS_PER_DAY,
+      concurrentStreams: parsed.LIMIT_ADMIN_CONCURRENT_STREAMS,
+      maxTokens: parsed.LIMIT_ADMIN_MAX_TOKENS,
+    },
   };
 }

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { apiKey } from "@better-auth/api-key";
-import { betterAuth } from "better-auth";
+import { type BetterAuthOptions, betterAuth } from "better-auth";
 import { admin, bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
 import type { Config } from "../config.js";
 import type { Database } from "../db/database.js";
@@ -64,10 +64,9 @@ export function createAuth(deps: AuthDeps) {
 }
 
 function betterAuthFor({ config, db: database, log }: AuthDeps, parts: AuthParts) {
-  const { throttle, mail } = parts;
+  const { throttle } = parts;
   const gate = new SignupGate(parts.settings, parts.invitations);
   const db = database.kysely;
-  const relaxed = config.appEnv !== "production";
   return betterAuth({
     appName: "LLM stack",
     baseURL: config.publicUrl,
@@ -84,31 +83,7 @@ function betterAuthFor({ config, db: database, log }: AuthDeps, parts: AuthParts
         fn.call(log, { component: "better-auth" }, message);
       },
     },
-    emailAndPassword: {
-      enabled: true,
-      minPasswordLength: 8,
-      maxPasswordLength: 256,
-      revokeSessionsOnPasswordReset: true,
-      requireEmailVerification: config.requireEmailVerification,
-      sendResetPassword: async ({ user, url }) => {
-        // The link signs in as the user for an hour: it never goes to the log. An admin's
-        // request (bin/admin reset-link, the admin page) takes it; anyone else's is mailed,
-        // without waiting (the answer is the same whether the account exists or not).
-        const capture = parts.resetLinks.getStore();
-        if (capture) capture.push(url);
-        else if (!mail.configured)
-          log.warn({ userId: user.id }, "password reset requested (no mail configured)");
-        else void mail.sendPasswordReset(user.email, url);
-      },
-    },
-    emailVerification: {
-      sendOnSignUp: config.requireEmailVerification,
-      sendOnSignIn: config.requireEmailVerification,
-      autoSignInAfterVerification: true,
-      sendVerificationEmail: async ({ user, url }) => {
-        void mail.sendVerification(user.email, url);
-      },
-    },
+    ...emailOptions(config, parts, log),
     user: {
       // Set by the sign-up policy (approval mode) and cleared by an admin, never by the user.
       additionalFields: {
@@ -123,33 +98,7 @@ function betterAuthFor({ config, db: database, log }: AuthDeps, parts: AuthParts
       ...(config.oauth.google ? { google: { ...config.oauth.google } } : {}),
     },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
-    advanced: {
-      // Always check Origin against trustedOrigins: better-auth skips it by default whenever
-      // NODE_ENV=test, which would leave a gateway started that way open to CSRF (and the tests
-      // blind to the origin rules).
-      disableOriginCheck: false,
-      // Its schema check runs as the instance is created, before setupDatabase migrates, and
-      // logs an error-level "schema mismatch" on every first start; setupDatabase migrates and
-      // then checks the schema itself (auth/setup.ts).
-      database: { validateSchema: false },
-      // Served over TLS directly: cookies are Secure even when PUBLIC_URL still says http
-      // (otherwise better-auth derives it from PUBLIC_URL being https).
-      ...(config.tls ? { useSecureCookies: true } : {}),
-      ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
-      defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
-    },
-    rateLimit: {
-      enabled: !relaxed,
-      window: 60,
-      max: 300,
-      storage: "memory",
-      customRules: {
-        "/sign-in/email": { window: 60, max: 10 },
-        "/sign-up/email": { window: 60, max: 5 },
-        "/two-factor/verify-totp": { window: 60, max: 10 },
-        "/request-password-reset": { window: 60, max: 3 },
-      },
-    },
+    ...requestPolicy(config),
     hooks: authHooks(throttle, (ctx) => gate.beforeRequest(ctx)),
     databaseHooks: {
       user: {
@@ -209,6 +158,76 @@ function betterAuthFor({ config, db: database, log }: AuthDeps, parts: AuthParts
       }),
     ],
   });
+}
+
+/** Email and password: sign-up, password reset links, email verification. */
+function emailOptions(
+  config: Config,
+  parts: AuthParts,
+  log: AuthLog,
+): Pick<BetterAuthOptions, "emailAndPassword" | "emailVerification"> {
+  const { mail } = parts;
+  return {
+    emailAndPassword: {
+      enabled: true,
+      minPasswordLength: 8,
+      maxPasswordLength: 256,
+      revokeSessionsOnPasswordReset: true,
+      requireEmailVerification: config.requireEmailVerification,
+      sendResetPassword: async ({ user, url }) => {
+        // The link signs in as the user for an hour: it never goes to the log. An admin's
+        // request (bin/admin reset-link, the admin page) takes it; anyone else's is mailed,
+        // without waiting (the answer is the same whether the account exists or not).
+        const capture = parts.resetLinks.getStore();
+        if (capture) capture.push(url);
+        else if (!mail.configured)
+          log.warn({ userId: user.id }, "password reset requested (no mail configured)");
+        else void mail.sendPasswordReset(user.email, url);
+      },
+    },
+    emailVerification: {
+      sendOnSignUp: config.requireEmailVerification,
+      sendOnSignIn: config.requireEmailVerification,
+      autoSignInAfterVerification: true,
+      sendVerificationEmail: async ({ user, url }) => {
+        void mail.sendVerification(user.email, url);
+      },
+    },
+  };
+}
+
+/** Cookies, origin and client-address handling, and better-auth's own rate limits. */
+function requestPolicy(config: Config): Pick<BetterAuthOptions, "advanced" | "rateLimit"> {
+  const relaxed = config.appEnv !== "production";
+  return {
+    advanced: {
+      // Always check Origin against trustedOrigins: better-auth skips it by default whenever
+      // NODE_ENV=test, which would leave a gateway started that way open to CSRF (and the tests
+      // blind to the origin rules).
+      disableOriginCheck: false,
+      // Its schema check runs as the instance is created, before setupDatabase migrates, and
+      // logs an error-level "schema mismatch" on every first start; setupDatabase migrates and
+      // then checks the schema itself (auth/setup.ts).
+      database: { validateSchema: false },
+      // Served over TLS directly: cookies are Secure even when PUBLIC_URL still says http
+      // (otherwise better-auth derives it from PUBLIC_URL being https).
+      ...(config.tls ? { useSecureCookies: true } : {}),
+      ipAddress: { ipAddressHeaders: [CLIENT_IP_HEADER] },
+      defaultCookieAttributes: { httpOnly: true, sameSite: "lax" },
+    },
+    rateLimit: {
+      enabled: !relaxed,
+      window: 60,
+      max: 300,
+      storage: "memory",
+      customRules: {
+        "/sign-in/email": { window: 60, max: 10 },
+        "/sign-up/email": { window: 60, max: 5 },
+        "/two-factor/verify-totp": { window: 60, max: 10 },
+        "/request-password-reset": { window: 60, max: 3 },
+      },
+    },
+  };
 }
 
 export type Auth = ReturnType<typeof createAuth>;
