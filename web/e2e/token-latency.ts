@@ -15,7 +15,7 @@ export interface TokenLatency {
   chunks: number;
   /** DOM updates of the chat log while it streamed. */
   updates: number;
-  /** Per chunk: ms from its arrival to the next DOM update, ascending. */
+  /** Per chunk that changed the page: ms from its arrival to that change, ascending. */
   gaps: number[];
 }
 
@@ -78,10 +78,14 @@ export async function watchTokenLatency(
     }
     // Monotonic ms -> the page's performance.now() ms.
     const offset = page_.requestStart - sendStart;
-    const gaps = arrivals.map((a) => {
-      const at = a + offset;
-      const shown = page_.marks.find((m) => m >= at);
-      return shown === undefined ? Number.POSITIVE_INFINITY : shown - at;
+    // A chunk's update is the first change of the chat log before the next chunk arrives; a
+    // chunk with nothing to show (the start event, an empty token, a keep-alive) has none.
+    const at = arrivals.map((a) => a + offset);
+    const gaps: number[] = [];
+    at.forEach((arrived, i) => {
+      const next = at[i + 1] ?? Number.POSITIVE_INFINITY;
+      const shown = page_.marks.find((m) => m >= arrived && m < next);
+      if (shown !== undefined) gaps.push(shown - arrived);
     });
     return {
       chunks: arrivals.length,

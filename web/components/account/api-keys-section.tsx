@@ -5,8 +5,8 @@ import { api } from "@/lib/api";
 import type { ApiKey, CreatedApiKey } from "@/lib/types";
 import { CopyButton } from "../copy-button";
 import { Field } from "../field";
-import { errorText, SectionStatus } from "../section-status";
-import { useFormAction } from "../use-form-action";
+import { SectionStatus } from "../section-status";
+import { useActions } from "../use-form-action";
 import { useResource } from "../use-resource";
 
 const date = (s: string | null) => (s ? new Date(s).toLocaleString() : "—");
@@ -14,33 +14,25 @@ const date = (s: string | null) => (s ? new Date(s).toLocaleString() : "—");
 export function ApiKeysSection() {
   const keys = useResource(api.apiKeys);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const create = useFormAction(async (form, element) => {
+  const actions = useActions();
+  const create = actions.onSubmit(async (form, element) => {
     const days = Number(form.get("days"));
-    setCreated(
-      await api.createApiKey(String(form.get("name")).trim(), days > 0 ? days : undefined),
-    );
+    const name = String(form.get("name")).trim();
+    setCreated(await api.createApiKey(name, days > 0 ? days : undefined));
     element.reset();
     await keys.reload();
     return {};
   });
-
-  async function revoke(k: ApiKey) {
-    if (
-      !window.confirm(
-        `Revoke the key “${k.name ?? k.start ?? k.id}”? Programs using it stop working.`,
-      )
-    )
-      return;
-    setError(null);
-    try {
+  const revoke = (k: ApiKey) => {
+    const name = k.name ?? k.start ?? k.id;
+    if (!window.confirm(`Revoke the key “${name}”? Programs using it stop working.`)) return;
+    actions.run(async () => {
       await api.revokeApiKey(k.id);
       if (created?.id === k.id) setCreated(null);
       await keys.reload();
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+      return {};
+    });
+  };
 
   return (
     <section className="panel" aria-labelledby="keys-h">
@@ -49,7 +41,7 @@ export function ApiKeysSection() {
         Use a key as <code>Authorization: Bearer &lt;key&gt;</code> with the OpenAI-compatible API
         at <code>/v1/chat/completions</code>.
       </p>
-      <form className="inline-form" onSubmit={create.onSubmit}>
+      <form className="inline-form" onSubmit={create}>
         <Field
           id="key-name"
           label="Key name"
@@ -66,32 +58,12 @@ export function ApiKeysSection() {
           min={1}
           max={3650}
         />
-        <button type="submit" className="btn btn-primary" disabled={create.pending}>
+        <button type="submit" className="btn btn-primary" disabled={actions.pending}>
           Create key
         </button>
       </form>
-      {created ? (
-        <div className="alert alert-ok new-key" role="status">
-          <p>
-            <strong>Copy your new key now — it will not be shown again.</strong>
-          </p>
-          <div className="inline">
-            <label htmlFor="new-key" className="visually-hidden">
-              New API key
-            </label>
-            <input id="new-key" value={created.key} readOnly data-testid="new-api-key" />
-            <CopyButton text={created.key} label="Copy key" />
-            <button
-              type="button"
-              className="btn btn-small btn-ghost"
-              onClick={() => setCreated(null)}
-            >
-              Done
-            </button>
-          </div>
-        </div>
-      ) : null}
-      <SectionStatus error={create.outcome.error ?? error ?? keys.error} />
+      {created ? <NewKey created={created} onDone={() => setCreated(null)} /> : null}
+      <SectionStatus error={actions.outcome.error ?? keys.error} />
       {keys.data === null ? (
         keys.error ? null : (
           <p className="muted">Loading…</p>
@@ -99,47 +71,74 @@ export function ApiKeysSection() {
       ) : keys.data.length === 0 ? (
         <p className="muted">No API keys yet.</p>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">Your API keys</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Starts with</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.map((k) => (
-                <tr key={k.id}>
-                  <td>{k.name ?? "—"}</td>
-                  <td>
-                    <code>{k.start ? `${k.start}…` : "—"}</code>
-                  </td>
-                  <td>{date(k.createdAt)}</td>
-                  <td>{date(k.expiresAt)}</td>
-                  <td>{date(k.lastUsedAt)}</td>
-                  <td>
-                    <button
-                      type="button"
-                      className="btn btn-small btn-danger"
-                      aria-label={`Revoke ${k.name ?? k.start ?? "key"}`}
-                      onClick={() => void revoke(k)}
-                    >
-                      Revoke
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <KeysTable keys={keys.data} onRevoke={revoke} />
       )}
     </section>
+  );
+}
+
+/** The key just created, shown once. */
+function NewKey({ created, onDone }: { created: CreatedApiKey; onDone: () => void }) {
+  return (
+    <div className="alert alert-ok new-key" role="status">
+      <p>
+        <strong>Copy your new key now — it will not be shown again.</strong>
+      </p>
+      <div className="inline">
+        <label htmlFor="new-key" className="visually-hidden">
+          New API key
+        </label>
+        <input id="new-key" value={created.key} readOnly data-testid="new-api-key" />
+        <CopyButton text={created.key} label="Copy key" />
+        <button type="button" className="btn btn-small btn-ghost" onClick={onDone}>
+          Done
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: (k: ApiKey) => void }) {
+  return (
+    <div className="table-wrap">
+      <table>
+        <caption className="visually-hidden">Your API keys</caption>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Starts with</th>
+            <th scope="col">Created</th>
+            <th scope="col">Expires</th>
+            <th scope="col">Last used</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {keys.map((k) => (
+            <tr key={k.id}>
+              <td>{k.name ?? "—"}</td>
+              <td>
+                <code>{k.start ? `${k.start}…` : "—"}</code>
+              </td>
+              <td>{date(k.createdAt)}</td>
+              <td>{date(k.expiresAt)}</td>
+              <td>{date(k.lastUsedAt)}</td>
+              <td>
+                <button
+                  type="button"
+                  className="btn btn-small btn-danger"
+                  aria-label={`Revoke ${k.name ?? k.start ?? "key"}`}
+                  onClick={() => onRevoke(k)}
+                >
+                  Revoke
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

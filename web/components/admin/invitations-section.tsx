@@ -1,9 +1,11 @@
 "use client";
 
-import { type FormEvent, useState } from "react";
+import { useState } from "react";
 import { api } from "@/lib/api";
-import type { Invitation, Role, SignupMode } from "@/lib/types";
-import { errorText, SectionStatus } from "../section-status";
+import type { AdminSettings, Invitation, Role, SignupMode } from "@/lib/types";
+import { Field } from "../field";
+import { SectionStatus } from "../section-status";
+import { useActions } from "../use-form-action";
 import { useResource } from "../use-resource";
 import { LinkToHandOver } from "./link-to-hand-over";
 
@@ -22,105 +24,58 @@ const loadInvitations = async () => {
 /** Sign-up policy, mail delivery, and invitations (invite, copy the link, revoke). */
 export function InvitationsSection() {
   const doc = useResource(loadInvitations);
-  const settings = doc.data?.settings ?? null;
-  const invitations = doc.data?.invitations ?? null;
-  const reload = doc.reload;
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
+  const actions = useActions();
   const [link, setLink] = useState<{ email: string; url: string } | null>(null);
-  const [busy, setBusy] = useState(false);
+  const settings = doc.data?.settings;
 
-  async function setMode(mode: SignupMode) {
-    setError(null);
-    setOk(null);
-    try {
+  const setMode = (mode: SignupMode) =>
+    actions.run(async () => {
       await api.adminSetSignupMode(mode);
-      setOk(`Sign-up is now: ${mode}.`);
-      await reload();
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
-
-  async function onInvite(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const formEl = e.currentTarget;
-    const form = new FormData(formEl);
+      await doc.reload();
+      return { ok: `Sign-up is now: ${mode}.` };
+    });
+  const invite = actions.onSubmit(async (form, element) => {
     const email = String(form.get("email"));
-    setBusy(true);
-    setError(null);
-    setOk(null);
-    setLink(null);
-    try {
-      const sent = await api.adminInvite(email, String(form.get("role")) as Role);
-      if (sent.mail.sent) setOk(`Invitation mailed to ${email}.`);
-      else {
-        setOk(
-          sent.mail.reason === "failed"
-            ? `The mail to ${email} failed (${sent.mail.error}): hand over the link below.`
-            : `No mail server is set up (SMTP_URL): hand over the link below to ${email}.`,
-        );
-        if (sent.link) setLink({ email, url: sent.link });
-      }
-      formEl.reset();
-      await reload();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  async function revoke(i: Invitation) {
-    setError(null);
-    setOk(null);
-    try {
+    const sent = await api.adminInvite(email, String(form.get("role")) as Role);
+    if (!sent.mail.sent && sent.link) setLink({ email, url: sent.link });
+    element.reset();
+    await doc.reload();
+    if (sent.mail.sent) return { ok: `Invitation mailed to ${email}.` };
+    return {
+      ok:
+        sent.mail.reason === "failed"
+          ? `The mail to ${email} failed (${sent.mail.error}): hand over the link below.`
+          : `No mail server is set up (SMTP_URL): hand over the link below to ${email}.`,
+    };
+  });
+  const revoke = (i: Invitation) =>
+    actions.run(async () => {
       await api.adminRevokeInvitation(i.id);
-      setOk(`Invitation for ${i.email} revoked.`);
-      await reload();
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+      await doc.reload();
+      return { ok: `Invitation for ${i.email} revoked.` };
+    });
 
-  const mail = settings?.mail;
   return (
     <section className="panel stack" aria-labelledby="invitations-h">
       <h2 id="invitations-h">Sign-up and invitations</h2>
-      {settings && (
-        <div className="field">
-          <label htmlFor="signup-mode">Who can create an account</label>
-          <select
-            id="signup-mode"
-            value={settings.signupMode}
-            onChange={(e) => void setMode(e.target.value as SignupMode)}
-          >
-            {MODES.map((m) => (
-              <option key={m.value} value={m.value}>
-                {m.label}
-              </option>
-            ))}
-          </select>
-          <small className="muted">
-            The server starts with <code>SIGNUP_MODE={settings.signupModeDefault}</code>; this
-            choice is stored and wins over it.
-          </small>
-        </div>
-      )}
-      {mail && (
-        <p className="muted" data-testid="mail-status">
-          {mail.configured
-            ? `Mail: ${mail.sent} sent, ${mail.failed} failed.`
-            : "Mail: no SMTP server is set up (SMTP_URL): invitation and reset links are shown here to hand over."}
-          {mail.lastFailure &&
-            ` Last failure (${mail.lastFailure.kind}, ${new Date(mail.lastFailure.at).toLocaleString()}): ${mail.lastFailure.error}`}
-        </p>
-      )}
-      <form className="inline-form" onSubmit={onInvite} aria-label="Invite">
-        <div className="field">
-          <label htmlFor="invite-email">Email to invite</label>
-          <input id="invite-email" name="email" type="email" required maxLength={254} />
-        </div>
+      {settings && <SignupModeField settings={settings} onChange={setMode} />}
+      {settings && <MailStatus mail={settings.mail} />}
+      <form
+        className="inline-form"
+        onSubmit={(e) => {
+          setLink(null);
+          invite(e);
+        }}
+        aria-label="Invite"
+      >
+        <Field
+          id="invite-email"
+          label="Email to invite"
+          name="email"
+          type="email"
+          required
+          maxLength={254}
+        />
         <div className="field">
           <label htmlFor="invite-role">Role</label>
           <select id="invite-role" name="role" defaultValue="user">
@@ -128,11 +83,11 @@ export function InvitationsSection() {
             <option value="admin">admin</option>
           </select>
         </div>
-        <button type="submit" className="btn btn-primary" disabled={busy}>
-          {busy ? "Inviting…" : "Invite"}
+        <button type="submit" className="btn btn-primary" disabled={actions.pending}>
+          {actions.pending ? "Inviting…" : "Invite"}
         </button>
       </form>
-      <SectionStatus error={error ?? doc.error} ok={ok} />
+      <SectionStatus error={actions.outcome.error ?? doc.error} ok={actions.outcome.ok} />
       {link && (
         <LinkToHandOver
           id="invite-link"
@@ -140,46 +95,99 @@ export function InvitationsSection() {
           url={link.url}
         />
       )}
-      {invitations && invitations.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">Invitations</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {invitations.map((i) => (
-                <tr key={i.id}>
-                  <td>{i.email}</td>
-                  <td>{i.role}</td>
-                  <td>{i.status}</td>
-                  <td>{new Date(i.expiresAt).toLocaleString()}</td>
-                  <td>
-                    {i.status === "pending" && (
-                      <button
-                        type="button"
-                        className="btn btn-small"
-                        aria-label={`Revoke the invitation for ${i.email}`}
-                        onClick={() => void revoke(i)}
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {doc.data && doc.data.invitations.length > 0 && (
+        <InvitationsTable invitations={doc.data.invitations} onRevoke={revoke} />
       )}
     </section>
+  );
+}
+
+function SignupModeField({
+  settings,
+  onChange,
+}: {
+  settings: AdminSettings;
+  onChange: (mode: SignupMode) => void;
+}) {
+  return (
+    <div className="field">
+      <label htmlFor="signup-mode">Who can create an account</label>
+      <select
+        id="signup-mode"
+        value={settings.signupMode}
+        onChange={(e) => onChange(e.target.value as SignupMode)}
+      >
+        {MODES.map((m) => (
+          <option key={m.value} value={m.value}>
+            {m.label}
+          </option>
+        ))}
+      </select>
+      <small className="muted">
+        The server starts with <code>SIGNUP_MODE={settings.signupModeDefault}</code>; this choice is
+        stored and wins over it.
+      </small>
+    </div>
+  );
+}
+
+function MailStatus({ mail }: { mail: AdminSettings["mail"] }) {
+  return (
+    <p className="muted" data-testid="mail-status">
+      {mail.configured
+        ? `Mail: ${mail.sent} sent, ${mail.failed} failed.`
+        : "Mail: no SMTP server is set up (SMTP_URL): invitation and reset links are shown here to hand over."}
+      {mail.lastFailure &&
+        ` Last failure (${mail.lastFailure.kind}, ${new Date(mail.lastFailure.at).toLocaleString()}): ${mail.lastFailure.error}`}
+    </p>
+  );
+}
+
+function InvitationsTable({
+  invitations,
+  onRevoke,
+}: {
+  invitations: Invitation[];
+  onRevoke: (i: Invitation) => void;
+}) {
+  return (
+    <div className="table-wrap">
+      <table>
+        <caption className="visually-hidden">Invitations</caption>
+        <thead>
+          <tr>
+            <th scope="col">Email</th>
+            <th scope="col">Role</th>
+            <th scope="col">Status</th>
+            <th scope="col">Expires</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {invitations.map((i) => (
+            <tr key={i.id}>
+              <td>{i.email}</td>
+              <td>{i.role}</td>
+              <td>{i.status}</td>
+              <td>{new Date(i.expiresAt).toLocaleString()}</td>
+              <td>
+                {i.status === "pending" && (
+                  <button
+                    type="button"
+                    className="btn btn-small"
+                    aria-label={`Revoke the invitation for ${i.email}`}
+                    onClick={() => onRevoke(i)}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

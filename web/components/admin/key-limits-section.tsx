@@ -1,9 +1,11 @@
 "use client";
 
-import { useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import { api } from "@/lib/api";
-import type { AdminApiKey, AdminUser, KeyLimits } from "@/lib/types";
-import { errorText, SectionStatus } from "../section-status";
+import type { AdminApiKey, KeyLimits } from "@/lib/types";
+import { SectionStatus } from "../section-status";
+import { useActions } from "../use-form-action";
+import { useResource } from "../use-resource";
 
 const FIELDS: { key: keyof KeyLimits; label: string }[] = [
   { key: "requestsPerMinute", label: "Requests per minute" },
@@ -32,43 +34,18 @@ const fromDraft = (d: Draft): KeyLimits => {
   };
 };
 
+const loadUsers = () => api.adminUsers();
+
 /** Admins set an API key's own limits, checked on top of its owner's. */
 export function KeyLimitsSection() {
-  const [users, setUsers] = useState<AdminUser[]>([]);
+  const users = useResource(loadUsers);
   const [userId, setUserId] = useState("");
-  const [keys, setKeys] = useState<AdminApiKey[] | null>(null);
-  const [drafts, setDrafts] = useState<Record<string, Draft>>({});
-  const [error, setError] = useState<string | null>(null);
-  const [ok, setOk] = useState<string | null>(null);
-
-  useEffect(() => {
-    api.adminUsers().then(setUsers, (err) => setError(errorText(err)));
-  }, []);
-  useEffect(() => {
-    if (!userId) return;
-    setKeys(null);
-    api.adminUserApiKeys(userId).then(
-      (list) => {
-        setKeys(list);
-        setDrafts(Object.fromEntries(list.map((k) => [k.id, toDraft(k.limits)])));
-      },
-      (err) => setError(errorText(err)),
-    );
-  }, [userId]);
-
-  async function save(k: AdminApiKey) {
-    setError(null);
-    setOk(null);
-    const draft = drafts[k.id];
-    if (!draft) return;
-    try {
-      const saved = await api.adminSetKeyLimits(k.id, fromDraft(draft));
-      setDrafts((d) => ({ ...d, [k.id]: toDraft(saved.overrides) }));
-      setOk(`Saved the limits of key ${k.name ?? k.start ?? k.id}.`);
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+  const actions = useActions();
+  const save = (k: AdminApiKey, limits: KeyLimits, saved: (l: KeyLimits) => void) =>
+    actions.run(async () => {
+      saved((await api.adminSetKeyLimits(k.id, limits)).overrides);
+      return { ok: `Saved the limits of key ${k.name ?? k.start ?? k.id}.` };
+    });
 
   return (
     <section className="panel" aria-labelledby="key-limits-h">
@@ -80,72 +57,83 @@ export function KeyLimitsSection() {
         <label htmlFor="key-limits-user">Owner</label>
         <select id="key-limits-user" value={userId} onChange={(e) => setUserId(e.target.value)}>
           <option value="">Choose a user…</option>
-          {users.map((u) => (
+          {(users.data ?? []).map((u) => (
             <option key={u.id} value={u.id}>
               {u.email}
             </option>
           ))}
         </select>
       </div>
-      <SectionStatus error={error} ok={ok} />
-      {!userId ? null : keys === null ? (
-        <p className="muted">Loading…</p>
-      ) : keys.length === 0 ? (
-        <p className="muted">This user has no API keys.</p>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">API keys and their own limits</caption>
-            <thead>
-              <tr>
-                <th scope="col">Key</th>
-                {FIELDS.map((f) => (
-                  <th key={f.key} scope="col">
-                    {f.label}
-                  </th>
-                ))}
-                <th scope="col">
-                  <span className="visually-hidden">Save</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.map((k) => {
-                const name = k.name ?? k.start ?? k.id;
-                const draft = drafts[k.id] ?? toDraft(k.limits);
-                return (
-                  <tr key={k.id}>
-                    <td>{name}</td>
-                    {FIELDS.map((f) => (
-                      <td key={f.key}>
-                        <input
-                          type="number"
-                          min={0}
-                          step={1}
-                          inputMode="numeric"
-                          aria-label={`${f.label} for key ${name}`}
-                          value={draft[f.key]}
-                          onChange={(e) =>
-                            setDrafts((d) => ({
-                              ...d,
-                              [k.id]: { ...draft, [f.key]: e.target.value },
-                            }))
-                          }
-                        />
-                      </td>
-                    ))}
-                    <td>
-                      <button type="button" onClick={() => void save(k)}>
-                        Save <span className="visually-hidden">limits of key {name}</span>
-                      </button>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <SectionStatus error={actions.outcome.error ?? users.error} ok={actions.outcome.ok} />
+      {/* A new owner is a new table: nothing of the previous one's keys stays on screen. */}
+      {userId ? <KeysTable key={userId} userId={userId} onSave={save} /> : null}
     </section>
+  );
+}
+
+type Save = (k: AdminApiKey, limits: KeyLimits, saved: (l: KeyLimits) => void) => void;
+
+/** The user's API keys, one row each with its own limits to edit and save. */
+function KeysTable({ userId, onSave }: { userId: string; onSave: Save }) {
+  const load = useCallback(() => api.adminUserApiKeys(userId), [userId]);
+  const keys = useResource(load);
+  if (keys.error) return <SectionStatus error={keys.error} />;
+  if (keys.data === null) return <p className="muted">Loading…</p>;
+  if (keys.data.length === 0) return <p className="muted">This user has no API keys.</p>;
+  return (
+    <div className="table-wrap">
+      <table>
+        <caption className="visually-hidden">API keys and their own limits</caption>
+        <thead>
+          <tr>
+            <th scope="col">Key</th>
+            {FIELDS.map((f) => (
+              <th key={f.key} scope="col">
+                {f.label}
+              </th>
+            ))}
+            <th scope="col">
+              <span className="visually-hidden">Save</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {keys.data.map((k) => (
+            <KeyRow key={k.id} apiKey={k} onSave={onSave} />
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function KeyRow({ apiKey: k, onSave }: { apiKey: AdminApiKey; onSave: Save }) {
+  const [draft, setDraft] = useState(() => toDraft(k.limits));
+  const name = k.name ?? k.start ?? k.id;
+  return (
+    <tr>
+      <td>{name}</td>
+      {FIELDS.map((f) => (
+        <td key={f.key}>
+          <input
+            type="number"
+            min={0}
+            step={1}
+            inputMode="numeric"
+            aria-label={`${f.label} for key ${name}`}
+            value={draft[f.key]}
+            onChange={(e) => setDraft({ ...draft, [f.key]: e.target.value })}
+          />
+        </td>
+      ))}
+      <td>
+        <button
+          type="button"
+          onClick={() => onSave(k, fromDraft(draft), (saved) => setDraft(toDraft(saved)))}
+        >
+          Save <span className="visually-hidden">limits of key {name}</span>
+        </button>
+      </td>
+    </tr>
   );
 }

@@ -4,78 +4,71 @@ import Link from "next/link";
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, api } from "@/lib/api";
 import type { AdminUser, Role } from "@/lib/types";
-import { errorText, SectionStatus } from "../section-status";
+import { SectionStatus } from "../section-status";
 import { useSession } from "../shell/session";
+import { useActions } from "../use-form-action";
+import { useResource } from "../use-resource";
 import { LinkToHandOver } from "./link-to-hand-over";
+
+type Patch = { role?: Role; disabled?: boolean };
+
+/** What a saved change says: "role admin", "disabled"… */
+const describePatch = (patch: Patch) =>
+  [
+    patch.role !== undefined ? `role ${patch.role}` : "",
+    patch.disabled !== undefined ? (patch.disabled ? "disabled" : "enabled") : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
 
 export function UsersSection() {
   const { user: me } = useSession();
   const [q, setQ] = useState("");
-  const [users, setUsers] = useState<AdminUser[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [query, setQuery] = useState("");
   const [needs2fa, setNeeds2fa] = useState(false);
-  const [ok, setOk] = useState<string | null>(null);
   const [resetLink, setResetLink] = useState<{ email: string; url: string } | null>(null);
-
-  const reload = useCallback(async (query: string) => {
-    try {
-      setUsers(await api.adminUsers(query.trim() || undefined));
-      setError(null);
-    } catch (err) {
-      // REQUIRE_ADMIN_2FA on the gateway: admins must turn on two-factor first.
-      if (err instanceof ApiError && err.code === "TWO_FACTOR_REQUIRED") setNeeds2fa(true);
-      else setError(errorText(err));
-    }
-  }, []);
+  // Searching waits for a pause in typing.
   useEffect(() => {
-    const t = setTimeout(() => void reload(q), q ? 250 : 0);
+    const t = setTimeout(() => setQuery(q.trim()), q ? 250 : 0);
     return () => clearTimeout(t);
-  }, [q, reload]);
+  }, [q]);
+  const load = useCallback(() => api.adminUsers(query || undefined), [query]);
+  // REQUIRE_ADMIN_2FA on the gateway: admins must turn on two-factor first.
+  const onError = useCallback((err: unknown) => {
+    const needs = err instanceof ApiError && err.code === "TWO_FACTOR_REQUIRED";
+    if (needs) setNeeds2fa(true);
+    return needs;
+  }, []);
+  const users = useResource(load, { onError });
+  const actions = useActions();
 
-  async function update(u: AdminUser, patch: { role?: Role; disabled?: boolean }) {
-    setError(null);
-    setOk(null);
+  const update = (u: AdminUser, patch: Patch) => {
     // Optimistic: the control reflects the choice at once; a failure reloads the list.
-    setUsers((list) => (list ? list.map((x) => (x.id === u.id ? { ...x, ...patch } : x)) : list));
-    try {
-      const updated = await api.adminUpdateUser(u.id, patch);
-      const what = [
-        patch.role !== undefined ? `role ${patch.role}` : "",
-        patch.disabled !== undefined ? (patch.disabled ? "disabled" : "enabled") : "",
-      ].filter(Boolean);
-      setOk(`Saved: ${u.email} ${what.join(", ")}.`);
-      setUsers((list) =>
-        list ? list.map((x) => (x.id === u.id ? { ...x, ...patch, ...(updated ?? {}) } : x)) : list,
-      );
-    } catch (err) {
-      setError(errorText(err));
-      await reload(q);
-    }
-  }
-
-  async function approve(u: AdminUser) {
-    setError(null);
-    setOk(null);
-    try {
+    const merge = (extra: Partial<AdminUser>) => (list: AdminUser[] | null) =>
+      list ? list.map((x) => (x.id === u.id ? { ...x, ...patch, ...extra } : x)) : list;
+    users.setData(merge({}));
+    actions.run(async () => {
+      try {
+        users.setData(merge(await api.adminUpdateUser(u.id, patch)));
+        return { ok: `Saved: ${u.email} ${describePatch(patch)}.` };
+      } catch (err) {
+        await users.reload();
+        throw err;
+      }
+    });
+  };
+  const approve = (u: AdminUser) =>
+    actions.run(async () => {
       await api.adminApprove(u.id);
-      setOk(`${u.email} is approved.`);
-      await reload(q);
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
-
-  async function makeResetLink(u: AdminUser) {
-    setError(null);
-    setOk(null);
-    try {
+      await users.reload();
+      return { ok: `${u.email} is approved.` };
+    });
+  const makeResetLink = (u: AdminUser) =>
+    actions.run(async () => {
       const { link } = await api.adminResetLink(u.id);
       setResetLink({ email: u.email, url: link });
-      setOk(`Password-reset link for ${u.email} (valid one hour, once): hand it over.`);
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+      return { ok: `Password-reset link for ${u.email} (valid one hour, once): hand it over.` };
+    });
 
   return (
     <section className="panel" aria-labelledby="users-h">
@@ -90,7 +83,7 @@ export function UsersSection() {
           onChange={(e) => setQ(e.target.value)}
         />
       </div>
-      <SectionStatus error={error} ok={ok} />
+      <SectionStatus error={actions.outcome.error ?? users.error} ok={actions.outcome.ok} />
       {resetLink && (
         <LinkToHandOver
           id="reset-link"
@@ -103,9 +96,11 @@ export function UsersSection() {
           Administration requires two-factor authentication.{" "}
           <Link href="/account">Enable it in your account</Link>, then come back.
         </p>
-      ) : users === null ? (
-        <p className="muted">Loading…</p>
-      ) : users.length === 0 ? (
+      ) : users.data === null ? (
+        users.error ? null : (
+          <p className="muted">Loading…</p>
+        )
+      ) : users.data.length === 0 ? (
         <p className="muted">No users match.</p>
       ) : (
         <div className="table-wrap">
@@ -124,62 +119,86 @@ export function UsersSection() {
               </tr>
             </thead>
             <tbody>
-              {users.map((u) => {
-                const self = u.id === me.id;
-                return (
-                  <tr key={u.id}>
-                    <td>{u.name}</td>
-                    <td>
-                      {u.email} {u.pending && <span className="badge badge-bad">pending</span>}
-                    </td>
-                    <td>
-                      <select
-                        aria-label={`Role of ${u.email}`}
-                        value={u.role}
-                        disabled={self}
-                        onChange={(e) => void update(u, { role: e.target.value as Role })}
-                      >
-                        <option value="user">user</option>
-                        <option value="admin">admin</option>
-                      </select>
-                    </td>
-                    <td>
-                      <input
-                        type="checkbox"
-                        aria-label={`Disable ${u.email}`}
-                        checked={u.disabled}
-                        disabled={self}
-                        onChange={(e) => void update(u, { disabled: e.target.checked })}
-                      />
-                    </td>
-                    <td>{new Date(u.createdAt).toLocaleDateString()}</td>
-                    <td className="inline">
-                      {u.pending && (
-                        <button
-                          type="button"
-                          className="btn btn-small btn-primary"
-                          aria-label={`Approve ${u.email}`}
-                          onClick={() => void approve(u)}
-                        >
-                          Approve
-                        </button>
-                      )}
-                      <button
-                        type="button"
-                        className="btn btn-small"
-                        aria-label={`Password-reset link for ${u.email}`}
-                        onClick={() => void makeResetLink(u)}
-                      >
-                        Reset link
-                      </button>
-                    </td>
-                  </tr>
-                );
-              })}
+              {users.data.map((u) => (
+                <UserRow
+                  key={u.id}
+                  user={u}
+                  self={u.id === me.id}
+                  onUpdate={update}
+                  onApprove={approve}
+                  onResetLink={makeResetLink}
+                />
+              ))}
             </tbody>
           </table>
         </div>
       )}
     </section>
+  );
+}
+
+/** One user of the admin table: role, disabled, approve (pending accounts), reset link. */
+function UserRow({
+  user: u,
+  self,
+  onUpdate,
+  onApprove,
+  onResetLink,
+}: {
+  user: AdminUser;
+  /** The signed-in admin: role and disabled cannot be changed. */
+  self: boolean;
+  onUpdate: (u: AdminUser, patch: Patch) => void;
+  onApprove: (u: AdminUser) => void;
+  onResetLink: (u: AdminUser) => void;
+}) {
+  return (
+    <tr>
+      <td>{u.name}</td>
+      <td>
+        {u.email} {u.pending && <span className="badge badge-bad">pending</span>}
+      </td>
+      <td>
+        <select
+          aria-label={`Role of ${u.email}`}
+          value={u.role}
+          disabled={self}
+          onChange={(e) => onUpdate(u, { role: e.target.value as Role })}
+        >
+          <option value="user">user</option>
+          <option value="admin">admin</option>
+        </select>
+      </td>
+      <td>
+        <input
+          type="checkbox"
+          aria-label={`Disable ${u.email}`}
+          checked={u.disabled}
+          disabled={self}
+          onChange={(e) => onUpdate(u, { disabled: e.target.checked })}
+        />
+      </td>
+      <td>{new Date(u.createdAt).toLocaleDateString()}</td>
+      <td className="inline">
+        {u.pending && (
+          <button
+            type="button"
+            className="btn btn-small btn-primary"
+            aria-label={`Approve ${u.email}`}
+            onClick={() => onApprove(u)}
+          >
+            Approve
+          </button>
+        )}
+        <button
+          type="button"
+          className="btn btn-small"
+          aria-label={`Password-reset link for ${u.email}`}
+          onClick={() => onResetLink(u)}
+        >
+          Reset link
+        </button>
+      </td>
+    </tr>
   );
 }

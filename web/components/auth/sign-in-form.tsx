@@ -40,58 +40,7 @@ export function SignInForm({ next }: { next: string }) {
     }
   });
 
-  const totp = useFormAction(async (form) => {
-    let retryAfter: number | undefined;
-    try {
-      const res = await authClient.twoFactor.verifyTotp(
-        {
-          code: String(form.get("code")).replace(/\s+/g, ""),
-          trustDevice: form.get("trust") === "on",
-        },
-        {
-          onError: (ctx) => {
-            retryAfter = retryAfterFrom(ctx.response.headers);
-          },
-        },
-      );
-      if (res.error) return { error: authErrorMessage(res.error, retryAfter, "two-factor") };
-      done();
-      return {};
-    } catch {
-      return { error: authErrorMessage({ status: 0 }) };
-    }
-  });
-
-  if (step === "totp") {
-    return (
-      // A distinct key: React must not reuse the password input (and its value) for the code.
-      <form key="totp" onSubmit={totp.onSubmit} className="stack" aria-labelledby="totp-heading">
-        <h1 id="totp-heading">Two-factor authentication</h1>
-        <p className="muted">Enter the 6-digit code from your authenticator app.</p>
-        <Field
-          id="code"
-          label="Authentication code"
-          name="code"
-          inputMode="numeric"
-          autoComplete="one-time-code"
-          minLength={6}
-          maxLength={8}
-          required
-          autoFocus
-        />
-        <label className="check">
-          <input type="checkbox" name="trust" /> Trust this device for 30 days
-        </label>
-        <FormError message={totp.outcome.error ?? null} />
-        <button type="submit" className="btn btn-primary btn-block" disabled={totp.pending}>
-          {totp.pending ? "Verifying…" : "Verify"}
-        </button>
-        <button type="button" className="btn btn-ghost" onClick={() => setStep("password")}>
-          Back
-        </button>
-      </form>
-    );
-  }
+  if (step === "totp") return <TotpStep onDone={done} onBack={() => setStep("password")} />;
 
   return (
     <form
@@ -120,6 +69,59 @@ export function SignInForm({ next }: { next: string }) {
         <br />
         No account yet? <Link href={`/sign-up?next=${encodeURIComponent(next)}`}>Sign up</Link>
       </p>
+    </form>
+  );
+}
+
+/** The second step for an account with two-factor authentication: the authenticator's code. */
+function TotpStep({ onDone, onBack }: { onDone: () => void; onBack: () => void }) {
+  const totp = useFormAction(async (form) => {
+    let retryAfter: number | undefined;
+    try {
+      const res = await authClient.twoFactor.verifyTotp(
+        {
+          code: String(form.get("code")).replace(/\s+/g, ""),
+          trustDevice: form.get("trust") === "on",
+        },
+        {
+          onError: (ctx) => {
+            retryAfter = retryAfterFrom(ctx.response.headers);
+          },
+        },
+      );
+      if (res.error) return { error: authErrorMessage(res.error, retryAfter, "two-factor") };
+      onDone();
+      return {};
+    } catch {
+      return { error: authErrorMessage({ status: 0 }) };
+    }
+  });
+  return (
+    // Its own component: React never reuses the password input (and its value) for the code.
+    <form onSubmit={totp.onSubmit} className="stack" aria-labelledby="totp-heading">
+      <h1 id="totp-heading">Two-factor authentication</h1>
+      <p className="muted">Enter the 6-digit code from your authenticator app.</p>
+      <Field
+        id="code"
+        label="Authentication code"
+        name="code"
+        inputMode="numeric"
+        autoComplete="one-time-code"
+        minLength={6}
+        maxLength={8}
+        required
+        autoFocus
+      />
+      <label className="check">
+        <input type="checkbox" name="trust" /> Trust this device for 30 days
+      </label>
+      <FormError message={totp.outcome.error ?? null} />
+      <button type="submit" className="btn btn-primary btn-block" disabled={totp.pending}>
+        {totp.pending ? "Verifying…" : "Verify"}
+      </button>
+      <button type="button" className="btn btn-ghost" onClick={onBack}>
+        Back
+      </button>
     </form>
   );
 }
