@@ -6,6 +6,7 @@ import type { ApiKey, CreatedApiKey } from "@/lib/types";
 import { CopyButton } from "../copy-button";
 import { Field } from "../field";
 import { SectionStatus } from "../section-status";
+import { hiddenHeader, Table } from "../table";
 import { useActions } from "../use-form-action";
 import { useResource } from "../use-resource";
 
@@ -100,45 +101,31 @@ function NewKey({ created, onDone }: { created: CreatedApiKey; onDone: () => voi
 
 function KeysTable({ keys, onRevoke }: { keys: ApiKey[]; onRevoke: (k: ApiKey) => void }) {
   return (
-    <div className="table-wrap">
-      <table>
-        <caption className="visually-hidden">Your API keys</caption>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Starts with</th>
-            <th scope="col">Created</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Last used</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {keys.map((k) => (
-            <tr key={k.id}>
-              <td>{k.name ?? "—"}</td>
-              <td>
-                <code>{k.start ? `${k.start}…` : "—"}</code>
-              </td>
-              <td>{date(k.createdAt)}</td>
-              <td>{date(k.expiresAt)}</td>
-              <td>{date(k.lastUsedAt)}</td>
-              <td>
-                <button
-                  type="button"
-                  className="btn btn-small btn-danger"
-                  aria-label={`Revoke ${k.name ?? k.start ?? "key"}`}
-                  onClick={() => onRevoke(k)}
-                >
-                  Revoke
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      caption="Your API keys"
+      columns={["Name", "Starts with", "Created", "Expires", "Last used", hiddenHeader("Actions")]}
+    >
+      {keys.map((k) => (
+        <tr key={k.id}>
+          <td>{k.name ?? "—"}</td>
+          <td>
+            <code>{k.start ? `${k.start}…` : "—"}</code>
+          </td>
+          <td>{date(k.createdAt)}</td>
+          <td>{date(k.expiresAt)}</td>
+          <td>{date(k.lastUsedAt)}</td>
+          <td>
+            <button
+              type="button"
+              className="btn btn-small btn-danger"
+              aria-label={`Revoke ${k.name ?? k.start ?? "key"}`}
+              onClick={() => onRevoke(k)}
+            >
+              Revoke
+            </button>
+          </td>
+        </tr>
+      ))}
+    </Table>
   );
 }

@@ -5,6 +5,7 @@ import { api } from "@/lib/api";
 import type { AdminSettings, Invitation, Role, SignupMode } from "@/lib/types";
 import { Field } from "../field";
 import { SectionStatus } from "../section-status";
+import { hiddenHeader, Table } from "../table";
 import { useActions } from "../use-form-action";
 import { useResource } from "../use-resource";
 import { LinkToHandOver } from "./link-to-hand-over";
@@ -151,43 +152,30 @@ function InvitationsTable({
   onRevoke: (i: Invitation) => void;
 }) {
   return (
-    <div className="table-wrap">
-      <table>
-        <caption className="visually-hidden">Invitations</caption>
-        <thead>
-          <tr>
-            <th scope="col">Email</th>
-            <th scope="col">Role</th>
-            <th scope="col">Status</th>
-            <th scope="col">Expires</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {invitations.map((i) => (
-            <tr key={i.id}>
-              <td>{i.email}</td>
-              <td>{i.role}</td>
-              <td>{i.status}</td>
-              <td>{new Date(i.expiresAt).toLocaleString()}</td>
-              <td>
-                {i.status === "pending" && (
-                  <button
-                    type="button"
-                    className="btn btn-small"
-                    aria-label={`Revoke the invitation for ${i.email}`}
-                    onClick={() => onRevoke(i)}
-                  >
-                    Revoke
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      caption="Invitations"
+      columns={["Email", "Role", "Status", "Expires", hiddenHeader("Actions")]}
+    >
+      {invitations.map((i) => (
+        <tr key={i.id}>
+          <td>{i.email}</td>
+          <td>{i.role}</td>
+          <td>{i.status}</td>
+          <td>{new Date(i.expiresAt).toLocaleString()}</td>
+          <td>
+            {i.status === "pending" && (
+              <button
+                type="button"
+                className="btn btn-small"
+                aria-label={`Revoke the invitation for ${i.email}`}
+                onClick={() => onRevoke(i)}
+              >
+                Revoke
+              </button>
+            )}
+          </td>
+        </tr>
+      ))}
+    </Table>
   );
 }

@@ -4,6 +4,7 @@ import { useCallback, useState } from "react";
 import { api } from "@/lib/api";
 import type { AdminApiKey, KeyLimits } from "@/lib/types";
 import { SectionStatus } from "../section-status";
+import { hiddenHeader, Table } from "../table";
 import { useActions } from "../use-form-action";
 import { useResource } from "../use-resource";
 
@@ -81,29 +82,14 @@ function KeysTable({ userId, onSave }: { userId: string; onSave: Save }) {
   if (keys.data === null) return <p className="muted">Loading…</p>;
   if (keys.data.length === 0) return <p className="muted">This user has no API keys.</p>;
   return (
-    <div className="table-wrap">
-      <table>
-        <caption className="visually-hidden">API keys and their own limits</caption>
-        <thead>
-          <tr>
-            <th scope="col">Key</th>
-            {FIELDS.map((f) => (
-              <th key={f.key} scope="col">
-                {f.label}
-              </th>
-            ))}
-            <th scope="col">
-              <span className="visually-hidden">Save</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {keys.data.map((k) => (
-            <KeyRow key={k.id} apiKey={k} onSave={onSave} />
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      caption="API keys and their own limits"
+      columns={["Key", ...FIELDS.map((f) => f.label), hiddenHeader("Save")]}
+    >
+      {keys.data.map((k) => (
+        <KeyRow key={k.id} apiKey={k} onSave={onSave} />
+      ))}
+    </Table>
   );
 }
 

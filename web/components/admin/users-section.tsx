@@ -6,6 +6,7 @@ import { ApiError, api } from "@/lib/api";
 import type { AdminUser, Role } from "@/lib/types";
 import { SectionStatus } from "../section-status";
 import { useSession } from "../shell/session";
+import { hiddenHeader, Table } from "../table";
 import { useActions } from "../use-form-action";
 import { useResource } from "../use-resource";
 import { LinkToHandOver } from "./link-to-hand-over";
@@ -103,35 +104,21 @@ export function UsersSection() {
       ) : users.data.length === 0 ? (
         <p className="muted">No users match.</p>
       ) : (
-        <div className="table-wrap">
-          <table>
-            <caption className="visually-hidden">Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Disabled</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {users.data.map((u) => (
-                <UserRow
-                  key={u.id}
-                  user={u}
-                  self={u.id === me.id}
-                  onUpdate={update}
-                  onApprove={approve}
-                  onResetLink={makeResetLink}
-                />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption="Users"
+          columns={["Name", "Email", "Role", "Disabled", "Created", hiddenHeader("Actions")]}
+        >
+          {users.data.map((u) => (
+            <UserRow
+              key={u.id}
+              user={u}
+              self={u.id === me.id}
+              onUpdate={update}
+              onApprove={approve}
+              onResetLink={makeResetLink}
+            />
+          ))}
+        </Table>
       )}
     </section>
   );
