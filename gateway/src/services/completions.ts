@@ -67,11 +67,6 @@ interface Call {
   budget: number;
 }
 
-async function* prepend(first: Chunk, rest: AsyncGenerator<Chunk>): AsyncGenerator<Chunk> {
-  yield first;
-  yield* rest;
-}
-
 async function* replay(chunks: Chunk[]): AsyncGenerator<Chunk> {
   yield* chunks;
 }
@@ -242,16 +237,24 @@ export class CompletionService {
   /** Relays a stream's chunks, counting tokens; cuts it when it crosses the reservation. */
   private async *relay(call: Call, up: Upstream<Head>, head: Peeked): AsyncGenerator<Chunk> {
     const tally = new StreamTally(call);
+    const { events } = head;
     try {
-      for await (const chunk of prepend(head.first, head.events)) {
+      // The peeked first chunk, then the rest (no extra generator in between: this is the
+      // per-chunk hot path).
+      let chunk: Chunk | undefined = head.first;
+      while (chunk !== undefined) {
         const next = tally.see(chunk);
         if (next === CUT) break;
         if (next === RELAY) yield chunk;
+        const read: IteratorResult<Chunk> = await events.next();
+        chunk = read.done ? undefined : read.value;
       }
     } catch (err) {
       tally.failed = err instanceof HttpError ? err.code : "UPSTREAM_ERROR";
       throw err;
     } finally {
+      // Stops the upstream read when the stream ends early (cut, client gone, failure).
+      await events.return(undefined);
       up.release(tally.failed !== null);
       await this.endStream(call, up, tally);
     }
