@@ -83,7 +83,7 @@ describe("stalled llm-servers", () => {
         ...(signal ? { signal } : {}),
       });
     const lastUsage = () => lastRow(app, s.userId);
-    return { app, post, lastUsage };
+    return { app, post, lastUsage, url, token: s.token };
   }
 
   it("a SIGSTOP'd server's stream moves to the free server before its first byte", async () => {
@@ -210,4 +210,40 @@ describe("stalled llm-servers", () => {
     }
     expect(row).toMatchObject({ status: 499, outcome: "cancelled", errorCode: null });
   });
+
+  it.each([
+    ["a JSON completion", "/v1/chat/completions"],
+    ["a model list", "/v1/models"],
+    ["an analyze call", "/api/analyze"],
+  ])(
+    "%s whose client gives up is recorded as 499 too (one outcome for every LLM route)",
+    async (_what, path) => {
+      const { url, token, lastUsage } = await gateway([await silentServer(cleanup)], 10_000);
+      const body =
+        path === "/v1/models"
+          ? undefined
+          : JSON.stringify(path === "/api/analyze" ? { text: "hi" } : chat("hi"));
+      const controller = new AbortController();
+      const pending = fetch(`${url}${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: { ...bearer(token), ...(body === undefined ? {} : JSON_CT) },
+        ...(body === undefined ? {} : { body }),
+        signal: controller.signal,
+      }).catch(() => "aborted");
+      await new Promise((r) => setTimeout(r, 300));
+      controller.abort();
+      expect(await pending).toBe("aborted");
+      let row: Record<string, unknown> | undefined;
+      for (let i = 0; i < 50 && !row; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        row = await lastUsage();
+      }
+      expect(row).toMatchObject({
+        route: path,
+        status: 499,
+        outcome: "cancelled",
+        errorCode: null,
+      });
+    },
+  );
 });
