@@ -89,10 +89,19 @@ async def chat_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator[BaseM
     tokens = TokenChunks(
         lambda index, text: chunk([ChatChunkChoice(index=index, delta=ChatDelta(content=text))])
     )
-    for index in range(len(job.choices)):
-        yield chunk([ChatChunkChoice(index=index, delta=ChatDelta(role="assistant", content=""))])
+    # The role chunks go out with the first event, not before: until then the request may be
+    # waiting for a slot, and a proxy that times the first chunk (the gateway's first-token
+    # timeout) must not take a queued request for one that started and then went quiet.
+    roles = [
+        chunk([ChatChunkChoice(index=index, delta=ChatDelta(role="assistant", content=""))])
+        for index in range(len(job.choices))
+    ]
     wants_logprobs = reply.wants_logprobs
     async for index, event in stream:
+        if roles:
+            for role in roles:
+                yield role
+            roles = []
         if isinstance(event, TokenOut) and not wants_logprobs:
             yield tokens.encode(index, event.text)
         elif isinstance(event, TokenOut):
@@ -109,6 +118,8 @@ async def chat_chunks(stream: ChoiceStream, reply: Reply) -> AsyncIterator[BaseM
             yield chunk(
                 [ChatChunkChoice(index=index, delta=ChatDelta(), finish_reason=event.reason)]
             )
+    for role in roles:
+        yield role
     if include_usage:
         yield chunk([], usage_body(usage))
 
