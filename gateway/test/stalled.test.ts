@@ -196,10 +196,13 @@ describe("stalled llm-servers", () => {
     expect(models.json().error).toMatchObject({ code: "UPSTREAM_TIMEOUT", message });
   });
 
-  it("a client that gives up while the server is silent is recorded as 499, not 502", async () => {
-    const { post, lastUsage } = await gateway([await silentServer(cleanup)], 10_000);
+  /** Sends a call, gives up after 300 ms, and returns the usage row it left. */
+  async function giveUp(
+    send: (signal: AbortSignal) => Promise<Response>,
+    lastUsage: () => Promise<Record<string, unknown> | undefined>,
+  ) {
     const controller = new AbortController();
-    const pending = post(chat("hi", { stream: true }), controller.signal).catch(() => "aborted");
+    const pending = send(controller.signal).catch(() => "aborted");
     await new Promise((r) => setTimeout(r, 300));
     controller.abort();
     expect(await pending).toBe("aborted");
@@ -208,6 +211,12 @@ describe("stalled llm-servers", () => {
       await new Promise((r) => setTimeout(r, 20));
       row = await lastUsage();
     }
+    return row;
+  }
+
+  it("a client that gives up while the server is silent is recorded as 499, not 502", async () => {
+    const { post, lastUsage } = await gateway([await silentServer(cleanup)], 10_000);
+    const row = await giveUp((signal) => post(chat("hi", { stream: true }), signal), lastUsage);
     expect(row).toMatchObject({ status: 499, outcome: "cancelled", errorCode: null });
   });
 
@@ -223,21 +232,14 @@ describe("stalled llm-servers", () => {
         path === "/v1/models"
           ? undefined
           : JSON.stringify(path === "/api/analyze" ? { text: "hi" } : chat("hi"));
-      const controller = new AbortController();
-      const pending = fetch(`${url}${path}`, {
-        method: body === undefined ? "GET" : "POST",
-        headers: { ...bearer(token), ...(body === undefined ? {} : JSON_CT) },
-        ...(body === undefined ? {} : { body }),
-        signal: controller.signal,
-      }).catch(() => "aborted");
-      await new Promise((r) => setTimeout(r, 300));
-      controller.abort();
-      expect(await pending).toBe("aborted");
-      let row: Record<string, unknown> | undefined;
-      for (let i = 0; i < 50 && !row; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        row = await lastUsage();
-      }
+      const send = (signal: AbortSignal) =>
+        fetch(`${url}${path}`, {
+          method: body === undefined ? "GET" : "POST",
+          headers: { ...bearer(token), ...(body === undefined ? {} : JSON_CT) },
+          ...(body === undefined ? {} : { body }),
+          signal,
+        });
+      const row = await giveUp(send, lastUsage);
       expect(row).toMatchObject({
         route: path,
         status: 499,
