@@ -1,6 +1,6 @@
 "use client";
 
-import { useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import { api } from "@/lib/api";
 import {
   breakdownSeries,
@@ -12,8 +12,8 @@ import {
   lastUtcDays,
 } from "@/lib/charts";
 import type { AdminUsage, AdminUsageRow } from "@/lib/types";
-import { errorText } from "../section-status";
 import { DayBarChart, Facts } from "../usage-chart";
+import { useResource } from "../use-resource";
 
 type Dim = "user" | "model";
 
@@ -28,6 +28,22 @@ interface Loaded {
 
 const RANGES = [7, 14, 30];
 
+/** The section's queries for the last `range` UTC days, tokens per day broken down `by`. */
+async function loadUsage(range: number, by: Dim, signal: AbortSignal): Promise<Loaded> {
+  const days = lastUtcDays(range);
+  const from = days[0]?.from ?? new Date().toISOString();
+  const to = days[days.length - 1]?.to ?? new Date().toISOString();
+  const q = (groupBy: "day" | Dim, f = from, t = to) =>
+    api.adminUsage({ from: f, to: t, groupBy }, signal);
+  const [byDay, byUser, byModel, perDay] = await Promise.all([
+    q("day"),
+    q("user"),
+    q("model"),
+    Promise.all(days.map((d) => q(by, d.from, d.to).then((r) => ({ day: d.day, rows: r.rows })))),
+  ]);
+  return { days: days.map((d) => d.day), by, byDay, byUser, byModel, perDay };
+}
+
 /**
  * GET /api/admin/usage over the last N UTC days: totals; tokens per day by user or
  * model (one `groupBy` query per day); latency percentiles, cache-hit and error rates
@@ -36,36 +52,9 @@ const RANGES = [7, 14, 30];
 export function AdminUsageSection() {
   const [range, setRange] = useState(14);
   const [by, setBy] = useState<Dim>("user");
-  const [tick, setTick] = useState(0);
-  const [data, setData] = useState<Loaded | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const load = useCallback((signal: AbortSignal) => loadUsage(range, by, signal), [range, by]);
+  const { data, error, reload } = useResource(load);
 
-  useEffect(() => {
-    void tick;
-    const ctl = new AbortController();
-    const days = lastUtcDays(range);
-    const from = days[0]?.from ?? new Date().toISOString();
-    const to = days[days.length - 1]?.to ?? new Date().toISOString();
-    const q = (groupBy: "day" | Dim, f = from, t = to) =>
-      api.adminUsage({ from: f, to: t, groupBy }, ctl.signal);
-    Promise.all([
-      q("day"),
-      q("user"),
-      q("model"),
-      Promise.all(days.map((d) => q(by, d.from, d.to).then((r) => ({ day: d.day, rows: r.rows })))),
-    ]).then(
-      ([byDay, byUser, byModel, perDay]) => {
-        setData({ days: days.map((d) => d.day), by, byDay, byUser, byModel, perDay });
-        setError(null);
-      },
-      (e: unknown) => {
-        if (!ctl.signal.aborted) setError(errorText(e));
-      },
-    );
-    return () => ctl.abort();
-  }, [range, by, tick]);
-
-  const t = data?.byDay.totals;
   return (
     <section className="panel" aria-labelledby="admin-usage-h" data-testid="admin-usage-h">
       <h2 id="admin-usage-h">Usage</h2>
@@ -87,7 +76,7 @@ export function AdminUsageSection() {
             <option value="model">model</option>
           </select>
         </div>
-        <button type="button" className="btn" onClick={() => setTick((n) => n + 1)}>
+        <button type="button" className="btn" onClick={() => void reload()}>
           Refresh usage
         </button>
       </div>
@@ -96,55 +85,7 @@ export function AdminUsageSection() {
           {error}
         </p>
       ) : null}
-      {!data || !t ? (
-        error ? null : (
-          <p className="muted">Loading…</p>
-        )
-      ) : (
-        <>
-          <Facts
-            label="Totals over the period"
-            items={[
-              ["Requests", fmtInt(t.requests)],
-              ["Tokens", fmtInt(t.totalTokens)],
-              ["Error rate", fmtPct(t.errorRate)],
-              ["Cache-hit rate", fmtPct(t.cacheHitRate)],
-              ["Refused by limits", fmtInt(t.rejected)],
-              [
-                "Latency p50 / p95 / p99",
-                `${fmtMs(t.latencyP50Ms)} / ${fmtMs(t.latencyP95Ms)} / ${fmtMs(t.latencyP99Ms)}`,
-              ],
-              ["First token p50 / p95", `${fmtMs(t.ttftP50Ms)} / ${fmtMs(t.ttftP95Ms)}`],
-            ]}
-          />
-          <div className="chart-grid">
-            <DayBarChart
-              title={`Tokens per day by ${data.by}`}
-              data={breakdownSeries(data.perDay)}
-              stacked
-            />
-            <DayBarChart
-              title="Latency percentiles per day"
-              data={dayStatSeries(data.days, data.byDay.rows, [
-                { key: "latencyP50Ms", name: "p50" },
-                { key: "latencyP95Ms", name: "p95" },
-                { key: "latencyP99Ms", name: "p99" },
-              ])}
-              format={fmtMs}
-            />
-            <DayBarChart
-              title="Cache-hit and error rates per day"
-              data={dayStatSeries(data.days, data.byDay.rows, [
-                { key: "cacheHitRate", name: "cache hits" },
-                { key: "errorRate", name: "errors" },
-              ])}
-              format={fmtPct}
-            />
-          </div>
-          <StatsTable caption="Usage by user" head="User" rows={data.byUser.rows} />
-          <StatsTable caption="Usage by model" head="Model" rows={data.byModel.rows} />
-        </>
-      )}
+      {!data ? error ? null : <p className="muted">Loading…</p> : <UsageView data={data} />}
     </section>
   );
 }
@@ -211,5 +152,55 @@ function StatsTable({
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** Totals, the three charts and the tables of one loaded period. */
+function UsageView({ data }: { data: Loaded }) {
+  const t = data.byDay.totals;
+  return (
+    <>
+      <Facts
+        label="Totals over the period"
+        items={[
+          ["Requests", fmtInt(t.requests)],
+          ["Tokens", fmtInt(t.totalTokens)],
+          ["Error rate", fmtPct(t.errorRate)],
+          ["Cache-hit rate", fmtPct(t.cacheHitRate)],
+          ["Refused by limits", fmtInt(t.rejected)],
+          [
+            "Latency p50 / p95 / p99",
+            `${fmtMs(t.latencyP50Ms)} / ${fmtMs(t.latencyP95Ms)} / ${fmtMs(t.latencyP99Ms)}`,
+          ],
+          ["First token p50 / p95", `${fmtMs(t.ttftP50Ms)} / ${fmtMs(t.ttftP95Ms)}`],
+        ]}
+      />
+      <div className="chart-grid">
+        <DayBarChart
+          title={`Tokens per day by ${data.by}`}
+          data={breakdownSeries(data.perDay)}
+          stacked
+        />
+        <DayBarChart
+          title="Latency percentiles per day"
+          data={dayStatSeries(data.days, data.byDay.rows, [
+            { key: "latencyP50Ms", name: "p50" },
+            { key: "latencyP95Ms", name: "p95" },
+            { key: "latencyP99Ms", name: "p99" },
+          ])}
+          format={fmtMs}
+        />
+        <DayBarChart
+          title="Cache-hit and error rates per day"
+          data={dayStatSeries(data.days, data.byDay.rows, [
+            { key: "cacheHitRate", name: "cache hits" },
+            { key: "errorRate", name: "errors" },
+          ])}
+          format={fmtPct}
+        />
+      </div>
+      <StatsTable caption="Usage by user" head="User" rows={data.byUser.rows} />
+      <StatsTable caption="Usage by model" head="Model" rows={data.byModel.rows} />
+    </>
   );
 }

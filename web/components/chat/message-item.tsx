@@ -40,40 +40,14 @@ export function MessageItem({
       aria-busy={message.streaming || undefined}
     >
       {editing ? (
-        <form
-          className="msg-edit"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const value = String(new FormData(e.currentTarget).get("content")).trim();
-            if (value) {
-              setEditing(false);
-              onEdit(value);
-            }
+        <EditForm
+          message={message}
+          onCancel={() => setEditing(false)}
+          onSend={(content) => {
+            setEditing(false);
+            onEdit(content);
           }}
-        >
-          <label htmlFor={`edit-${message.id}`} className="visually-hidden">
-            Edit your message
-          </label>
-          <textarea
-            id={`edit-${message.id}`}
-            name="content"
-            defaultValue={message.content}
-            rows={3}
-            // biome-ignore lint/a11y/noAutofocus: opened by the user's Edit action
-            autoFocus
-            onKeyDown={(e) => {
-              if (e.key === "Escape") setEditing(false);
-            }}
-          />
-          <div className="msg-actions">
-            <button type="submit" className="btn btn-small btn-primary">
-              Send edit
-            </button>
-            <button type="button" className="btn btn-small" onClick={() => setEditing(false)}>
-              Cancel
-            </button>
-          </div>
-        </form>
+        />
       ) : (
         <>
           <div className="msg-body">
@@ -114,5 +88,50 @@ export function MessageItem({
         </>
       )}
     </article>
+  );
+}
+
+/** Edit & resend of a user message: Escape or Cancel closes it, an empty text is not sent. */
+function EditForm({
+  message,
+  onSend,
+  onCancel,
+}: {
+  message: UIMessage;
+  onSend: (content: string) => void;
+  onCancel: () => void;
+}) {
+  return (
+    <form
+      className="msg-edit"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const value = String(new FormData(e.currentTarget).get("content")).trim();
+        if (value) onSend(value);
+      }}
+    >
+      <label htmlFor={`edit-${message.id}`} className="visually-hidden">
+        Edit your message
+      </label>
+      <textarea
+        id={`edit-${message.id}`}
+        name="content"
+        defaultValue={message.content}
+        rows={3}
+        // biome-ignore lint/a11y/noAutofocus: opened by the user's Edit action
+        autoFocus
+        onKeyDown={(e) => {
+          if (e.key === "Escape") onCancel();
+        }}
+      />
+      <div className="msg-actions">
+        <button type="submit" className="btn btn-small btn-primary">
+          Send edit
+        </button>
+        <button type="button" className="btn btn-small" onClick={() => onCancel()}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }

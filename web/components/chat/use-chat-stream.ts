@@ -1,7 +1,15 @@
 "use client";
 
 import { usePathname } from "next/navigation";
-import { type Dispatch, useCallback, useEffect, useReducer, useRef, useState } from "react";
+import {
+  type Dispatch,
+  type RefObject,
+  useCallback,
+  useEffect,
+  useReducer,
+  useRef,
+  useState,
+} from "react";
 import { ApiError, api } from "@/lib/api";
 import { type ChatEvent, streamChat } from "@/lib/chat-stream";
 import { describeError } from "@/lib/errors";
@@ -133,6 +141,53 @@ async function readAnswer(turn: Turn, events: AsyncIterable<ChatEvent>): Promise
   return started;
 }
 
+interface TurnContext {
+  dispatch: Dispatch<ChatAction>;
+  /** The running turn's controller (Stop aborts it); cleared when the turn ends. */
+  abortRef: RefObject<AbortController | null>;
+  settings: ChatSettings;
+  conversationId: string | null;
+  refreshConversations: () => Promise<void>;
+  /** A retry of this turn with another body and preparation. */
+  again: (body: SendMessageBody, prepare: Prepare) => () => void;
+}
+
+/** One turn: show the message, create the conversation if needed, stream the answer in. */
+async function runTurn(
+  ctx: TurnContext,
+  { body, prepare, titleHint }: { body: SendMessageBody; prepare: Prepare; titleHint?: string },
+) {
+  const { dispatch, abortRef } = ctx;
+  const controller = new AbortController();
+  abortRef.current = controller;
+  const live = { id: localId("a"), role: "assistant", content: "", createdAt: nowIso() } as const;
+  dispatch({ type: "begin", prepare, live: { ...live, streaming: true } });
+  const turn: Turn = {
+    dispatch,
+    signal: controller.signal,
+    retryRegenerate: ctx.again({ regenerate: true }, dropLastAssistant),
+    retrySame: ctx.again(body, withoutLocalUser(prepare)),
+  };
+  try {
+    const id =
+      ctx.conversationId ??
+      (await createConversation(dispatch, titleHint, ctx.refreshConversations));
+    const payload = withSettings(body, ctx.settings);
+    await readAnswer(turn, streamChat(id, payload, { signal: controller.signal }));
+  } catch (err) {
+    // Only creating the conversation throws here: nothing was sent.
+    if (controller.signal.aborted) dispatch({ type: "stopped" });
+    else {
+      const failure = { view: describeError(err), retry: turn.retrySame };
+      dispatch({ type: "failed", failure, dropLive: true });
+    }
+  } finally {
+    dispatch({ type: "end" });
+    if (abortRef.current === controller) abortRef.current = null;
+    void ctx.refreshConversations();
+  }
+}
+
 /**
  * One conversation: loading it, sending turns and streaming their answers (stop, retry,
  * regenerate, edit & resend). The first turn of a new chat creates the conversation and
@@ -164,45 +219,18 @@ export function useChatStream(
   useEffect(() => () => abortRef.current?.abort(), []);
 
   const run = useCallback(
-    async (body: SendMessageBody, prepare: Prepare, titleHint?: string) => {
-      const controller = new AbortController();
-      abortRef.current = controller;
-      const live = {
-        id: localId("a"),
-        role: "assistant",
-        content: "",
-        createdAt: nowIso(),
-        streaming: true,
-      } as const;
-      dispatch({ type: "begin", prepare, live });
-      const again = (b: SendMessageBody, p: Prepare) => () =>
-        void latest.current.run(b, p, titleHint);
-      const turn: Turn = {
-        dispatch,
-        signal: controller.signal,
-        retryRegenerate: again({ regenerate: true }, dropLastAssistant),
-        retrySame: again(body, withoutLocalUser(prepare)),
-      };
-      try {
-        const id =
-          conversationId ?? (await createConversation(dispatch, titleHint, refreshConversations));
-        await readAnswer(
-          turn,
-          streamChat(id, withSettings(body, settings), { signal: controller.signal }),
-        );
-      } catch (err) {
-        // Only creating the conversation throws here: nothing was sent.
-        if (controller.signal.aborted) dispatch({ type: "stopped" });
-        else {
-          const failure = { view: describeError(err), retry: turn.retrySame };
-          dispatch({ type: "failed", failure, dropLive: true });
-        }
-      } finally {
-        dispatch({ type: "end" });
-        if (abortRef.current === controller) abortRef.current = null;
-        void refreshConversations();
-      }
-    },
+    (body: SendMessageBody, prepare: Prepare, titleHint?: string) =>
+      runTurn(
+        {
+          dispatch,
+          abortRef,
+          settings,
+          conversationId,
+          refreshConversations,
+          again: (b, p) => () => void latest.current.run(b, p, titleHint),
+        },
+        { body, prepare, titleHint },
+      ),
     [conversationId, settings, refreshConversations],
   );
   // Stable actions (memoised children keep them): they call the latest `run`.
