@@ -37,38 +37,13 @@ export function TwoFactorSection() {
     return {};
   });
 
-  const secret = setup ? (new URL(setup.totpURI).searchParams.get("secret") ?? "") : "";
-
   return (
     <section className="panel" aria-labelledby="tfa-h">
       <h2 id="tfa-h">Two-factor authentication</h2>
       <p className="muted">Status: {enabled ? "on" : "off"}</p>
       {setup ? (
         <form key="confirm" className="stack" onSubmit={onSubmit}>
-          <p>
-            Add this account to your authenticator app with the secret below (or the otpauth link),
-            then enter the code it shows.
-          </p>
-          <div className="field">
-            <label htmlFor="tfa-secret">Secret</label>
-            <div className="inline">
-              <input id="tfa-secret" value={secret} readOnly />
-              <CopyButton text={secret} label="Copy secret" />
-            </div>
-          </div>
-          <p className="small">
-            <a href={setup.totpURI}>Open in authenticator app</a>
-          </p>
-          <details>
-            <summary>Backup codes (store them safely)</summary>
-            <ul className="codes">
-              {setup.backupCodes.map((c) => (
-                <li key={c}>
-                  <code>{c}</code>
-                </li>
-              ))}
-            </ul>
-          </details>
+          <TotpSecret setup={setup} />
           <Field
             id="tfa-code"
             label="Code from the app"
@@ -107,5 +82,38 @@ export function TwoFactorSection() {
         </form>
       )}
     </section>
+  );
+}
+
+/** The new secret to add to an authenticator app (or its otpauth link), and the backup codes. */
+function TotpSecret({ setup }: { setup: { totpURI: string; backupCodes: string[] } }) {
+  const secret = new URL(setup.totpURI).searchParams.get("secret") ?? "";
+  return (
+    <>
+      <p>
+        Add this account to your authenticator app with the secret below (or the otpauth link), then
+        enter the code it shows.
+      </p>
+      <div className="field">
+        <label htmlFor="tfa-secret">Secret</label>
+        <div className="inline">
+          <input id="tfa-secret" value={secret} readOnly />
+          <CopyButton text={secret} label="Copy secret" />
+        </div>
+      </div>
+      <p className="small">
+        <a href={setup.totpURI}>Open in authenticator app</a>
+      </p>
+      <details>
+        <summary>Backup codes (store them safely)</summary>
+        <ul className="codes">
+          {setup.backupCodes.map((c) => (
+            <li key={c}>
+              <code>{c}</code>
+            </li>
+          ))}
+        </ul>
+      </details>
+    </>
   );
 }

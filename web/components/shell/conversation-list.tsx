@@ -5,51 +5,42 @@ import { usePathname, useRouter } from "next/navigation";
 import { useState } from "react";
 import { api } from "@/lib/api";
 import type { ConversationSummary } from "@/lib/types";
+import { useActions } from "../use-form-action";
 import { useSession } from "./session";
 
 function Item({ c, active }: { c: ConversationSummary; active: boolean }) {
   const { refreshConversations } = useSession();
   const router = useRouter();
   const [editing, setEditing] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const actions = useActions();
   const title = c.title || "Untitled";
+
+  const rename = (value: string) =>
+    actions.run(async () => {
+      try {
+        if (value && value !== c.title) {
+          await api.renameConversation(c.id, value);
+          await refreshConversations();
+        }
+        return {};
+      } finally {
+        setEditing(false);
+      }
+    });
+  const remove = () => {
+    if (!window.confirm(`Delete “${title}”? This cannot be undone.`)) return;
+    actions.run(async () => {
+      await api.deleteConversation(c.id);
+      await refreshConversations();
+      if (active) router.push("/chat");
+      return {};
+    });
+  };
 
   if (editing) {
     return (
       <li className="conv-item">
-        <form
-          className="conv-rename"
-          onSubmit={async (e) => {
-            e.preventDefault();
-            const value = String(new FormData(e.currentTarget).get("title")).trim();
-            if (value && value !== c.title) {
-              try {
-                await api.renameConversation(c.id, value);
-                await refreshConversations();
-              } catch (err) {
-                setError(err instanceof Error ? err.message : String(err));
-              }
-            }
-            setEditing(false);
-          }}
-        >
-          <label className="visually-hidden" htmlFor={`rename-${c.id}`}>
-            New title for {title}
-          </label>
-          <input
-            id={`rename-${c.id}`}
-            name="title"
-            defaultValue={c.title}
-            // biome-ignore lint/a11y/noAutofocus: opened by the user's Rename action
-            autoFocus
-            onKeyDown={(e) => {
-              if (e.key === "Escape") setEditing(false);
-            }}
-          />
-          <button type="submit" className="btn btn-small">
-            Save
-          </button>
-        </form>
+        <RenameForm c={c} title={title} onRename={rename} onCancel={() => setEditing(false)} />
       </li>
     );
   }
@@ -75,30 +66,57 @@ function Item({ c, active }: { c: ConversationSummary; active: boolean }) {
           <a className="btn btn-small btn-ghost" href={api.exportUrl(c.id, "json")} download>
             Export JSON
           </a>
-          <button
-            type="button"
-            className="btn btn-small btn-danger"
-            onClick={async () => {
-              if (!window.confirm(`Delete “${title}”? This cannot be undone.`)) return;
-              try {
-                await api.deleteConversation(c.id);
-                await refreshConversations();
-                if (active) router.push("/chat");
-              } catch (err) {
-                setError(err instanceof Error ? err.message : String(err));
-              }
-            }}
-          >
+          <button type="button" className="btn btn-small btn-danger" onClick={remove}>
             Delete
           </button>
         </div>
       </details>
-      {error ? (
+      {actions.outcome.error ? (
         <p role="alert" className="alert alert-error small">
-          {error}
+          {actions.outcome.error}
         </p>
       ) : null}
     </li>
+  );
+}
+
+/** Renames a conversation: Enter saves (an unchanged or empty title changes nothing), Escape closes. */
+function RenameForm({
+  c,
+  title,
+  onRename,
+  onCancel,
+}: {
+  c: ConversationSummary;
+  title: string;
+  onRename: (value: string) => void;
+  onCancel: () => void;
+}) {
+  return (
+    <form
+      className="conv-rename"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onRename(String(new FormData(e.currentTarget).get("title")).trim());
+      }}
+    >
+      <label className="visually-hidden" htmlFor={`rename-${c.id}`}>
+        New title for {title}
+      </label>
+      <input
+        id={`rename-${c.id}`}
+        name="title"
+        defaultValue={c.title}
+        // biome-ignore lint/a11y/noAutofocus: opened by the user's Rename action
+        autoFocus
+        onKeyDown={(e) => {
+          if (e.key === "Escape") onCancel();
+        }}
+      />
+      <button type="submit" className="btn btn-small">
+        Save
+      </button>
+    </form>
   );
 }
 
