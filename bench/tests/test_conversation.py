@@ -134,3 +134,4 @@ def test_per_turn_figures_and_reuse() -> None:
 def test_no_reuse_reported_is_nan_not_zero() -> None:
     out = summarize_conversations([turn(0, 1, 0.1, 50, None)], 1)
     assert out["turn1_reuse_reported"] == 0 and math.isnan(out["turn1_reused_fraction"])
+    assert math.isnan(out["turn1_reused_tokens"]) and math.isnan(out["turn1_recomputed_tokens"])

@@ -33,6 +33,11 @@ def reuse(turns: list[Turn]) -> dict[str, Any]:
         for t in turns
         if t.record.ok and t.record.state.cached_tokens is not None and t.record.state.prompt_tokens
     ]
+    if not known:  # a server that reports no reuse: unknown, not zero
+        nan = float("nan")
+        return dict.fromkeys(
+            ("prompt_tokens", "reused_tokens", "recomputed_tokens", "reused_fraction"), nan
+        ) | {"reuse_reported": 0}
     prompt = sum(r.state.prompt_tokens or 0 for r in known)
     reused = sum(r.state.cached_tokens or 0 for r in known)
     return {
