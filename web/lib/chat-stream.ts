@@ -19,6 +19,46 @@ export type ChatEvent =
     }
   | { type: "error"; error: { code: string; message: string } };
 
+/** One SSE event of a turn as a ChatEvent; undefined for one to skip (bad JSON, empty delta). */
+function chatEvent(name: string, json: string): ChatEvent | undefined {
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  switch (name) {
+    case "start":
+      return {
+        type: "start",
+        assistantMessageId: String(data.assistantMessageId ?? ""),
+        userMessage: data.userMessage as Message | undefined,
+      };
+    case "delta":
+      return typeof data.text === "string" && data.text
+        ? { type: "delta", text: data.text }
+        : undefined;
+    case "done":
+      return {
+        type: "done",
+        message: data.message as Message | undefined,
+        usage: data.usage as { promptTokens: number; completionTokens: number } | undefined,
+        finishReason: typeof data.finishReason === "string" ? data.finishReason : undefined,
+      };
+    case "error": {
+      const e = (data.error ?? data) as { code?: unknown; message?: unknown };
+      return {
+        type: "error",
+        error: {
+          code: typeof e.code === "string" ? e.code : "STREAM_ERROR",
+          message: typeof e.message === "string" ? e.message : "The answer failed.",
+        },
+      };
+    }
+  }
+  return undefined;
+}
+
 export interface StreamChatOptions {
   signal?: AbortSignal;
   fetch?: typeof fetch;
@@ -53,47 +93,10 @@ export async function* streamChat(
   let finished = false;
   try {
     for await (const ev of readSse(response.body, { signal: options.signal })) {
-      let data: Record<string, unknown>;
-      try {
-        data = JSON.parse(ev.data) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      switch (ev.event) {
-        case "start":
-          yield {
-            type: "start",
-            assistantMessageId: String(data.assistantMessageId ?? ""),
-            userMessage: data.userMessage as Message | undefined,
-          };
-          break;
-        case "delta":
-          if (typeof data.text === "string" && data.text) {
-            yield { type: "delta", text: data.text };
-          }
-          break;
-        case "done":
-          finished = true;
-          yield {
-            type: "done",
-            message: data.message as Message | undefined,
-            usage: data.usage as { promptTokens: number; completionTokens: number } | undefined,
-            finishReason: typeof data.finishReason === "string" ? data.finishReason : undefined,
-          };
-          break;
-        case "error": {
-          finished = true;
-          const e = (data.error ?? data) as { code?: unknown; message?: unknown };
-          yield {
-            type: "error",
-            error: {
-              code: typeof e.code === "string" ? e.code : "STREAM_ERROR",
-              message: typeof e.message === "string" ? e.message : "The answer failed.",
-            },
-          };
-          break;
-        }
-      }
+      const event = chatEvent(ev.event, ev.data);
+      if (!event) continue;
+      if (event.type === "done" || event.type === "error") finished = true;
+      yield event;
     }
   } catch (err) {
     if (options.signal?.aborted) throw err;

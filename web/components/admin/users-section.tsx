@@ -8,7 +8,7 @@ import { SectionStatus } from "../section-status";
 import { useSession } from "../shell/session";
 import { hiddenHeader, Table } from "../table";
 import { useActions } from "../use-form-action";
-import { useResource } from "../use-resource";
+import { type Resource, useResource } from "../use-resource";
 import { LinkToHandOver } from "./link-to-hand-over";
 
 type Patch = { role?: Role; disabled?: boolean };
@@ -22,27 +22,12 @@ const describePatch = (patch: Patch) =>
     .filter(Boolean)
     .join(", ");
 
-export function UsersSection() {
-  const { user: me } = useSession();
-  const [q, setQ] = useState("");
-  const [query, setQuery] = useState("");
-  const [needs2fa, setNeeds2fa] = useState(false);
-  const [resetLink, setResetLink] = useState<{ email: string; url: string } | null>(null);
-  // Searching waits for a pause in typing.
-  useEffect(() => {
-    const t = setTimeout(() => setQuery(q.trim()), q ? 250 : 0);
-    return () => clearTimeout(t);
-  }, [q]);
-  const load = useCallback(() => api.adminUsers(query || undefined), [query]);
-  // REQUIRE_ADMIN_2FA on the gateway: admins must turn on two-factor first.
-  const onError = useCallback((err: unknown) => {
-    const needs = err instanceof ApiError && err.code === "TWO_FACTOR_REQUIRED";
-    if (needs) setNeeds2fa(true);
-    return needs;
-  }, []);
-  const users = useResource(load, { onError });
+/** An admin's changes to users: role and disabled (optimistic), approval, a reset link. */
+function useUserActions(
+  users: Resource<AdminUser[]>,
+  setResetLink: (link: { email: string; url: string }) => void,
+) {
   const actions = useActions();
-
   const update = (u: AdminUser, patch: Patch) => {
     // Optimistic: the control reflects the choice at once; a failure reloads the list.
     const merge = (extra: Partial<AdminUser>) => (list: AdminUser[] | null) =>
@@ -70,6 +55,29 @@ export function UsersSection() {
       setResetLink({ email: u.email, url: link });
       return { ok: `Password-reset link for ${u.email} (valid one hour, once): hand it over.` };
     });
+  return { outcome: actions.outcome, update, approve, makeResetLink };
+}
+
+export function UsersSection() {
+  const { user: me } = useSession();
+  const [q, setQ] = useState("");
+  const [query, setQuery] = useState("");
+  const [needs2fa, setNeeds2fa] = useState(false);
+  const [resetLink, setResetLink] = useState<{ email: string; url: string } | null>(null);
+  // Searching waits for a pause in typing.
+  useEffect(() => {
+    const t = setTimeout(() => setQuery(q.trim()), q ? 250 : 0);
+    return () => clearTimeout(t);
+  }, [q]);
+  const load = useCallback(() => api.adminUsers(query || undefined), [query]);
+  // REQUIRE_ADMIN_2FA on the gateway: admins must turn on two-factor first.
+  const onError = useCallback((err: unknown) => {
+    const needs = err instanceof ApiError && err.code === "TWO_FACTOR_REQUIRED";
+    if (needs) setNeeds2fa(true);
+    return needs;
+  }, []);
+  const users = useResource(load, { onError });
+  const actions = useUserActions(users, setResetLink);
 
   return (
     <section className="panel" aria-labelledby="users-h">
@@ -113,9 +121,9 @@ export function UsersSection() {
               key={u.id}
               user={u}
               self={u.id === me.id}
-              onUpdate={update}
-              onApprove={approve}
-              onResetLink={makeResetLink}
+              onUpdate={actions.update}
+              onApprove={actions.approve}
+              onResetLink={actions.makeResetLink}
             />
           ))}
         </Table>

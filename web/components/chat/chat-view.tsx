@@ -1,7 +1,7 @@
 "use client";
 
 import Link from "next/link";
-import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { memo, type ReactNode, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { api } from "@/lib/api";
 import type { ModelInfo } from "@/lib/types";
 import { useSession } from "../shell/session";
@@ -19,19 +19,9 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
   const chat = useChatStream(initialId, settings, refreshConversations);
   const { state } = chat;
   const [models, setModels] = useState<ModelInfo[]>([]);
-  const logRef = useRef<HTMLDivElement>(null);
-  const stickToBottom = useRef(true);
   useEffect(() => {
     api.models().then(setModels, () => setModels([]));
   }, []);
-  // A new turn follows its answer; then only while the user has not scrolled up.
-  useLayoutEffect(() => {
-    if (state.streaming) stickToBottom.current = true;
-  }, [state.streaming]);
-  useLayoutEffect(() => {
-    const el = logRef.current;
-    if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
-  });
 
   if (state.load === "missing") {
     return (
@@ -51,18 +41,7 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
         <ModelBadge models={models} selected={settings.model} />
         <ParamsPanel settings={settings} onChange={setSettings} models={models} />
       </div>
-      <div
-        className="chat-log"
-        ref={logRef}
-        role="log"
-        aria-label="Messages"
-        aria-live="off"
-        tabIndex={-1}
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-        }}
-      >
+      <ChatLog streaming={state.streaming}>
         {state.load === "loading" ? <p className="muted">Loading conversation…</p> : null}
         {state.load === "error" ? (
           <div role="alert" className="alert alert-error">
@@ -83,7 +62,7 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
         />
         {state.live ? <LiveAnswer message={state.live} /> : null}
         {state.failure ? <FailureAlert failure={state.failure} /> : null}
-      </div>
+      </ChatLog>
       <p className="visually-hidden" role="status">
         {state.streaming ? "Answer streaming." : state.announce}
       </p>
@@ -98,6 +77,38 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
 }
 
 const noop = () => {};
+
+/**
+ * The scrolling message log: it follows the answer while it streams (a new turn scrolls to
+ * it), unless the user has scrolled up.
+ */
+function ChatLog({ streaming, children }: { streaming: boolean; children: ReactNode }) {
+  const logRef = useRef<HTMLDivElement>(null);
+  const stickToBottom = useRef(true);
+  useLayoutEffect(() => {
+    if (streaming) stickToBottom.current = true;
+  }, [streaming]);
+  useLayoutEffect(() => {
+    const el = logRef.current;
+    if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
+  });
+  return (
+    <div
+      className="chat-log"
+      ref={logRef}
+      role="log"
+      aria-label="Messages"
+      aria-live="off"
+      tabIndex={-1}
+      onScroll={(e) => {
+        const el = e.currentTarget;
+        stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      }}
+    >
+      {children}
+    </div>
+  );
+}
 
 /** The answer being streamed: the only message a delta re-renders. */
 function LiveAnswer({ message }: { message: UIMessage }) {
