@@ -1,5 +1,5 @@
 /**
- * An operator's first hour (issue 15, "Done when"), through a stack of its own started from a
+ * An operator's first hour, through a stack of its own started from a
  * fresh data directory (`stack.py serve --ephemeral`) with `PUBLIC_URL` at a non-loopback
  * address of this machine, and a real SMTP server (npm `smtp-server`) in this process:
  * the operator opens the setup link the gateway prints → becomes admin → sets sign-up to

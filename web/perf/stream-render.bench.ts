@@ -1,5 +1,5 @@
 /**
- * Main-thread cost of one streamed delta as a chat answer grows (issue 14, "long answers in the
+ * Main-thread cost of one streamed delta as a chat answer grows ("long answers in the
  * browser stay cheap"). The chat page of the built app gets a 2,000-token markdown answer one
  * token at a time; each delta is pushed, rendered and painted before the next one.
  *
