@@ -194,6 +194,6 @@ def write(out: Path, stamp: str, result: dict[str, Any], table: str, targets: li
     for name in (stamp, "latest"):
         (out / f"{name}.json").write_text(text)
         (out / f"{name}.md").write_text(table)
-        chart(result, targets, out / f"{name}.png", "streamed /v1/completions, " + stamp)
+        chart(result, targets, out / f"{name}.png", f"streamed requests, {stamp}")
     print("\n" + table)
     log(f"wrote {out}/{stamp}.{{json,md,png}} and latest.*")
