@@ -102,10 +102,8 @@ for (const database of DATABASES)
           .map((e) => e.data.text)
           .join(""),
       ).toBe("Hello world");
-      for (const e of events.slice(1, 4)) {
-        expect(e.data.sentAt).toEqual(expect.any(Number));
-        expect(Math.abs(Date.now() - (e.data.sentAt as number))).toBeLessThan(60_000);
-      }
+      // A delta carries its text only (no test-only timing field in what ships).
+      for (const e of events.slice(1, 4)) expect(Object.keys(e.data)).toEqual(["text"]);
       const done = events[4]?.data as {
         message: { id: string; content: string };
         usage: unknown;

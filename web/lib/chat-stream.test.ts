@@ -35,7 +35,7 @@ describe("streamChat", () => {
           "start",
           { userMessage: { id: "u1", role: "user", content: "hi" }, assistantMessageId: "a1" },
         ],
-        ["delta", { text: "Hel", sentAt: 1700000000000 }],
+        ["delta", { text: "Hel" }],
         ["delta", { text: "lo" }],
         [
           "done",

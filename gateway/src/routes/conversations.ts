@@ -61,10 +61,7 @@ const TurnEvent = Type.Union(
     ),
     sseEvent(
       "delta",
-      Type.Object({
-        text: Type.String(),
-        sentAt: Type.Integer({ description: "epoch ms when written" }),
-      }),
+      Type.Object({ text: Type.String() }),
     ),
     sseEvent(
       "done",

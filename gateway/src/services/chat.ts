@@ -112,8 +112,7 @@ export class ChatService {
     try {
       for await (const { json } of events) {
         const delta = json && answer.add(json);
-        // sentAt: epoch ms right before the write, for the client's end-to-end latency check.
-        if (delta) await sse.event("delta", { text: delta, sentAt: Date.now() });
+        if (delta) await sse.event("delta", { text: delta });
       }
       if (sse.signal.aborted) return await keep("cancelled");
       const reason = answer.finishReason ?? "stop";
