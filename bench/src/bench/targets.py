@@ -153,7 +153,8 @@ def start_llama_server(config: ServerConfig) -> RunningTarget:
         "--threads-batch",
         str(config.threads),
         # -np = the concurrency of the measurement (the "-np 16" at 16 streams); the
-        # KV cache is unified (its default), sized like llm-server's.
+        # KV cache sized like llm-server's, split per slot (this build's default when -np is
+        # given: unified only when the slot count is auto).
         "--parallel",
         str(config.parallel),
         "--ctx-size",
@@ -166,9 +167,12 @@ def start_llama_server(config: ServerConfig) -> RunningTarget:
         "--swa-full",
     ]
     if config.cache_bytes:
-        # Its host-memory prompt cache at the same byte budget, and KV shifting for reuse
-        # of chunks of at least 256 tokens, as a user tuning it for chat would set them.
+        # Its host-memory prompt cache at the same byte budget, KV shifting for reuse of
+        # chunks of at least 256 tokens, and one KV pool shared by all slots (as llm-server's;
+        # with -np given, this build splits the KV per slot unless told, and saving idle slots
+        # to the prompt cache needs the shared pool), as a user tuning it for chat would.
         argv += ["--cache-ram", str(max(1, config.cache_bytes // 2**20)), "--cache-reuse", "256"]
+        argv += ["--kv-unified"]
     # llama-server exits when its standard input closes: hold a pipe open for its lifetime.
     log = _log(config, "llama-server")
     env = {**os.environ, "LD_LIBRARY_PATH": str(bin_dir)}
