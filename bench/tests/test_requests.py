@@ -11,7 +11,7 @@ from bench.checks import TokenFacts, check_record, token_problem
 from bench.client import RequestRecord
 from bench.metrics import check_tokens, clean_json, summarize
 from bench.plan import build_plan
-from bench.runner import target_order, token_failures
+from bench.runner import batched_key, batched_plan, target_order, token_failures
 from bench.shapes import SHAPES, StreamState, read_event, request_body
 
 SDK_FIELDS = {"model", "messages", "max_tokens", "temperature", "stream", "stream_options", "seed"}
@@ -182,3 +182,9 @@ def test_plan_puts_the_tuned_request_beside_the_default_at_its_levels() -> None:
 
 def test_clean_json_replaces_nan() -> None:
     assert clean_json({"a": [math.nan, 1.0], 2: math.nan}) == {"a": [None, 1.0], "2": None}
+
+
+def test_batched_bench_runs_at_every_prompt_length_the_closed_loops_ran() -> None:
+    plan = build_plan([1, 8, 16], [32, 512, 1500], [1, 8], 64, [1.5], 8, ("sdk", "tuned"), (1,))
+    assert batched_plan(plan) == {32: [1, 8, 16], 512: [1, 8], 1500: [1, 8]}
+    assert batched_key(512, 8) == "512:8"

@@ -159,21 +159,25 @@ def batched_key(prompt: int, level: int) -> str:
     return f"{prompt}:{level}"
 
 
+def batched_plan(plan: list[Workload]) -> dict[int, list[int]]:
+    """Prompt length → the batch sizes the closed loops ran at that length."""
+    levels: dict[int, set[int]] = {}
+    for w in plan:
+        if w.kind == "closed":
+            levels.setdefault(w.prompt, set()).add(w.concurrency)
+    return {prompt: sorted(levels[prompt]) for prompt in sorted(levels)}
+
+
 def _batched_round(settings: RunSettings, round_index: int) -> dict[str, dict[str, Any]]:
     """llama-batched-bench at every prompt length the closed loops ran, at the levels each
     ran at, so that every "× batched" figure divides by a ceiling of the same prompt length."""
-    levels_by_prompt: dict[int, set[int]] = {}
-    for w in settings.plan:
-        if w.kind == "closed":
-            levels_by_prompt.setdefault(w.prompt, set()).add(w.concurrency)
     out: dict[str, dict[str, Any]] = {}
-    for prompt, levels in sorted(levels_by_prompt.items()):
-        wanted = sorted(levels)
+    for prompt, levels in batched_plan(settings.plan).items():
         log(f"round {round_index + 1}/{settings.rounds}  llama-batched-bench prompt={prompt}")
         rows = batched_bench(
             settings.model,
             settings.threads,
-            wanted,
+            levels,
             prompt,
             settings.plan[0].max_tokens,
             settings.logs,
