@@ -17,7 +17,7 @@ from llm_server.engine.chat import ChatFormatter, Message, Segment
 from llm_server.engine.errors import EngineUnavailableError, InvalidTextError
 from llm_server.engine.grammar import JsonGrammars
 from llm_server.engine.model import LoadedModel, resolve_model_path
-from llm_server.engine.sampling import build_sampler, compile_grammar, free_sampler
+from llm_server.engine.sampling import build_sampler, compile_grammar
 from llm_server.engine.scheduler import Scheduler, SchedulerLimits
 from llm_server.engine.sequence import Sequence
 from llm_server.engine.strategy import GENERATE, SCORE
@@ -73,7 +73,6 @@ class LlamaEngine:
         self._context_length = min(settings.context_length, model.n_ctx_train, settings.n_ctx)
         self._chat = ChatFormatter.for_model(model)
         self._max_token_bytes = model.longest_token_bytes()
-        n_vocab = llama_cpp.llama_vocab_n_tokens(model.vocab)
         limits = SchedulerLimits(
             max_running=settings.max_running,
             max_queue=settings.max_queue,
@@ -90,7 +89,7 @@ class LlamaEngine:
             model,
             limits,
             settings.n_threads,
-            lambda params: build_sampler(params, model.vocab, n_vocab),
+            lambda params: build_sampler(params, model.vocab),
             flush=self._relay.flush,
         )
 
@@ -144,7 +143,7 @@ class LlamaEngine:
     def _check_grammar(self, grammar: str) -> None:
         # Compiled once here so that a grammar llama.cpp refuses is the client's 400, not a
         # sequence failing inside the scheduler.
-        free_sampler(compile_grammar(self._loaded().vocab, grammar))
+        llama_cpp.llama_sampler_free(compile_grammar(self._loaded().vocab, grammar))
 
     # ------------------------------------------------------------------ inference
     def start(self, prompt: list[int], params: SamplingParams, client: str) -> LlamaGeneration:

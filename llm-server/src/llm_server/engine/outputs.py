@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import llama_cpp
 
-from llm_server.engine.sampling import CheckedSampling, log_softmax_row, top_indices
+from llm_server.engine.sampling import Drawing, log_softmax_row, top_indices
 from llm_server.engine.sequence import Sequence
 from llm_server.engine.slots import Slot
 from llm_server.engine.types import FinishReason, ScoredToken, TokenOut, TopLogprob
@@ -32,7 +32,7 @@ class TokenOutputs:
         self._finish = finish
         self._drop_after = drop_after
         self._piece_buffer = ctypes.create_string_buffer(256)
-        self._checked = CheckedSampling(self._n_vocab)
+        self._drawing = Drawing(self._n_vocab)
         self.drafted = 0  # guesses decoded
         self.accepted = 0  # guesses the model confirmed
 
@@ -71,14 +71,11 @@ class TokenOutputs:
         assert params is not None
         assert sequence.sampler is not None
         assert sequence.stop is not None
-        if params.grammar is None:
-            token = int(llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, index))
-        else:
-            drawn = self._checked.sample(sequence.sampler, self._ctx, index)
-            if drawn is None:
-                self._finish(sequence, "unsatisfiable")
-                return None
-            token = drawn
+        drawn = self._drawing.sample(sequence.sampler, self._ctx, index)
+        if drawn is None:  # only a grammar can leave no token to draw
+            self._finish(sequence, "unsatisfiable")
+            return None
+        token = drawn
         sequence.generated += 1
         logprob: float | None = None
         tops: tuple[TopLogprob, ...] = ()
