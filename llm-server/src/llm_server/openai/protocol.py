@@ -13,6 +13,41 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 MAX_STOP_CHARS = 1000
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 
+# What a request that omits them gets: llama-server's defaults (llama.cpp's
+# `common_params_sampling`), which most clients get from it and Ollama. The OpenAI SDKs cannot
+# send `top_k` or `min_p`; without a cut, every token would be drawn from the whole vocabulary
+# (262,144 tokens for Gemma 3). `top_k: 0, top_p: 1, min_p: 0` asks for the whole distribution.
+DEFAULT_TOP_K = 40
+DEFAULT_TOP_P = 0.95
+DEFAULT_MIN_P = 0.05
+TopK = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=1000,
+        description="Extension (as llama-server): draw from the k most likely tokens; 0: no "
+        f"limit. Default {DEFAULT_TOP_K}, as llama-server.",
+    ),
+]
+TopP = Annotated[
+    float,
+    Field(
+        gt=0.0,
+        le=1.0,
+        description="Nucleus sampling, as OpenAI's; 1: no cut. Default "
+        f"{DEFAULT_TOP_P} (llama-server's), not OpenAI's 1.",
+    ),
+]
+MinP = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=1.0,
+        description="Extension (as llama-server): drop tokens less likely than min_p times the "
+        f"most likely one; 0: no cut. Default {DEFAULT_MIN_P}, as llama-server.",
+    ),
+]
+
 
 class StrictModel(BaseModel):
     """Unknown fields are an error; NaN and infinities are refused; no value changes type
@@ -43,8 +78,9 @@ class SamplingFields(StrictModel):
     model: str = "default"
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
-    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    top_k: Annotated[int, Field(ge=0, le=1000)] = 0
+    top_p: TopP = DEFAULT_TOP_P
+    top_k: TopK = DEFAULT_TOP_K
+    min_p: MinP = DEFAULT_MIN_P
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None
     presence_penalty: Penalty = 0.0
@@ -113,8 +149,9 @@ class GenerateRequest(StrictModel):
     prompt: Annotated[str, Field(min_length=1)]
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
-    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    top_k: Annotated[int, Field(ge=0, le=1000)] = 0
+    top_p: TopP = DEFAULT_TOP_P
+    top_k: TopK = DEFAULT_TOP_K
+    min_p: MinP = DEFAULT_MIN_P
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
     stop: Annotated[list[str], Field(max_length=4, default_factory=list)]
     presence_penalty: Penalty = 0.0
@@ -222,12 +259,25 @@ class Completion(BaseModel):
     usage: Usage | None = None
 
 
+class SamplingDefaults(BaseModel):
+    """Extension: the sampling a request gets for the fields it omits."""
+
+    temperature: float = 1.0
+    top_k: int = DEFAULT_TOP_K
+    top_p: float = DEFAULT_TOP_P
+    min_p: float = DEFAULT_MIN_P
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "llm-server"
     context_length: int
+    sampling_defaults: SamplingDefaults = Field(
+        default_factory=SamplingDefaults,
+        description="What a request that omits these fields gets (llama-server's defaults).",
+    )
     kind: Literal["base", "chat"] | None = Field(
         default=None,
         description=(
