@@ -8,6 +8,11 @@ llm-server/src/llm_server/engine/sampling.py; llama-server's default chain from 
 chain once, timed in the thread's CPU time (so that other jobs on a shared machine do not
 count; the figures are one core's work per token per sequence). Penalty samplers first see
 the tokens of a 64-token answer, as mid-answer.
+
+Run under llm-server's Python (`PYTHONPATH=src ../llm-server/.venv/bin/python -m
+bench.sampler_cost`), it also times llm-server's own draw (`engine.sampling.Drawing`: the
+candidates it builds itself, the penalties on the tokens they count, only the tokens that can
+be in the top k) for each request shape, with its defaults.
 """
 
 from __future__ import annotations
@@ -80,13 +85,13 @@ def chains(n_vocab: int, seed: int = 1) -> dict[str, Callable[[], Chain]]:
     }
 
 
-def real_logits(model: Path, text: str) -> np.ndarray[Any, Any]:
-    """The model's logits for the next token after `text`."""
+def real_logits(model: Path, text: str) -> tuple[llama_cpp.Llama, np.ndarray[Any, Any]]:
+    """The model, having read `text`, and its logits for the next token."""
     llm = llama_cpp.Llama(str(model), n_ctx=512, n_threads=2, verbose=False)
     llm.eval(llm.tokenize(text.encode()))
     n_vocab = llm.n_vocab()
     pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-    return np.ctypeslib.as_array(pointer, (n_vocab,)).astype(np.float32).copy()
+    return llm, np.ctypeslib.as_array(pointer, (n_vocab,)).astype(np.float32).copy()
 
 
 def time_chain(build: Callable[[], Chain], logits: np.ndarray[Any, Any], samples: int) -> float:
@@ -111,13 +116,52 @@ def time_chain(build: Callable[[], Chain], logits: np.ndarray[Any, Any], samples
     return 1e6 * statistics.median(times)
 
 
+def llm_server_draws(llm: llama_cpp.Llama, samples: int) -> dict[str, float]:
+    """Median CPU µs per token of llm-server's own draw (this tree's), per request shape;
+    empty when `llm_server` cannot be imported (the bench's own environment)."""
+    try:
+        from llm_server.engine.sampling import Drawing, build_sampler, free_sampler
+        from llm_server.engine.types import SamplingParams
+    except ImportError:
+        print("(llm-server's own draw: run under llm-server's Python, see the module's doc)")
+        return {}
+    defaults = {"top_k": 40, "top_p": 0.95, "min_p": 0.05}
+    whole = {"top_k": 0, "top_p": 1.0, "min_p": 0.0}
+    shapes = {
+        "llm-server draw: completions sdk (defaults top_k 40, top_p 0.95, min_p 0.05)": defaults,
+        "llm-server draw: chat sdk (penalty 1.2, defaults)": {**defaults, "repeat_penalty": 1.2},
+        "llm-server draw: chat, top_k 0, top_p 1, min_p 0 (penalty 1.2)": {
+            **whole,
+            "repeat_penalty": 1.2,
+        },
+        "llm-server draw: completions, top_k 0, top_p 1, min_p 0": whole,
+        "llm-server draw: greedy, penalty 1.2": {"temperature": 0.0, "repeat_penalty": 1.2},
+    }
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    drawing = Drawing(llm.n_vocab())
+    figures = {}
+    for name, fields in shapes.items():
+        params = SamplingParams(1000, **{"temperature": 0.8, "seed": 1, **fields})
+        sampler = build_sampler(params, vocab)
+        for token in range(64):  # an answer so far, for the penalties
+            sampler.accept(1000 + token)
+        times = []
+        for _ in range(samples):
+            start = time.thread_time()
+            drawing.sample(sampler, llm.ctx, -1)
+            times.append(time.thread_time() - start)
+        free_sampler(sampler)
+        figures[name] = 1e6 * statistics.median(times)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.sampler_cost", description=__doc__)
     p.add_argument("--model", type=Path)
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    logits = real_logits(args.model or embedded_model(), "The capital of France is")
+    llm, logits = real_logits(args.model or embedded_model(), "The capital of France is")
     base = time_chain(lambda: _chain(), logits, args.samples)  # the refill alone
     print(f"vocabulary {len(logits)} tokens; median CPU µs per sample over {args.samples}")
     print("| chain | µs per sample | of which the chain |\n|---|---|---|")
@@ -126,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, build in chains(len(logits)).items():
         figures[name] = cost = time_chain(build, logits, args.samples)
         print(f"| {name} | {cost:.0f} | {cost - base:.0f} |")
+    for name, cost in llm_server_draws(llm, args.samples).items():
+        figures[name] = cost
+        print(f"| {name} | {cost:.0f} | (its own candidates) |")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     result = {
         "command": "python -m bench.sampler_cost "
