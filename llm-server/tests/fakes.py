@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm_server.config import Settings
-from llm_server.engine import Engine, EngineLoad
+from llm_server.engine import Engine, EngineLoad, PrefixCacheStats
 from llm_server.engine.chat import Message, Segment, transcript_segments
 from llm_server.engine.errors import EngineBusyError
 from llm_server.engine.grammar import JsonGrammars
@@ -97,6 +97,7 @@ class FakeEngine:
         self.queue_full = False
         self.running = 0
         self.drafted = self.accepted = 0
+        self.prefix_cache = PrefixCacheStats()
         self.cancelled = 0
         self.started: list[FakeGeneration] = []
         self.grammars: list[str] = []
@@ -125,6 +126,7 @@ class FakeEngine:
             queued=0,
             draft_tokens=self.drafted,
             draft_tokens_accepted=self.accepted,
+            prefix_cache=self.prefix_cache,
         )
 
     async def close(self) -> None:

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="Keep full-size caches for sliding-window layers (Gemma 3), so that long "
         "cached prefixes can be reused; off saves memory.",
     )
+    prefix_cache_bytes: Annotated[int, Field(ge=0)] = Field(
+        default=1 << 30,
+        description="Host memory (bytes) for the KV states of sequences evicted from the "
+        "context, so that a resent history (a conversation's next turn) is restored instead of "
+        "read again; least recently used states go first. 0 turns it off.",
+    )
 
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_000_000
     max_tokens_limit: Annotated[int, Field(ge=1)] = 4096

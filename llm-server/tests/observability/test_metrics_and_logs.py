@@ -6,6 +6,7 @@ import logging
 import httpx
 import pytest
 
+from llm_server.engine.prefix_cache import PrefixCache
 from llm_server.observability.logging import JsonFormatter
 from tests.conftest import AUTH
 from tests.fakes import FakeEngine
@@ -38,6 +39,32 @@ async def test_metrics_export_the_engine_guessed_and_confirmed_tokens(
     text = (await client.get("/metrics", headers=AUTH)).text
     assert "llm_draft_tokens_total 12.0" in text
     assert "llm_draft_tokens_accepted_total 7.0" in text
+
+
+async def test_metrics_export_the_host_prefix_cache(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    cache = PrefixCache(1000)
+    cache.add([1, 2, 3], bytearray(300))
+    cache.record_restore(3, 0.002)
+    cache.record_restore(2, 0.2)
+    cache.record_miss()
+    engine.prefix_cache = cache.stats()
+    text = (await client.get("/metrics", headers=AUTH)).text
+    for line in (
+        "llm_prefix_cache_host_bytes 300.0",
+        "llm_prefix_cache_host_capacity_bytes 1000.0",
+        "llm_prefix_cache_host_entries 1.0",
+        "llm_prefix_cache_host_hits_total 2.0",
+        "llm_prefix_cache_host_misses_total 1.0",
+        "llm_prefix_cache_host_restored_tokens_total 5.0",
+        "llm_prefix_cache_host_restore_failures_total 0.0",
+        'llm_prefix_cache_host_restore_seconds_bucket{le="0.0025"} 1.0',
+        'llm_prefix_cache_host_restore_seconds_bucket{le="0.25"} 2.0',
+        'llm_prefix_cache_host_restore_seconds_bucket{le="+Inf"} 2.0',
+        "llm_prefix_cache_host_restore_seconds_count 2.0",
+    ):
+        assert line in text, line
 
 
 async def test_metrics_need_the_token(client: httpx.AsyncClient) -> None:

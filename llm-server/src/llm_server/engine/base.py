@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llm_server.engine.chat import Message, Segment
+from llm_server.engine.prefix_cache import PrefixCacheStats
 from llm_server.engine.types import GenerationEvent, SamplingParams, ScoredToken
 
 
@@ -19,6 +20,7 @@ class EngineLoad:
     prefix_tokens_reused: int = 0
     draft_tokens: int = 0
     draft_tokens_accepted: int = 0
+    prefix_cache: PrefixCacheStats = field(default_factory=PrefixCacheStats)
 
 
 class Generation(Protocol):

@@ -56,12 +56,18 @@ def create_context(
 
 def drafting_allowed(model: LoadedModel, limits: SchedulerLimits) -> bool:
     """Whether steps may be padded with guesses. They need a cache that can drop a sequence's
-    last cells (recurrent state cannot) and that keeps every cell of the sequence meanwhile:
-    a sliding-window cache cut to its window may give a guess's cell the place of one the
-    next token still needs."""
+    last cells and that keeps every cell of the sequence meanwhile (`tails_droppable`)."""
+    return limits.batch_multiple > 1 and tails_droppable(model, limits)
+
+
+def tails_droppable(model: LoadedModel, limits: SchedulerLimits) -> bool:
+    """Whether a sequence's cells may be cut back to a shorter prefix and still be all the
+    next token needs: recurrent state has no positions to cut, and a sliding-window cache cut
+    to its window may have given older cells' places away (a guess's cell could take the
+    place of one still needed; a state restored and then cut would miss the cells before the
+    cut)."""
     return (
-        limits.batch_multiple > 1
-        and (limits.swa_full or llama_cpp.llama_model_n_swa(model.model) == 0)
+        (limits.swa_full or llama_cpp.llama_model_n_swa(model.model) == 0)
         and not llama_cpp.llama_model_is_recurrent(model.model)
         and not llama_cpp.llama_model_is_hybrid(model.model)
     )

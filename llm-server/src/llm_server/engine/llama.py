@@ -84,6 +84,7 @@ class LlamaEngine:
             flash_attention=settings.flash_attention,
             prefill_chunk_tokens=settings.prefill_chunk_tokens,
             batch_multiple=settings.batch_multiple,
+            prefix_cache_bytes=settings.prefix_cache_bytes,
         )
         self._scheduler = Scheduler(
             model,

@@ -13,6 +13,7 @@ across clients from a bounded queue.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -24,11 +25,17 @@ import llama_cpp
 from llm_server.engine.base import EngineLoad
 from llm_server.engine.drafts import index_for
 from llm_server.engine.errors import EngineBusyError, EngineUnavailableError
-from llm_server.engine.executor import StepExecutor, create_context, drafting_allowed
+from llm_server.engine.executor import (
+    StepExecutor,
+    create_context,
+    drafting_allowed,
+    tails_droppable,
+)
 from llm_server.engine.fair_queue import FairQueue
 from llm_server.engine.model import LoadedModel
 from llm_server.engine.outputs import TokenOutputs
 from llm_server.engine.planner import PlanLimits, StepPlanner
+from llm_server.engine.prefix_cache import PrefixCache, PrefixCacheStats
 from llm_server.engine.sampling import Sampler, free_sampler
 from llm_server.engine.sequence import Sequence
 from llm_server.engine.slots import SlotTable
@@ -49,6 +56,7 @@ class SchedulerLimits:
     flash_attention: bool = True
     prefill_chunk_tokens: int = 64
     batch_multiple: int = 4
+    prefix_cache_bytes: int = 0  # host memory for evicted sequences' KV states; 0: off
 
 
 class Scheduler:
@@ -83,7 +91,14 @@ class Scheduler:
         self._cond = threading.Condition()
         self._waiting: FairQueue[Sequence] = FairQueue()
         self._running: list[Sequence] = []
-        self._slots = SlotTable(2 * limits.max_running, limits.kv_cells, _LlamaKv(self._memory))
+        self._host = PrefixCache(limits.prefix_cache_bytes) if limits.prefix_cache_bytes else None
+        self._slots = SlotTable(
+            2 * limits.max_running,
+            limits.kv_cells,
+            _LlamaKv(ctx, self._memory),
+            self._host,
+            trimmable=tails_droppable(model, limits),
+        )
         self._accepting = True
         self._stopped = False
         self._outputs = TokenOutputs(ctx, model.vocab, self._finish, self._slots.drop_after)
@@ -118,6 +133,7 @@ class Scheduler:
                 prefix_tokens_reused=self._slots.reused_tokens,
                 draft_tokens=self._outputs.drafted,
                 draft_tokens_accepted=self._outputs.accepted,
+                prefix_cache=self._host.stats() if self._host is not None else PrefixCacheStats(),
             )
 
     def close(self, drain_timeout_s: float) -> None:
@@ -219,9 +235,10 @@ class Scheduler:
 
 
 class _LlamaKv:
-    """`KvOps` on a llama.cpp memory."""
+    """`KvOps` on a llama.cpp context and its memory."""
 
-    def __init__(self, memory: llama_cpp.llama_memory_t) -> None:
+    def __init__(self, ctx: llama_cpp.llama_context_p, memory: llama_cpp.llama_memory_t) -> None:
+        self._ctx = ctx
         self._memory = memory
 
     def remove(self, slot: int, start: int) -> bool:
@@ -229,3 +246,24 @@ class _LlamaKv:
 
     def copy(self, source: int, target: int, length: int) -> None:
         llama_cpp.llama_memory_seq_cp(self._memory, source, target, 0, length)
+
+    def save(self, slot: int) -> bytearray | None:
+        # One pass over the slot's cells into a buffer Python owns (llama.cpp sizes it first).
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, slot)
+        if size <= 0:
+            return None
+        blob = bytearray(size)
+        view = (ctypes.c_uint8 * size).from_buffer(blob)
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, view, size, slot)
+        del view  # a live view would pin the bytearray's size
+        return blob if written == size else None
+
+    def restore(self, slot: int, blob: bytearray) -> bool:
+        view = (ctypes.c_uint8 * len(blob)).from_buffer(blob)
+        read = llama_cpp.llama_state_seq_set_data(self._ctx, view, len(blob), slot)
+        del view
+        if read != len(blob):
+            # Refused (0) or not the whole blob: whatever part llama.cpp wrote is dropped.
+            llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+            return False
+        return True

@@ -6,6 +6,10 @@ next turn, a shared system prompt) skips recomputing them; idle cells are evicte
 recently used first, as soon as a new sequence needs the room. A request can also start from
 the prefix of a *running* sequence: the cells are shared (`seq_cp` on a unified cache).
 
+With a host-memory `PrefixCache`, cells about to be dropped are first copied to RAM, and a
+prompt whose longest cached prefix is there rather than in the context gets it written back
+(`prefix_cache`).
+
 Cell accounting is conservative: a running sequence reserves prompt + max_tokens cells up
 front, so `llama_decode` never runs out of room mid-generation.
 """
@@ -16,8 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from llm_server.engine.prefix_cache import PrefixCache
+
 # Sharing a running sequence's prefix costs a slot; below this many tokens it is not worth it.
 MIN_SHARED_PREFIX = 16
+# Shorter sequences are not copied to host memory, and a restore must win at least this many
+# tokens over what the context holds: below it, reading the tokens costs about as much.
+MIN_HOST_TOKENS = 64
 
 
 class KvOps(Protocol):
@@ -29,6 +38,14 @@ class KvOps(Protocol):
 
     def copy(self, source: int, target: int, length: int) -> None:
         """Make `target` share `source`'s cells for positions [0, length)."""
+        ...
+
+    def save(self, slot: int) -> bytearray | None:
+        """The slot's whole state as one blob; None if it cannot be read."""
+        ...
+
+    def restore(self, slot: int, blob: bytearray) -> bool:
+        """Write a saved state into the (emptied) slot; False, leaving it empty, if refused."""
         ...
 
 
@@ -59,10 +76,22 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 class SlotTable:
     """Hands out slots to sequences and keeps finished ones' cells while room allows."""
 
-    def __init__(self, n_slots: int, kv_cells: int, ops: KvOps) -> None:
+    def __init__(
+        self,
+        n_slots: int,
+        kv_cells: int,
+        ops: KvOps,
+        host: PrefixCache | None = None,
+        *,
+        trimmable: bool = True,
+    ) -> None:
+        """`host`: the host-memory cache (None: off). `trimmable`: a restored state may be cut
+        to a shorter prefix (False for sliding-window caches cut to their window)."""
         self.slots = [Slot(i) for i in range(n_slots)]
         self.kv_cells = kv_cells
         self._ops = ops
+        self._host = host
+        self._trimmable = trimmable
         self.reused_tokens = 0
 
     def cells_in_use(self) -> int:
@@ -70,17 +99,35 @@ class SlotTable:
 
     def acquire(self, prompt: list[int], reservation: int, reuse_limit: int) -> Acquired | None:
         """A slot for a new sequence, reusing up to `reuse_limit` tokens of the longest cached
-        prefix of `prompt`; None if there is no room yet (the caller waits)."""
+        prefix of `prompt` (in the context or in host memory); None if there is no room yet
+        (the caller waits)."""
         if reservation > self.kv_cells:
             return None
         usable = max(0, reuse_limit)
+        best, best_length = self._best_in_context(prompt, usable)
+        if self._host is not None and usable - best_length >= MIN_HOST_TOKENS:
+            restored = self._from_host(prompt, reservation, usable, best_length)
+            if restored is not None:
+                return restored
+            # A refused restore may have emptied slots: look again.
+            best, best_length = self._best_in_context(prompt, usable)
+        acquired = self._in_context(best, best_length, reservation)
+        missed = acquired is not None and usable - acquired.reused >= MIN_HOST_TOKENS
+        if missed and self._host is not None:
+            self._host.record_miss()
+        return acquired
+
+    def _best_in_context(self, prompt: list[int], usable: int) -> tuple[Slot | None, int]:
         best, best_length = None, 0
         for slot in self.slots:
             length = min(common_prefix(slot.tokens, prompt), usable)
             if length > best_length and (not slot.running or length >= MIN_SHARED_PREFIX):
                 best, best_length = slot, length
+        return best, best_length
+
+    def _in_context(self, best: Slot | None, reused: int, reservation: int) -> Acquired | None:
+        """A slot starting from `reused` tokens of `best`'s cells (shared if it runs)."""
         target: Slot | None = best
-        reused = best_length
         if best is None or best.running:
             target = self._take_idle(exclude=best)
         if target is None:
@@ -94,6 +141,8 @@ class SlotTable:
             self._ops.copy(best.index, target.index, reused)
             target.tokens = best.tokens[:reused]
         elif reused < len(target.tokens):
+            if len(target.tokens) - reused >= MIN_HOST_TOKENS:
+                self._offload(target)  # the tail about to go may be another turn's history
             if self._ops.remove(target.index, reused):
                 del target.tokens[reused:]
             else:
@@ -134,5 +183,46 @@ class SlotTable:
 
     def _clear(self, slot: Slot) -> None:
         if slot.tokens:
+            self._offload(slot)
             self._ops.remove(slot.index, 0)
             slot.tokens = []
+
+    def _offload(self, slot: Slot) -> None:
+        """Copy an idle slot's state to host memory, unless short or already held there."""
+        host = self._host
+        if host is None or len(slot.tokens) < MIN_HOST_TOKENS or host.covers(slot.tokens):
+            return
+        blob = self._ops.save(slot.index)
+        if blob is not None:
+            host.add(slot.tokens, blob)
+
+    def _from_host(
+        self, prompt: list[int], reservation: int, usable: int, in_context: int
+    ) -> Acquired | None:
+        """A slot holding the prompt's longest prefix from host memory, if that beats the
+        context's by enough; None to go on without it (nothing better, no room, refused)."""
+        host = self._host
+        assert host is not None
+        match = host.lookup(prompt, usable, whole_only=not self._trimmable)
+        if match is None or match.length < in_context + MIN_HOST_TOKENS:
+            return None
+        entry = match.entry
+        target = self._take_idle(exclude=None)
+        if target is None or max(reservation, len(entry.tokens)) > self.kv_cells:
+            return None
+        self._clear(target)
+        if not self._make_room(max(reservation, len(entry.tokens)), keep=(target, None)):
+            return None
+        started = time.perf_counter()
+        if not self._ops.restore(target.index, entry.blob):
+            host.record_failure(entry)
+            return None
+        target.tokens = list(entry.tokens)
+        if match.length < len(target.tokens) and not self._ops.remove(target.index, match.length):
+            self._clear(target)
+            return None
+        del target.tokens[match.length :]
+        host.record_restore(match.length, time.perf_counter() - started)
+        target.running, target.reservation = True, reservation
+        self.reused_tokens += match.length
+        return Acquired(target, match.length)

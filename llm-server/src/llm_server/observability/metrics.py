@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
-from llm_server.engine import EngineLoad
+from llm_server.engine import RESTORE_BUCKETS, EngineLoad
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 INTER_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
@@ -80,6 +87,57 @@ class Metrics:
         self.prefix_tokens_reused.set_function(lambda: read().prefix_tokens_reused)
         self.draft_tokens.set_function(lambda: read().draft_tokens)
         self.draft_tokens_accepted.set_function(lambda: read().draft_tokens_accepted)
+        self.registry.register(HostPrefixCacheCollector(read))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class HostPrefixCacheCollector(Collector):
+    """The host-memory prefix cache, read from the engine at scrape time (one consistent
+    snapshot per scrape, the restore-time histogram included)."""
+
+    def __init__(self, read: Callable[[], EngineLoad]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._read().prefix_cache
+        prefix = "llm_prefix_cache_host"
+        yield GaugeMetricFamily(f"{prefix}_bytes", "KV state bytes held", value=stats.bytes)
+        yield GaugeMetricFamily(
+            f"{prefix}_capacity_bytes",
+            "The bound on those bytes (LLM_PREFIX_CACHE_BYTES)",
+            value=stats.capacity_bytes,
+        )
+        yield GaugeMetricFamily(f"{prefix}_entries", "Sequences held", value=stats.entries)
+        for name, text, value in (
+            ("hits", "Prompts whose prefix was restored from host memory", stats.hits),
+            (
+                "misses",
+                "Prompts with 64+ tokens found nowhere (neither context nor host)",
+                stats.misses,
+            ),
+            (
+                "restored_tokens",
+                "Prompt tokens restored instead of recomputed",
+                stats.restored_tokens,
+            ),
+            (
+                "restore_failures",
+                "States llama.cpp refused (dropped; prompt read fresh)",
+                stats.restore_failures,
+            ),
+            ("saved", "Sequence states copied to host memory", stats.saved),
+        ):
+            yield CounterMetricFamily(f"{prefix}_{name}", text, value=value)
+        buckets = [
+            (str(bound), count)
+            for bound, count in zip(RESTORE_BUCKETS, stats.restore_buckets, strict=False)
+        ]
+        buckets.append(("+Inf", stats.restore_buckets[-1]))
+        yield HistogramMetricFamily(
+            f"{prefix}_restore_seconds",
+            "Time to write a state back into the context (scheduler thread, between steps)",
+            buckets=buckets,
+            sum_value=stats.restore_seconds,
+        )
