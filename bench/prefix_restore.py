@@ -13,6 +13,7 @@ import statistics
 import time
 
 from llm_server.config import Settings
+from llm_server.engine import PrefixCacheStats
 from llm_server.engine.llama import LlamaEngine
 from llm_server.engine.types import SamplingParams, TokenOut
 
@@ -32,7 +33,9 @@ async def first_token_s(engine: LlamaEngine, tokens: list[int]) -> tuple[float, 
     raise AssertionError("no Finished event")
 
 
-async def measure(cache_bytes: int, history: int, rounds: int) -> list[tuple[float, int]]:
+async def measure(
+    cache_bytes: int, history: int, rounds: int
+) -> tuple[list[tuple[float, int]], PrefixCacheStats]:
     engine = LlamaEngine(
         Settings(
             app_env="test",
@@ -44,7 +47,9 @@ async def measure(cache_bytes: int, history: int, rounds: int) -> list[tuple[flo
     )
     await asyncio.to_thread(engine.load)
     try:
-        text = " ".join(f"turn {i}: the user asks about item {i * 7 % 101}." for i in range(history))
+        text = " ".join(
+            f"turn {i}: the user asks about item {i * 7 % 101}." for i in range(history)
+        )
         base = engine.tokenize(text)[:history]
         others = [engine.tokenize(f"Other user {i}: " + text[::-1])[:history] for i in range(2)]
         results = []
@@ -54,7 +59,7 @@ async def measure(cache_bytes: int, history: int, rounds: int) -> list[tuple[flo
                 await first_token_s(engine, other)
             question = engine.tokenize(f" Round {round_}: and what next?", add_special=False)
             results.append(await first_token_s(engine, base + question))
-        return results
+        return results, engine.load_stats().prefix_cache
     finally:
         await engine.close()
 
@@ -65,9 +70,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     for label, cache in (("prefill", 0), ("restored", 1 << 30)):
-        runs = asyncio.run(measure(cache, args.history_tokens, args.rounds))
+        runs, cache_stats = asyncio.run(measure(cache, args.history_tokens, args.rounds))
         ttft = statistics.median(s for s, _ in runs)
-        print(f"{label:9} TTFT median {ttft * 1000:8.1f} ms  cached tokens {[c for _, c in runs]}")
+        restore = cache_stats.restore_seconds / max(1, cache_stats.hits)
+        print(
+            f"{label:9} TTFT median {ttft * 1000:8.1f} ms, cached tokens {[c for _, c in runs]}, "
+            f"restores {cache_stats.hits} of {restore * 1000:.1f} ms on average, "
+            f"host memory {cache_stats.bytes / 2**20:.0f} MiB in {cache_stats.entries} entries"
+        )
 
 
 if __name__ == "__main__":

@@ -28,15 +28,15 @@ HISTORY = (
 OTHERS = [f"Document {i}: a long note about topic number {i}. " * 12 for i in range(4)]
 
 
-async def engine_with(cache_bytes: int) -> LlamaEngine:
+async def engine_with(cache_bytes: int, n_ctx: int = 256) -> LlamaEngine:
     # Room for the history or one other prompt at a time, so each evicts the one before.
     engine = LlamaEngine(
         Settings(
             app_env="test",
             n_threads=2,
             max_running=1,
-            n_ctx=256,
-            context_length=256,
+            n_ctx=n_ctx,
+            context_length=n_ctx,
             flash_attention=False,
             prefix_cache_bytes=cache_bytes,
         )
@@ -64,8 +64,8 @@ async def run(engine: LlamaEngine, prompt: str) -> tuple[list[int], Finished]:
     raise AssertionError("no Finished event")
 
 
-async def fresh(prompt: str) -> list[int]:
-    engine = await engine_with(0)
+async def fresh(prompt: str, n_ctx: int) -> list[int]:
+    engine = await engine_with(0, n_ctx)
     try:
         tokens, finish = await run(engine, prompt)
         assert finish.cached_prompt_tokens == 0
@@ -111,10 +111,10 @@ NEXT_TURN = HISTORY + "User: And the chain?\nAssistant:"
 FRESH: dict[str, list[int]] = {}
 
 
-async def fresh_answer(prompt: str) -> list[int]:
+async def fresh_answer(prompt: str, n_ctx: int = 256) -> list[int]:
     """A prompt's greedy answer read with no cache at all (once per prompt and test run)."""
     if prompt not in FRESH:
-        FRESH[prompt] = await fresh(prompt)
+        FRESH[prompt] = await fresh(prompt, n_ctx)
     return FRESH[prompt]
 
 
@@ -181,5 +181,33 @@ async def test_host_memory_stays_under_its_byte_bound_least_recently_used_first(
         assert finish.cached_prompt_tokens <= 1  # the BOS token, from the last document
         assert engine.load_stats().prefix_cache.hits == 0
         assert tokens == await fresh_answer(NEXT_TURN)
+    finally:
+        await engine.close()
+
+
+async def test_past_the_sliding_window_only_a_whole_entry_is_restored() -> None:
+    # Gemma 3's sliding-window layers attend to the last 512 positions, and llama.cpp saves a
+    # sequence's state of those layers for its last 512 positions only: a state longer than
+    # that cannot be cut deeper than its last token, or the next token would miss cells.
+    long_history = HISTORY * 6  # about 660 tokens
+    engine = await engine_with(64 << 20, n_ctx=1600)
+    try:
+        answer, _ = await run(engine, long_history)
+        others = [other * 4 for other in OTHERS[:2]]
+        await evict(engine, others)
+        stats = engine.load_stats().prefix_cache
+        cut = long_history[: len(long_history) // 2] + "User: something else entirely?"
+        tokens, finish = await run(engine, cut)
+        assert engine.load_stats().prefix_cache.hits == stats.hits  # too deep a cut
+        assert finish.cached_prompt_tokens <= 1
+        assert tokens == await fresh_answer(cut, n_ctx=1600)
+        await evict(engine, others)
+        # The next turn holds the answer as it was generated: the saved state is its prefix.
+        said = "".join(engine.token_text(t) for t in answer)
+        next_turn = long_history + said + "\nUser: And the chain?\nAssistant:"
+        tokens, finish = await run(engine, next_turn)
+        assert engine.load_stats().prefix_cache.hits == stats.hits + 1
+        assert finish.cached_prompt_tokens >= len(engine.tokenize(long_history)) - 1
+        assert tokens == await fresh_answer(next_turn, n_ctx=1600)
     finally:
         await engine.close()

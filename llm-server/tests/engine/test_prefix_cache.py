@@ -132,3 +132,26 @@ def test_a_shared_system_prompt_among_many_entries() -> None:
     assert match is not None
     assert match.length == 500
     assert len(cache._root.children) == 1  # the shared tokens are one path of the trie
+
+
+def test_a_sliding_window_bounds_how_deep_a_restored_state_may_be_cut() -> None:
+    cache = PrefixCache(1000)
+    long = cache.add(list(range(10)), blob(10))
+    short = cache.add([0, 1, 2, 3, 4, 50], blob(6))
+    assert long is not None
+    assert short is not None
+    # Within the window any cut; beyond it only the last token may go.
+    match = cache.lookup([0, 1, 2, 3, 9], limit=10, window=6)
+    assert match is not None
+    assert match.entry is short
+    assert cache.lookup([0, 1, 2, 3, 4, 5, 6, 7, 0], limit=10, window=6) is None
+    match = cache.lookup([0, 1, 2, 3, 4, 5, 6, 7, 8, 0], limit=10, window=6)
+    assert match is not None
+    assert match.entry is long
+    assert match.length == 9
+    whole = cache.add([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], blob(1))
+    assert whole is not None  # long is now held by whole: a prefix of it
+    match = cache.lookup([*range(13), 99], limit=20, window=6)
+    assert match is not None
+    assert match.entry is whole
+    assert match.length == 13

@@ -93,21 +93,34 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._lru)
 
-    def lookup(self, prompt: list[int], limit: int, *, whole_only: bool = False) -> Match | None:
+    def lookup(
+        self,
+        prompt: list[int],
+        limit: int,
+        *,
+        window: int | None = None,
+        whole_only: bool = False,
+    ) -> Match | None:
         """The entry sharing the longest prefix with `prompt` (at most `limit` tokens), marked
-        recently used. `whole_only`: only entries whose every token starts the prompt (for a
-        cache that cannot drop a restored sequence's tail)."""
+        recently used. An entry may be cut back to the shared prefix only if it is at most
+        `window` tokens long (None: any length) or loses at most its last token: a state saved
+        from a sliding-window cache holds only the last `window` positions of those layers, so
+        a deeper cut would leave them without cells the next token attends to. `whole_only`:
+        never cut (a cache that cannot drop a restored sequence's tail)."""
         node, depth, best = self._root, 0, None
         for token in prompt[: max(0, limit)]:
             child = node.children.get(token)
             if child is None:
                 break
             node, depth = child, depth + 1
-            if whole_only and node.ending is not None:
+            if node.ending is not None:
                 best = Match(node.ending, depth)
         if not whole_only and depth > 0:
-            # The smallest entry through the deepest node: the least to copy and to trim.
-            best = Match(min(node.entries, key=lambda e: len(e.tokens)), depth)
+            longest = depth + 1 if window is None else max(window, depth + 1)
+            cuttable = [e for e in node.entries if window is None or len(e.tokens) <= longest]
+            if cuttable:
+                # The smallest entry through the deepest node: the least to copy and to cut.
+                best = Match(min(cuttable, key=lambda e: len(e.tokens)), depth)
         if best is not None:
             self._lru.move_to_end(best.entry)
         return best

@@ -98,6 +98,7 @@ class Scheduler:
             _LlamaKv(ctx, self._memory),
             self._host,
             trimmable=tails_droppable(model, limits),
+            window=int(llama_cpp.llama_model_n_swa(model.model)) or None,
         )
         self._accepting = True
         self._stopped = False

@@ -84,14 +84,18 @@ class SlotTable:
         host: PrefixCache | None = None,
         *,
         trimmable: bool = True,
+        window: int | None = None,
     ) -> None:
         """`host`: the host-memory cache (None: off). `trimmable`: a restored state may be cut
-        to a shorter prefix (False for sliding-window caches cut to their window)."""
+        to a shorter prefix (False for sliding-window caches cut to their window, recurrent
+        state). `window`: the model's sliding window, which bounds how deep a restored state
+        may be cut (`PrefixCache.lookup`); None without sliding-window layers."""
         self.slots = [Slot(i) for i in range(n_slots)]
         self.kv_cells = kv_cells
         self._ops = ops
         self._host = host
         self._trimmable = trimmable
+        self._window = window
         self.reused_tokens = 0
 
     def cells_in_use(self) -> int:
@@ -203,7 +207,7 @@ class SlotTable:
         context's by enough; None to go on without it (nothing better, no room, refused)."""
         host = self._host
         assert host is not None
-        match = host.lookup(prompt, usable, whole_only=not self._trimmable)
+        match = host.lookup(prompt, usable, window=self._window, whole_only=not self._trimmable)
         if match is None or match.length < in_context + MIN_HOST_TOKENS:
             return None
         entry = match.entry
