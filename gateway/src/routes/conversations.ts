@@ -59,10 +59,7 @@ const TurnEvent = Type.Union(
       "start",
       Type.Object({ userMessage: Type.Optional(Message), assistantMessageId: Type.String() }),
     ),
-    sseEvent(
-      "delta",
-      Type.Object({ text: Type.String() }),
-    ),
+    sseEvent("delta", Type.Object({ text: Type.String() })),
     sseEvent(
       "done",
       Type.Object({
