@@ -105,10 +105,13 @@ describe("usage rows through a locked SQLite database", () => {
     }
     await eventually(
       async () => (await usageRows(app)) === 4 && spooledRows(`${path}.usage-spool`) === 0,
+      60_000,
     );
     expect(await metric(app, "gateway_usage_write_retries_total")).toBeGreaterThanOrEqual(1);
     expect(await metric(app, "gateway_usage_dropped_rows_total")).toBe(0);
-  });
+    // Each write against the lock blocks for the busy timeout and retries back off to 10 s:
+    // on a loaded machine this takes well over the default 20 s.
+  }, 90_000);
 
   it("left in the spool at shutdown are written by the next start", async () => {
     const first = await start(path);
@@ -125,8 +128,9 @@ describe("usage rows through a locked SQLite database", () => {
     const second = await start(path);
     await eventually(
       async () => (await usageRows(second)) === 3 && spooledRows(`${path}.usage-spool`) === 0,
+      60_000,
     );
-  });
+  }, 90_000);
 });
 
 function row(i: number): UsageRow {
