@@ -46,6 +46,15 @@ def gateway_fuzz(ctx: Context) -> list[tuple[str, FuzzReport]]:
         ctx.tally.client_error_5xx += report.server_errors
         ctx.tally.notes += [f"schemathesis ({label}) {e}" for e in report.tool_errors]
         reports.append((label, report))
+    # The admin run may have changed the sign-up policy (PATCH /api/admin/settings with a valid
+    # generated body): the cases after it sign people up on this same stack.
+    restored = httpx.patch(
+        f"{stack.gw}/api/admin/settings",
+        json={"signupMode": "open"},
+        headers={"Authorization": f"Bearer {admin.session}"},
+        timeout=30,
+    )
+    assert restored.status_code == 200, f"restoring sign-up: {restored.status_code} {restored.text}"
     _gateway_reports[stack.gw] = reports
     return reports
 
