@@ -127,14 +127,13 @@ def db_disk_full(ctx: Context) -> None:
             problems.append(f"the gateway exited:\n{stack.gateway.tail()}")
         filler.unlink()
         (data / "probe").unlink(missing_ok=True)
-        deadline = time.monotonic() + 30
+        freed_at = time.monotonic()
         while httpx.get(f"{stack.gw}/health/ready", timeout=30).status_code != 200:
-            if time.monotonic() > deadline:
+            if time.monotonic() - freed_at > 30:
                 problems.append("still not ready 30 s after space was freed")
                 break
             time.sleep(0.5)
-        recovered = time.monotonic() - (deadline - 30)
-        print(f"    ready again {recovered:.1f} s after space was freed")
+        print(f"    ready again {time.monotonic() - freed_at:.1f} s after space was freed")
         for _ in range(2):
             result = asyncio.run(one_stream(stack, user.api_key, 8))
             if result.status == 200:
@@ -146,9 +145,6 @@ def db_disk_full(ctx: Context) -> None:
                 check_billing(ctx, stack, user.api_key_id, answered, exact=True)
             except AssertionError as error:
                 problems.append(f"usage after space was freed: {error}")
-        ready = httpx.get(f"{stack.gw}/health/ready", timeout=30)
-        if ready.status_code != 200:
-            problems.append(f"/health/ready after space was freed: {ready.status_code}")
         assert not problems, "\n".join([*problems, "answers: " + ", ".join(seen)])
         print("    answers with the disk full: " + ", ".join(seen))
         ctx.tally.faults_survived += 1
