@@ -107,6 +107,21 @@ export interface AdminIo {
 
 /** The options of an admin command (strict: an unknown one is an error). */
 function adminOptions(command: string, rest: string[]) {
+  try {
+    return parseAdminOptions(command, rest);
+  } catch (err) {
+    // node's own message spans three lines and the first alone does not say what to type.
+    const option = /Option '(--[a-z-]+)[^']*' argument is ambiguous/.exec(String(err))?.[1];
+    if (option) {
+      throw new CliError(
+        `a value of ${option} that starts with "-" must be written ${option}=VALUE`,
+      );
+    }
+    throw err;
+  }
+}
+
+function parseAdminOptions(command: string, rest: string[]) {
   return parseArgs({
     args: rest,
     options: {

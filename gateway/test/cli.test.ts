@@ -132,5 +132,21 @@ for (const database of DATABASES)
       const dup = run("create-user", "--email", "a@example.org", "--password", "password-123");
       expect(dup.stderr.trim().split("\n")).toHaveLength(1);
       expect(dup.status).toBe(1);
+      // A generated password may start with "-": the space form says how to write it,
+      // the "=" form takes it.
+      const dashSpace = run(
+        "create-user",
+        "--email",
+        "d@example.org",
+        "--password",
+        "-Xy9_pw-long",
+      );
+      expect(dashSpace.status).toBe(1);
+      expect(dashSpace.stderr).toBe(
+        'admin: a value of --password that starts with "-" must be written --password=VALUE\n',
+      );
+      const dashEquals = run("create-user", "--email", "d@example.org", "--password=-Xy9_pw-long");
+      expect(dashEquals.stderr).toBe("");
+      expect(dashEquals.status).toBe(0);
     });
   });

@@ -83,7 +83,8 @@ class Stack:
         email = f"{name}@adversarial.test"
         account = Account(email, secrets.token_urlsafe(18), role, ip=fresh_ip())
         if role == "admin":
-            self.admin("create-user", "--email", email, "--password", account.password,
+            # token_urlsafe may start with "-": the "=" form is how a CLI takes such a value.
+            self.admin("create-user", "--email", email, f"--password={account.password}",
                        "--role", role)  # fmt: skip
             account.session = self.sign_in(email, account.password, account.ip)
         else:
