@@ -156,7 +156,7 @@ def start_gateway(
     email = "bench@example.org"
     admin = [str(GATEWAY / "bin" / "admin")]
     subprocess.run(
-        [*admin, "create-user", "--email", email, "--password", secrets.token_urlsafe(16),
+        [*admin, "create-user", "--email", email, f"--password={secrets.token_urlsafe(16)}",
          "--role", "user"],
         env=env, check=True, capture_output=True,
     )  # fmt: skip
