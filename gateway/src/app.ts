@@ -24,6 +24,7 @@ import accountsPlugin from "./plugins/accounts.js";
 import authPlugin from "./plugins/auth.js";
 import callsPlugin from "./plugins/calls.js";
 import databasePlugin from "./plugins/database.js";
+import modelAccessPlugin from "./plugins/model-access.js";
 import redisPlugin from "./plugins/redis.js";
 import securityPlugin from "./plugins/security.js";
 import servicesPlugin from "./plugins/services.js";
@@ -35,6 +36,7 @@ import { healthRoutes } from "./routes/health.js";
 import { invitationRoutes } from "./routes/invitations.js";
 import { keyLimitRoutes } from "./routes/key-limits.js";
 import { llmRoutes } from "./routes/llm.js";
+import { modelAccessRoutes } from "./routes/model-access.js";
 import { setupRoutes } from "./routes/setup.js";
 import { usageRoutes } from "./routes/usage.js";
 import { userRoutes } from "./routes/user.js";
@@ -234,11 +236,13 @@ async function registerRoutes(
     apiKeys: accounts.apiKeys,
     users: accounts.users,
   });
+  await app.register(modelAccessRoutes, { modelAccess: app.modelAccess, users: accounts.users });
   await app.register(llmRoutes, {
     metered: services.metered,
     completions: services.completions,
     calls,
     heartbeatMs,
+    gate: services.gate,
   });
   await app.register(conversationRoutes, {
     conversations: services.conversations,
@@ -262,6 +266,7 @@ export async function buildApp(
   await registerDocs(app);
   await app.register(redisPlugin, { config });
   await app.register(databasePlugin, { config });
+  await app.register(modelAccessPlugin, { config });
   await app.register(servicesPlugin, { config });
   await app.register(callsPlugin, { config });
   await app.register(authPlugin, { config });

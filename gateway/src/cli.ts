@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import type { Auth, AuthLog } from "./auth/auth.js";
 import type { AuthUser } from "./auth/principal.js";
 import { setupDatabase } from "./auth/setup.js";
+import { MODEL_USAGE, modelCommand } from "./cli-models.js";
 import {
   type Config,
   ConfigError,
@@ -45,7 +46,8 @@ const USAGE = `usage: gateway/bin/admin <command> [options]
                   [--concurrent-streams N] [--max-tokens N]   (0 = no limit, "default" = role default)
   set-key-limits  --key-id ID [--requests-per-minute N] [--tokens-per-day N]
                   [--concurrent-streams N] [--max-tokens N]   (0 or "default" = none of the key's own;
-                  the key's user's limits apply as well)`;
+                  the key's user's limits apply as well)
+${MODEL_USAGE}`;
 
 const LIMIT_FLAGS = {
   "requests-per-minute": "requestsPerMinute",
@@ -136,6 +138,7 @@ function parseAdminOptions(command: string, rest: string[]) {
       "max-tokens": { type: "string" },
       "key-id": { type: "string" },
       id: { type: "string" },
+      model: { type: "string" },
     },
     strict: true,
     allowPositionals: command === "signup-mode",
@@ -159,6 +162,9 @@ export async function runAdmin(
     const setup = new AdminSetup(auth, db, users);
     const policy = await signupCommand(command, rest, values, auth, users, config);
     if (policy) return policy;
+    const fail = (message: string) => new CliError(message);
+    const models = await modelCommand(command, values, { db, users, fail });
+    if (models) return models;
     if (command === "setup-link") {
       const token = await setup.issue();
       if (!token) throw new CliError("an admin account exists already: no setup link is needed");

@@ -128,6 +128,35 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await sql`drop table invitation`.execute(db);
       },
     },
+    "0004_model_access": {
+      async up(db: Kysely<unknown>) {
+        // Who may use which model (allow/deny) and per-model daily token limits, each for a
+        // role (`role:<name>`) or one user (`user:<id>`, gone with the user). `modelKey` is the
+        // public model name trimmed and lower-cased: one rule per model and subject whatever
+        // the spelling.
+        for (const [table, value] of [
+          ["model_access_rule", "allow"],
+          ["model_limit", "tokensPerDay"],
+        ] as const) {
+          await db.schema
+            .createTable(table)
+            .addColumn("id", "text", (c) => c.primaryKey())
+            .addColumn("model", "text", (c) => c.notNull())
+            .addColumn("modelKey", "text", (c) => c.notNull())
+            .addColumn("subject", "text", (c) => c.notNull())
+            .addColumn("role", "text")
+            .addColumn("userId", "text", (c) => c.references("user.id").onDelete("cascade"))
+            .addColumn(value, value === "allow" ? "integer" : t.int64, (c) => c.notNull())
+            .addColumn("updatedAt", t.int64, (c) => c.notNull())
+            .addUniqueConstraint(`${table}_model_subject`, ["modelKey", "subject"])
+            .execute();
+        }
+      },
+      async down(db: Kysely<unknown>) {
+        await sql`drop table model_limit`.execute(db);
+        await sql`drop table model_access_rule`.execute(db);
+      },
+    },
   };
 }
 

@@ -101,9 +101,36 @@ export interface GatewaySettingTable {
   updatedAt: number;
 }
 
+/** Fields shared by the model rules and limits: a public model and a role or one user. */
+interface ModelSubjectColumns {
+  id: string;
+  /** The public model name as the admin wrote it (trimmed). */
+  model: string;
+  /** `model` lower-cased: what requests are matched against. */
+  modelKey: string;
+  /** `role:<role>` or `user:<id>`: unique with modelKey. */
+  subject: string;
+  role: string | null;
+  userId: string | null;
+  updatedAt: number;
+}
+
+/** May a role or user use a model (services/model-access.ts); no rule = allowed. */
+export interface ModelAccessRuleTable extends ModelSubjectColumns {
+  /** 1 = allow, 0 = deny. */
+  allow: number;
+}
+
+/** Daily tokens of one model for each user of a role, or for one user (0 = no limit). */
+export interface ModelLimitTable extends ModelSubjectColumns {
+  tokensPerDay: number;
+}
+
 export interface AppTables {
   invitation: InvitationTable;
   gateway_setting: GatewaySettingTable;
+  model_access_rule: ModelAccessRuleTable;
+  model_limit: ModelLimitTable;
   limit_override: LimitOverrideTable;
   usage_record: UsageRecordTable;
   conversation: ConversationTable;

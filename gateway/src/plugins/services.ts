@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import type { Config } from "../config.js";
+import { HttpError } from "../errors.js";
 import { Balancer } from "../services/balancer.js";
 import { MemoryCache, RedisCache, type ResponseCache } from "../services/cache.js";
 import { ChatService } from "../services/chat.js";
@@ -8,10 +9,11 @@ import { CompletionService } from "../services/completions.js";
 import { ConversationService } from "../services/conversations.js";
 import { type LimitStore, MemoryLimitStore } from "../services/limit-store.js";
 import { LimitService } from "../services/limits.js";
-import { LlmClient, upstreamAgent } from "../services/llm-client.js";
+import { LlmClient, upstreamAgent, upstreamError } from "../services/llm-client.js";
 import { MeteredCalls } from "../services/metered.js";
 import { Metering } from "../services/metering.js";
 import { Metrics } from "../services/metrics.js";
+import { type ListedModel, ListedModelNames, ModelGate } from "../services/model-gate.js";
 import { RedisLimitStore } from "../services/redis-limit-store.js";
 import { UsageService } from "../services/usage.js";
 
@@ -28,6 +30,8 @@ export interface GatewayServices {
   conversations: ConversationService;
   /** A conversation's chat turn through the completion pipeline. */
   chat: ChatService;
+  /** Refuses models a caller may not use; adds per-model quotas to a call's limits. */
+  gate: ModelGate;
   /** "memory" or "redis": where counters and cache live. */
   store: "memory" | "redis";
 }
@@ -73,6 +77,36 @@ function upstreamServices(app: FastifyInstance, config: Config, metrics: Metrics
     onAttempt: (server, outcome) => metrics.upstream.inc({ outcome, server }),
   });
   return { balancer, llm };
+}
+
+/** How long a read of the upstream's model list may take (it names the default model). */
+const MODEL_LIST_TIMEOUT_MS = 5_000;
+
+/**
+ * What a request's `model` means, from the llm-servers' own `/v1/models` (their ids,
+ * aliases and default), read only while some model rule or limit exists.
+ */
+function modelNames(llm: LlmClient): ListedModelNames {
+  return new ListedModelNames(async () => {
+    const up = await llm.send(
+      {
+        method: "GET",
+        path: "/v1/models",
+        clientId: "gateway",
+        requestId: "model-names",
+        signal: AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS),
+      },
+      (res) => res.text(),
+    );
+    up.release(up.res.status >= 500);
+    if (!up.res.ok) throw upstreamError(up.res.status, up.head);
+    try {
+      const list = JSON.parse(up.head) as { data?: ListedModel[] };
+      return Array.isArray(list.data) ? list.data : [];
+    } catch {
+      throw new HttpError(502, "UPSTREAM_ERROR", "The model server's model list is not JSON");
+    }
+  });
 }
 
 /** The usage table's writer (spooled through outages), flushed before the database closes. */
@@ -136,7 +170,9 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   app.addHook("onReady", async () => balancer.start());
   app.addHook("onClose", async () => balancer.stop());
   const metering = new Metering({ limits, usage, metrics });
+  const gate = new ModelGate(app.modelAccess, modelNames(llm));
   const completions = new CompletionService({
+    gate,
     llm,
     limits,
     metering,
@@ -160,7 +196,8 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
     usage,
     cache,
     completions,
-    metered: new MeteredCalls({ llm, metering }),
+    metered: new MeteredCalls({ llm, metering, gate }),
+    gate,
     conversations,
     chat: new ChatService(completions, conversations),
     store: app.redis ? "redis" : "memory",
@@ -169,6 +206,6 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
 
 export default fp(servicesPlugin, {
   name: "services",
-  dependencies: ["database", "redis"],
+  dependencies: ["database", "redis", "model-access"],
   fastify: "5.x",
 });

@@ -9,6 +9,7 @@ import type { CompletionPath, CompletionService } from "../services/completions.
 import { upstreamError } from "../services/llm-client.js";
 import type { AnalyzeBody, MeteredCalls } from "../services/metered.js";
 import type { CallContext } from "../services/metering.js";
+import type { ModelGate } from "../services/model-gate.js";
 import { SseStream } from "../sse.js";
 
 export interface LlmRoutesOptions {
@@ -17,6 +18,8 @@ export interface LlmRoutesOptions {
   /** Every LLM call in flight, so the gateway can end them (lost access, shutdown). */
   calls: ActiveCalls;
   heartbeatMs: number;
+  /** Takes the models a caller may not use out of the model lists. */
+  gate: ModelGate;
 }
 
 /**
@@ -221,7 +224,13 @@ function completionRoutes(app: App, options: LlmRoutesOptions): void {
 }
 
 /** The model lists: llm-server's `/v1/models` as is, and `/api/models` for the browser. */
-function modelRoutes(app: App, { metered, calls }: LlmRoutesOptions): void {
+function modelRoutes(app: App, { metered, calls, gate }: LlmRoutesOptions): void {
+  // Only the models the caller may use.
+  const models = async (request: FastifyRequest, reply: FastifyReply) => {
+    const answer = await metered.models(callContext(request, reply, calls));
+    if (answer.status >= 400) return answer;
+    return { ...answer, text: await gate.filterList(principalOf(request), answer.text) };
+  };
   app.get(
     "/v1/models",
     {
@@ -233,7 +242,7 @@ function modelRoutes(app: App, { metered, calls }: LlmRoutesOptions): void {
       },
     },
     async (request, reply) => {
-      const { status, text } = await metered.models(callContext(request, reply, calls));
+      const { status, text } = await models(request, reply);
       if (status >= 500) throw upstreamError(status, text);
       // Sent as received (a string is not re-serialized).
       return reply
@@ -267,7 +276,7 @@ function modelRoutes(app: App, { metered, calls }: LlmRoutesOptions): void {
         },
       },
       async (request, reply) => {
-        const { status, text } = await metered.models(callContext(request, reply, calls));
+        const { status, text } = await models(request, reply);
         if (status >= 400) throw upstreamError(status, text);
         const list = JSON.parse(text) as { data?: { id: string; kind?: unknown }[] };
         return {

@@ -27,6 +27,9 @@ const Quota = Type.Object({
   tokensPerDay: Meter,
   concurrentStreams: Meter,
   maxTokensPerRequest: Nullable(Type.Integer()),
+  models: Type.Array(Type.Object({ model: Type.String(), tokensPerDay: Meter }), {
+    description: "Daily token quotas of single models, on top of tokensPerDay",
+  }),
 });
 const Ms = Nullable(Type.Number());
 const StatsFields = {
@@ -119,7 +122,17 @@ function userUsageRoute(app: App, { services }: UsageRoutesOptions): void {
     async (request) => {
       const p = principalOf(request);
       const caller = { userId: p.user.id, role: p.user.role, apiKeyId: null };
-      const quota = await limits.quota(caller);
+      const [total, perModel] = await Promise.all([
+        limits.quota(caller),
+        services.gate.quotas(caller),
+      ]);
+      const models = await Promise.all(
+        perModel.map(async (q) => ({
+          model: q.model,
+          tokensPerDay: await limits.tokenMeter(q.subject),
+        })),
+      );
+      const quota = { ...total, models };
       const history = await usage.days(p.user.id, request.query.days, Date.now());
       return {
         quota,

@@ -24,6 +24,7 @@ import {
 } from "./llm-client.js";
 import type { CallContext, Meter, Metering } from "./metering.js";
 import type { Metrics } from "./metrics.js";
+import type { ModelGate } from "./model-gate.js";
 
 export { estimatePromptTokens, tokenRequest } from "./completion-body.js";
 export type { CompletionPath };
@@ -48,6 +49,8 @@ export interface CompletionDeps {
   metrics: Metrics;
   cache: ResponseCache;
   cacheConfig: CacheConfig;
+  /** Who may use which model, and per-model quotas. */
+  gate: ModelGate;
 }
 
 /** What the stages of one completion share. */
@@ -103,9 +106,16 @@ export class CompletionService {
     }
   }
 
-  /** The caller's limits and token request, and the cache key when the request is cacheable. */
+  /**
+   * The caller's limits and token request, and the cache key when the request is cacheable.
+   * A model the caller may not use is refused here, before the cache could answer for it.
+   */
   private async plan(ctx: CallContext, body: CompletionBody, meter: Meter): Promise<Call> {
-    const subjects = await this.d.limits.subjects(ctx);
+    const [own, perModel] = await Promise.all([
+      this.d.limits.subjects(ctx),
+      this.d.gate.check(ctx, body.fields.model),
+    ]);
+    const subjects = [...own, ...perModel];
     const { maxTokens, choices } = body.tokenRequest(this.d.limits.maxTokens(subjects));
     ctx.tokens = maxTokens === undefined ? null : maxTokens * choices;
     const { cacheConfig } = this.d;
@@ -137,7 +147,12 @@ export class CompletionService {
   private async serveHit(call: Call, hit: CachedAnswer): Promise<Started> {
     const { meter, body } = call;
     const cost = this.d.cacheConfig.hitsCostQuota ? hit.promptTokens + hit.completionTokens : 0;
-    await meter.admit({ tokens: cost, minTokens: cost, concurrent: false });
+    await meter.admit({
+      tokens: cost,
+      minTokens: cost,
+      concurrent: false,
+      subjects: call.subjects,
+    });
     await meter.settle(cost);
     Object.assign(meter.row, {
       model: hit.model,

@@ -8,6 +8,28 @@ export interface Subject {
   limits: Limits;
 }
 
+/** Prefix of the subjects of per-model quotas: `model:<userId>:<model key>`. */
+const MODEL_SUBJECT = "model:";
+
+/** The model a per-model subject id counts, or null for another subject. */
+export function modelOfSubject(subject: string): string | null {
+  if (!subject.startsWith(MODEL_SUBJECT)) return null;
+  const rest = subject.slice(MODEL_SUBJECT.length);
+  const colon = rest.indexOf(":");
+  return colon === -1 ? null : rest.slice(colon + 1);
+}
+
+/**
+ * The subject of one user's daily tokens of one model (user ids hold no colon; a model key
+ * may): only a token limit, on top of the user's own limits.
+ */
+export function modelSubject(userId: string, key: string, tokensPerDay: number): Subject {
+  return {
+    id: `${MODEL_SUBJECT}${userId}:${key}`,
+    limits: { requestsPerMinute: 0, tokensPerDay, concurrentStreams: 0, maxTokens: 0 },
+  };
+}
+
 export interface AcquireRequest {
   subjects: Subject[];
   /** Tokens wanted for the reservation (0: no token check, e.g. a free cache hit). */

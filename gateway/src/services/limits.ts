@@ -11,6 +11,7 @@ import {
   type LimitStore,
   MINUTE_MS,
   minuteStart,
+  modelOfSubject,
   type SettleRequest,
   type Subject,
 } from "./limit-store.js";
@@ -115,13 +116,26 @@ export function limitError(
     limit === "concurrent_streams"
       ? "retry when one of them finishes"
       : `resets at ${new Date(resetAt).toISOString()} (in ${seconds} s)`;
-  const whose = subject.startsWith("key:") ? "API key" : "user";
+  const model = modelOfSubject(subject);
+  const whose =
+    model !== null ? `model "${model}"` : subject.startsWith("key:") ? "API key" : "user";
+  const what = model !== null ? `${LABEL[limit](value)} of this model` : LABEL[limit](value);
   return new HttpError(
     429,
     limit.toUpperCase(),
-    `Limit reached (${whose}): ${LABEL[limit](value)}; ${when}`,
+    `Limit reached (${whose}): ${what}; ${when}`,
     headers,
   );
+}
+
+/** One limit's meter for the caller's quota page (limit 0: none, so no remaining). */
+function meter(used: number, limit: number, resetAt: number | null) {
+  return {
+    used,
+    limit: limit > 0 ? limit : null,
+    remaining: limit > 0 ? Math.max(0, limit - used) : null,
+    resetAt: resetAt === null ? null : new Date(resetAt).toISOString(),
+  };
 }
 
 /** Settles that failed (the store was unreachable), kept to be tried again. */
@@ -223,10 +237,12 @@ export class LimitService {
       concurrent: boolean;
       /** From subjects(caller) when the caller read them already (saves the queries). */
       subjects?: Subject[];
+      /** Subjects held besides the caller's own (a per-model quota). */
+      also?: Subject[];
     },
   ): Promise<Admission> {
-    const { subjects: known, ...wanted } = options;
-    const subjects = known ?? (await this.subjects(caller));
+    const { subjects: known, also = [], ...wanted } = options;
+    const subjects = [...(known ?? (await this.subjects(caller))), ...also];
     const now = this.clock();
     const result = await this.store.acquire({ subjects, now, ...wanted });
     if (!result.ok)
@@ -311,12 +327,6 @@ export class LimitService {
     const [user] = await this.subjects({ ...caller, apiKeyId: null });
     if (!user) throw new Error("no subject");
     const c = await this.store.counters(user.id, now);
-    const meter = (used: number, limit: number, resetAt: number | null) => ({
-      used,
-      limit: limit > 0 ? limit : null,
-      remaining: limit > 0 ? Math.max(0, limit - used) : null,
-      resetAt: resetAt === null ? null : new Date(resetAt).toISOString(),
-    });
     const l = user.limits;
     return {
       requestsPerMinute: meter(
@@ -328,6 +338,13 @@ export class LimitService {
       concurrentStreams: meter(c.concurrent, l.concurrentStreams, null),
       maxTokensPerRequest: l.maxTokens > 0 ? l.maxTokens : null,
     };
+  }
+
+  /** A subject's tokens today against its daily limit (a per-model quota's meter). */
+  async tokenMeter(subject: Subject) {
+    const now = this.clock();
+    const c = await this.store.counters(subject.id, now);
+    return meter(c.tokensToday, subject.limits.tokensPerDay, dayStart(now) + DAY_MS);
   }
 
   /** Applies an admin's changes (null resets one to the role default). */

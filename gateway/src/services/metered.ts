@@ -1,10 +1,24 @@
 import { HttpError } from "../errors.js";
 import { type LlmClient, upstreamError } from "./llm-client.js";
 import type { CallContext, Metering } from "./metering.js";
+import type { ModelGate } from "./model-gate.js";
 
 export interface MeteredDeps {
   llm: LlmClient;
   metering: Metering;
+  /** Who may use which model, and per-model quotas. */
+  gate: ModelGate;
+}
+
+/** What a metered call reserves and charges, and which model it must be allowed. */
+interface Cost {
+  tokens: number;
+  concurrent: boolean;
+  /** Tokens charged when llm-server refuses the call (4xx): it did read the input. */
+  refusedCost: number;
+  charge: (json: unknown) => Charge;
+  /** The `model` the call names, checked by the gate (absent: a call of no model). */
+  model?: { sent: unknown };
 }
 
 /** What a metered call charges once llm-server answered 2xx. */
@@ -72,10 +86,16 @@ export class MeteredCalls {
 
   /** llm-server's `/v1/models` answer as received (status and body text). */
   async models(ctx: CallContext): Promise<{ status: number; text: string }> {
-    return this.run(ctx, { method: "GET", path: "/v1/models" }, 0, false, 0, () => ({
-      model: null,
-      promptTokens: 0,
-    }));
+    return this.run(
+      ctx,
+      { method: "GET", path: "/v1/models" },
+      {
+        tokens: 0,
+        concurrent: false,
+        refusedCost: 0,
+        charge: () => ({ model: null, promptTokens: 0 }),
+      },
+    );
   }
 
   /**
@@ -88,17 +108,21 @@ export class MeteredCalls {
     const { status, text } = await this.run(
       ctx,
       { method: "POST", path: "/analyze", body },
-      estimateAnalyzeTokens(body),
-      true,
-      // A refused analyze still had llm-server read (and maybe tokenize) the text once.
-      analyzePassTokens(body),
-      (json) => {
-        const a = json as { model?: unknown; token_count?: unknown };
-        const count = typeof a.token_count === "number" ? a.token_count : 0;
-        return {
-          model: typeof a.model === "string" ? a.model : null,
-          promptTokens: count * passes,
-        };
+      {
+        tokens: estimateAnalyzeTokens(body),
+        concurrent: true,
+        // A refused analyze still had llm-server read (and maybe tokenize) the text once.
+        refusedCost: analyzePassTokens(body),
+        charge: (json) => {
+          const a = json as { model?: unknown; token_count?: unknown };
+          const count = typeof a.token_count === "number" ? a.token_count : 0;
+          return {
+            model: typeof a.model === "string" ? a.model : null,
+            promptTokens: count * passes,
+          };
+        },
+        // The model it names (none: the default one) must be one the caller may use.
+        model: { sent: (body as { model?: unknown }).model },
       },
     );
     if (status >= 400) throw upstreamError(status, text);
@@ -108,16 +132,14 @@ export class MeteredCalls {
   private async run(
     ctx: CallContext,
     call: { method: "GET" | "POST"; path: string; body?: unknown },
-    tokens: number,
-    concurrent: boolean,
-    /** Tokens charged when llm-server refuses the call (4xx): it did read the input. */
-    refusedCost: number,
-    charge: (json: unknown) => Charge,
+    cost: Cost,
   ): Promise<{ status: number; text: string }> {
+    const { tokens, concurrent, refusedCost, charge } = cost;
     const meter = this.d.metering.open(ctx);
     const { row } = meter;
     try {
-      await meter.admit({ tokens, minTokens: tokens, concurrent });
+      const also = cost.model ? await this.d.gate.check(ctx, cost.model.sent) : [];
+      await meter.admit({ tokens, minTokens: tokens, concurrent, also });
       const up = await this.d.llm.send(
         { ...call, clientId: ctx.userId, requestId: ctx.requestId, signal: ctx.signal },
         (res) => res.text(),

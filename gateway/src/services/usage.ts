@@ -174,13 +174,30 @@ export class UsageService {
     });
   }
 
-  /** Quota tokens charged to `user:<id>` or `key:<id>` since `since` (seeds the counters). */
+  /**
+   * Quota tokens charged to `user:<id>`, `key:<id>` or `model:<userId>:<model>` (the user's
+   * rows that name that model, in any case) since `since` (seeds the counters).
+   */
   async tokensSince(subject: string, since: number): Promise<number> {
     await this.db.drain();
     const [kind, id = ""] = subject.split(/:(.*)/s);
+    if (kind === "model") return this.modelTokensSince(id, since);
     const q = kind === "key" ? this.tokensByKey : this.tokensByUser;
     const [row] = await q(id, since);
     // PostgreSQL's SUM of a bigint is NUMERIC, which pg returns as a string.
+    return Number(row?.n ?? 0);
+  }
+
+  /** Quota tokens of `<userId>:<model key>` since `since` (read once a day per quota). */
+  private async modelTokensSince(id: string, since: number): Promise<number> {
+    const colon = id.indexOf(":");
+    const row = await this.db.kysely
+      .selectFrom("usage_record")
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>("quotaTokens"), eb.lit(0)).as("n"))
+      .where("userId", "=", id.slice(0, colon))
+      .where((eb) => eb(eb.fn("lower", ["model"]), "=", id.slice(colon + 1)))
+      .where("ts", ">=", since)
+      .executeTakeFirst();
     return Number(row?.n ?? 0);
   }
 
