@@ -413,4 +413,45 @@ describe.skipIf(!available)("through a real llm-server", () => {
       150_000,
     );
   });
+
+  it("a model denied to users is refused however it is named, unlisted, and served to admins", async () => {
+    const user = await signUp(app, "denied-real@example.org");
+    const adminPost = (url: string, body: unknown) =>
+      fetch(`${base}${url}`, {
+        method: "POST",
+        headers: { ...bearer(owner.token), ...JSON_CT },
+        body: JSON.stringify(body),
+      });
+    const rule = await adminPost("/api/admin/model-access", { model, role: "user", allow: false });
+    expect(rule.status).toBe(200);
+    try {
+      const ask = (token: string, name: string | undefined) =>
+        fetch(`${base}/v1/chat/completions`, {
+          method: "POST",
+          headers: { ...bearer(token), ...JSON_CT },
+          body: JSON.stringify({
+            ...(name === undefined ? {} : { model: name }),
+            messages: [{ role: "user", content: "Hi" }],
+            max_tokens: 2,
+          }),
+        });
+      // llm-server's own name for "default" (and no model at all) is this model.
+      for (const name of [model, ` ${model.toUpperCase()} `, "default", undefined]) {
+        const refused = await ask(user.token, name);
+        expect(refused.status).toBe(403);
+        const body = (await refused.json()) as { error: { code: string; message: string } };
+        expect(body.error.code).toBe("model_forbidden");
+        expect(body.error.message).toContain(model);
+      }
+      const listed = await fetch(`${base}/v1/models`, { headers: bearer(user.token) });
+      expect(((await listed.json()) as { data: unknown[] }).data).toEqual([]);
+      expect((await ask(key, "default")).status).toBe(200);
+    } finally {
+      const id = ((await rule.json()) as { id: string }).id;
+      await fetch(`${base}/api/admin/model-access/${id}`, {
+        method: "DELETE",
+        headers: bearer(owner.token),
+      });
+    }
+  }, 60_000);
 });

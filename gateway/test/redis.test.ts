@@ -85,6 +85,39 @@ describe.skipIf("reason" in found)("Redis-backed counters and cache (two gateway
     expect(ok * 8).toBeLessThanOrEqual(150);
   });
 
+  it("never overspends a per-model quota shared by two instances", async () => {
+    const s = await userWith("model-redis@example.org", { requestsPerMinute: 0 });
+    const set = await (apps[0] as FastifyInstance).inject({
+      method: "POST",
+      url: "/api/admin/model-limits",
+      headers: { ...bearer(admin.token), ...JSON_CT },
+      payload: { model: "fake-model", email: "model-redis@example.org", tokens_per_day: 120 },
+    });
+    expect(set.statusCode).toBe(200);
+    // The other instance reads the rules again within AUTH_CACHE_TTL_MS.
+    const caller = { userId: s.userId, role: "user" as const };
+    const other = apps[1] as FastifyInstance;
+    for (let i = 0; i < 100 && !(await other.modelAccess.tokenLimit(caller, "fake-model")); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => post(i, s, chat("hi", { max_tokens: 3 }))),
+    );
+    const ok = results.filter((r) => r.status === 200).length;
+    expect(ok).toBeGreaterThan(0);
+    const refused = results.filter((r) => r.status === 429);
+    expect(refused.length).toBe(30 - ok);
+    const body = (await (refused[0] as Response).json()) as { error: { message: string } };
+    expect(body.error.message).toContain('model "fake-model"');
+    const usage = await other.inject({
+      method: "GET",
+      url: "/api/user/usage",
+      headers: bearer(s.token),
+    });
+    expect(usage.json().quota.models[0].tokensPerDay.used).toBe(ok * 8);
+    expect(ok * 8).toBeLessThanOrEqual(120);
+    await other.modelAccess.deleteLimit(set.json().id);
+  });
+
   it("shares the response cache between instances, still per user", async () => {
     const s = await userWith("cache-redis@example.org", { requestsPerMinute: 0 });
     const other = await userWith("cache-redis-2@example.org", { requestsPerMinute: 0 });
