@@ -55,8 +55,22 @@ def gateway_fuzz(ctx: Context) -> list[tuple[str, FuzzReport]]:
         timeout=30,
     )
     assert restored.status_code == 200, f"restoring sign-up: {restored.status_code} {restored.text}"
+    _remove_model_rules(stack.gw, admin.session)
     _gateway_reports[stack.gw] = reports
     return reports
+
+
+def _remove_model_rules(gw: str, admin_token: str) -> None:
+    """Deletes the model access rules and per-model limits the admin run may have made (valid
+    generated bodies): a deny or a limit on a real model would refuse the cases after it."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    listed = httpx.get(f"{gw}/api/admin/model-access", headers=headers, timeout=30)
+    assert listed.status_code == 200, f"listing model rules: {listed.status_code} {listed.text}"
+    body = listed.json()
+    for kind, path in (("rules", "model-access"), ("limits", "model-limits")):
+        for entry in body[kind]:
+            gone = httpx.delete(f"{gw}/api/admin/{path}/{entry['id']}", headers=headers, timeout=30)
+            assert gone.status_code in (200, 404), f"deleting {path}: {gone.status_code}"
 
 
 @case(
