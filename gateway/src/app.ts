@@ -236,7 +236,11 @@ async function registerRoutes(
     apiKeys: accounts.apiKeys,
     users: accounts.users,
   });
-  await app.register(modelAccessRoutes, { modelAccess: app.modelAccess, users: accounts.users });
+  await app.register(modelAccessRoutes, {
+    modelAccess: app.modelAccess,
+    users: accounts.users,
+    rulesChanged: () => calls.recheckSoon(),
+  });
   await app.register(llmRoutes, {
     metered: services.metered,
     completions: services.completions,

@@ -17,6 +17,7 @@ import {
 } from "./helpers.js";
 import { type ModelFront, startModelFront } from "./model-front.js";
 import { PG_SETUP_TIMEOUT } from "./postgres.js";
+import { dataEvents } from "./two-servers.js";
 
 const noPostgres = await postgresMissing();
 
@@ -280,6 +281,29 @@ for (const database of DATABASES)
       expect((await post(s.token, "/v1/chat/completions", chatBody("other"))).status).toBe(200);
       const res = await post(user.token, "/v1/chat/completions", chatBody("other"));
       expect(res.status).toBe(429);
+    });
+
+    it("a deny ends the calls of that model in flight, with an in-band error", async () => {
+      const s = await signUp(app, "streaming@example.org");
+      const open = (model: string) =>
+        post(s.token, "/v1/chat/completions", chatBody(model, "SLOW", { stream: true }));
+      // Started while no rule exists: the gate resolved no name for them.
+      const [denied, other] = [await open(" Fake "), await open("other-model")];
+      expect(denied.status).toBe(200);
+      expect(other.status).toBe(200);
+      const aborted = fake.nextAbort();
+      await setRule({ model: "fake-model", role: "user", allow: false });
+      const events = dataEvents(await denied.text());
+      expect(JSON.parse(events[0] ?? "{}").choices[0].delta.content).toBe("Hel");
+      expect(events).not.toContain("[DONE]");
+      const error = JSON.parse(events.at(-1) ?? "{}").error;
+      expect(error).toMatchObject({ code: "access_revoked", type: "permission_error" });
+      expect(error.message).toContain("no longer available");
+      await aborted;
+      // The other model's stream is still running (checked again at once: still allowed).
+      await app.calls.recheck();
+      expect(app.calls.size).toBe(1);
+      await other.body?.cancel();
     });
 
     it("deleting a user deletes their rules and limits", async () => {

@@ -40,6 +40,7 @@ const callsPlugin: FastifyPluginAsync<CallsPluginOptions> = async (app, { config
         return p ? { userId: p.user.id, role: p.user.role } : null;
       },
       maxTokens: async (caller) => limits.maxTokens(await limits.subjects(caller)),
+      modelAllowed: (caller, model) => app.services.gate.allows(caller, model),
     },
     config.authCacheTtlMs > 0 ? config.authCacheTtlMs : 1000,
   );

@@ -14,6 +14,8 @@ import type { UserService } from "../services/users.js";
 export interface ModelAccessRoutesOptions {
   modelAccess: ModelAccess;
   users: UserService;
+  /** Told after a rule changed: the calls in flight are checked again (a deny ends some). */
+  rulesChanged: () => void;
 }
 
 const ModelName = Type.String({
@@ -136,7 +138,10 @@ function deleteRoute(
   );
 }
 
-function ruleRoutes(app: App, { modelAccess, users }: ModelAccessRoutesOptions): void {
+function ruleRoutes(
+  app: App,
+  { modelAccess, users, rulesChanged }: ModelAccessRoutesOptions,
+): void {
   app.post(
     "/api/admin/model-access",
     {
@@ -153,13 +158,17 @@ function ruleRoutes(app: App, { modelAccess, users }: ModelAccessRoutesOptions):
       const body: Static<typeof RuleBody> = request.body;
       const { subject, shown } = await subjectOf(users, body);
       const id = await modelAccess.setRule(body.model, subject, body.allow);
+      if (!body.allow) rulesChanged();
       return { id, model: body.model.trim(), ...shown, allow: body.allow };
     },
   );
 
-  deleteRoute(app, "/api/admin/model-access/:id", "Model access rule", (id) =>
-    modelAccess.deleteRule(id),
-  );
+  // Deleting an allow may leave a role's deny in force.
+  deleteRoute(app, "/api/admin/model-access/:id", "Model access rule", async (id) => {
+    const deleted = await modelAccess.deleteRule(id);
+    if (deleted) rulesChanged();
+    return deleted;
+  });
 }
 
 function limitRoutes(app: App, { modelAccess, users }: ModelAccessRoutesOptions): void {

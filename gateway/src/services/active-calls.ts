@@ -12,12 +12,16 @@ export interface CallerCheck {
   resolve(headers: IncomingHttpHeaders): Promise<{ userId: string; role: Role } | null>;
   /** The caller's per-request token cap now (0: none). */
   maxTokens(caller: Caller): Promise<number>;
+  /** Whether the caller (with their role now) may still use the model a call named. */
+  modelAllowed(caller: { userId: string; role: Role }, model: string): Promise<boolean>;
 }
 
 /** A running LLM call as the registry sees it. */
 export interface TrackedCall extends Caller {
   /** Tokens the call may still generate (null: no cap); set once it was admitted. */
   tokens?: number | null;
+  /** The model the request named (`""`: none, the default), for calls of one model. */
+  model?: string;
 }
 
 interface Entry {
@@ -39,8 +43,8 @@ export function shuttingDown(): HttpError {
 
 /**
  * Every LLM call in flight (JSON answers and streams), so the gateway can end them: when
- * their caller loses access (disabled, deleted, API key revoked, signed out, or demoted
- * below the tokens the call may still generate), checked every `intervalMs` and at once
+ * their caller loses access (disabled, deleted, API key revoked, signed out, denied the
+ * call's model, or demoted below the tokens the call may still generate), checked every `intervalMs` and at once
  * after a change made through this process; and at shutdown, after a drain deadline.
  * Ending a call aborts its signal with an HttpError reason: the upstream request stops,
  * the usage delivered so far is recorded, and a stream ends with an in-band error event.
@@ -145,6 +149,9 @@ export class ActiveCalls {
   ): Promise<HttpError | null> {
     if (!now || now.userId !== call.userId) {
       return accessRevoked("the account was disabled or deleted, or the key or session ended");
+    }
+    if (call.model !== undefined && !(await this.check.modelAllowed(now, call.model))) {
+      return accessRevoked(`the model "${call.model || "default"}" is no longer available to you`);
     }
     if (now.role === call.role) return null;
     const cap = await this.check.maxTokens({ ...call, role: now.role });

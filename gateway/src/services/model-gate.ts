@@ -85,16 +85,25 @@ export class ModelGate {
   ) {}
 
   /**
-   * Throws 403 MODEL_FORBIDDEN when `caller` may not use the model `sent` means; returns
-   * the extra limit subjects the call is held by (none, or its per-model quota).
+   * Throws 403 MODEL_FORBIDDEN when `caller` may not use the model `sent` means; notes the
+   * name on the call (`caller.model`) and returns the extra limit subjects it is held by
+   * (none, or its per-model quota).
    */
-  async check(caller: Caller, sent: unknown): Promise<Subject[]> {
+  async check(caller: Caller & { model?: string }, sent: unknown): Promise<Subject[]> {
+    // Calls in flight are checked again (ActiveCalls, see allows): a later deny ends this one.
+    caller.model = typeof sent === "string" ? sent : "";
     // Nothing configured (the usual case): no name to resolve, no query.
     if (!(await this.access.active())) return [];
-    const model = await this.names.resolve(typeof sent === "string" ? sent : undefined);
+    const model = await this.names.resolve(caller.model);
     if (!(await this.access.allowed(caller, model))) throw modelForbidden(model);
     const limit = await this.access.tokenLimit(caller, model);
     return limit ? [modelSubject(caller.userId, limit.key, limit.tokensPerDay)] : [];
+  }
+
+  /** Whether `who` may use the model a request named `sent` (for calls in flight). */
+  async allows(who: ModelUser, sent: string): Promise<boolean> {
+    if (!(await this.access.active())) return true;
+    return this.access.allowed(who, await this.names.resolve(sent));
   }
 
   /**
