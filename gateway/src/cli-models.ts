@@ -84,6 +84,8 @@ function modelName(raw: string | undefined, fail: (m: string) => Error): string 
   if (model.length > MAX_MODEL_NAME) {
     throw fail(`--model is at most ${MAX_MODEL_NAME} characters`);
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+  if (/[\u0000-\u001f\u007f]/.test(model)) throw fail("--model may not hold control characters");
   return model;
 }
 

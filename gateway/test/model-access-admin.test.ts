@@ -76,6 +76,13 @@ describe("model access admin API", () => {
       ["/api/admin/model-access", { model: "   ", role: "user", allow: true }, /model/],
       ["/api/admin/model-access", { model: "m".repeat(201), role: "user", allow: true }, /model/],
       ["/api/admin/model-access", { model: "m", role: "user", allow: "no" }, /allow/],
+      ["/api/admin/model-access", { model: "a\u0000b", role: "user", allow: true }, /model/],
+      ["/api/admin/model-access", { model: "a\nb", role: "user", allow: true }, /model/],
+      [
+        "/api/admin/model-access",
+        { model: "m", email: "x\u0000@example.org", allow: true },
+        /email/,
+      ],
       [
         "/api/admin/model-access",
         { model: "m", email: "nobody@example.org", allow: true },
@@ -254,6 +261,7 @@ for (const database of DATABASES)
           [["deny-model", "--role", "user"], /missing --model/],
           [["deny-model", "--model", "  ", "--role", "user"], /missing --model/],
           [["deny-model", "--model", "m"], /give --role or --email/],
+          [["deny-model", "--model", "a\nb", "--role", "user"], /control characters/],
           [["deny-model", "--model", "m", "--role", "user", "--email", "a@b.c"], /not both/],
           [["deny-model", "--model", "m", "--role", "owner"], /--role must be admin or user/],
           [["deny-model", "--model", "m", "--email", "nobody@example.org"], /no user with email/],

@@ -18,17 +18,25 @@ export interface ModelAccessRoutesOptions {
   rulesChanged: () => void;
 }
 
+/** No control characters (PostgreSQL refuses NUL in text): a printable name, not blank. */
+const PRINTABLE = "^[^\\u0000-\\u001F\\u007F]*$";
 const ModelName = Type.String({
   minLength: 1,
   maxLength: MAX_MODEL_NAME,
-  pattern: "\\S",
+  // Linear: spaces, then a printable non-space, then printable characters.
+  pattern: "^ *[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$",
   description: "The public model name (what clients send as `model`); matched without case",
 });
 const SubjectFields = {
   model: ModelName,
   role: Type.Optional(Role),
   email: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 320, description: "One user, by email" }),
+    Type.String({
+      minLength: 1,
+      maxLength: 320,
+      pattern: PRINTABLE,
+      description: "One user, by email",
+    }),
   ),
 };
 const subjectNote = "Give either `role` (every user of that role) or `email` (one user).";
