@@ -157,6 +157,40 @@ for (const database of DATABASES)
       expect(conv.messages[0].id).toBe(firstId);
     });
 
+    it("keeps the model a question was put to and the model that answered", async () => {
+      const id = await create(s);
+      // No model named: the question has none (the default model), the answer the upstream's.
+      const first = parseEvents(await (await send(id, { content: "q1" })).text());
+      expect(first[0]?.data.userMessage).not.toHaveProperty("model");
+      expect(first.at(-1)?.data.message).toMatchObject({ model: "fake-model" });
+      const named = parseEvents(
+        await (await send(id, { content: "q2", model: "fake-model" })).text(),
+      );
+      expect(named[0]?.data.userMessage).toMatchObject({ model: "fake-model" });
+      expect(fake.requests.at(-1)?.body).toMatchObject({ model: "fake-model" });
+      let messages = (await get(id)).json().messages as {
+        id: string;
+        role: string;
+        model?: string;
+      }[];
+      expect(messages.map((m) => m.model ?? null)).toEqual([
+        null,
+        "fake-model",
+        "fake-model",
+        "fake-model",
+      ]);
+      // A regenerate or an edit puts the question to the new turn's model (here: the default).
+      await (await send(id, { regenerate: true })).text();
+      messages = (await get(id)).json().messages;
+      expect(messages[2]).not.toHaveProperty("model");
+      const firstId = messages[0]?.id;
+      await (
+        await send(id, { editMessageId: firstId, content: "q1 again", model: "fake-model" })
+      ).text();
+      messages = (await get(id)).json().messages;
+      expect(messages.map((m) => m.model ?? null)).toEqual(["fake-model", "fake-model"]);
+    });
+
     it("rejects conflicting or empty turn requests with 400 before streaming", async () => {
       const id = await create(s);
       const none = await send(id, {});

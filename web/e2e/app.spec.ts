@@ -191,6 +191,13 @@ test("chat: the answer streams into the page token by token", async () => {
     0,
   );
   await expect(page.getByTestId("conversation-list").getByRole("link")).toHaveCount(1);
+  // One model: its name, no choice to make; the embedded model is a base model, and the
+  // chat says what that means. The answer names the model that answered.
+  await expect(page.getByRole("combobox", { name: "Model" })).toHaveCount(0);
+  const model = (await page.getByTestId("model-name").textContent()) ?? "";
+  expect(model).not.toBe("");
+  await expect(page.getByTestId("base-model-note")).toContainText("continues the text");
+  await expect(answer.getByTestId("answer-model")).toHaveText(`Answered by ${model}`);
 
   // Browser side only (no timing bound: speed is for benchmarks): each network chunk of the
   // answer -> the next change of the chat log, from the DevTools network events and
@@ -445,6 +452,18 @@ test("admin: users list, that user's usage (chat and API key) and a healthy llm-
   await expect(servers.getByTestId("llm-server")).toHaveCount(1);
   await expect(servers.getByTestId("server-state")).toHaveText("healthy");
   await shot(page, info, "admin");
+
+  // Admin → Models: without a routing file, the one model the llm-server lists, open to all.
+  await page
+    .getByRole("navigation", { name: "Admin pages" })
+    .getByRole("link", { name: "Models" })
+    .click();
+  await expect(page.getByRole("heading", { level: 1, name: "Models" })).toBeVisible();
+  const card = page.getByTestId("admin-model");
+  await expect(card).toHaveCount(1);
+  await expect(card.getByTestId("upstream-state")).toHaveText("up");
+  await expect(card.getByText(/^No rule: everyone may use /)).toBeVisible();
+  await shot(page, info, "admin-models");
 });
 
 test("account: usage this period against the quota", async () => {

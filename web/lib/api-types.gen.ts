@@ -6419,6 +6419,8 @@ export interface paths {
                                 /** Format: date-time */
                                 createdAt: string;
                                 finishReason?: string;
+                                /** @description A user message: the model it was sent to (absent: the default model). An answer: the model that answered (after a fallback, not the one asked for). */
+                                model?: string;
                             }[];
                         };
                     };
@@ -6804,6 +6806,8 @@ export interface paths {
                                 /** Format: date-time */
                                 createdAt: string;
                                 finishReason?: string;
+                                /** @description A user message: the model it was sent to (absent: the default model). An answer: the model that answered (after a fallback, not the one asked for). */
+                                model?: string;
                             }[];
                         };
                         "text/markdown": string;

@@ -8,6 +8,7 @@
 import { ApiError, errorFromResponse } from "./http";
 import type {
   AdminApiKey,
+  AdminModels,
   AdminSettings,
   AdminUsage,
   AdminUser,
@@ -20,7 +21,11 @@ import type {
   Invitation,
   InvitationSent,
   KeyLimits,
+  ModelAccess,
   ModelInfo,
+  ModelLimit,
+  ModelRule,
+  ModelSubjectBody,
   Role,
   ServersStatus,
   SignupMode,
@@ -113,7 +118,8 @@ export const api = {
     request<{ providers: AuthProvider[] }>("/api/auth-providers", { quiet401: true }).then(
       (r) => r.providers,
     ),
-  models: () => request<{ models: ModelInfo[] }>("/api/models").then((r) => r.models),
+  models: (signal?: AbortSignal) =>
+    request<{ models: ModelInfo[] }>("/api/models", { signal }).then((r) => r.models),
 
   conversations: (q?: string) =>
     request<{ conversations: ConversationSummary[] }>(
@@ -179,4 +185,18 @@ export const api = {
       method: "PUT",
       body: limits,
     }),
+
+  adminModels: (signal?: AbortSignal) => request<AdminModels>("/api/admin/models", { signal }),
+  adminModelAccess: (signal?: AbortSignal) =>
+    request<ModelAccess>("/api/admin/model-access", { signal }),
+  /** Adds or replaces the rule for this model and role or user. */
+  adminSetModelRule: (body: ModelSubjectBody & { allow: boolean }) =>
+    request<ModelRule>("/api/admin/model-access", { body }),
+  adminDeleteModelRule: (id: string) =>
+    request<unknown>(`/api/admin/model-access/${enc(id)}`, { method: "DELETE" }),
+  /** Adds or replaces the daily token limit for this model and role or user. */
+  adminSetModelLimit: (body: ModelSubjectBody & { tokens_per_day: number }) =>
+    request<ModelLimit>("/api/admin/model-limits", { body }),
+  adminDeleteModelLimit: (id: string) =>
+    request<unknown>(`/api/admin/model-limits/${enc(id)}`, { method: "DELETE" }),
 };

@@ -8,9 +8,24 @@ export interface ErrorView {
   retryable: boolean;
 }
 
+/** Whether a refused request is about its model: not allowed to this user, or not served. */
+export function isModelError(err: unknown): boolean {
+  if (!(err instanceof ApiError)) return false;
+  if (err.status === 403) return err.code === "MODEL_FORBIDDEN";
+  // The gateway's or llm-server's MODEL_NOT_FOUND; a missing conversation is NOT_FOUND.
+  return err.status === 404 && err.code.includes("MODEL");
+}
+
 export function describeError(err: unknown, nowMs = Date.now()): ErrorView {
   if (err instanceof ApiError) {
     const wait = err.retryAfter !== undefined ? formatWait(err.retryAfter, nowMs) : undefined;
+    if (isModelError(err)) {
+      return {
+        title: "Model not available",
+        detail: `${err.message} Choose another model and send again.`,
+        retryable: false,
+      };
+    }
     switch (err.status) {
       case 0:
         return {

@@ -23,7 +23,13 @@ export type Role = User["role"];
 export type ApiKey = Ok<"/api/user/api-keys", "get">["keys"][number];
 export type CreatedApiKey = Ok<"/api/user/api-keys", "post">;
 export type AuthProvider = Ok<"/api/auth-providers", "get">["providers"][number];
-export type ModelInfo = Ok<"/api/models", "get">["models"][number];
+/** A model this user may use (GET /api/models lists only those). */
+export type ModelInfo = Ok<"/api/models", "get">["models"][number] & {
+  state?: ModelState;
+  default?: boolean;
+};
+/** Whether a model can answer now: loading and unloaded ones answer after they load. */
+export type ModelState = "ready" | "loading" | "unloaded" | "down";
 
 export type ConversationSummary = Ok<"/api/conversations", "get">["conversations"][number];
 export type Conversation = Ok<"/api/conversations/{id}", "get">;
@@ -63,3 +69,47 @@ export type UsageGroupBy = AdminUsage["groupBy"];
 export type ServersStatus = Ok<"/api/admin/servers", "get">;
 export type LlmServer = ServersStatus["servers"][number];
 export type ServerState = LlmServer["state"];
+
+/** GET /api/admin/models: every model the gateway routes, its upstreams and today's usage. */
+export interface AdminModels {
+  models: AdminModel[];
+}
+export interface AdminModel {
+  id: string;
+  aliases: string[];
+  kind?: "base" | "chat";
+  state: ModelState;
+  /** The model a request without one (or with "default") gets. */
+  default?: boolean;
+  fallbacks: string[];
+  upstreams: AdminUpstream[];
+  usage: { requests_today: number; tokens_today: number };
+}
+export interface AdminUpstream {
+  kind: "llm-server" | "openai";
+  url: string;
+  model: string;
+  weight: number;
+  state: "up" | "down" | "ejected";
+}
+/** GET /api/admin/model-access: who may use which model, and per-model daily token limits. */
+export interface ModelAccess {
+  rules: ModelRule[];
+  limits: ModelLimit[];
+}
+/** Whom a rule or limit is for: a role, or one user (by id, shown by email). */
+interface ModelSubject {
+  id: string;
+  model: string;
+  role?: string;
+  user_id?: string;
+  email?: string;
+}
+export interface ModelRule extends ModelSubject {
+  allow: boolean;
+}
+export interface ModelLimit extends ModelSubject {
+  tokens_per_day: number;
+}
+/** POST /api/admin/model-access and /api/admin/model-limits: for a role or for an email. */
+export type ModelSubjectBody = { model: string } & ({ role: Role } | { email: string });

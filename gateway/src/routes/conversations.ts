@@ -40,6 +40,12 @@ const Message = Type.Object(
     content: Type.String(),
     createdAt: DateTime,
     finishReason: Type.Optional(Type.String()),
+    model: Type.Optional(
+      Type.String({
+        description:
+          "A user message: the model it was sent to (absent: the default model). An answer: the model that answered (after a fallback, not the one asked for).",
+      }),
+    ),
   },
   { title: "Message" },
 );

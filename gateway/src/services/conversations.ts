@@ -20,18 +20,25 @@ export interface MessageInfo {
   content: string;
   createdAt: Date;
   finishReason?: string;
+  /**
+   * A user message: the model it was put to (absent: the default model). An answer: the model
+   * that answered, which differs after a fallback.
+   */
+  model?: string;
 }
 
 export interface TurnRequest {
   content?: string | undefined;
   regenerate?: boolean | undefined;
   editMessageId?: string | undefined;
+  /** The model the turn asks for; kept on its user message (the conversation's model). */
+  model?: string | undefined;
 }
 
 /** The writes a planned turn makes when committed. */
 type TurnWrite =
-  | { kind: "edit"; id: string; seq: number; content: string }
-  | { kind: "regenerate"; seq: number | null }
+  | { kind: "edit"; id: string; seq: number; content: string; model: string | null }
+  | { kind: "regenerate"; seq: number | null; question: string; model: string | null }
   | { kind: "new"; row: Omit<MessageTable, "seq"> };
 
 export interface Turn {
@@ -52,7 +59,10 @@ export interface AssistantResult {
   completionTokens: number | null;
 }
 
-type MessageRow = Pick<MessageTable, "id" | "role" | "content" | "finishReason" | "createdAt">;
+type MessageRow = Pick<
+  MessageTable,
+  "id" | "role" | "content" | "finishReason" | "model" | "createdAt"
+>;
 
 function toMessage(row: MessageRow): MessageInfo {
   return {
@@ -61,6 +71,7 @@ function toMessage(row: MessageRow): MessageInfo {
     content: row.content,
     createdAt: new Date(row.createdAt),
     ...(row.finishReason ? { finishReason: row.finishReason } : {}),
+    ...(row.model ? { model: row.model } : {}),
   };
 }
 
@@ -145,7 +156,7 @@ export class ConversationService {
   async messages(conversationId: string): Promise<MessageInfo[]> {
     const rows = await this.k
       .selectFrom("message")
-      .select(["id", "role", "content", "finishReason", "createdAt"])
+      .select(["id", "role", "content", "finishReason", "model", "createdAt"])
       .where("conversationId", "=", conversationId)
       .orderBy("seq")
       .execute();
@@ -188,41 +199,12 @@ export class ConversationService {
     const now = Date.now();
     const rows = await this.k
       .selectFrom("message")
-      .select(["id", "seq", "role", "content", "finishReason", "createdAt"])
+      .select(["id", "seq", "role", "content", "finishReason", "model", "createdAt"])
       .where("conversationId", "=", id)
       .orderBy("seq")
       .execute();
-    let kept = rows;
-    let userMessage: MessageInfo | undefined;
-    let write: TurnWrite;
-    if (req.editMessageId) {
-      if (req.content === undefined) throw badRequest("editMessageId needs content");
-      const at = rows.findIndex((r) => r.id === req.editMessageId);
-      const target = rows[at];
-      if (!target) throw notFound("Message");
-      if (target.role !== "user") throw badRequest("Only user messages can be edited");
-      kept = [...rows.slice(0, at), { ...target, content: req.content }];
-      write = { kind: "edit", id: target.id, seq: target.seq, content: req.content };
-    } else if (req.regenerate) {
-      const last = rows.at(-1);
-      if (!last) throw badRequest("Nothing to regenerate");
-      if (last.role === "assistant") kept = rows.slice(0, -1);
-      write = { kind: "regenerate", seq: last.role === "assistant" ? last.seq : null };
-    } else {
-      const row = {
-        id: randomUUID(),
-        conversationId: id,
-        role: "user" as const,
-        content: req.content ?? "",
-        finishReason: null,
-        model: null,
-        promptTokens: null,
-        completionTokens: null,
-        createdAt: now,
-      };
-      userMessage = toMessage(row);
-      write = { kind: "new", row };
-    }
+    const { kept, userMessage: added, write } = planWrite(rows, req, id, now);
+    let userMessage = added;
     const history = [...kept.map(toMessage), ...(userMessage ? [userMessage] : [])];
     const last = history.at(-1);
     if (last?.role !== "user") throw badRequest("The conversation does not end with a question");
@@ -249,7 +231,7 @@ export class ConversationService {
       if (write.kind === "edit") {
         await trx
           .updateTable("message")
-          .set({ content: write.content })
+          .set({ content: write.content, model: write.model })
           .where("id", "=", write.id)
           .execute();
         await trx
@@ -265,6 +247,11 @@ export class ConversationService {
             .where("seq", "=", write.seq)
             .execute();
         }
+        await trx
+          .updateTable("message")
+          .set({ model: write.model })
+          .where("id", "=", write.question)
+          .execute();
       } else {
         await trx.insertInto("message").values(write.row).execute();
       }
@@ -293,6 +280,55 @@ export class ConversationService {
     });
     return toMessage(row);
   }
+}
+
+type PlannedRow = MessageRow & { seq: number };
+
+/**
+ * What a turn writes, and the stored messages it keeps: an edit replaces a user message
+ * (and drops what follows), a regenerate drops the last answer, anything else adds a new
+ * user message. The question asked gets the turn's model (null: the default model).
+ */
+function planWrite(rows: PlannedRow[], req: TurnRequest, conversationId: string, now: number) {
+  const model = req.model || null;
+  if (req.editMessageId) {
+    if (req.content === undefined) throw badRequest("editMessageId needs content");
+    const at = rows.findIndex((r) => r.id === req.editMessageId);
+    const target = rows[at];
+    if (!target) throw notFound("Message");
+    if (target.role !== "user") throw badRequest("Only user messages can be edited");
+    const write: TurnWrite = {
+      kind: "edit",
+      id: target.id,
+      seq: target.seq,
+      content: req.content,
+      model,
+    };
+    return { kept: [...rows.slice(0, at), { ...target, content: req.content, model }], write };
+  }
+  if (req.regenerate) {
+    const last = rows.at(-1);
+    if (!last) throw badRequest("Nothing to regenerate");
+    const kept = last.role === "assistant" ? rows.slice(0, -1) : rows;
+    const question = kept.at(-1);
+    if (question?.role !== "user")
+      throw badRequest("The conversation does not end with a question");
+    const seq = last.role === "assistant" ? last.seq : null;
+    const write: TurnWrite = { kind: "regenerate", seq, question: question.id, model };
+    return { kept: [...kept.slice(0, -1), { ...question, model }], write };
+  }
+  const row = {
+    id: randomUUID(),
+    conversationId,
+    role: "user" as const,
+    content: req.content ?? "",
+    finishReason: null,
+    model,
+    promptTokens: null,
+    completionTokens: null,
+    createdAt: now,
+  };
+  return { kept: rows, userMessage: toMessage(row), write: { kind: "new", row } as TurnWrite };
 }
 
 /** Sets a conversation's fields, or throws 404 when it no longer exists. */

@@ -11,6 +11,14 @@ import type { UIMessage } from "./message-item";
 export interface Failure {
   view: ErrorView;
   retry: () => void;
+  /** "model": refused for its model (not allowed, or not served): the model list may be stale. */
+  kind?: "model";
+}
+
+/** A message given back to the composer (its turn was refused); `n` tells one from the next. */
+export interface Draft {
+  text: string;
+  n: number;
 }
 
 export type LoadState = "loading" | "ready" | "missing" | "error";
@@ -28,6 +36,8 @@ export interface ChatState {
   failure: Failure | null;
   /** Read out by screen readers when a turn ends. */
   announce: string;
+  /** The text of a refused message, back in the composer. */
+  draft: Draft | null;
 }
 
 export type ChatAction =
@@ -40,6 +50,7 @@ export type ChatAction =
   | { type: "event"; event: Exclude<ChatEvent, { type: "error" }> }
   | { type: "stopped" }
   | { type: "failed"; failure: Failure; dropLive: boolean }
+  | { type: "refused"; failure: Failure; draft: string | null }
   | { type: "end" };
 
 export function initialChatState(conversationId?: string): ChatState {
@@ -53,6 +64,7 @@ export function initialChatState(conversationId?: string): ChatState {
     streaming: false,
     failure: null,
     announce: "",
+    draft: null,
   };
 }
 
@@ -99,7 +111,7 @@ export function chatReducer(s: ChatState, a: ChatAction): ChatState {
     case "load-failed":
       return a.missing ? { ...s, load: "missing" } : { ...s, load: "error", loadError: a.error };
     case "reset":
-      return { ...initialChatState(), announce: s.announce };
+      return { ...initialChatState(), announce: s.announce, draft: s.draft };
     case "begin":
       return {
         ...s,
@@ -121,6 +133,13 @@ export function chatReducer(s: ChatState, a: ChatAction): ChatState {
       return a.dropLive
         ? { ...s, live: null, failure: a.failure }
         : { ...patchLive(s, { streaming: false, finishReason: "error" }), failure: a.failure };
+    case "refused": {
+      // Nothing reached the server: the message leaves the log and goes back to the composer.
+      if (a.draft === null) return { ...s, live: null, failure: a.failure };
+      const messages = s.messages.filter((m) => !(m.role === "user" && m.id.startsWith("local-")));
+      const draft = { text: a.draft, n: (s.draft?.n ?? 0) + 1 };
+      return { ...s, messages, live: null, failure: a.failure, draft };
+    }
     case "end": {
       const messages = s.live ? [...s.messages, { ...s.live, streaming: false }] : s.messages;
       return { ...s, messages, live: null, streaming: false };

@@ -1,53 +1,11 @@
 // @vitest-environment jsdom
 import { act, render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import type { ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Session } from "../shell/session";
-import { SessionContextProvider } from "../shell/session";
+import { controllableStream, conversationJson, wrap } from "../test-kit";
 import { ChatView } from "./chat-view";
 
 vi.mock("next/navigation", () => ({ usePathname: () => "/chat" }));
-
-const session: Session = {
-  user: {
-    id: "u",
-    email: "a@b.c",
-    name: "A",
-    role: "user",
-    twoFactorEnabled: false,
-    pending: false,
-    createdAt: "",
-  },
-  conversations: [],
-  refreshConversations: async () => {},
-  conversationsError: null,
-  search: "",
-  setSearch: () => {},
-};
-const wrap = (ui: ReactNode) => (
-  <SessionContextProvider value={session}>{ui}</SessionContextProvider>
-);
-
-/** A controllable SSE response: push events, then close. */
-function controllableStream() {
-  const enc = new TextEncoder();
-  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      ctrl = c;
-    },
-  });
-  return {
-    response: new Response(body, { headers: { "content-type": "text/event-stream" } }),
-    send(event: string, data: unknown) {
-      ctrl.enqueue(enc.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
-    },
-    close() {
-      ctrl.close();
-    },
-  };
-}
 
 let fetchMock: ReturnType<typeof vi.fn>;
 beforeEach(() => {
@@ -134,15 +92,7 @@ describe("ChatView", () => {
 
   it("shows a quota error inline with the reset time and a retry", async () => {
     fetchMock.mockImplementation(async (url: string) => {
-      if (url === "/api/conversations/c9") {
-        return Response.json({
-          id: "c9",
-          title: "Old",
-          createdAt: "",
-          updatedAt: "",
-          messages: [],
-        });
-      }
+      if (url === "/api/conversations/c9") return conversationJson("c9", "Old");
       if (url === "/api/conversations/c9/messages") {
         return Response.json(
           { error: { code: "QUOTA_EXCEEDED", message: "Daily token quota reached." } },

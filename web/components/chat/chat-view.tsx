@@ -1,27 +1,22 @@
 "use client";
 
 import Link from "next/link";
-import { memo, type ReactNode, useEffect, useLayoutEffect, useRef, useState } from "react";
-import { api } from "@/lib/api";
-import type { ModelInfo } from "@/lib/types";
+import { memo, type ReactNode, useLayoutEffect, useRef } from "react";
 import { useSession } from "../shell/session";
 import type { Failure } from "./chat-state";
 import { Composer } from "./composer";
 import { MessageItem, type UIMessage } from "./message-item";
-import { ModelBadge } from "./model-badge";
+import { ModelPicker } from "./model-picker";
 import { ParamsPanel } from "./params-panel";
-import { useChatSettings } from "./settings";
+import { useChatModel, useFollowConversation } from "./use-chat-model";
 import { useChatStream } from "./use-chat-stream";
 
 export function ChatView({ conversationId: initialId }: { conversationId?: string }) {
-  const { refreshConversations } = useSession();
-  const [settings, setSettings] = useChatSettings();
-  const chat = useChatStream(initialId, settings, refreshConversations);
+  const { refreshConversations, user } = useSession();
+  const model = useChatModel(initialId);
+  const chat = useChatStream(initialId, model.settings, refreshConversations);
   const { state } = chat;
-  const [models, setModels] = useState<ModelInfo[]>([]);
-  useEffect(() => {
-    api.models().then(setModels, () => setModels([]));
-  }, []);
+  useFollowConversation(model, initialId, state);
 
   if (state.load === "missing") {
     return (
@@ -38,8 +33,17 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
     <div className="chat">
       <div className="chat-head">
         <h1 className="chat-title">{state.title || "New chat"}</h1>
-        <ModelBadge models={models} selected={settings.model} />
-        <ParamsPanel settings={settings} onChange={setSettings} models={models} />
+        <ModelPicker
+          models={model.models.data}
+          error={model.models.error}
+          onRetry={model.models.reload}
+          value={model.settings.model}
+          onChange={model.pick}
+          notice={model.notice}
+          disabled={state.load === "loading"}
+          isAdmin={user.role === "admin"}
+        />
+        <ParamsPanel settings={model.settings} onChange={model.setSettings} />
       </div>
       <ChatLog streaming={state.streaming}>
         {state.load === "loading" ? <p className="muted">Loading conversation…</p> : null}
@@ -71,6 +75,7 @@ export function ChatView({ conversationId: initialId }: { conversationId?: strin
         onStop={chat.stop}
         streaming={state.streaming}
         disabled={state.load === "loading"}
+        draft={state.draft}
       />
     </div>
   );

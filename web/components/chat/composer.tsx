@@ -1,21 +1,32 @@
 "use client";
 
-import { type KeyboardEvent, memo, useRef, useState } from "react";
+import { type KeyboardEvent, memo, useEffect, useRef, useState } from "react";
+import type { Draft } from "./chat-state";
 
-/** Message box: Enter sends, Shift+Enter inserts a new line; Stop while an answer streams. */
+/**
+ * Message box: Enter sends, Shift+Enter inserts a new line; Stop while an answer streams.
+ * A `draft` (a refused message given back) replaces the text once, when it arrives.
+ */
 export const Composer = memo(function Composer({
   onSend,
   onStop,
   streaming,
   disabled = false,
+  draft = null,
 }: {
   onSend: (text: string) => void;
   onStop: () => void;
   streaming: boolean;
   disabled?: boolean;
+  draft?: Draft | null;
 }) {
   const [text, setText] = useState("");
   const ref = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    if (!draft) return;
+    setText(draft.text);
+    ref.current?.focus();
+  }, [draft]);
 
   const send = () => {
     const value = text.trim();

@@ -63,6 +63,13 @@ export function MessageItem({
           </div>
           {message.streaming ? null : (
             <div className="msg-actions">
+              {!isUser && message.model ? (
+                // The model that answered: after a fallback, not the one picked.
+                <span className="msg-model" data-testid="answer-model">
+                  <span className="visually-hidden">Answered by </span>
+                  {message.model}
+                </span>
+              ) : null}
               {note ? <span className="msg-note">{note}</span> : null}
               <CopyButton
                 text={message.content}

@@ -2,40 +2,23 @@
 
 import { memo } from "react";
 
-import type { ModelInfo } from "@/lib/types";
 import type { ChatSettings } from "./settings";
 
+/** Sampling parameters and the system prompt (the model is chosen in the chat's header). */
 export const ParamsPanel = memo(function ParamsPanel({
   settings,
   onChange,
-  models,
 }: {
   settings: ChatSettings;
   onChange: (s: ChatSettings) => void;
-  models: ModelInfo[];
 }) {
   const set = <K extends keyof ChatSettings>(k: K, v: ChatSettings[K]) =>
     onChange({ ...settings, [k]: v });
 
   return (
     <details className="params">
-      <summary>Model &amp; parameters</summary>
+      <summary>Parameters</summary>
       <div className="params-grid">
-        <div className="field">
-          <label htmlFor="p-model">Model</label>
-          <select
-            id="p-model"
-            value={settings.model}
-            onChange={(e) => set("model", e.target.value)}
-          >
-            <option value="">Default</option>
-            {models.map((m) => (
-              <option key={m.id} value={m.id}>
-                {m.id}
-              </option>
-            ))}
-          </select>
-        </div>
         <div className="field">
           <label htmlFor="p-temp">Temperature ({settings.temperature.toFixed(1)})</label>
           <input

@@ -12,7 +12,7 @@ import {
 } from "react";
 import { ApiError, api } from "@/lib/api";
 import { type ChatEvent, streamChat } from "@/lib/chat-stream";
-import { describeError } from "@/lib/errors";
+import { describeError, isModelError } from "@/lib/errors";
 import type { SendMessageBody } from "@/lib/types";
 import { type ChatAction, type ChatState, chatReducer, initialChatState } from "./chat-state";
 import type { UIMessage } from "./message-item";
@@ -106,6 +106,8 @@ interface Turn {
   retryRegenerate: () => void;
   /** Retries the turn as it was sent (nothing reached the server). */
   retrySame: () => void;
+  /** A new message's text: given back to the composer when its model is refused. */
+  draft: string | null;
 }
 
 /** Reads the answer's events into the state; true once the server started the turn. */
@@ -118,17 +120,25 @@ async function readAnswer(turn: Turn, events: AsyncIterable<ChatEvent>): Promise
         turn.dispatch({ type: "event", event });
         continue;
       }
-      const view = describeError(new ApiError(500, event.error.code, event.error.message));
+      // The answer was ended: a model refused to this user mid-answer (an admin's change)
+      // is a model error like a refused turn; the event has no status of its own.
+      const { code, message } = event.error;
+      const error = new ApiError(code === "MODEL_FORBIDDEN" ? 403 : 500, code, message);
+      const failure = { view: describeError(error), retry: turn.retryRegenerate };
       turn.dispatch({
         type: "failed",
-        failure: { view, retry: turn.retryRegenerate },
+        failure: isModelError(error) ? { ...failure, kind: "model" as const } : failure,
         dropLive: false,
       });
     }
     if (turn.signal.aborted) turn.dispatch({ type: "stopped" });
   } catch (err) {
     if (turn.signal.aborted) turn.dispatch({ type: "stopped" });
-    else {
+    else if (!started && isModelError(err)) {
+      // Another model may do: the message goes back to the composer to send again.
+      const failure = { view: describeError(err), retry: turn.retrySame, kind: "model" as const };
+      turn.dispatch({ type: "refused", failure, draft: turn.draft });
+    } else {
       // Not started: nothing reached the server's history; drop the empty answer, offer to resend.
       const retry = started ? turn.retryRegenerate : turn.retrySame;
       turn.dispatch({
@@ -167,6 +177,7 @@ async function runTurn(
     signal: controller.signal,
     retryRegenerate: ctx.again({ regenerate: true }, dropLastAssistant),
     retrySame: ctx.again(body, withoutLocalUser(prepare)),
+    draft: body.content !== undefined && !body.editMessageId ? body.content : null,
   };
   try {
     const id =
