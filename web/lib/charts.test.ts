@@ -31,7 +31,7 @@ const stats = (over: Partial<UsageStats> = {}): UsageStats => ({
 });
 
 describe("quotaMeters", () => {
-  it("names the three meters of /api/user/usage, null limit = no limit", () => {
+  it("names the meters of /api/user/usage (one per model quota), null limit = no limit", () => {
     const m = quotaMeters({
       requestsPerMinute: { used: 3, limit: 60, remaining: 57, resetAt: "2025-05-01T10:31:00.000Z" },
       tokensPerDay: {
@@ -42,9 +42,16 @@ describe("quotaMeters", () => {
       },
       concurrentStreams: { used: 0, limit: 4, remaining: 4, resetAt: null },
       maxTokensPerRequest: 4096,
+      models: [
+        {
+          model: "big",
+          tokensPerDay: { used: 50, limit: 20000, remaining: 19950, resetAt: null },
+        },
+      ],
     });
     expect(m).toEqual([
       { name: "Tokens today", used: 1234, limit: null, resetAt: "2025-05-02T00:00:00.000Z" },
+      { name: "big: tokens today", used: 50, limit: 20000, resetAt: null },
       { name: "Requests this minute", used: 3, limit: 60, resetAt: "2025-05-01T10:31:00.000Z" },
       { name: "Concurrent streams", used: 0, limit: 4, resetAt: null },
     ]);

@@ -26,10 +26,11 @@ export interface ChartData {
   series: Series[];
 }
 
-/** The quota meters of GET /api/user/usage, named for people. */
+/** The quota meters of GET /api/user/usage, named for people (one more per model quota). */
 export function quotaMeters(quota: UserUsage["quota"]): Meter[] {
   return [
     { name: "Tokens today", ...pick(quota.tokensPerDay) },
+    ...quota.models.map((m) => ({ name: `${m.model}: tokens today`, ...pick(m.tokensPerDay) })),
     { name: "Requests this minute", ...pick(quota.requestsPerMinute) },
     { name: "Concurrent streams", ...pick(quota.concurrentStreams) },
   ];

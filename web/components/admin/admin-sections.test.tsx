@@ -131,6 +131,7 @@ describe("UserUsageView", () => {
         },
         concurrentStreams: { used: 0, limit: null, remaining: null, resetAt: null },
         maxTokensPerRequest: 4096,
+        models: [],
       },
       limits: {
         requestsPerMinute: 60,
