@@ -2994,6 +2994,16 @@ export interface paths {
                                     resetAt: string | null;
                                 };
                                 maxTokensPerRequest: number | null;
+                                /** @description Daily token quotas of single models, on top of tokensPerDay */
+                                models: {
+                                    model: string;
+                                    tokensPerDay: {
+                                        used: number;
+                                        limit: number | null;
+                                        remaining: number | null;
+                                        resetAt: string | null;
+                                    };
+                                }[];
                             };
                             limits: {
                                 /** @description 0 = no limit */
@@ -4669,6 +4679,686 @@ export interface paths {
         };
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/model-access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every model access rule and per-model daily token limit */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            rules: {
+                                id: string;
+                                model: string;
+                                role?: "admin" | "user";
+                                user_id?: string;
+                                email?: string;
+                                allow: boolean;
+                            }[];
+                            limits: {
+                                id: string;
+                                model: string;
+                                role?: "admin" | "user";
+                                user_id?: string;
+                                email?: string;
+                                tokens_per_day: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Allow or deny a model to a role or one user (replaces their rule for it). A user's rule beats their role's; a model without rules is open to everyone */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Give either `role` (every user of that role) or `email` (one user). */
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The public model name (what clients send as `model`); matched without case */
+                        model: string;
+                        role?: "admin" | "user";
+                        /** @description One user, by email */
+                        email?: string;
+                        allow: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            model: string;
+                            role?: "admin" | "user";
+                            user_id?: string;
+                            email?: string;
+                            allow: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/model-access/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a model access rule */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            ok: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/model-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a role's (each of its users) or one user's daily tokens of a model, on top of their total quota (replaces their limit for it; a user's beats their role's) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Give either `role` (every user of that role) or `email` (one user). */
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description The public model name (what clients send as `model`); matched without case */
+                        model: string;
+                        role?: "admin" | "user";
+                        /** @description One user, by email */
+                        email?: string;
+                        /** @description Tokens a day of this model per user (0 = no limit of this model) */
+                        tokens_per_day: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            model: string;
+                            role?: "admin" | "user";
+                            user_id?: string;
+                            email?: string;
+                            tokens_per_day: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/model-limits/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a model limit */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            ok: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;

@@ -137,7 +137,7 @@ describe("the chat's model", () => {
     expect(screen.getAllByTestId("msg-user")).toHaveLength(1);
   });
 
-  it("an answer ended because the model was denied mid-answer keeps its text and reloads the list", async () => {
+  it("an answer ended because its model was denied meanwhile keeps its text and reloads the list", async () => {
     const stream = controllableStream();
     answerTurn = () => stream.response;
     render(wrap(<ChatView />));
@@ -149,14 +149,15 @@ describe("the chat's model", () => {
     act(() => {
       stream.send("start", { assistantMessageId: "m2" });
       stream.send("delta", { text: "Partial" });
-      stream.send("error", {
-        error: { code: "MODEL_FORBIDDEN", message: "You may no longer use the model large." },
-      });
+      // What the gateway sends when an admin denies the model of a call in flight.
+      const message =
+        'Access ended while the request ran: the model "large" is no longer available to you';
+      stream.send("error", { error: { code: "ACCESS_REVOKED", message } });
       stream.close();
     });
     const alert = await screen.findByRole("alert");
-    expect(alert.textContent).toContain("Model not available");
-    expect(alert.textContent).toContain("You may no longer use the model large.");
+    expect(alert.textContent).toContain("Not allowed");
+    expect(alert.textContent).toContain('the model "large" is no longer available to you');
     expect(screen.getByText("Partial")).toBeTruthy();
     await waitFor(() =>
       expect(fetchMock.mock.calls.filter(([u]) => u === "/api/models").length).toBeGreaterThan(

@@ -120,14 +120,15 @@ async function readAnswer(turn: Turn, events: AsyncIterable<ChatEvent>): Promise
         turn.dispatch({ type: "event", event });
         continue;
       }
-      // The answer was ended: a model refused to this user mid-answer (an admin's change)
-      // is a model error like a refused turn; the event has no status of its own.
+      // The event has no status of its own. An answer ended because access ended (an admin
+      // denied its model, changed the role…) may have changed the models listed: ask again.
       const { code, message } = event.error;
-      const error = new ApiError(code === "MODEL_FORBIDDEN" ? 403 : 500, code, message);
-      const failure = { view: describeError(error), retry: turn.retryRegenerate };
+      const refused = code === "MODEL_FORBIDDEN" || code === "ACCESS_REVOKED";
+      const view = describeError(new ApiError(refused ? 403 : 500, code, message));
+      const failure = { view, retry: turn.retryRegenerate };
       turn.dispatch({
         type: "failed",
-        failure: isModelError(error) ? { ...failure, kind: "model" as const } : failure,
+        failure: refused ? { ...failure, kind: "model" as const } : failure,
         dropLive: false,
       });
     }
