@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from llm_server.engine.chat import Message, Segment
@@ -100,3 +100,36 @@ class Engine(Protocol):
         """Log-probability of each token from `score_from` on, given the ones before it;
         `EngineUnavailableError` if scoring was interrupted."""
         ...
+
+
+def combined_load(loads: Iterable[EngineLoad]) -> EngineLoad:
+    """The load of several engines (several models) as one: every count summed."""
+    total = EngineLoad(running=0, queued=0)
+    for load in loads:
+        cache, other = total.prefix_cache, load.prefix_cache
+        total = EngineLoad(
+            running=total.running + load.running,
+            queued=total.queued + load.queued,
+            prefix_tokens_reused=total.prefix_tokens_reused + load.prefix_tokens_reused,
+            draft_tokens=total.draft_tokens + load.draft_tokens,
+            draft_tokens_accepted=total.draft_tokens_accepted + load.draft_tokens_accepted,
+            prefix_cache=PrefixCacheStats(
+                **{
+                    f.name: _add(getattr(cache, f.name), getattr(other, f.name))
+                    for f in fields(PrefixCacheStats)
+                }
+            ),
+        )
+    return total
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, tuple):
+        return tuple(x + y for x, y in zip(a, b, strict=True))
+    return a + b
+
+
+def counters_only(load: EngineLoad) -> EngineLoad:
+    """What of an engine's load outlives it (counts so far), for an engine being unloaded."""
+    cache = replace(load.prefix_cache, capacity_bytes=0, bytes=0, entries=0)
+    return replace(load, running=0, queued=0, prefix_cache=cache)

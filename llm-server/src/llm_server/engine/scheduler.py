@@ -104,8 +104,10 @@ class Scheduler:
         self._stopped = False
         self._outputs = TokenOutputs(ctx, model.vocab, self._finish, self._slots.drop_after)
         self._executor = StepExecutor(ctx, limits.step_tokens, self._outputs, self._finish)
+        # Started by the first submit, from the event loop's thread: a thread inherits the
+        # priority of the one that starts it, and models are loaded at a lower one (the
+        # registry's loader) so that loading never starves other models' decoding.
         self._thread = threading.Thread(target=self._run, name="llama-scheduler", daemon=True)
-        self._thread.start()
 
     # ------------------------------------------------------------------ public, any thread
     def submit(self, sequence: Sequence) -> None:
@@ -119,6 +121,8 @@ class Scheduler:
             sequence.submitted_at = time.monotonic()
             sequence.deadline = sequence.submitted_at + self._limits.request_timeout_s
             self._waiting.push(sequence.client, sequence)
+            if self._thread.ident is None:
+                self._thread.start()
             self._cond.notify()
 
     def cancel(self, sequence: Sequence) -> None:
@@ -151,7 +155,8 @@ class Scheduler:
         with self._cond:
             self._stopped = True
             self._cond.notify()
-        self._thread.join(timeout=30)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=30)
         self._executor.close()
         llama_cpp.llama_free(self._ctx)
 
