@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from llm_server.app import create_app
 from llm_server.config import Settings
@@ -28,7 +30,13 @@ def engine() -> FakeEngine:
 
 @pytest.fixture
 async def client(settings: Settings, engine: FakeEngine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, engine)
+    async with served(create_app(settings, engine)) as http:
+        yield http
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` in process, once it is ready; the app is shut down after."""
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

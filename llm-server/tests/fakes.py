@@ -24,6 +24,7 @@ from llm_server.engine.types import (
 )
 from llm_server.generation.service import GenerationService
 from llm_server.lifecycle import Lifecycle
+from llm_server.models import Catalog, ModelRegistry, ModelSpec
 from llm_server.observability.metrics import Metrics
 from llm_server.openai.serving import OpenAIServing
 
@@ -180,13 +181,23 @@ class FakeEngine:
         ]
 
 
+def single_registry(engine: FakeEngine | Engine, max_running: int = 4) -> ModelRegistry:
+    """The registry of one model served by `engine`, as `create_app` builds it without a
+    models file (not loaded yet)."""
+    settings = Settings(app_env="test", max_running=max_running)
+    catalog = Catalog((ModelSpec(id="", settings=settings),))
+    return ModelRegistry(catalog, lambda _: engine, engine=engine)
+
+
 def generation_service(engine: FakeEngine | Engine) -> GenerationService:
     """The generation service over `engine`, as `create_app` builds it (the model loaded)."""
-    lifecycle = Lifecycle(engine)
+    registry = single_registry(engine)
+    registry.default.state = "loaded"
+    lifecycle = Lifecycle(registry)
     lifecycle.state = "ready"
-    return GenerationService(engine, lifecycle, Metrics(), max_running=4)
+    return GenerationService(registry, lifecycle, Metrics())
 
 
 def openai_serving(engine: FakeEngine | Engine, settings: Settings) -> OpenAIServing:
     """The OpenAI serving layer over `engine`."""
-    return OpenAIServing(engine, generation_service(engine), settings)
+    return OpenAIServing(generation_service(engine), settings)

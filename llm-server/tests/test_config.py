@@ -40,6 +40,23 @@ def test_an_invalid_number_names_its_variable(monkeypatch: pytest.MonkeyPatch) -
         load_settings(app_env="test", _env_file=None)
 
 
+def test_the_models_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_MEMORY_BUDGET", "6GiB")
+    monkeypatch.setenv("LLM_MODEL_LOAD_WAIT_S", "2.5")
+    monkeypatch.setenv("LLM_MODELS_FILE", "models.toml")
+    settings = load_settings(app_env="test", _env_file=None)
+    assert (settings.memory_budget, settings.model_load_wait_s) == (6 * 2**30, 2.5)
+    assert settings.models_file == Path("models.toml")
+    for value in ("6 gigs", "-1", "0", "GiB"):
+        monkeypatch.setenv("LLM_MEMORY_BUDGET", value)
+        with pytest.raises(ConfigError, match=r"^LLM_MEMORY_BUDGET: "):
+            load_settings(app_env="test", _env_file=None)
+    monkeypatch.setenv("LLM_MEMORY_BUDGET", "1024")
+    monkeypatch.setenv("LLM_MODEL_PATH", "model.gguf")
+    with pytest.raises(ConfigError, match=r"LLM_MODEL_PATH .* or LLM_MODELS_FILE .* not both"):
+        load_settings(app_env="test", _env_file=None)
+
+
 def test_tls_needs_both_files() -> None:
     with pytest.raises(ConfigError, match="LLM_TLS_KEY_FILE"):
         load_settings(app_env="test", tls_cert_file="cert.pem", _env_file=None)

@@ -13,6 +13,7 @@ import uvicorn
 from llm_server.app import create_app
 from llm_server.config import ConfigError, load_settings
 from llm_server.lifecycle import Lifecycle
+from llm_server.models import load_catalog
 from llm_server.observability.logging import configure_logging
 
 logger = logging.getLogger("llm_server")
@@ -45,11 +46,12 @@ class DrainingServer(uvicorn.Server):
 def main() -> int:
     try:
         settings = load_settings()
+        catalog = load_catalog(settings)  # LLM_MODELS_FILE: errors name the line
     except ConfigError as exc:
         print(f"llm-server: config error: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, catalog=catalog)
     config = uvicorn.Config(
         app,
         host=settings.server_host,

@@ -18,6 +18,7 @@ from llm_server.errors import install_error_handlers
 from llm_server.generation.service import GenerationService
 from llm_server.health.router import router as health_router
 from llm_server.lifecycle import Lifecycle
+from llm_server.models import Catalog, EngineFactory, ModelRegistry, ModelSpec, load_catalog
 from llm_server.observability.logging import RequestLogMiddleware
 from llm_server.observability.metrics import Metrics
 from llm_server.observability.router import router as metrics_router
@@ -28,19 +29,28 @@ from llm_server.security import BodySizeLimitMiddleware, ServiceTokenMiddleware
 
 
 def create_app(
-    settings: Settings, engine: Engine | None = None, tracing: Tracing | None = None
+    settings: Settings,
+    engine: Engine | None = None,
+    tracing: Tracing | None = None,
+    *,
+    catalog: Catalog | None = None,
+    engines: EngineFactory | None = None,
 ) -> FastAPI:
-    """The llm-server app for `settings`, serving `engine` (the llama.cpp engine by default),
-    traced by `tracing` (default: from the OTEL_* variables; off without an OTLP endpoint)."""
+    """The llm-server app for `settings`, traced by `tracing` (default: from the OTEL_*
+    variables; off without an OTLP endpoint). It serves the models of `catalog` (default: read
+    from `settings`, LLM_MODELS_FILE or the one model), each on an engine `engines` makes (the
+    llama.cpp engine by default); without a models file, `engine` may be given instead."""
     tracing = tracing or Tracing(os.environ)
-    if engine is None:
-        from llm_server.engine.llama import LlamaEngine
-
-        engine = LlamaEngine(settings)
+    catalog = catalog or load_catalog(settings)
+    factory = engines or llama_engine
+    if engine is None and not catalog.from_file:
+        engine = factory(catalog.models[0])
+    registry = ModelRegistry(catalog, factory, engine=engine)
     metrics = Metrics()
-    metrics.bind_load(engine.load_stats)
-    lifecycle = Lifecycle(engine, metrics)
-    generation = GenerationService(engine, lifecycle, metrics, settings.max_running)
+    metrics.bind_load(registry.load_stats)
+    metrics.bind_models(registry.statuses, catalog.default)
+    lifecycle = Lifecycle(registry)
+    generation = GenerationService(registry, lifecycle, metrics, settings.model_load_wait_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -61,8 +71,8 @@ def create_app(
     app.state.lifecycle = lifecycle
     app.state.metrics = metrics
     app.state.generation = generation
-    app.state.openai = OpenAIServing(engine, generation, settings)
-    app.state.analyze = AnalyzeService(engine)
+    app.state.openai = OpenAIServing(generation, settings)
+    app.state.analyze = AnalyzeService(generation)
     install_error_handlers(app)
     for router in (health_router, openai_router, analyze_router, metrics_router):
         app.include_router(router)
@@ -73,3 +83,10 @@ def create_app(
     if tracing.recording:  # off: not even a pass-through layer
         app.add_middleware(TracingMiddleware, tracing=tracing)
     return app
+
+
+def llama_engine(spec: ModelSpec) -> Engine:
+    """The llama.cpp engine of one model (imported only when a real model is served)."""
+    from llm_server.engine.llama import LlamaEngine
+
+    return LlamaEngine(spec.settings, chat_template=spec.chat_template)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import ssl
 import stat
@@ -12,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "secret", "token"})
@@ -114,6 +115,21 @@ class Settings(BaseSettings):
         "read again; least recently used states go first. 0 turns it off.",
     )
 
+    models_file: Path | None = Field(
+        default=None,
+        description="TOML file listing several models (README, Several models); unset: one "
+        "model, LLM_MODEL_PATH or the embedded one.",
+    )
+    memory_budget: Annotated[int, Field(gt=0)] | None = Field(
+        default=None,
+        description="Memory (e.g. 6GiB) the models of LLM_MODELS_FILE may hold together; the "
+        "least recently used idle model is unloaded to make room. Overrides the file's.",
+    )
+    model_load_wait_s: Annotated[float, Field(ge=0)] = Field(
+        default=60.0,
+        description="How long a request for a model that is loading waits before a 503.",
+    )
+
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_000_000
     max_tokens_limit: Annotated[int, Field(ge=1)] = 4096
     default_max_tokens: Annotated[int, Field(ge=1)] = 256
@@ -123,6 +139,11 @@ class Settings(BaseSettings):
     request_timeout_s: Annotated[float, Field(gt=0)] = 300.0
     drain_timeout_s: Annotated[float, Field(ge=0)] = 10.0
     log_level: str = "info"
+
+    @field_validator("memory_budget", mode="before")
+    @classmethod
+    def _parse_budget(cls, value: object) -> object:
+        return parse_byte_size(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
@@ -135,8 +156,36 @@ class Settings(BaseSettings):
             )
         if weak:
             self.server_token = SecretStr(secrets.token_urlsafe(32))
+        if self.models_file is not None and self.model_path is not None:
+            raise ValueError(
+                "set LLM_MODEL_PATH (one model) or LLM_MODELS_FILE (several models), not both"
+            )
         check_tls_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
         return self
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    **{f"{p}b": 1000**i for i, p in enumerate("kmgt", start=1)},
+    **{p: 1000**i for i, p in enumerate("kmgt", start=1)},
+    **{f"{p}ib": 1024**i for i, p in enumerate("kmgt", start=1)},
+}
+
+
+def parse_byte_size(text: str) -> int:
+    """Bytes from `6GiB`, `512MiB`, `8GB`, `1.5G` or a plain number of bytes (units are
+    case-insensitive; KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB and K/M/G/T of 1000)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise ValueError(
+            f"{text!r} is not a size: write bytes or a number with a unit (6GiB, 512MiB, 8GB)"
+        )
+    size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if size <= 0:
+        raise ValueError(f"{text!r} is not a size above zero")
+    return size
 
 
 def check_tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 
 import pytest
@@ -14,7 +15,7 @@ from llm_server.generation.jobs import Job, RequestUsage
 from llm_server.generation.service import GenerationService
 from llm_server.lifecycle import Lifecycle
 from llm_server.observability.metrics import Metrics
-from tests.fakes import FakeEngine, generation_service
+from tests.fakes import FakeEngine, generation_service, single_registry
 
 
 @pytest.fixture
@@ -22,35 +23,44 @@ def service(engine: FakeEngine) -> GenerationService:
     return generation_service(engine)
 
 
-def job(n: int = 1, max_tokens: int = 16) -> Job:
-    return Job([1, 2], [SamplingParams(max_tokens=max_tokens)] * n, "c", "chat")
+@pytest.fixture
+async def job(service: GenerationService) -> Callable[..., Awaitable[Job]]:
+    async def make(n: int = 1, max_tokens: int = 16) -> Job:
+        model = await service.resolve_model("default")
+        return Job(model, [1, 2], [SamplingParams(max_tokens=max_tokens)] * n, "c", "chat")
+
+    return make
 
 
-def test_the_model_is_found_by_id_or_alias(service: GenerationService) -> None:
-    assert service.resolve_model("default") == "fake-model"
-    assert service.resolve_model("fake-model") == "fake-model"
-    with pytest.raises(ModelNotFoundError):
-        service.resolve_model("gpt-4")
+async def test_the_model_is_found_by_id_or_alias(service: GenerationService) -> None:
+    for name in ("default", "fake-model", "Fake-Model", " fake-model ", "DEFAULT"):
+        with await service.resolve_model(name) as model:
+            assert model.id == "fake-model"
+    with pytest.raises(ModelNotFoundError, match="'fake-model'"):
+        await service.resolve_model("gpt-4")
 
 
 def test_work_is_refused_until_ready_and_readiness_reports_the_load(
     engine: FakeEngine, settings: Settings
 ) -> None:
-    lifecycle = Lifecycle(engine)
-    service = GenerationService(engine, lifecycle, Metrics(), max_running=7)
+    registry = single_registry(engine, max_running=7)
+    lifecycle = Lifecycle(registry)
+    service = GenerationService(registry, lifecycle, Metrics())
     with pytest.raises(UnavailableError, match="not ready"):
         service.ensure_ready()
     assert service.readiness().state == "loading"
     assert service.readiness().running is None
-    lifecycle.state = "ready"
+    lifecycle.state, registry.default.state = "ready", "loaded"
     service.ensure_ready()
     assert service.readiness().max_running == 7
-    assert service.model_info().kind == "base"
+    assert [m.kind for m in service.models()] == ["base"]
 
 
-async def test_run_collects_every_choice(service: GenerationService) -> None:
+async def test_run_collects_every_choice(
+    service: GenerationService, job: Callable[..., Awaitable[Job]]
+) -> None:
     usage = RequestUsage()
-    results = await service.run(job(n=2, max_tokens=3), usage)
+    results = await service.run(await job(n=2, max_tokens=3), usage)
     assert [r.text for r in results] == ["Hello there,", "Hello there,"]
     assert all(r.finish is not None and r.finish.reason == "length" for r in results)
     assert usage.completion_tokens == 6
@@ -58,13 +68,13 @@ async def test_run_collects_every_choice(service: GenerationService) -> None:
 
 
 async def test_an_engine_failure_is_raised_after_the_tokens_before_it(
-    service: GenerationService, engine: FakeEngine
+    service: GenerationService, engine: FakeEngine, job: Callable[..., Awaitable[Job]]
 ) -> None:
     engine.fail_after = 2
     seen: list[str] = []
 
     async def consume() -> None:
-        async for _, event in service.start(job(), RequestUsage()):
+        async for _, event in service.start(await job(), RequestUsage()):
             if isinstance(event, TokenOut):
                 seen.append(event.text)
 
@@ -74,10 +84,10 @@ async def test_an_engine_failure_is_raised_after_the_tokens_before_it(
 
 
 async def test_leaving_a_stream_early_cancels_every_choice(
-    service: GenerationService, engine: FakeEngine
+    service: GenerationService, engine: FakeEngine, job: Callable[..., Awaitable[Job]]
 ) -> None:
     engine.token_delay = 0.01
-    stream = service.start(job(n=2), RequestUsage())
+    stream = service.start(await job(n=2), RequestUsage())
     async with aclosing(aiter(stream)) as events:
         async for _ in events:
             break
@@ -86,13 +96,13 @@ async def test_leaving_a_stream_early_cancels_every_choice(
 
 
 async def test_a_timed_out_generation_is_a_504(
-    service: GenerationService, engine: FakeEngine
+    service: GenerationService, engine: FakeEngine, job: Callable[..., Awaitable[Job]]
 ) -> None:
     engine.finish_reason_on_fail = "timeout"
     engine.fail_after = 1
 
     async def consume() -> None:
-        async for _ in service.start(job(), RequestUsage()):
+        async for _ in service.start(await job(), RequestUsage()):
             pass
 
     with pytest.raises(GenerationTimeoutError):

@@ -28,6 +28,7 @@ async def test_ready_once_the_model_is_loaded(client: httpx.AsyncClient) -> None
         "running": 0,
         "queued": 0,
         "max_running": 16,
+        "models": [{"id": "fake-model", "state": "loaded"}],
     }
 
 

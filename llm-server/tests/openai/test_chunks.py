@@ -7,12 +7,14 @@ from typing import cast
 from llm_server.engine.types import Finished, SamplingParams, TokenOut
 from llm_server.generation.jobs import Job, RequestUsage
 from llm_server.generation.stream import ChoiceStream
+from llm_server.models import ModelLease
 from llm_server.openai.chunks import Reply, chat_chunks
 from llm_server.openai.protocol import ChatCompletionChunk
 
 
 def reply(choices: int) -> Reply:
-    job = Job([1, 2, 3], [SamplingParams(max_tokens=4)] * choices, "c", "/v1/chat/completions")
+    model = cast(ModelLease, object())  # the chunks never read the job's model
+    job = Job(model, [1, 2, 3], [SamplingParams(max_tokens=4)] * choices, "c", "chat")
     return Reply("chatcmpl-1", 0, "m", False, job, RequestUsage())
 
 

@@ -24,9 +24,8 @@ Analyze = Annotated[AnalyzeService, Depends(analyze_service)]
 
 @router.post("/analyze", response_model=AnalyzeResponse, responses=ERROR_RESPONSES)
 async def analyze(
-    body: AnalyzeRequest, generation: ReadyGeneration, service: Analyze, client: ClientId
+    body: AnalyzeRequest, _: ReadyGeneration, service: Analyze, client: ClientId
 ) -> AnalyzeResponse:
     """Token count, every token's log-probability with its top alternatives, perplexity, and
     (given `labels`) zero-shot classification by the model's likelihood of each label."""
-    generation.resolve_model(body.model)
     return await service.analyze(body, client)

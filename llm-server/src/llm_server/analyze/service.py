@@ -16,6 +16,7 @@ from llm_server.analyze.protocol import (
 from llm_server.engine import Engine
 from llm_server.engine.slots import common_prefix
 from llm_server.errors import ContextLengthExceededError, InvalidRequestError
+from llm_server.generation.service import GenerationService
 
 
 def _utf8_bytes(text: str) -> int:
@@ -25,11 +26,19 @@ def _utf8_bytes(text: str) -> int:
 
 
 class AnalyzeService:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    """`/analyze` on the model the request names (resolved by the generation service)."""
+
+    def __init__(self, generation: GenerationService) -> None:
+        self._generation = generation
 
     async def analyze(self, request: AnalyzeRequest, client: str) -> AnalyzeResponse:
-        engine = self._engine
+        """The request's text scored by its model, held for the whole analysis."""
+        with await self._generation.resolve_model(request.model) as model:
+            return await self._analyze(model.engine, model.id, request, client)
+
+    async def _analyze(
+        self, engine: Engine, model: str, request: AnalyzeRequest, client: str
+    ) -> AnalyzeResponse:
         prompt = classification_prompt(request)
         longest = _utf8_bytes(request.text)
         if request.labels:
@@ -38,7 +47,7 @@ class AnalyzeService:
         check_prompt_bytes(longest, engine, "text")
         # Tokenizing is plain CPU work (a few ms for 100 kB): off the event loop.
         tokens = await asyncio.to_thread(engine.tokenize, request.text, add_special=True)
-        self._check_length(len(tokens), "text")
+        check_length(engine, len(tokens), "text")
         scored = await engine.score(tokens, 1, request.top_logprobs, client)
         first_id = tokens[0]
         out = [
@@ -61,53 +70,54 @@ class AnalyzeService:
         perplexity = math.exp(-sum(logprobs) / len(logprobs)) if logprobs else None
         classification = None
         if request.labels:
-            classification = await self._classify(request, prompt, client)
+            classification = await classify(engine, request, prompt, client)
         return AnalyzeResponse(
-            model=engine.model_id,
+            model=model,
             token_count=len(tokens),
             perplexity=perplexity,
             tokens=out,
             classification=classification,
         )
 
-    async def _classify(
-        self, request: AnalyzeRequest, prompt: str, client: str
-    ) -> list[LabelScore]:
-        """Compare log P(label | prompt) across labels; softmax turns them into probabilities."""
 
-        def tokenize_all() -> tuple[list[int], list[list[int]]]:
-            prefix = self._engine.tokenize(prompt, add_special=True)
-            self._check_length(len(prefix), "template")
-            fulls = []
-            for label in request.labels:
-                full = self._engine.tokenize(prompt + " " + label.strip(), add_special=True)
-                self._check_length(len(full), "labels")
-                fulls.append(full)
-            return prefix, fulls
+async def classify(
+    engine: Engine, request: AnalyzeRequest, prompt: str, client: str
+) -> list[LabelScore]:
+    """Compare log P(label | prompt) across labels; softmax turns them into probabilities."""
 
-        prefix, fulls = await asyncio.to_thread(tokenize_all)
+    def tokenize_all() -> tuple[list[int], list[list[int]]]:
+        prefix = engine.tokenize(prompt, add_special=True)
+        check_length(engine, len(prefix), "template")
+        fulls = []
+        for label in request.labels:
+            full = engine.tokenize(prompt + " " + label.strip(), add_special=True)
+            check_length(engine, len(full), "labels")
+            fulls.append(full)
+        return prefix, fulls
 
-        async def label_logprob(full: list[int]) -> float:
-            shared = common_prefix(prefix, full)
-            scored = await self._engine.score(full, max(shared, 1), 0, client)
-            return sum(s.logprob or 0.0 for s in scored)
+    prefix, fulls = await asyncio.to_thread(tokenize_all)
 
-        totals = await asyncio.gather(*(label_logprob(full) for full in fulls))
-        peak = max(totals)
-        weights = [math.exp(t - peak) for t in totals]
-        norm = sum(weights)
-        return [
-            LabelScore(label=label, probability=w / norm, logprob=t)
-            for label, w, t in zip(request.labels, weights, totals, strict=True)
-        ]
+    async def label_logprob(full: list[int]) -> float:
+        shared = common_prefix(prefix, full)
+        scored = await engine.score(full, max(shared, 1), 0, client)
+        return sum(s.logprob or 0.0 for s in scored)
 
-    def _check_length(self, count: int, param: str) -> None:
-        if count > self._engine.context_length:
-            raise ContextLengthExceededError(
-                f"the text has {count} tokens; this model's context is "
-                f"{self._engine.context_length}",
-                param=param,
-            )
+    totals = await asyncio.gather(*(label_logprob(full) for full in fulls))
+    peak = max(totals)
+    weights = [math.exp(t - peak) for t in totals]
+    norm = sum(weights)
+    return [
+        LabelScore(label=label, probability=w / norm, logprob=t)
+        for label, w, t in zip(request.labels, weights, totals, strict=True)
+    ]
+
+
+def check_length(engine: Engine, count: int, param: str) -> None:
+    if count > engine.context_length:
+        raise ContextLengthExceededError(
+            f"the text has {count} tokens; this model's context is {engine.context_length}",
+            param=param,
+        )
 
 
 def classification_prompt(request: AnalyzeRequest) -> str:

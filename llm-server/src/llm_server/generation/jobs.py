@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llm_server.engine.types import Finished, SamplingParams, TokenOut
+from llm_server.models import ModelLease
 
 
 @dataclass(frozen=True)
 class Job:
-    """A validated generation request: the prompt's tokens and one set of params per choice."""
+    """A validated generation request: its model (held until the job is queued), the
+    prompt's tokens and one set of params per choice."""
 
+    model: ModelLease
     prompt: list[int]
     choices: list[SamplingParams]
     client: str

@@ -1,30 +1,36 @@
 """The generation service every inference route goes through, whatever its protocol: whether
-the server takes work, which model it serves, and jobs run on the engine as measured streams."""
+the server takes work, which models it serves (resolving a request's `model` to a loaded
+engine), and jobs run on their engine as measured streams."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from llm_server.engine import Engine, Generation
+from llm_server.engine import Generation
 from llm_server.engine.types import TokenOut
-from llm_server.errors import ModelNotFoundError, UnavailableError
+from llm_server.errors import UnavailableError
 from llm_server.generation.jobs import ChoiceResult, Job, RequestUsage
 from llm_server.generation.stream import ChoiceStream
 from llm_server.lifecycle import Lifecycle, State
+from llm_server.models import ModelLease, ModelRegistry
+from llm_server.models.registry import State as ModelState
 from llm_server.observability.metrics import Metrics
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The served model as `/v1/models` describes it."""
+    """A model as `/v1/models` describes it."""
 
     id: str
     created: int
     context_length: int
-    # "base": no chat template (chat is a transcript); "chat": it has one; None while loading.
+    # "base": no chat template (chat is a transcript); "chat": it has one; None: not known yet.
     kind: Literal["base", "chat"] | None
+    state: ModelState
+    aliases: tuple[str, ...] = ()
+    sampling: dict[str, float] = field(default_factory=dict)  # the defaults it overrides
 
 
 @dataclass(frozen=True)
@@ -37,70 +43,82 @@ class Readiness:
     running: int | None = None
     queued: int | None = None
     max_running: int | None = None
+    models: tuple[tuple[str, ModelState], ...] = ()
 
 
 class GenerationService:
-    """Readiness, the model, and jobs run on the engine with their metrics."""
+    """Readiness, the models, and jobs run on their engines with their metrics."""
 
     def __init__(
-        self, engine: Engine, lifecycle: Lifecycle, metrics: Metrics, max_running: int
+        self,
+        registry: ModelRegistry,
+        lifecycle: Lifecycle,
+        metrics: Metrics,
+        load_wait_s: float = 60.0,
     ) -> None:
-        self._engine = engine
+        self._registry = registry
         self._lifecycle = lifecycle
         self._metrics = metrics
-        self._max_running = max_running
+        self._load_wait_s = load_wait_s
         self._started_at = int(time.time())
 
     def readiness(self) -> Readiness:
-        """The server's state; with the engine's load when it takes requests (the gateway's
-        balancer reads it at each health check)."""
+        """The server's state and every model's; with the engines' load when it takes
+        requests (the gateway's balancer reads it at each health check)."""
         state = self._lifecycle.state
+        models = tuple((e.id, e.state) for e in self._registry.entries)
         if state != "ready":
-            return Readiness(state, self._lifecycle.model_id, self._lifecycle.error)
-        load = self._engine.load_stats()
+            return Readiness(state, self._lifecycle.model_id, self._lifecycle.error, models=models)
+        load = self._registry.load_stats()
         return Readiness(
             state,
             self._lifecycle.model_id,
             running=load.running,
             queued=load.queued,
-            max_running=self._max_running,
+            max_running=self._registry.max_running,
+            models=models,
         )
 
     def ensure_ready(self) -> None:
-        """Refuse work (503) while the model loads or the server drains."""
+        """Refuse work (503) while the models load or the server drains."""
         if self._lifecycle.state != "ready":
             raise UnavailableError(
                 "the server is not ready (loading or shutting down)", retry_after=1
             )
 
-    def resolve_model(self, name: str) -> str:
-        """The served model's id for a request's `model` (its id, or `default`)."""
-        if name not in ("default", self._engine.model_id):
-            raise ModelNotFoundError(
-                f"the model '{name}' does not exist; this server has '{self._engine.model_id}'",
-                param="model",
-            )
-        return self._engine.model_id
+    async def resolve_model(self, name: str) -> ModelLease:
+        """The model a request's `model` names (id, alias or `default`), loaded and held until
+        its work is queued: 404 if unknown, 503 with Retry-After while it loads."""
+        return await self._registry.acquire(name, self._load_wait_s)
 
-    def model_info(self) -> ModelInfo:
-        """The loaded model (also reachable as `default`)."""
-        template = self._engine.has_chat_template
-        kind: Literal["base", "chat"] | None = (
-            None if template is None else "chat" if template else "base"
-        )
-        engine = self._engine
-        return ModelInfo(engine.model_id, self._started_at, engine.context_length, kind)
+    def models(self) -> list[ModelInfo]:
+        """Every model, loaded or not."""
+        return [
+            ModelInfo(
+                entry.id,
+                self._started_at,
+                entry.context_length(),
+                entry.kind(),
+                entry.state,
+                entry.spec.aliases,
+                entry.spec.sampling,
+            )
+            for entry in self._registry.entries
+        ]
 
     def start(self, job: Job, usage: RequestUsage) -> ChoiceStream:
-        """Queue every choice now (so a full queue is an HTTP error, not a broken stream)."""
+        """Queue every choice now (so a full queue is an HTTP error, not a broken stream);
+        then the engine counts the work and the job's hold on its model ends."""
         generations: list[Generation] = []
         try:
             for params in job.choices:
-                generations.append(self._engine.start(job.prompt, params, job.client))
+                generations.append(job.model.engine.start(job.prompt, params, job.client))
         except BaseException:
             for generation in generations:
                 generation.cancel()
             raise
+        finally:
+            job.model.release()
         usage.prompt_tokens = len(job.prompt)
         self._metrics.prompt_tokens.inc(len(job.prompt))
         return ChoiceStream(generations, usage, self._metrics)

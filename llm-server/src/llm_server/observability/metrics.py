@@ -14,6 +14,9 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from llm_server.engine import RESTORE_BUCKETS, EngineLoad
+from llm_server.models import ModelStatus
+
+MODEL_STATES = ("loaded", "loading", "unloaded", "failed")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 INTER_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
@@ -57,7 +60,9 @@ class Metrics:
             "llm_completion_tokens", "Completion tokens generated", registry=registry
         )
         self.model_load_seconds = Gauge(
-            "llm_model_load_seconds", "Time the model took to load", registry=registry
+            "llm_model_load_seconds",
+            "Time the default model took to load (per model: llm_model_last_load_seconds)",
+            registry=registry,
         )
         self.queue_depth = Gauge(
             "llm_queue_depth", "Requests waiting for a sequence slot", registry=registry
@@ -88,6 +93,11 @@ class Metrics:
         self.draft_tokens.set_function(lambda: read().draft_tokens)
         self.draft_tokens_accepted.set_function(lambda: read().draft_tokens_accepted)
         self.registry.register(HostPrefixCacheCollector(read))
+
+    def bind_models(self, read: Callable[[], list[ModelStatus]], default: int = 0) -> None:
+        """Read every model's state at scrape time; `default`: the default model's index."""
+        self.model_load_seconds.set_function(lambda: read()[default].load_seconds or 0.0)
+        self.registry.register(ModelsCollector(read))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -141,3 +151,39 @@ class HostPrefixCacheCollector(Collector):
             buckets=buckets,
             sum_value=stats.restore_seconds,
         )
+
+
+class ModelsCollector(Collector):
+    """Each model's state, load time, loads and unloads, read at scrape time."""
+
+    def __init__(self, read: Callable[[], list[ModelStatus]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        models = self._read()
+        state = GaugeMetricFamily(
+            "llm_model_state", "1 for the state each model is in", labels=["model", "state"]
+        )
+        seconds = GaugeMetricFamily(
+            "llm_model_last_load_seconds", "How long its last load took", labels=["model"]
+        )
+        memory = GaugeMetricFamily(
+            "llm_model_memory_estimate_bytes",
+            "Its file plus a full KV cache: what it counts against the memory budget",
+            labels=["model"],
+        )
+        loads = CounterMetricFamily("llm_model_loads", "Loads that succeeded", labels=["model"])
+        unloads = CounterMetricFamily(
+            "llm_model_unloads",
+            "Unloads, by reason (idle: its idle time passed; memory: room for another)",
+            labels=["model", "reason"],
+        )
+        for model in models:
+            for name in MODEL_STATES:
+                state.add_metric([model.id, name], float(model.state == name))
+            seconds.add_metric([model.id], model.load_seconds or 0.0)
+            memory.add_metric([model.id], model.memory_bytes)
+            loads.add_metric([model.id], model.loads)
+            for reason in ("idle", "memory"):
+                unloads.add_metric([model.id, reason], model.unloads.get(reason, 0))
+        yield from (state, seconds, memory, loads, unloads)

@@ -147,6 +147,7 @@ class GenerateRequest(StrictModel):
     """The simple form: a prompt in, text out."""
 
     prompt: Annotated[str, Field(min_length=1)]
+    model: str = "default"
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     top_p: TopP = DEFAULT_TOP_P
@@ -276,14 +277,24 @@ class ModelCard(BaseModel):
     context_length: int
     sampling_defaults: SamplingDefaults = Field(
         default_factory=SamplingDefaults,
-        description="What a request that omits these fields gets (llama-server's defaults).",
+        description="What a request that omits these fields gets: llama-server's defaults, "
+        "or the model's own from the models file.",
     )
     kind: Literal["base", "chat"] | None = Field(
         default=None,
         description=(
             "`base`: the GGUF has no chat template (a base model, which continues text; chat "
-            "is a `User:`/`Assistant:` transcript); `chat`: it has one; null while loading."
+            "is a `User:`/`Assistant:` transcript); `chat`: it has one (or its models-file "
+            "entry sets `chat_template`); null while the single model loads."
         ),
+    )
+    state: Literal["loaded", "loading", "unloaded", "failed"] = Field(
+        default="loaded",
+        description="Extension: a model that is not loaded is loaded by the first request "
+        "naming it (which waits for it, up to LLM_MODEL_LOAD_WAIT_S).",
+    )
+    aliases: list[str] = Field(
+        default_factory=list, description="Extension: other names requests may use."
     )
 
 

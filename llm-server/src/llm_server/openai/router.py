@@ -22,6 +22,7 @@ from llm_server.openai.protocol import (
     GenerateResponse,
     ModelCard,
     ModelList,
+    SamplingDefaults,
 )
 from llm_server.openai.serving import OpenAIServing
 from llm_server.openai.sse import sse
@@ -42,12 +43,21 @@ Serving = Annotated[OpenAIServing, Depends(openai_serving)]
 
 @router.get("/v1/models", response_model=ModelList, responses=ERROR_RESPONSES, tags=["openai"])
 async def list_models(generation: Generation) -> ModelList:
-    """The loaded model (also reachable as `default`)."""
-    info = generation.model_info()
-    card = ModelCard(
-        id=info.id, created=info.created, context_length=info.context_length, kind=info.kind
+    """Every model, loaded or not (the default one is also reachable as `default`)."""
+    return ModelList(
+        data=[
+            ModelCard(
+                id=info.id,
+                created=info.created,
+                context_length=info.context_length,
+                kind=info.kind,
+                state=info.state,
+                aliases=list(info.aliases),
+                sampling_defaults=SamplingDefaults(**info.sampling),
+            )
+            for info in generation.models()
+        ]
     )
-    return ModelList(data=[card])
 
 
 @router.post(

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -18,6 +19,7 @@ from llm_server.engine.types import SamplingParams
 from llm_server.errors import ContextLengthExceededError, InvalidRequestError, UnprocessableError
 from llm_server.generation.jobs import Job, RequestUsage
 from llm_server.generation.service import GenerationService
+from llm_server.models import ModelLease
 from llm_server.openai import chunks
 from llm_server.openai.chunks import Reply
 from llm_server.openai.protocol import (
@@ -30,6 +32,15 @@ from llm_server.openai.protocol import (
     ResponseFormat,
     SamplingFields,
 )
+
+Request = TypeVar("Request", ChatCompletionRequest, CompletionRequest, GenerateRequest)
+
+
+def with_model_defaults(request: Request, model: ModelLease) -> Request:
+    """The request with the model's own sampling defaults (its models-file entry) in the
+    fields it omitted; fields it sent are kept."""
+    missing = {k: v for k, v in model.sampling.items() if k not in request.model_fields_set}
+    return request.model_copy(update=missing) if missing else request
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,7 @@ def chat_length(request: ChatCompletionRequest, default: int) -> CompletionLengt
 class OpenAIServing:
     """Jobs from `/v1/*` and `/generate` requests, and their replies as bodies or chunks."""
 
-    def __init__(self, engine: Engine, generation: GenerationService, settings: Settings) -> None:
-        self._engine = engine
+    def __init__(self, generation: GenerationService, settings: Settings) -> None:
         self._generation = generation
         self._settings = settings
 
@@ -72,7 +82,7 @@ class OpenAIServing:
         return Reply(
             ident=f"{prefix}-{uuid.uuid4().hex}",
             created=int(time.time()),
-            model=self._engine.model_id,
+            model=job.model.id,
             include_usage=bool(body.stream_options and body.stream_options.include_usage),
             job=job,
             usage=usage,
@@ -100,65 +110,80 @@ class OpenAIServing:
     # ------------------------------------------------------------------ jobs
     async def chat_job(self, request: ChatCompletionRequest, client: str) -> Job:
         """The job of a chat request: its messages through the model's chat template."""
-        self._generation.resolve_model(request.model)
-        # Checked before the prompt is tokenized: a refused request costs no CPU.
-        if request.top_logprobs is not None and not request.logprobs:
-            raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
-        messages = [
-            Message("system" if m.role == "developer" else m.role, m.text())
-            for m in request.messages
-        ]
-        segments = self._engine.render_chat(messages)
-        # Message text is never read as control tokens (see `engine.chat`); tokenizing is
-        # plain CPU work, off the event loop.
-        prompt = await asyncio.to_thread(tokenize_segments, self._engine.tokenize, segments)
-        top = request.top_logprobs if request.top_logprobs is not None else 0
-        length = chat_length(request, self._settings.default_max_tokens)
-        # A base model left alone repeats itself; most clients send no penalty at all, so
-        # one that sent none gets llama.cpp's repetition penalty, one that sent any is obeyed.
-        penalties_sent = request.model_fields_set & {"presence_penalty", "frequency_penalty"}
-        base = self._engine.has_chat_template is False
-        params = await self._params(
-            request,
-            prompt,
-            length,
-            "messages",
-            logprobs=top if request.logprobs else None,
-            extra_stops=self._engine.chat_stop_strings,
-            repeat_penalty=BASE_CHAT_REPEAT_PENALTY if base and not penalties_sent else 1.0,
-        )
-        return self._job(request, prompt, params, client, "chat")
+        model = await self._generation.resolve_model(request.model)
+        with model.released_on_error():
+            request = with_model_defaults(request, model)
+            # Checked before the prompt is tokenized: a refused request costs no CPU.
+            if request.top_logprobs is not None and not request.logprobs:
+                raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
+            engine = model.engine
+            messages = [
+                Message("system" if m.role == "developer" else m.role, m.text())
+                for m in request.messages
+            ]
+            segments = engine.render_chat(messages)
+            # Message text is never read as control tokens (see `engine.chat`); tokenizing is
+            # plain CPU work, off the event loop.
+            prompt = await asyncio.to_thread(tokenize_segments, engine.tokenize, segments)
+            top = request.top_logprobs if request.top_logprobs is not None else 0
+            length = chat_length(request, self._settings.default_max_tokens)
+            # A base model left alone repeats itself; most clients send no penalty at all, so
+            # one that sent none gets llama.cpp's repetition penalty, one that sent any is
+            # obeyed.
+            penalties_sent = request.model_fields_set & {"presence_penalty", "frequency_penalty"}
+            base = engine.has_chat_template is False
+            params = await self._params(
+                engine,
+                request,
+                prompt,
+                length,
+                "messages",
+                logprobs=top if request.logprobs else None,
+                extra_stops=engine.chat_stop_strings,
+                repeat_penalty=BASE_CHAT_REPEAT_PENALTY if base and not penalties_sent else 1.0,
+            )
+            return self._job(model, request, prompt, params, client, "chat")
 
     async def completion_job(self, request: CompletionRequest, client: str) -> Job:
         """The job of a text completion: the prompt as it is."""
-        self._generation.resolve_model(request.model)
-        prompt = await asyncio.to_thread(self._engine.tokenize, request.text(), add_special=True)
-        # OpenAI's completions default to 16 tokens.
-        length = CompletionLength(request.max_tokens, "max_tokens", 16)
-        params = await self._params(request, prompt, length, "prompt", logprobs=request.logprobs)
-        return self._job(request, prompt, params, client, "completions")
+        model = await self._generation.resolve_model(request.model)
+        with model.released_on_error():
+            request = with_model_defaults(request, model)
+            engine = model.engine
+            prompt = await asyncio.to_thread(engine.tokenize, request.text(), add_special=True)
+            # OpenAI's completions default to 16 tokens.
+            length = CompletionLength(request.max_tokens, "max_tokens", 16)
+            params = await self._params(
+                engine, request, prompt, length, "prompt", logprobs=request.logprobs
+            )
+            return self._job(model, request, prompt, params, client, "completions")
 
     async def generate_job(self, request: GenerateRequest, client: str) -> Job:
         """The job of `/generate`: one choice, no logprobs, no grammar."""
-        prompt = await asyncio.to_thread(self._engine.tokenize, request.prompt, add_special=True)
-        default = self._settings.default_max_tokens
-        length = CompletionLength(request.max_tokens, "max_tokens", default)
-        params = SamplingParams(
-            max_tokens=self._max_tokens(prompt, length, "prompt"),
-            temperature=request.temperature,
-            top_p=request.top_p,
-            top_k=request.top_k,
-            min_p=request.min_p,
-            seed=request.seed,
-            stop=tuple(request.stop),
-            presence_penalty=request.presence_penalty,
-            frequency_penalty=request.frequency_penalty,
-            ignore_eos=request.ignore_eos,
-        )
-        return Job(prompt, [params], client, "generate")
+        model = await self._generation.resolve_model(request.model)
+        with model.released_on_error():
+            request = with_model_defaults(request, model)
+            engine = model.engine
+            prompt = await asyncio.to_thread(engine.tokenize, request.prompt, add_special=True)
+            default = self._settings.default_max_tokens
+            length = CompletionLength(request.max_tokens, "max_tokens", default)
+            params = SamplingParams(
+                max_tokens=self._max_tokens(engine, prompt, length, "prompt"),
+                temperature=request.temperature,
+                top_p=request.top_p,
+                top_k=request.top_k,
+                min_p=request.min_p,
+                seed=request.seed,
+                stop=tuple(request.stop),
+                presence_penalty=request.presence_penalty,
+                frequency_penalty=request.frequency_penalty,
+                ignore_eos=request.ignore_eos,
+            )
+            return Job(model, prompt, [params], client, "generate")
 
     def _job(
         self,
+        model: ModelLease,
         request: SamplingFields,
         prompt: list[int],
         params: SamplingParams,
@@ -170,10 +195,11 @@ class OpenAIServing:
         for index in range(1, request.n):
             seed = None if params.seed is None else (params.seed + index) & 0xFFFFFFFF
             choices.append(replace(params, seed=seed))
-        return Job(prompt, choices, client, route)
+        return Job(model, prompt, choices, client, route)
 
     async def _params(
         self,
+        engine: Engine,
         request: SamplingFields,
         prompt: list[int],
         length: CompletionLength,
@@ -188,7 +214,7 @@ class OpenAIServing:
                 f"n must be at most {self._settings.max_n} on this server", param="n"
             )
         stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
-        max_tokens = self._max_tokens(prompt, length, prompt_param)
+        max_tokens = self._max_tokens(engine, prompt, length, prompt_param)
         return SamplingParams(
             max_tokens=max_tokens,
             temperature=request.temperature,
@@ -201,15 +227,17 @@ class OpenAIServing:
             frequency_penalty=request.frequency_penalty,
             repeat_penalty=repeat_penalty,
             logprobs=logprobs,
-            grammar=await self._grammar(request.response_format),
+            grammar=await self._grammar(engine, request.response_format),
             ignore_eos=request.ignore_eos,
         )
 
-    def _max_tokens(self, prompt: list[int], length: CompletionLength, prompt_param: str) -> int:
+    def _max_tokens(
+        self, engine: Engine, prompt: list[int], length: CompletionLength, prompt_param: str
+    ) -> int:
         """A completion length that fits the context with the prompt: refused up front (never
         cut off after a stream started). Only a length the client sent is refused; a default
         shrinks to the room left."""
-        context, limit = self._engine.context_length, self._settings.max_tokens_limit
+        context, limit = engine.context_length, self._settings.max_tokens_limit
         room = context - len(prompt)
         if room < 1:
             raise ContextLengthExceededError(
@@ -231,14 +259,14 @@ class OpenAIServing:
             )
         return max_tokens
 
-    async def _grammar(self, response_format: ResponseFormat | None) -> str | None:
+    async def _grammar(self, engine: Engine, response_format: ResponseFormat | None) -> str | None:
         """A GBNF grammar forcing JSON (any object, or one matching the given schema)."""
         if response_format is None or response_format.type == "text":
             return None
         if response_format.type == "json_object":
-            return await self._engine.json_grammar(None)
+            return await engine.json_grammar(None)
         if response_format.json_schema is None or response_format.json_schema.schema_ is None:
             raise InvalidRequestError(
                 "response_format json_schema needs a schema", param="response_format.json_schema"
             )
-        return await self._engine.json_grammar(response_format.json_schema.schema_)
+        return await engine.json_grammar(response_format.json_schema.schema_)
