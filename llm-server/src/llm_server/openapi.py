@@ -31,7 +31,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _error("Body over the size limit"),
     422: _error("Schema error: unknown field, wrong type, NaN, out-of-range number"),
     429: _error("Queue full; retry after `Retry-After` seconds"),
-    503: _error("Model loading or server draining; retry after `Retry-After` seconds"),
+    503: _error(
+        "Server or model loading, server draining, or no memory for the model; retry after "
+        "`Retry-After` seconds"
+    ),
     504: _error("The request ran past the per-request timeout"),
 }
 
