@@ -236,3 +236,31 @@ async def test_the_least_recently_used_model_makes_room_under_the_budget(
         unloads = 'llm_model_unloads_total{model="tiny-a",reason="memory"}'
         assert await metric(http, unloads) == 1
         assert await metric(http, 'llm_model_unloads_total{model="tiny-b",reason="memory"}') == 1
+
+
+async def test_a_model_with_work_is_not_unloaded_for_room(tmp_path: Path) -> None:
+    gemma = read_gguf_info(embedded_model_path()).memory_bytes(2048)
+    budget = gemma * 5 // 2  # the kept Gemma and one copy, not two
+    copies = "".join(
+        f'\n[[models]]\nid = "{ident}"\npath = "embedded"\nkv_cells = 2048\nthreads = 1\n'
+        for ident in COPIES[:2]
+    )
+    async with server(tmp_path, f"memory_budget = {budget}\n" + GEMMA + copies) as http:
+        long = {"max_tokens": 200, "ignore_eos": True, "prompt": "Once upon a time"}
+        busy = asyncio.ensure_future(complete(http, "copy-1", **long))
+        async with asyncio.timeout(60):
+            while not (await http.get("/health/ready")).json()["running"]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        response = await http.post(
+            "/v1/completions", headers=AUTH, json={"model": "copy-2", "prompt": "hello"}
+        )
+        assert response.status_code == 503, response.text
+        message = response.json()["error"]["message"]
+        assert "'copy-2' needs about" in message
+        assert "'copy-1' (loaded, in use)" in message
+        assert "'gemma-3-270m' (kept loaded)" in message
+        assert int(response.headers["retry-after"]) >= 1
+        assert (await busy)["usage"]["completion_tokens"] == 200  # never cut
+        # Once it is idle, it makes room.
+        assert (await complete(http, "copy-2"))["model"] == "copy-2"
+        assert (await states(http))["copy-1"] == "unloaded"
