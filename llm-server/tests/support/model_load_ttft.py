@@ -5,10 +5,12 @@ loaded (the bench note of issue 16). From llm-server/, with its venv:
 
 It starts llm-server (the real process, 2 threads) with a models file of three models: the
 embedded Gemma 3 270M kept loaded, the same GGUF under a second id (`gemma-cold`) and the tiny
-random model of `tiny_model.py`, both unloaded after 1 s idle. Each round waits until the two
+random model of `tiny_model.py`, both unloaded after 3 s idle. Each round waits until the two
 are unloaded, then streams one short completion from the kept model, then from each of the
-two (cold: loads it first) and the same request again (warm). Prints every measurement and the
-medians.
+two (cold: loads it first) and the same request again (warm), each 1 s after the one before so
+that every request starts from the same idle server (back to back, a request's time depended
+on the request before it: 25 ms for the kept model, 83 ms for the warm copy). Prints every
+measurement and the medians.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.tiny_model import write_tiny_model
 
+PAUSE_S = 1.0
 MODELS = """
 [[models]]
 id = "gemma"
@@ -42,14 +45,14 @@ id = "gemma-cold"
 path = "embedded"
 kv_cells = 4096
 threads = 2
-idle_unload_s = 1
+idle_unload_s = 3
 
 [[models]]
 id = "tiny"
 path = "{tiny}"
 kv_cells = 1024
 threads = 2
-idle_unload_s = 1
+idle_unload_s = 3
 """
 
 
@@ -118,6 +121,7 @@ def main() -> None:
                     plan = [("gemma", "kept loaded")]
                     plan += [(m, p) for m in ("gemma-cold", "tiny") for p in ("cold", "warm")]
                     for model, phase in plan:
+                        time.sleep(PAUSE_S)  # each from an idle server
                         seconds = first_token_seconds(http, model, token)
                         results.setdefault((model, phase), []).append(seconds)
                         print(f"round {round_ + 1} {model} {phase}: {seconds * 1000:.1f} ms")
