@@ -30,6 +30,7 @@ import securityPlugin from "./plugins/security.js";
 import servicesPlugin from "./plugins/services.js";
 import tracingPlugin from "./plugins/tracing.js";
 import { adminRoutes } from "./routes/admin.js";
+import { adminModelRoutes } from "./routes/admin-models.js";
 import { authProvidersRoutes } from "./routes/auth-providers.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { healthRoutes } from "./routes/health.js";
@@ -209,7 +210,7 @@ async function registerRoutes(
   const { services, accounts, calls } = app;
   const { heartbeatMs } = config;
   await app.register(healthRoutes, {
-    balancer: services.balancer,
+    balancer: services.router,
     probeDatabase: (timeoutMs) => app.db.probe(timeoutMs),
   });
   await app.register(authProvidersRoutes, { oauth: config.oauth });
@@ -243,17 +244,29 @@ async function registerRoutes(
   });
   await app.register(llmRoutes, {
     metered: services.metered,
+    router: services.router,
     completions: services.completions,
     calls,
     heartbeatMs,
     gate: services.gate,
   });
+  await app.register(adminModelRoutes, { router: services.router, usage: services.usage });
   await app.register(conversationRoutes, {
     conversations: services.conversations,
     chat: services.chat,
     calls,
     heartbeatMs,
   });
+}
+
+/**
+ * Our llm-servers' base URLs (those of the routing file when there is one): the upstreams a
+ * trace context goes to; an OpenAI-compatible server of another party gets none.
+ */
+function llmServerUrls(config: Config): string[] {
+  if (!config.models) return config.llmServerUrls;
+  const urls = config.models.models.flatMap((m) => m.upstreams);
+  return [...new Set(urls.filter((u) => u.kind === "llm-server").map((u) => u.url))];
 }
 
 /**
@@ -265,7 +278,7 @@ export async function buildApp(
   options: BuildOptions = {},
 ): Promise<FastifyInstance> {
   const app = createServer(config, options);
-  await app.register(tracingPlugin, { tracing: options.tracing, upstreams: config.llmServerUrls });
+  await app.register(tracingPlugin, { tracing: options.tracing, upstreams: llmServerUrls(config) });
   await app.register(securityPlugin, { config });
   await registerDocs(app);
   await app.register(redisPlugin, { config });

@@ -14,6 +14,7 @@ import {
   tlsConfig,
   upstreamTlsConfig,
 } from "./config/parse.js";
+import { loadRoutingFile } from "./config/routing-file.js";
 import { CHOICES, type Env, EnvSchema } from "./config/schema.js";
 import { isPlaceholder, SECRETS, type SecretSpec, withSecretFiles } from "./config/secrets.js";
 import type { Config } from "./config/types.js";
@@ -61,6 +62,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     throw new ConfigError("LLM_SERVER_URLS", "config error: set LLM_SERVER_URLS (comma-separated)");
   }
 
+  const models = parsed.GATEWAY_MODELS_FILE
+    ? loadRoutingFile(parsed.GATEWAY_MODELS_FILE, source)
+    : undefined;
+  // TLS settings for llm-servers apply to those of the routing file when there is one.
+  const tlsUrls = models
+    ? models.models.flatMap((m) =>
+        m.upstreams.filter((u) => u.kind === "llm-server").map((u) => u.url),
+      )
+    : llmServerUrls;
   const origins = originsConfig(parsed, warnings, publicUrlGiven);
   const mail = mailConfig(parsed);
   if (parsed.REQUIRE_EMAIL_VERIFICATION && !mail) {
@@ -81,7 +91,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, dotEnvPath?: st
     port: parsed.GATEWAY_PORT,
     llmServerUrls,
     llmServerToken: secrets.LLM_SERVER_TOKEN,
-    upstreamTls: upstreamTlsConfig(parsed, llmServerUrls),
+    models,
+    upstreamTls: upstreamTlsConfig(parsed, tlsUrls),
     authSecret: secrets.AUTH_SECRET,
     databasePath: parsed.DATABASE_PATH,
     databaseUrl: parsed.DATABASE_URL ? parseDatabaseUrl(parsed.DATABASE_URL) : undefined,

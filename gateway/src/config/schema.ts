@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   GATEWAY_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 4000 }),
   LLM_SERVER_URLS: Type.String({ minLength: 1, default: "http://127.0.0.1:8000" }),
   LLM_SERVER_TOKEN: Type.Optional(Type.String()),
+  GATEWAY_MODELS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   LLM_SERVER_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   LLM_SERVER_CLIENT_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
   LLM_SERVER_CLIENT_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),

@@ -1,4 +1,5 @@
 import type { Role } from "../schemas.js";
+import type { RoutingConfig } from "./routing-file.js";
 import type { AppEnv, LogLevel, SignupMode } from "./schema.js";
 
 export interface Config {
@@ -8,6 +9,12 @@ export interface Config {
   /** Base URLs of the llm-server instances, without trailing slash. */
   llmServerUrls: string[];
   llmServerToken: string;
+  /**
+   * GATEWAY_MODELS_FILE: public model names, each with its pool of upstreams (llm-servers or
+   * OpenAI-compatible servers) and fallbacks. Unset: one pool of `llmServerUrls`, the
+   * client's `model` sent as is.
+   */
+  models?: RoutingConfig | undefined;
   /** TLS towards https:// llm-servers: the CA to check them against, the client certificate. */
   upstreamTls: UpstreamTlsConfig;
   authSecret: string;

@@ -157,6 +157,18 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await sql`drop table model_access_rule`.execute(db);
       },
     },
+    "0005_usage_estimated": {
+      // 1 when the upstream reported no usage and the gateway counted the tokens itself.
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable("usage_record")
+          .addColumn("estimated", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.alterTable("usage_record").dropColumn("estimated").execute();
+      },
+    },
   };
 }
 

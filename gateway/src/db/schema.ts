@@ -75,6 +75,8 @@ export interface UsageRecordTable {
   cacheHit: number;
   server: string | null;
   errorCode: string | null;
+  /** 1 when upstream reported no usage and the tokens were counted by the gateway (0: exact). */
+  estimated?: number | undefined;
 }
 
 /** An admin's invitation to create an account (services/invitations.ts). */

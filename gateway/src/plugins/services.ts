@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import fp from "fastify-plugin";
 import type { Config } from "../config.js";
 import { HttpError } from "../errors.js";
+import { ModelRouter, type Pool } from "../models/router.js";
 import { Balancer } from "../services/balancer.js";
 import { MemoryCache, RedisCache, type ResponseCache } from "../services/cache.js";
 import { ChatService } from "../services/chat.js";
@@ -15,9 +16,13 @@ import { Metering } from "../services/metering.js";
 import { Metrics } from "../services/metrics.js";
 import { type ListedModel, ListedModelNames, ModelGate } from "../services/model-gate.js";
 import { RedisLimitStore } from "../services/redis-limit-store.js";
+import type { UpstreamTarget } from "../services/upstream.js";
 import { UsageService } from "../services/usage.js";
 
 export interface GatewayServices {
+  /** The model catalog: each model's pool and fallbacks (one pool without GATEWAY_MODELS_FILE). */
+  router: ModelRouter;
+  /** The default model's pool: its balancer and client. */
   balancer: Balancer;
   llm: LlmClient;
   metrics: Metrics;
@@ -57,26 +62,51 @@ export interface ServicesPluginOptions {
   config: Config;
 }
 
-/** The balancer (active health checks while the app runs) and the client of the llm-servers. */
+/**
+ * The model router: one pool per model of GATEWAY_MODELS_FILE (else one of LLM_SERVER_URLS),
+ * each a balancer (active health checks while the app runs) and its client.
+ */
 function upstreamServices(app: FastifyInstance, config: Config, metrics: Metrics) {
   const upstream = upstreamAgent(config.upstreamTls);
-  // The health checks connect as requests do (same TLS settings and pool).
-  const balancer = new Balancer(config.llmServerUrls, config.balancer, 1000, upstream);
+  // OpenAI upstreams are other parties' servers: public CAs, never the llm-servers' CA or
+  // client certificate.
+  const external = upstreamAgent();
   app.addHook("onClose", async () => {
     // Every client connection has ended by now: nothing of value is still in flight.
-    await upstream.destroy();
+    await Promise.all([upstream.destroy(), external.destroy()]);
   });
-  metrics.watchBalancer(() => balancer.snapshot());
-  const llm = new LlmClient({
-    dispatcher: upstream,
-    balancer,
-    token: config.llmServerToken,
-    firstTokenTimeoutMs: config.firstTokenTimeoutMs,
-    idleTimeoutMs: config.idleTimeoutMs,
-    headersTimeoutMs: config.headersTimeoutMs,
-    onAttempt: (server, outcome) => metrics.upstream.inc({ outcome, server }),
-  });
-  return { balancer, llm };
+  const pool = (
+    name: string | null,
+    targets: readonly (string | UpstreamTarget)[],
+    spec?: Pool["spec"],
+  ): Pool => {
+    // The health checks connect as requests do (same TLS settings and pool).
+    const balancer = new Balancer(targets, config.balancer, 1000, upstream);
+    const llm = new LlmClient({
+      dispatcher: upstream,
+      balancer,
+      token: config.llmServerToken,
+      firstTokenTimeoutMs: config.firstTokenTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      headersTimeoutMs: config.headersTimeoutMs,
+      onAttempt: (server, outcome) => metrics.upstream.inc({ outcome, server }),
+    });
+    return { name, spec, balancer, llm };
+  };
+  const routing = config.models;
+  const pools = routing
+    ? routing.models.map((m) =>
+        pool(
+          m.name,
+          m.upstreams.map((u) => ({ ...u, dispatcher: u.kind === "openai" ? external : upstream })),
+          m,
+        ),
+      )
+    : [pool(null, config.llmServerUrls)];
+  const router = new ModelRouter(pools, routing);
+  metrics.watchBalancer(() => router.snapshot());
+  const { balancer, llm } = router.defaultPool;
+  return { router, balancer, llm };
 }
 
 /** How long a read of the upstream's model list may take (it names the default model). */
@@ -163,17 +193,21 @@ function limitServices(
  */
 const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { config }) => {
   const metrics = new Metrics();
-  const { balancer, llm } = upstreamServices(app, config, metrics);
+  const { router, balancer, llm } = upstreamServices(app, config, metrics);
   const usage = await usageService(app, config, metrics);
   const { limits, cache } = limitServices(app, config, metrics, usage);
   // Stopped first on close (onClose hooks run last-registered first).
-  app.addHook("onReady", async () => balancer.start());
-  app.addHook("onClose", async () => balancer.stop());
+  app.addHook("onReady", async () => router.start());
+  app.addHook("onClose", async () => router.stop());
   const metering = new Metering({ limits, usage, metrics });
-  const gate = new ModelGate(app.modelAccess, modelNames(llm));
+  // Access rules are written for public names: the catalog's when there is a routing file.
+  const names = router.routing
+    ? { resolve: (sent?: string) => router.publicName(sent) }
+    : modelNames(llm);
+  const gate = new ModelGate(app.modelAccess, names);
   const completions = new CompletionService({
     gate,
-    llm,
+    router,
     limits,
     metering,
     metrics,
@@ -189,6 +223,7 @@ const servicesPlugin: FastifyPluginAsync<ServicesPluginOptions> = async (app, { 
   });
   const conversations = new ConversationService(app.db);
   app.decorate("services", {
+    router,
     balancer,
     llm,
     metrics,

@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Static, Type } from "typebox";
 import { HttpError, openAiError } from "../errors.js";
+import { type CatalogModel, catalogModels, reportedState } from "../models/catalog.js";
+import type { ModelRouter } from "../models/router.js";
 import { principalOf } from "../plugins/auth.js";
 import { authErrors, contentTypes, ErrorEnvelope } from "../schemas.js";
 import type { ActiveCalls } from "../services/active-calls.js";
@@ -14,6 +16,8 @@ import { SseStream } from "../sse.js";
 
 export interface LlmRoutesOptions {
   metered: MeteredCalls;
+  /** The model catalog (GATEWAY_MODELS_FILE), or the one pool of LLM_SERVER_URLS. */
+  router: ModelRouter;
   completions: CompletionService;
   /** Every LLM call in flight, so the gateway can end them (lost access, shutdown). */
   calls: ActiveCalls;
@@ -223,32 +227,94 @@ function completionRoutes(app: App, options: LlmRoutesOptions): void {
   }
 }
 
-/** The model lists: llm-server's `/v1/models` as is, and `/api/models` for the browser. */
-function modelRoutes(app: App, { metered, calls, gate }: LlmRoutesOptions): void {
-  // Only the models the caller may use.
-  const models = async (request: FastifyRequest, reply: FastifyReply) => {
+const ModelState = Type.Union([
+  Type.Literal("ready"),
+  Type.Literal("loading"),
+  Type.Literal("unloaded"),
+  Type.Literal("down"),
+]);
+const ModelList = Type.Object({
+  models: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      // "base" (no chat template: it continues text) or "chat".
+      kind: Type.Optional(Type.Union([Type.Literal("base"), Type.Literal("chat")])),
+      state: Type.Optional(ModelState),
+      default: Type.Optional(Type.Boolean()),
+    }),
+  ),
+});
+type ListedModel = Static<typeof ModelList>["models"][number];
+
+/** An llm-server `/v1/models` entry as the browser's list shows it. */
+function listedFromServer(m: { id: string; kind?: unknown; state?: unknown; default?: unknown }) {
+  const out: ListedModel = { id: m.id };
+  if (m.kind === "base" || m.kind === "chat") out.kind = m.kind;
+  if (m.state !== undefined) out.state = reportedState(m.state);
+  if (m.default === true) out.default = true;
+  return out;
+}
+
+/** A catalog model in the lists: `/api/models` fields, plus OpenAI's for `/v1/models`. */
+function listedFromCatalog(m: CatalogModel): ListedModel {
+  return { id: m.id, ...(m.kind ? { kind: m.kind } : {}), state: m.state, default: m.default };
+}
+
+/**
+ * The models the caller may use, as list entries: the routing file's catalog, or (without
+ * one) llm-server's `/v1/models` answer, metered as before; the access rules' filter applied.
+ */
+async function listModels(
+  { metered, calls, router, gate }: LlmRoutesOptions,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<ListedModel[]> {
+  let text: string;
+  if (router.routing) {
+    text = JSON.stringify({ data: (await catalogModels(router)).map(listedFromCatalog) });
+  } else {
     const answer = await metered.models(callContext(request, reply, calls));
-    if (answer.status >= 400) return answer;
-    return { ...answer, text: await gate.filterList(principalOf(request), answer.text) };
+    if (answer.status >= 400) throw upstreamError(answer.status, answer.text);
+    text = answer.text;
+  }
+  const list = JSON.parse(await gate.filterList(principalOf(request), text)) as {
+    data?: ({ id: string } & Record<string, unknown>)[];
   };
+  const data = list.data ?? [];
+  return router.routing ? (data as ListedModel[]) : data.map(listedFromServer);
+}
+
+/** The model lists: `/v1/models` (OpenAI's format) and `/api/models` for the browser. */
+function modelRoutes(app: App, options: LlmRoutesOptions): void {
   app.get(
     "/v1/models",
     {
       config: { auth: "user" },
       schema: {
         tags: ["openai"],
-        summary: "Models served by llm-server (OpenAI format)",
+        summary: "The models the caller may use (OpenAI format, with kind, state and default)",
         response: { 200: Passthrough, ...openAiErrors },
       },
     },
     async (request, reply) => {
-      const { status, text } = await models(request, reply);
-      if (status >= 500) throw upstreamError(status, text);
-      // Sent as received (a string is not re-serialized).
-      return reply
-        .code(status)
-        .type("application/json")
-        .send(text as unknown as Record<string, unknown>);
+      const { router, metered, calls, gate } = options;
+      if (!router.routing) {
+        // llm-server's list as received (a string is not re-serialized), without the models
+        // the caller may not use.
+        const answer = await metered.models(callContext(request, reply, calls));
+        if (answer.status >= 500) throw upstreamError(answer.status, answer.text);
+        const text =
+          answer.status >= 400
+            ? answer.text
+            : await gate.filterList(principalOf(request), answer.text);
+        return reply
+          .code(answer.status)
+          .type("application/json")
+          .send(text as unknown as Record<string, unknown>);
+      }
+      const models = await listModels(options, request, reply);
+      const data = models.map((m) => ({ object: "model", owned_by: "gateway", created: 0, ...m }));
+      return reply.code(200).send({ object: "list", data });
     },
   );
 
@@ -259,32 +325,11 @@ function modelRoutes(app: App, { metered, calls, gate }: LlmRoutesOptions): void
         config: { auth: "user" },
         schema: {
           tags: ["llm"],
-          summary: "Models served by llm-server",
-          response: {
-            200: Type.Object({
-              models: Type.Array(
-                Type.Object({
-                  id: Type.String(),
-                  // llm-server's: "base" (no chat template: it continues text) or "chat".
-                  kind: Type.Optional(Type.Union([Type.Literal("base"), Type.Literal("chat")])),
-                }),
-              ),
-            }),
-            429: ErrorEnvelope,
-            ...authErrors,
-          },
+          summary: "The models the caller may use, with kind, state and which one is the default",
+          response: { 200: ModelList, 429: ErrorEnvelope, ...authErrors },
         },
       },
-      async (request, reply) => {
-        const { status, text } = await models(request, reply);
-        if (status >= 400) throw upstreamError(status, text);
-        const list = JSON.parse(text) as { data?: { id: string; kind?: unknown }[] };
-        return {
-          models: (list.data ?? []).map((m): { id: string; kind?: "base" | "chat" } =>
-            m.kind === "base" || m.kind === "chat" ? { id: m.id, kind: m.kind } : { id: m.id },
-          ),
-        };
-      },
+      async (request, reply) => ({ models: await listModels(options, request, reply) }),
     );
   }
 }

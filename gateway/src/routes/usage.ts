@@ -195,7 +195,7 @@ function adminUsageRoute(app: App, { services }: UsageRoutesOptions): void {
 
 /** The llm-servers' state, and purging the cache. */
 function serverRoutes(app: App, { services }: UsageRoutesOptions): void {
-  const { balancer, cache } = services;
+  const { router, cache } = services;
   app.get(
     "/api/admin/servers",
     {
@@ -236,7 +236,7 @@ function serverRoutes(app: App, { services }: UsageRoutesOptions): void {
         },
       },
     },
-    async () => balancer.snapshot(),
+    async () => router.snapshot(),
   );
 
   app.delete(

@@ -1,11 +1,16 @@
 import { type Dispatcher, fetch, getGlobalDispatcher } from "undici";
 import type { BalancerConfig } from "../config.js";
 import { HttpError } from "../errors.js";
+import { authorization, healthPath, llmServerTarget, type UpstreamTarget } from "./upstream.js";
 
 export type ServerHealth = "unknown" | "healthy" | "unhealthy" | "ejected";
 
+/** A model's state as an llm-server reports it in `/health/ready` (`models: [{id, state}]`). */
+export type ReportedModels = ReadonlyMap<string, string>;
+
 interface Server {
   url: string;
+  target: UpstreamTarget;
   state: ServerHealth;
   /** Requests this gateway has in flight on the server. */
   outstanding: number;
@@ -25,10 +30,14 @@ interface Server {
   silentChecks: number;
   /** Told when the server is silent (see Lease.onDown). */
   downWatchers: Set<() => void>;
+  /** The models an llm-server reported at its last check, by id (empty: none reported). */
+  models: ReportedModels;
 }
 
 export interface Lease {
   url: string;
+  /** The upstream: its kind, model name, credentials and timeout. */
+  target: UpstreamTarget;
   /** Frees the slot; `failed` counts toward passive ejection. Idempotent. */
   release(failed: boolean): void;
   /**
@@ -70,14 +79,17 @@ export class Balancer {
   private turn = 0;
 
   constructor(
-    urls: readonly string[],
+    /** The pool's upstreams (a URL: an llm-server, the client's model sent as is). */
+    upstreams: readonly (string | UpstreamTarget)[],
     private readonly config: BalancerConfig,
     private readonly probeTimeoutMs = 1000,
     /** The connection pool of the probes (TLS settings of https:// servers); undici's global one when unset. */
     private readonly dispatcher: Dispatcher = getGlobalDispatcher(),
   ) {
-    this.servers = urls.map((url) => ({
-      url: url.replace(/\/+$/, ""),
+    const targets = upstreams.map((u) => (typeof u === "string" ? llmServerTarget(u) : u));
+    this.servers = targets.map((target) => ({
+      url: target.url,
+      target,
       state: "unknown",
       outstanding: 0,
       running: null,
@@ -92,6 +104,7 @@ export class Balancer {
       failures: 0,
       silentChecks: 0,
       downWatchers: new Set(),
+      models: new Map(),
     }));
   }
 
@@ -123,8 +136,9 @@ export class Balancer {
     return s.maxRunning ? 2 * s.maxRunning : 32;
   }
 
+  /** Load relative to capacity and weight (an upstream of weight 2 takes twice the load). */
   private load(s: Server): number {
-    return (s.outstanding + s.external) / this.capacity(s);
+    return (s.outstanding + s.external) / (this.capacity(s) * s.target.weight);
   }
 
   /** The best unsaturated server not in `exclude`, or null when all candidates are full. */
@@ -152,6 +166,7 @@ export class Balancer {
     const watchers = new Set<() => void>();
     return {
       url: s.url,
+      target: s.target,
       release: (failed) => {
         if (released) return;
         released = true;
@@ -250,23 +265,26 @@ export class Balancer {
     let ok = false;
     let answered = false;
     try {
-      const res = await fetch(`${s.url}/health/ready`, {
+      // An OpenAI upstream's model list needs its key; llm-server's readiness needs nothing.
+      const auth = s.target.kind === "openai" ? authorization(s.target, "") : undefined;
+      const res = await fetch(`${s.url}${healthPath(s.target)}`, {
         signal: AbortSignal.timeout(this.probeTimeoutMs),
-        dispatcher: this.dispatcher,
+        dispatcher: s.target.dispatcher ?? this.dispatcher,
+        ...(auth ? { headers: { authorization: auth } } : {}),
       });
       answered = true;
       const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
       ok = res.status === 200;
-      const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
-      s.running = num(body.running);
-      s.queued = num(body.queued);
-      s.maxRunning = num(body.max_running) ?? s.maxRunning;
-      s.external = Math.max(0, (s.running ?? 0) + (s.queued ?? 0) - s.outstanding);
+      if (s.target.kind === "llm-server") this.readLoad(s, body);
       s.lastError = ok ? null : `health check answered ${res.status}`;
     } catch (err) {
       s.lastError = `health check failed: ${(err as Error).message}`;
     }
     s.lastCheckAt = Date.now();
+    // Some OpenAI-compatible servers (llama-cpp-python's) answer one request at a time, their
+    // model list too: unanswered while it serves ours is busy, not down (the first-token
+    // timeout still bounds a frozen one).
+    if (!answered && s.target.kind === "openai" && s.outstanding > 0) return;
     s.silentChecks = answered ? 0 : s.silentChecks + 1;
     if (!ok) {
       s.passedChecks = 0;
@@ -285,11 +303,34 @@ export class Balancer {
     }
   }
 
+  /** The load and models llm-server reports in `/health/ready`. */
+  private readLoad(s: Server, body: Record<string, unknown>): void {
+    const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+    s.running = num(body.running);
+    s.queued = num(body.queued);
+    s.maxRunning = num(body.max_running) ?? s.maxRunning;
+    s.external = Math.max(0, (s.running ?? 0) + (s.queued ?? 0) - s.outstanding);
+    const models = new Map<string, string>();
+    if (Array.isArray(body.models)) {
+      for (const m of body.models as { id?: unknown; state?: unknown }[]) {
+        if (typeof m?.id === "string" && typeof m.state === "string") models.set(m.id, m.state);
+      }
+    } else if (typeof body.model === "string") {
+      // An llm-server serving one model names it; ready means it is loaded.
+      models.set(body.model, "loaded");
+    }
+    s.models = models;
+  }
+
   /** State and load of every server, for /api/admin/servers and /metrics. */
   snapshot() {
     return {
       servers: this.servers.map((s) => ({
         url: s.url,
+        kind: s.target.kind,
+        model: s.target.model ?? null,
+        weight: s.target.weight,
+        models: s.models,
         state: s.state,
         outstanding: s.outstanding,
         capacity: this.capacity(s),

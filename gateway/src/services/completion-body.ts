@@ -1,4 +1,5 @@
 import { HttpError } from "../errors.js";
+import type { UpstreamTarget } from "./upstream.js";
 
 export type CompletionPath = "/v1/chat/completions" | "/v1/completions";
 
@@ -57,8 +58,16 @@ export class CompletionBody {
    * The JSON sent upstream: the fields with `limit` (see withMaxTokens) and, for a stream, the
    * usage chunk asked for; the prompt part is spliced in as serialised already.
    */
-  upstreamJson(limit: number | undefined): string {
+  upstreamJson(limit: number | undefined, target?: Pick<UpstreamTarget, "kind" | "model">): string {
     const fields = this.withMaxTokens(limit);
+    // The routing file's name for the model upstream (none: the client's, as sent).
+    if (target?.model !== undefined) fields.model = target.model;
+    // Other servers need not know llm-server's twin token fields: only the one the client used.
+    if (target?.kind === "openai" && this.path === "/v1/chat/completions" && limit !== undefined) {
+      delete fields[
+        this.fields.max_completion_tokens != null ? "max_tokens" : "max_completion_tokens"
+      ];
+    }
     if (this.stream) {
       fields.stream_options = { ...(this.fields.stream_options as object), include_usage: true };
     }

@@ -18,13 +18,14 @@ import type { LimitService } from "./limits.js";
 import {
   BrokenAnswer,
   type LlmClient,
-  type Upstream,
   type UpstreamResponse,
   upstreamError,
 } from "./llm-client.js";
 import type { CallContext, Meter, Metering } from "./metering.js";
 import type { Metrics } from "./metrics.js";
 import type { ModelGate } from "./model-gate.js";
+import type { ModelRoutes, Route, Routed } from "./routing.js";
+import { answerUsage, renamed } from "./usage-count.js";
 
 export { estimatePromptTokens, tokenRequest } from "./completion-body.js";
 export type { CompletionPath };
@@ -43,7 +44,8 @@ interface Peeked {
 type Head = string | Peeked;
 
 export interface CompletionDeps {
-  llm: LlmClient;
+  /** The model's pool (and fallbacks) of each request. */
+  router: ModelRoutes;
   limits: LimitService;
   metering: Metering;
   metrics: Metrics;
@@ -57,6 +59,10 @@ export interface CompletionDeps {
 interface Call {
   ctx: CallContext;
   body: CompletionBody;
+  /** The model asked for and its fallbacks (see ModelRouter.resolve). */
+  route: Route;
+  /** The public model asked for (canonical name); null without a routing file. */
+  model: string | null;
   meter: Meter;
   subjects: Subject[];
   kind: "chat" | "completion";
@@ -88,15 +94,20 @@ export class CompletionService {
     path: CompletionPath,
     fields: Record<string, unknown>,
   ): Promise<Started> {
-    const meter = this.d.metering.open(ctx, typeof fields.model === "string" ? fields.model : null);
+    const meter = this.d.metering.open(ctx, null);
     try {
-      const call = await this.plan(ctx, new CompletionBody(path, fields), meter);
+      // An unknown model is a 404 before anything is counted or sent.
+      const route = this.d.router.resolve(fields.model);
+      meter.row.model = route.name ?? (typeof fields.model === "string" ? fields.model : null);
+      const call = await this.plan(ctx, new CompletionBody(path, fields), meter, route);
       const hit = await this.lookup(call);
       if (hit) return await this.serveHit(call, hit);
       const limit = await this.admit(call);
       const headers: Record<string, string> = call.key ? { "x-cache": "MISS" } : {};
       const up = await this.forward(call, limit);
       meter.row.server = up.server;
+      // After a fallback, the model that answers is another one.
+      if (up.model !== null) meter.row.model = up.model;
       const { head } = up;
       if (typeof head === "string") return await this.answer(call, { ...up, head }, headers);
       return { kind: "stream", headers, events: this.relay(call, up, head) };
@@ -110,12 +121,20 @@ export class CompletionService {
    * The caller's limits and token request, and the cache key when the request is cacheable.
    * A model the caller may not use is refused here, before the cache could answer for it.
    */
-  private async plan(ctx: CallContext, body: CompletionBody, meter: Meter): Promise<Call> {
+  private async plan(
+    ctx: CallContext,
+    body: CompletionBody,
+    meter: Meter,
+    route: Route,
+  ): Promise<Call> {
     const [own, perModel] = await Promise.all([
       this.d.limits.subjects(ctx),
-      this.d.gate.check(ctx, body.fields.model),
+      // The catalog's name when there is one (aliases, case and the default resolved).
+      this.d.gate.check(ctx, route.name ?? body.fields.model),
     ]);
     const subjects = [...own, ...perModel];
+    // Fallbacks the caller may not use are skipped (their rules apply as to a request for them).
+    const allowed = await this.allowedRoute(ctx, route);
     const { maxTokens, choices } = body.tokenRequest(this.d.limits.maxTokens(subjects));
     ctx.tokens = maxTokens === undefined ? null : maxTokens * choices;
     const { cacheConfig } = this.d;
@@ -124,6 +143,8 @@ export class CompletionService {
     return {
       ctx,
       body,
+      route: allowed,
+      model: route.name,
       meter,
       subjects,
       kind: body.path === "/v1/chat/completions" ? "chat" : "completion",
@@ -133,6 +154,16 @@ export class CompletionService {
       promptEstimate: 0,
       budget: UNBOUNDED,
     };
+  }
+
+  /** `route` without the fallbacks `ctx` may not use (the model asked for is checked already). */
+  private async allowedRoute(ctx: CallContext, route: Route): Promise<Route> {
+    const [first, ...rest] = route.chain;
+    if (!first || rest.length === 0) return route;
+    const ok = await Promise.all(
+      rest.map((p) => (p.name === null ? true : this.d.gate.allows(ctx, p.name))),
+    );
+    return { ...route, chain: [first, ...rest.filter((_, i) => ok[i])] };
   }
 
   /** The cached answer, if any (a cache that fails is a miss). */
@@ -190,20 +221,24 @@ export class CompletionService {
     return Math.min(maxTokens ?? perChoice, perChoice);
   }
 
-  /** The balanced upstream call, its body serialised once; a stream's first chunk is read. */
-  private forward(call: Call, limit: number | undefined): Promise<Upstream<Head>> {
+  /**
+   * The balanced upstream call through the model's pool (then its fallbacks), its body
+   * serialised once per upstream model name; a stream's first chunk is read.
+   */
+  private forward(call: Call, limit: number | undefined): Promise<Routed<Head>> {
     const { ctx, body } = call;
-    return this.d.llm.send(
+    return this.d.router.send(
+      call.route,
       {
         method: "POST",
         path: body.path,
-        json: body.upstreamJson(limit),
+        json: (target) => body.upstreamJson(limit, target),
         stream: body.stream,
         clientId: ctx.userId,
         requestId: ctx.requestId,
         signal: ctx.signal,
       },
-      (res) => (res.ok && body.stream ? this.peek(res, ctx.signal) : res.text()),
+      (res, llm) => (res.ok && body.stream ? this.peek(llm, res, ctx.signal) : res.text()),
     );
   }
 
@@ -211,8 +246,8 @@ export class CompletionService {
    * Waits for a stream's first chunk while the call can still go to another server: a
    * stream that ends or breaks before it is a broken answer (see LlmClient.send).
    */
-  private async peek(res: UpstreamResponse, signal: AbortSignal): Promise<Head> {
-    const events = sseChunks(this.d.llm.chunks(res, signal));
+  private async peek(llm: LlmClient, res: UpstreamResponse, signal: AbortSignal): Promise<Head> {
+    const events = sseChunks(llm.chunks(res, signal));
     const first = await events.next();
     if (first.done) throw new BrokenAnswer("the stream ended before its first event");
     return { first: first.value, events };
@@ -221,43 +256,53 @@ export class CompletionService {
   /** A JSON answer: counted, settled, cached when complete; a 5xx becomes the client's error. */
   private async answer(
     call: Call,
-    up: Upstream<string>,
+    up: Routed<string>,
     headers: Record<string, string>,
   ): Promise<Started> {
     const { meter } = call;
     const { status, ok } = up.res;
     up.release(status >= 500);
     meter.firstToken();
-    if (ok) this.countAnswer(call, up.head);
+    const text = ok ? this.countAnswer(call, up) : up.head;
     meter.row.quotaTokens = meter.row.promptTokens + meter.row.completionTokens;
     await meter.settle(meter.row.quotaTokens);
     if (status >= 500) throw upstreamError(status, up.head);
+    // Another server's refusal in the gateway's envelope (llm-server's is OpenAI's already).
+    if (!ok && up.target.kind === "openai") throw upstreamError(status, up.head, up.target);
     meter.finish(status, ok ? "ok" : "error", ok ? null : "UPSTREAM_REJECTED");
-    return { kind: "json", status, body: up.head, headers };
+    return { kind: "json", status, body: text, headers };
   }
 
-  private countAnswer(call: Call, text: string): void {
+  /** Counts a JSON answer (estimated when upstream reports no usage); its text, renamed. */
+  private countAnswer(call: Call, up: Routed<string>): string {
     const { row } = call.meter;
-    const json = JSON.parse(text) as ChunkJson;
+    const parsed = JSON.parse(up.head) as ChunkJson;
+    // The answer names the public model that gave it, not the upstream's name for it.
+    const json = up.model === null ? parsed : { ...parsed, model: up.model };
     row.model = json.model ?? row.model;
-    row.promptTokens = json.usage?.prompt_tokens ?? 0;
-    row.completionTokens = json.usage?.completion_tokens ?? 0;
+    Object.assign(row, answerUsage(json, up.res.promptTokens, call.promptEstimate));
     const c = json.choices?.[0];
     const answerText = c?.message?.content ?? c?.text;
     if (call.key && typeof answerText === "string" && c?.finish_reason) {
       this.store(call.key, jsonAnswer(this.counted(call), json as Record<string, unknown>));
     }
+    return json === parsed ? up.head : JSON.stringify(json);
   }
 
   /** Relays a stream's chunks, counting tokens; cuts it when it crosses the reservation. */
-  private async *relay(call: Call, up: Upstream<Head>, head: Peeked): AsyncGenerator<Chunk> {
+  private async *relay(call: Call, up: Routed<Head>, head: Peeked): AsyncGenerator<Chunk> {
     const tally = new StreamTally(call);
     const { events } = head;
     try {
       // The peeked first chunk, then the rest (no extra generator in between: this is the
       // per-chunk hot path).
       let chunk: Chunk | undefined = head.first;
+      const model = up.model;
       while (chunk !== undefined) {
+        // Named for the public model (only when the upstream calls it something else).
+        if (model !== null && chunk.json?.model !== undefined && chunk.json.model !== model) {
+          chunk = renamed(chunk, model);
+        }
         const next = tally.see(chunk);
         if (next === CUT) break;
         if (next === RELAY) yield chunk;
@@ -289,11 +334,13 @@ export class CompletionService {
    * A stream's usage row (first: it is the record of what was served, whatever the counters'
    * store does next), its cache entry when it completed, and its settle.
    */
-  private async endStream(call: Call, up: Upstream<Head>, t: StreamTally): Promise<void> {
+  private async endStream(call: Call, up: Routed<Head>, t: StreamTally): Promise<void> {
     const { meter } = call;
     const { row } = meter;
     row.promptTokens = t.usage?.prompt_tokens ?? up.res.promptTokens ?? call.promptEstimate;
     row.completionTokens = t.cut || !t.usage ? t.counted : (t.usage.completion_tokens ?? t.counted);
+    // No usage from upstream and no prompt count either: the prompt is our estimate.
+    row.estimated = !t.usage && up.res.promptTokens === null ? 1 : 0;
     row.quotaTokens = row.promptTokens + row.completionTokens;
     // Ended before its end: the client left (499), or the gateway ended it (its error).
     const stopped = t.sawDone ? null : meter.stopped();

@@ -2,6 +2,13 @@ import { Agent, type Dispatcher, request } from "undici";
 import type { UpstreamTlsConfig } from "../config.js";
 import { HttpError } from "../errors.js";
 import { type Balancer, type Lease, noServerError } from "./balancer.js";
+import {
+  authorization,
+  scrub,
+  UPSTREAM_FAULT,
+  type UpstreamTarget,
+  upstreamPath,
+} from "./upstream.js";
 
 export interface LlmClientOptions {
   balancer: Balancer;
@@ -49,13 +56,16 @@ export interface UpstreamResponse {
    * starts (null when absent): what a request cut short before its usage chunk is billed.
    */
   promptTokens: number | null;
+  /** The upstream that answered. */
+  target: UpstreamTarget;
   text(): Promise<string>;
 }
 
-function wrap(res: Dispatcher.ResponseData): UpstreamResponse {
+function wrap(res: Dispatcher.ResponseData, target: UpstreamTarget): UpstreamResponse {
   const { statusCode, body } = res;
   const counted = Number(res.headers["x-prompt-tokens"]);
   return {
+    target,
     status: statusCode,
     ok: statusCode >= 200 && statusCode < 300,
     body,
@@ -69,8 +79,11 @@ export interface LlmCall {
   path: string;
   /** A body to serialise as JSON; see `json`. */
   body?: unknown;
-  /** The body as JSON already (sent as is, instead of `body`). */
-  json?: string;
+  /**
+   * The body as JSON already (sent as is, instead of `body`), or made for the upstream
+   * chosen (its model name and kind), once per distinct model and kind.
+   */
+  json?: string | ((target: UpstreamTarget) => string);
   /** The answer is a stream: llm-server sends its headers at once. */
   stream?: boolean;
   /** The caller's user id, sent as X-Client-ID for fair scheduling. */
@@ -86,6 +99,7 @@ export interface LlmCall {
 export interface Upstream<T = undefined> {
   res: UpstreamResponse;
   server: string;
+  target: UpstreamTarget;
   release(failed: boolean): void;
   /** What `prepare` read of the answer before it was handed on. */
   head: T;
@@ -141,11 +155,11 @@ function serialize(body: unknown): string | null {
  */
 export class LlmClient {
   private readonly dispatcher: Dispatcher;
-  private readonly authorization: string;
+  private readonly token: string;
 
   constructor(private readonly options: LlmClientOptions) {
     this.dispatcher = options.dispatcher ?? upstreamAgent();
-    this.authorization = `Bearer ${options.token}`;
+    this.token = options.token;
   }
 
   /**
@@ -161,7 +175,7 @@ export class LlmClient {
     const exclude = call.exclude ?? new Set<string>();
     // Serialized once, before any server is chosen: a body that cannot be (the caller's
     // fault) is a 400, never a failure of the server it would have gone to.
-    const body = call.json ?? serialize(call.body);
+    const body = bodyFor(call);
     try {
       let lastError: unknown;
       const attempts = this.options.balancer.size;
@@ -170,7 +184,7 @@ export class LlmClient {
         exclude.add(lease.url);
         const timer = setTimeout(
           () => controller.abort(new UpstreamTimeout("first-token")),
-          this.options.firstTokenTimeoutMs,
+          lease.target.firstTokenTimeoutMs ?? this.options.firstTokenTimeoutMs,
         );
         try {
           const outcome = await this.attempt(
@@ -212,7 +226,7 @@ export class LlmClient {
   /** One try on one server: the answer, or why the call should move to the next server. */
   private async attempt<T>(
     call: LlmCall,
-    body: string | null,
+    body: (target: UpstreamTarget) => string | null,
     lease: Lease,
     controller: AbortController,
     prepare: Prepare<T> | undefined,
@@ -231,7 +245,7 @@ export class LlmClient {
         new StalledServer("health check failed while waiting", { cause: err }),
       );
     try {
-      res = await this.post(call, body, lease.url, signal);
+      res = await this.post(call, body(lease.target), lease.target, signal);
     } catch (err) {
       unwatch();
       lease.release(!controller.signal.aborted);
@@ -247,11 +261,17 @@ export class LlmClient {
         );
       return this.moveOn(lease, "unreachable", err);
     }
-    if (RETRYABLE.has(res.status) && canRetry) {
+    const refused = lease.target.kind === "openai" && UPSTREAM_FAULT.has(res.status);
+    if ((RETRYABLE.has(res.status) && canRetry) || refused) {
       unwatch();
       await res.body.dump().catch(() => undefined);
       lease.release(true);
-      return this.moveOn(lease, "error", new Error(`the model server answered ${res.status}`));
+      const failure = refusedUpstream(res.status);
+      if (refused && !canRetry) {
+        this.options.onAttempt?.(lease.url, "error");
+        throw failure;
+      }
+      return this.moveOn(lease, "error", failure);
     }
     let head: T | undefined;
     try {
@@ -275,7 +295,7 @@ export class LlmClient {
     // From here bytes may reach the client: no more moving on.
     unwatch();
     this.options.onAttempt?.(lease.url, res.status >= 500 ? "error" : "ok");
-    return { up: { res, server: lease.url, release: lease.release, head } };
+    return { up: { res, server: lease.url, target: lease.target, release: lease.release, head } };
   }
 
   /** Counts a failed attempt on `lease`'s server; the call moves to the next one. */
@@ -288,7 +308,7 @@ export class LlmClient {
   private async post(
     call: LlmCall,
     body: string | null,
-    url: string,
+    target: UpstreamTarget,
     signal: AbortSignal,
   ): Promise<UpstreamResponse> {
     // llm-server sends a stream's headers (and a GET's answer) at once; a JSON completion's
@@ -298,22 +318,24 @@ export class LlmClient {
       call.stream === true ||
       (call.body as { stream?: unknown } | undefined)?.stream === true;
     const headers: Record<string, string> = {
-      authorization: this.authorization,
       accept: "application/json, text/event-stream",
       "x-request-id": call.requestId,
-      "x-client-id": call.clientId,
     };
+    const auth = authorization(target, this.token);
+    if (auth) headers.authorization = auth;
+    // The user id is for llm-server's fair scheduling, not for a third party.
+    if (target.kind === "llm-server") headers["x-client-id"] = call.clientId;
     if (body !== null) headers["content-type"] = "application/json";
-    const res = await request(`${url}${call.path}`, {
+    const res = await request(`${target.url}${upstreamPath(target, call.path)}`, {
       method: call.method,
       headers,
       body,
       signal,
-      dispatcher: this.dispatcher,
+      dispatcher: target.dispatcher ?? this.dispatcher,
       // 0: no timeout of undici's own; the first-token timer bounds the wait.
       headersTimeout: early ? this.options.headersTimeoutMs : 0,
     });
-    return wrap(res);
+    return wrap(res, target);
   }
 
   /**
@@ -335,7 +357,10 @@ export class LlmClient {
       timeout = new UpstreamTimeout(first ? "first-token" : "idle");
       body.destroy(timeout);
     };
-    let timer = setTimeout(fire, this.options.firstTokenTimeoutMs);
+    let timer = setTimeout(
+      fire,
+      res.target.firstTokenTimeoutMs ?? this.options.firstTokenTimeoutMs,
+    );
     const onAbort = () => body.destroy();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -363,21 +388,80 @@ export class LlmClient {
   }
 }
 
-/** Maps an upstream error answer: 4xx keep status and message, 5xx become generic. */
-export function upstreamError(status: number, body: string): HttpError {
+/** The JSON body of `call` for a target (memoised per model and kind), or null for none. */
+function bodyFor(call: LlmCall): (target: UpstreamTarget) => string | null {
+  const { json } = call;
+  if (typeof json === "string") return () => json;
+  if (json === undefined) {
+    // Serialized once, before any server is chosen: a body that cannot be (the caller's
+    // fault) is a 400, never a failure of the server it would have gone to.
+    const body = serialize(call.body);
+    return () => body;
+  }
+  const made = new Map<string, string>();
+  return (target) => {
+    const key = `${target.kind}\u0000${target.model ?? ""}`;
+    let text = made.get(key);
+    if (text === undefined) {
+      text = json(target);
+      made.set(key, text);
+    }
+    return text;
+  };
+}
+
+/** An OpenAI upstream that refused the gateway itself (its key, its model, its own limit). */
+function refusedUpstream(status: number): HttpError {
+  if (status === 429 || status === 408) {
+    return new HttpError(503, "LLM_BUSY", "The model server is busy; try again shortly", {
+      "retry-after": "5",
+    });
+  }
+  return new HttpError(502, "UPSTREAM_ERROR", `The model server refused the gateway (${status})`);
+}
+
+/** The message of an error body: OpenAI's `error.message`, or FastAPI's `detail`. */
+function errorMessage(body: string): { message?: string; code?: string } {
+  try {
+    const parsed = JSON.parse(body) as {
+      error?: { message?: unknown; code?: unknown };
+      detail?: unknown;
+    };
+    const out: { message?: string; code?: string } = {};
+    if (typeof parsed.error?.message === "string") out.message = parsed.error.message;
+    if (typeof parsed.error?.code === "string") out.code = parsed.error.code.toUpperCase();
+    const detail = parsed.detail;
+    if (out.message === undefined && typeof detail === "string") out.message = detail;
+    if (out.message === undefined && Array.isArray(detail)) {
+      const first = detail[0] as { msg?: unknown; loc?: unknown } | undefined;
+      const loc = Array.isArray(first?.loc) ? first.loc.filter((p) => p !== "body").join(".") : "";
+      if (typeof first?.msg === "string") out.message = loc ? `${loc}: ${first.msg}` : first.msg;
+    }
+    return out;
+  } catch {
+    return {}; // not JSON: the generic message
+  }
+}
+
+/** Longest upstream message passed on to the client. */
+const MAX_MESSAGE = 1000;
+
+/**
+ * Maps an upstream error answer: 4xx keep status and message (an OpenAI upstream's key
+ * never in it), 5xx become generic.
+ */
+export function upstreamError(status: number, body: string, target?: UpstreamTarget): HttpError {
   if (status >= 500) {
     return status === 503
       ? new HttpError(503, "LLM_UNAVAILABLE", "The model server is unavailable")
       : new HttpError(502, "UPSTREAM_ERROR", "The model server failed");
   }
-  let message = `The model server refused the request (${status})`;
-  let code = "UPSTREAM_REJECTED";
-  try {
-    const parsed = JSON.parse(body) as { error?: { message?: unknown; code?: unknown } };
-    if (typeof parsed.error?.message === "string") message = parsed.error.message;
-    if (typeof parsed.error?.code === "string") code = parsed.error.code.toUpperCase();
-  } catch {
-    // not JSON: keep the generic message
-  }
-  return new HttpError(status, code, message);
+  const found = errorMessage(body);
+  const message = scrub(
+    target,
+    found.message ?? `The model server refused the request (${status})`,
+  );
+  const code =
+    found.code && /^[A-Z0-9_]{1,64}$/.test(found.code) ? found.code : "UPSTREAM_REJECTED";
+  return new HttpError(status, code, message.slice(0, MAX_MESSAGE));
 }

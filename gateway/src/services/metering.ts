@@ -61,6 +61,7 @@ export class Meter {
       cacheHit: 0,
       server: null,
       errorCode: null,
+      estimated: 0,
     };
   }
 

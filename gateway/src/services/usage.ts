@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Database } from "../db/database.js";
 import { prepared } from "../db/prepared.js";
 import type { UsageRow } from "../db/schema.js";
@@ -88,9 +89,13 @@ const COLUMNS = [
   "cacheHit",
   "server",
   "errorCode",
+  "estimated",
 ] as const satisfies readonly (keyof UsageRow)[];
 
-/** Rows written together at most (15 parameters each, well under the engines' limits). */
+/** The row's columns only (a spooled row may carry nothing else, but be sure). */
+const pick = (r: UsageRow) => Object.fromEntries(COLUMNS.map((c) => [c, r[c]])) as UsageRow;
+
+/** Rows written together at most (16 parameters each, well under the engines' limits). */
 const BATCH_ROWS = 500;
 
 /**
@@ -161,7 +166,8 @@ export class UsageService {
       chunks.push(
         rows
           .slice(i, i + BATCH_ROWS)
-          .map((r) => Object.fromEntries(COLUMNS.map((c) => [c, r[c]])) as UsageRow),
+          // A row spooled by an older gateway has no `estimated`: it was exact.
+          .map((r) => ({ ...pick(r), estimated: r.estimated ?? 0 })),
       );
     }
     const [only] = chunks;
@@ -172,6 +178,33 @@ export class UsageService {
     await this.db.kysely.transaction().execute(async (trx) => {
       for (const values of chunks) await trx.insertInto("usage_record").values(values).execute();
     });
+  }
+
+  /** Requests and tokens (prompt and completion) per model since `since`: the admin's model list. */
+  async byModelSince(since: number): Promise<Map<string, { requests: number; tokens: number }>> {
+    await this.db.drain();
+    const rows = await this.db.kysely
+      .selectFrom("usage_record")
+      .select((eb) => [
+        "model",
+        eb.fn.countAll<number | string>().as("requests"),
+        sql<
+          number | string
+        >`coalesce(sum(${sql.ref("promptTokens")} + ${sql.ref("completionTokens")}), 0)`.as(
+          "tokens",
+        ),
+      ])
+      .where("ts", ">=", since)
+      .where("model", "is not", null)
+      .groupBy("model")
+      .execute();
+    // PostgreSQL's COUNT and SUM of bigints come back as strings.
+    return new Map(
+      rows.map((r) => [
+        String(r.model),
+        { requests: Number(r.requests), tokens: Number(r.tokens) },
+      ]),
+    );
   }
 
   /**
