@@ -2,10 +2,12 @@
 directly, against a stub upstream, with API-key auth on — and LiteLLM's proxy pointed at the
 same stub, in the same run.
 
-Three targets, all running for the whole run, measured one after another in alternating
+Targets, all running for the whole run, measured one after another in alternating
 rounds: `direct` (the stub itself, with its bearer token), `gateway` (gateway/dist/server.js,
-production mode, an API key from `gateway/bin/admin`, limits off, cache off) and `litellm`
-(`litellm --config`, master key). Non-streamed `/v1/chat/completions` at a fixed open-loop
+production mode, an API key from `gateway/bin/admin`, limits off, cache off), `gateway-openai`
+(the same, with a GATEWAY_MODELS_FILE that declares the stub an external `openai` upstream:
+base URL `/v1`, its key from an environment variable, health from `GET /v1/models`) and
+`litellm` (`litellm --config`, master key). Non-streamed `/v1/chat/completions` at a fixed open-loop
 rate (every request with distinct content); then streams of `--chunks` chunks
 `--chunk-interval-ms` apart, at `--stream-rate` new streams per second. Added latency = the
 proxy's figure minus `direct`'s, percentile by percentile. JSON and markdown under
@@ -35,7 +37,19 @@ from bench.procstats import ProcSampler
 from bench.targets import ROOT
 
 T = TypeVar("T")
-TARGETS = ("direct", "gateway", "litellm")
+TARGETS = ("direct", "gateway", "gateway-openai", "litellm")
+
+# The stub as an external OpenAI-compatible upstream; the public name is the stub's own, so
+# that this target differs from `gateway` only by the upstream's kind.
+OPENAI_ROUTING = """\
+[[models]]
+name = "stub-model"
+[[models.upstreams]]
+kind = "openai"
+url = "{url}/v1"
+model = "stub-model"
+api_key_env = "STUB_API_KEY"
+"""
 
 
 @dataclass
@@ -208,6 +222,26 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
             targets["gateway"] = Target(
                 "gateway", gw.url, gw.token, "stub-model", {"gateway": gw.pid, "stub": stub.pid}
             )
+        if "gateway-openai" in args.targets:
+            routing = logs / "gateway-openai-models.toml"
+            routing.parent.mkdir(parents=True, exist_ok=True)
+            routing.write_text(OPENAI_ROUTING.format(url=stub.url))
+            gwo = procs.start_gateway(
+                logs,
+                [stub.url],
+                stub.token,
+                cache=False,
+                extra_env={"GATEWAY_MODELS_FILE": str(routing), "STUB_API_KEY": stub.token},
+                name="gateway-openai",
+            )
+            started.append(gwo)
+            targets["gateway-openai"] = Target(
+                "gateway-openai",
+                gwo.url,
+                gwo.token,
+                "stub-model",
+                {"gateway-openai": gwo.pid, "stub": stub.pid},
+            )
         if "litellm" in args.targets:
             lite = procs.start_litellm(logs, stub, workers=args.litellm_workers)
             started.append(lite)
@@ -268,7 +302,13 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
+    p.add_argument(
+        "--targets",
+        nargs="+",
+        choices=TARGETS,
+        # gateway-openai on request: `--targets direct gateway gateway-openai`.
+        default=["direct", "gateway", "litellm"],
+    )
     p.add_argument("--rates", nargs="+", type=float, default=[500, 50], help="requests/s")
     p.add_argument("--duration", type=float, default=15, help="seconds measured per rate")
     p.add_argument("--warmup", type=float, default=2, help="seconds at the rate, not counted")
