@@ -316,3 +316,64 @@ describe("routing by model (GATEWAY_MODELS_FILE)", () => {
     }
   });
 });
+
+describe("without a routing file", () => {
+  it("sends the model as asked to LLM_SERVER_URLS; the admin's list shows what the llm-servers report", async () => {
+    const a = await startFakeLlm();
+    a.health = {
+      status: 200,
+      body: {
+        status: "ready",
+        running: 0,
+        queued: 0,
+        max_running: 4,
+        models: [
+          { id: "gemma", state: "loaded" },
+          { id: "tiny", state: "unloaded" },
+        ],
+      },
+    };
+    const app = await buildApp(testConfig({ llmServerUrls: [a.url] }));
+    try {
+      const admin = await signUpAdmin(app, "no-file@example.org");
+      const asked = await app.inject({
+        method: "POST",
+        url: "/v1/chat/completions",
+        headers: { ...bearer(admin.token), ...JSON_CT },
+        payload: { model: "Whatever Name", messages: [{ role: "user", content: "hi" }] },
+      });
+      expect(asked.statusCode).toBe(200);
+      expect(a.requests.at(-1)?.body?.model).toBe("Whatever Name");
+      const res = await app.inject({
+        method: "GET",
+        url: "/api/admin/models",
+        headers: bearer(admin.token),
+      });
+      expect(res.statusCode).toBe(200);
+      const upstream = { kind: "llm-server", url: a.url, weight: 1, state: "up" };
+      expect((res.json() as { models: unknown[] }).models).toEqual([
+        {
+          id: "gemma",
+          aliases: [],
+          state: "ready",
+          default: false,
+          fallbacks: [],
+          upstreams: [{ ...upstream, model: "gemma" }],
+          usage: { requests_today: 0, tokens_today: 0 },
+        },
+        {
+          id: "tiny",
+          aliases: [],
+          state: "unloaded",
+          default: false,
+          fallbacks: [],
+          upstreams: [{ ...upstream, model: "tiny" }],
+          usage: { requests_today: 0, tokens_today: 0 },
+        },
+      ]);
+    } finally {
+      await app.close();
+      await a.close();
+    }
+  });
+});

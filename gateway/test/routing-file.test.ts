@@ -1,6 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { fallbackChain, parseRoutingFile } from "../src/config/routing-file.js";
@@ -189,4 +191,47 @@ describe("GATEWAY_MODELS_FILE", () => {
       "config error: GATEWAY_MODELS_FILE cannot be read: /nonexistent/models.toml (ENOENT)",
     );
   });
+
+  it("stops the real process at start: exit 1 and one line on stderr, no key in it", () => {
+    const root = resolve(import.meta.dirname, "..");
+    const loader = pathToFileURL(join(root, "node_modules", "tsx", "dist", "loader.mjs")).href;
+    const dir = mkdtempSync(join(tmpdir(), "routing-start-"));
+    const start = (toml: string) => {
+      const file = join(dir, "models.toml");
+      writeFileSync(file, toml);
+      return spawnSync(process.execPath, ["--import", loader, join(root, "src", "server.ts")], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? "",
+          APP_ENV: "development",
+          GATEWAY_PORT: "0",
+          GATEWAY_MODELS_FILE: file,
+          BIG_KEY: KEY,
+        },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+    };
+    const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
+    const cycle = start(
+      `${oneModel("", 'fallbacks = ["b"]')}${oneModel("", 'fallbacks = ["a"]').replace('name = "a"', 'name = "b"')}`,
+    );
+    expect(cycle.status).toBe(1);
+    expect(lines(cycle.stderr)).toEqual([
+      'config error: GATEWAY_MODELS_FILE models.toml (line 4, models[0] "a", fallbacks): fallback cycle: a → b → a'.replace(
+        "models.toml",
+        join(dir, "models.toml"),
+      ),
+    ]);
+    const credentials = start(
+      oneModel('api_key_env = "BIG_KEY"').replace(
+        "http://127.0.0.1:9/v1",
+        `https://me:${KEY}@h/v1`,
+      ),
+    );
+    expect(credentials.status).toBe(1);
+    expect(lines(credentials.stderr)).toHaveLength(1);
+    expect(credentials.stderr).toContain("carries credentials");
+    expect(credentials.stderr + credentials.stdout).not.toContain(KEY);
+  }, 60_000);
 });
