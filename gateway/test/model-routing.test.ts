@@ -2,6 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { parseRoutingFile } from "../src/config/routing-file.js";
+import { upstreamError } from "../src/services/llm-client.js";
+import { llmServerTarget } from "../src/services/upstream.js";
 import { SseParser } from "../src/sse.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
 import { type FakeOpenAi, startFakeOpenAi } from "./fake-openai.js";
@@ -375,5 +377,26 @@ describe("without a routing file", () => {
       await app.close();
       await a.close();
     }
+  });
+});
+
+describe("a 503 from upstream", () => {
+  it("from our llm-server (a model loading) keeps its message and Retry-After; another server's is generic", () => {
+    const body = JSON.stringify({
+      error: {
+        message: "the model 'tiny' is loading; retry in a few seconds",
+        code: "unavailable",
+      },
+    });
+    const ours = upstreamError(503, body, llmServerTarget("http://10.0.0.5:8000"), "3");
+    expect(ours).toMatchObject({
+      statusCode: 503,
+      code: "LLM_UNAVAILABLE",
+      message: "the model 'tiny' is loading; retry in a few seconds",
+      headers: { "retry-after": "3" },
+    });
+    const other = { ...llmServerTarget("http://10.0.0.6:8000/v1"), kind: "openai" as const };
+    const theirs = upstreamError(503, body, other, "3");
+    expect(theirs).toMatchObject({ message: "The model server is unavailable", headers: {} });
   });
 });

@@ -266,7 +266,7 @@ export class CompletionService {
     const text = ok ? this.countAnswer(call, up) : up.head;
     meter.row.quotaTokens = meter.row.promptTokens + meter.row.completionTokens;
     await meter.settle(meter.row.quotaTokens);
-    if (status >= 500) throw upstreamError(status, up.head);
+    if (status >= 500) throw upstreamError(status, up.head, up.target, up.res.retryAfter);
     // Another server's refusal in the gateway's envelope (llm-server's is OpenAI's already).
     if (!ok && up.target.kind === "openai") throw upstreamError(status, up.head, up.target);
     meter.finish(status, ok ? "ok" : "error", ok ? null : "UPSTREAM_REJECTED");

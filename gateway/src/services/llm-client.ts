@@ -58,14 +58,18 @@ export interface UpstreamResponse {
   promptTokens: number | null;
   /** The upstream that answered. */
   target: UpstreamTarget;
+  /** Its `Retry-After` header (seconds), when it sent one. */
+  retryAfter: string | null;
   text(): Promise<string>;
 }
 
 function wrap(res: Dispatcher.ResponseData, target: UpstreamTarget): UpstreamResponse {
   const { statusCode, body } = res;
   const counted = Number(res.headers["x-prompt-tokens"]);
+  const retry = res.headers["retry-after"];
   return {
     target,
+    retryAfter: typeof retry === "string" && /^\d{1,4}$/.test(retry) ? retry : null,
     status: statusCode,
     ok: statusCode >= 200 && statusCode < 300,
     body,
@@ -450,13 +454,25 @@ const MAX_MESSAGE = 1000;
  * Maps an upstream error answer: 4xx keep status and message (an OpenAI upstream's key
  * never in it), 5xx become generic.
  */
-export function upstreamError(status: number, body: string, target?: UpstreamTarget): HttpError {
-  if (status >= 500) {
-    return status === 503
-      ? new HttpError(503, "LLM_UNAVAILABLE", "The model server is unavailable")
-      : new HttpError(502, "UPSTREAM_ERROR", "The model server failed");
-  }
+export function upstreamError(
+  status: number,
+  body: string,
+  target?: UpstreamTarget,
+  retryAfter?: string | null,
+): HttpError {
   const found = errorMessage(body);
+  if (status >= 500) {
+    if (status !== 503) return new HttpError(502, "UPSTREAM_ERROR", "The model server failed");
+    // Our llm-server's 503 says why (a model loading) and when to retry: passed on.
+    const ours = target?.kind === "llm-server" && found.message !== undefined;
+    const message = ours ? found.message : "The model server is unavailable";
+    return new HttpError(
+      503,
+      "LLM_UNAVAILABLE",
+      (message ?? "").slice(0, MAX_MESSAGE),
+      ours && retryAfter ? { "retry-after": retryAfter } : {},
+    );
+  }
   const message = scrub(
     target,
     found.message ?? `The model server refused the request (${status})`,
