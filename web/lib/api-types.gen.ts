@@ -6023,7 +6023,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Models served by llm-server (OpenAI format) */
+        /** The models the caller may use (OpenAI format, with kind, state and default) */
         get: {
             parameters: {
                 query?: never;
@@ -6141,7 +6141,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Models served by llm-server */
+        /** The models the caller may use, with kind, state and which one is the default */
         get: {
             parameters: {
                 query?: never;
@@ -6161,6 +6161,8 @@ export interface paths {
                             models: {
                                 id: string;
                                 kind?: "base" | "chat";
+                                state?: "ready" | "loading" | "unloaded" | "down";
+                                default?: boolean;
                             }[];
                         };
                     };
@@ -6290,7 +6292,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Models served by llm-server */
+        /** The models the caller may use, with kind, state and which one is the default */
         get: {
             parameters: {
                 query?: never;
@@ -6310,6 +6312,8 @@ export interface paths {
                             models: {
                                 id: string;
                                 kind?: "base" | "chat";
+                                state?: "ready" | "loading" | "unloaded" | "down";
+                                default?: boolean;
                             }[];
                         };
                     };
@@ -6802,6 +6806,152 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Models with their upstreams, state and usage today */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            models: {
+                                id: string;
+                                aliases: string[];
+                                kind?: "base" | "chat";
+                                state: "ready" | "loading" | "unloaded" | "down";
+                                default: boolean;
+                                fallbacks: string[];
+                                upstreams: {
+                                    kind: "llm-server" | "openai";
+                                    url: string;
+                                    model: string;
+                                    weight: number;
+                                    state: "up" | "down" | "ejected";
+                                }[];
+                                usage: {
+                                    requests_today: number;
+                                    tokens_today: number;
+                                };
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Human-readable explanation */
+                                message: string;
+                                /** @description Kind of failure, derived from the status (OpenAI's names) */
+                                type: "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error" | "rate_limit_error" | "server_error";
+                                /** @description Stable machine-readable error code */
+                                code: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
