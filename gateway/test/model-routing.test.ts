@@ -400,3 +400,39 @@ describe("a 503 from upstream", () => {
     expect(theirs).toMatchObject({ message: "The model server is unavailable", headers: {} });
   });
 });
+
+describe("weights in a pool", () => {
+  it("share requests by weight when the upstreams are equally loaded (3:1)", async () => {
+    const heavy = await startFakeLlm();
+    const light = await startFakeLlm();
+    const file = routingToml([
+      {
+        name: "pair",
+        upstreams: [
+          { kind: "llm-server", url: heavy.url, model: "fake-model", weight: 3 },
+          { kind: "llm-server", url: light.url, model: "fake-model", weight: 1 },
+        ],
+      },
+    ]);
+    const app = await buildApp(testConfig({ models: parseRoutingFile(file, "w.toml", {}) }));
+    try {
+      const s = await signUpAdmin(app, "weights@example.org");
+      for (let i = 0; i < 8; i++) {
+        const res = await app.inject({
+          method: "POST",
+          url: "/v1/chat/completions",
+          headers: { ...bearer(s.token), ...JSON_CT },
+          payload: { model: "pair", messages: [{ role: "user", content: `hi ${i}` }] },
+        });
+        expect(res.statusCode).toBe(200);
+      }
+      const calls = (f: FakeLlm) =>
+        f.requests.filter((r) => r.path === "/v1/chat/completions").length;
+      expect([calls(heavy), calls(light)]).toEqual([6, 2]);
+    } finally {
+      await app.close();
+      await heavy.close();
+      await light.close();
+    }
+  });
+});

@@ -28,6 +28,8 @@ interface Server {
   failures: number;
   /** Health checks in a row the server did not answer at all (timeout, refused). */
   silentChecks: number;
+  /** Smooth weighted round robin's running score (see `weighted`). */
+  current: number;
   /** Told when the server is silent (see Lease.onDown). */
   downWatchers: Set<() => void>;
   /** The models an llm-server reported at its last check, by id (empty: none reported). */
@@ -57,6 +59,22 @@ interface Waiter {
 
 /** Unanswered health checks in a row after which calls waiting on a server move on. */
 const SILENT_CHECKS = 2;
+
+/**
+ * Smooth weighted round robin (nginx's): each candidate gains its weight, the highest is
+ * chosen and pays back the total. Weights 3 and 1 give A A B A, A A B A…
+ */
+function weighted(candidates: Server[]): Server {
+  let total = 0;
+  let chosen = candidates[0] as Server;
+  for (const s of candidates) {
+    s.current += s.target.weight;
+    total += s.target.weight;
+    if (s.current > chosen.current) chosen = s;
+  }
+  chosen.current -= total;
+  return chosen;
+}
 
 export function noServerError(): HttpError {
   return new HttpError(503, "LLM_UNAVAILABLE", "No model server is reachable", {
@@ -103,6 +121,7 @@ export class Balancer {
       requests: 0,
       failures: 0,
       silentChecks: 0,
+      current: 0,
       downWatchers: new Set(),
       models: new Map(),
     }));
@@ -156,7 +175,13 @@ export class Balancer {
     free.sort(
       (a, b) => this.load(a) - this.load(b) || a.outstanding - b.outstanding || order(a) - order(b),
     );
-    return free[0] ?? null;
+    const best = free[0];
+    if (!best) return null;
+    // Equally loaded (idle, typically) upstreams of different weights share by weight.
+    const tied = free.filter(
+      (s) => this.load(s) === this.load(best) && s.outstanding === best.outstanding,
+    );
+    return tied.some((s) => s.target.weight !== best.target.weight) ? weighted(tied) : best;
   }
 
   private lease(s: Server): Lease {
