@@ -436,3 +436,47 @@ describe("weights in a pool", () => {
     }
   });
 });
+
+describe("a model the llm-server reports not loaded", () => {
+  it("gets past the headers timeout for its stream (it loads first); a loaded one does not", async () => {
+    const a = await startFakeLlm();
+    a.health = {
+      status: 200,
+      body: {
+        status: "ready",
+        running: 0,
+        queued: 0,
+        max_running: 4,
+        models: [
+          { id: "cold", state: "unloaded" },
+          { id: "warm", state: "loaded" },
+        ],
+      },
+    };
+    const app = await buildApp(testConfig({ llmServerUrls: [a.url], headersTimeoutMs: 300 }));
+    try {
+      const s = await signUpAdmin(app, "cold@example.org");
+      await app.services.router.checked();
+      // WAIT: the fake sends not even headers until released (a model loading, here).
+      const stream = (model: string) =>
+        app.inject({
+          method: "POST",
+          url: "/v1/chat/completions",
+          headers: { ...bearer(s.token), ...JSON_CT },
+          payload: { model, stream: true, messages: [{ role: "user", content: "WAIT" }] },
+        });
+      const cold = stream("cold");
+      await new Promise((r) => setTimeout(r, 900));
+      a.releaseHeld();
+      const answered = await cold;
+      expect(answered.statusCode).toBe(200);
+      expect(answered.body).toContain("[DONE]");
+      const warm = await stream("warm");
+      expect(warm.statusCode).toBe(504);
+      a.releaseHeld();
+    } finally {
+      await app.close();
+      await a.close();
+    }
+  });
+});

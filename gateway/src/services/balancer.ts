@@ -40,6 +40,11 @@ export interface Lease {
   url: string;
   /** The upstream: its kind, model name, credentials and timeout. */
   target: UpstreamTarget;
+  /**
+   * Whether the server reported `model` loaded at its last check (true when it reported
+   * nothing about it: an OpenAI server, an older llm-server, an alias).
+   */
+  loaded(model: string | undefined): boolean;
   /** Frees the slot; `failed` counts toward passive ejection. Idempotent. */
   release(failed: boolean): void;
   /**
@@ -192,6 +197,10 @@ export class Balancer {
     return {
       url: s.url,
       target: s.target,
+      loaded: (model) => {
+        const state = model === undefined ? undefined : s.models.get(model);
+        return state === undefined || state === "loaded";
+      },
       release: (failed) => {
         if (released) return;
         released = true;

@@ -234,6 +234,7 @@ export class CompletionService {
         path: body.path,
         json: (target) => body.upstreamJson(limit, target),
         stream: body.stream,
+        model: typeof body.fields.model === "string" ? body.fields.model : undefined,
         clientId: ctx.userId,
         requestId: ctx.requestId,
         signal: ctx.signal,

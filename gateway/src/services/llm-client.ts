@@ -90,6 +90,8 @@ export interface LlmCall {
   json?: string | ((target: UpstreamTarget) => string);
   /** The answer is a stream: llm-server sends its headers at once. */
   stream?: boolean;
+  /** The model the call names as sent (without a routing file: to know whether it is loaded). */
+  model?: string | undefined;
   /** The caller's user id, sent as X-Client-ID for fair scheduling. */
   clientId: string;
   requestId: string;
@@ -249,7 +251,7 @@ export class LlmClient {
         new StalledServer("health check failed while waiting", { cause: err }),
       );
     try {
-      res = await this.post(call, body(lease.target), lease.target, signal);
+      res = await this.post(call, body(lease.target), lease, signal);
     } catch (err) {
       unwatch();
       lease.release(!controller.signal.aborted);
@@ -312,15 +314,18 @@ export class LlmClient {
   private async post(
     call: LlmCall,
     body: string | null,
-    target: UpstreamTarget,
+    lease: Lease,
     signal: AbortSignal,
   ): Promise<UpstreamResponse> {
-    // llm-server sends a stream's headers (and a GET's answer) at once; a JSON completion's
-    // headers come only with the whole answer.
+    const { target } = lease;
+    // llm-server sends a stream's headers (and a GET's answer) at once — once the model is
+    // loaded: one it reported not loaded may take a while first; a JSON completion's headers
+    // come only with the whole answer.
     const early =
-      call.method === "GET" ||
-      call.stream === true ||
-      (call.body as { stream?: unknown } | undefined)?.stream === true;
+      (call.method === "GET" ||
+        call.stream === true ||
+        (call.body as { stream?: unknown } | undefined)?.stream === true) &&
+      lease.loaded(target.model ?? call.model);
     const headers: Record<string, string> = {
       accept: "application/json, text/event-stream",
       "x-request-id": call.requestId,
