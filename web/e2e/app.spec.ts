@@ -452,6 +452,18 @@ test("admin: users list, that user's usage (chat and API key) and a healthy llm-
   await expect(servers.getByTestId("llm-server")).toHaveCount(1);
   await expect(servers.getByTestId("server-state")).toHaveText("healthy");
   await shot(page, info, "admin");
+
+  // Admin → Models: without a routing file, the one model the llm-server lists, open to all.
+  await page
+    .getByRole("navigation", { name: "Admin pages" })
+    .getByRole("link", { name: "Models" })
+    .click();
+  await expect(page.getByRole("heading", { level: 1, name: "Models" })).toBeVisible();
+  const card = page.getByTestId("admin-model");
+  await expect(card).toHaveCount(1);
+  await expect(card.getByTestId("upstream-state")).toHaveText("up");
+  await expect(card.getByText(/^No rule: everyone may use /)).toBeVisible();
+  await shot(page, info, "admin-models");
 });
 
 test("account: usage this period against the quota", async () => {

@@ -77,12 +77,18 @@ export function startProcess<T>(
   });
 }
 
-/** The repo's supervisor with a throw-away stack: `stack.py serve --ephemeral …args`. */
-export function startOwnStack(args: string[]): Promise<Running<StackUrls & { public?: string }>> {
+/**
+ * The repo's supervisor with a throw-away stack: `stack.py serve --ephemeral …args`, with
+ * `env` added to this process's environment (each service sees what the supervisor lets it).
+ */
+export function startOwnStack(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Running<StackUrls & { public?: string }>> {
   return startProcess(
     "python3",
     ["../scripts/stack.py", "serve", "--ephemeral", ...args],
-    {},
+    env,
     (line) => {
       const urls = parseReadyLine(line);
       if (!urls) return undefined;

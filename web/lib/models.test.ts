@@ -11,7 +11,7 @@ import {
   subjectText,
   unlistedModels,
 } from "./models";
-import type { Message, ModelInfo } from "./types";
+import type { Message, ModelAccess, ModelInfo } from "./types";
 
 const small: ModelInfo = { id: "small", kind: "chat", state: "ready" };
 const large: ModelInfo = { id: "large", kind: "chat", state: "unloaded", default: true };
@@ -110,7 +110,7 @@ describe("isModelError", () => {
 });
 
 describe("access of a model", () => {
-  const access = {
+  const access: ModelAccess = {
     rules: [
       { id: "r1", model: "Large ", role: "user", allow: false },
       { id: "r2", model: "retired", email: "a@example.org", user_id: "u1", allow: true },

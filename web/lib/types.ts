@@ -93,23 +93,10 @@ export interface AdminUpstream {
   state: "up" | "down" | "ejected";
 }
 /** GET /api/admin/model-access: who may use which model, and per-model daily token limits. */
-export interface ModelAccess {
-  rules: ModelRule[];
-  limits: ModelLimit[];
-}
-/** Whom a rule or limit is for: a role, or one user (by id, shown by email). */
-interface ModelSubject {
-  id: string;
-  model: string;
-  role?: string;
-  user_id?: string;
-  email?: string;
-}
-export interface ModelRule extends ModelSubject {
-  allow: boolean;
-}
-export interface ModelLimit extends ModelSubject {
-  tokens_per_day: number;
-}
+export type ModelAccess = Ok<"/api/admin/model-access", "get">;
+/** Allow or deny of one model for a role or one user (shown by email). */
+export type ModelRule = ModelAccess["rules"][number];
+/** A daily token limit of one model for a role or one user (0 = none of this model). */
+export type ModelLimit = ModelAccess["limits"][number];
 /** POST /api/admin/model-access and /api/admin/model-limits: for a role or for an email. */
 export type ModelSubjectBody = { model: string } & ({ role: Role } | { email: string });

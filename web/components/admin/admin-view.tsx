@@ -1,6 +1,6 @@
 "use client";
 
-import { useSession } from "../shell/session";
+import { AdminPage } from "./admin-nav";
 import { InvitationsSection } from "./invitations-section";
 import { KeyLimitsSection } from "./key-limits-section";
 import { ServersSection } from "./servers-section";
@@ -8,25 +8,13 @@ import { AdminUsageSection } from "./usage-section";
 import { UsersSection } from "./users-section";
 
 export function AdminView() {
-  const { user } = useSession();
-  if (user.role !== "admin") {
-    return (
-      <div className="page">
-        <h1>Admin</h1>
-        <p role="alert" className="alert alert-error">
-          Only administrators can see this page.
-        </p>
-      </div>
-    );
-  }
   return (
-    <div className="page stack-lg">
-      <h1>Admin</h1>
+    <AdminPage title="Admin">
       <UsersSection />
       <InvitationsSection />
       <KeyLimitsSection />
       <AdminUsageSection />
       <ServersSection />
-    </div>
+    </AdminPage>
   );
 }
