@@ -41,7 +41,8 @@ function routingFile(upstreamUrl: string): string {
   return [FIRST, SECOND]
     .map(
       (name) =>
-        `[[models]]\nname = "${name}"\n\n[[models.upstreams]]\nkind = "llm-server"\n` +
+        // The embedded model has no chat template: a base model (the file says so).
+        `[[models]]\nname = "${name}"\nkind = "base"\n\n[[models.upstreams]]\nkind = "llm-server"\n` +
         `url = "${upstreamUrl}"\nmodel = "${UPSTREAM_MODEL}"\n`,
     )
     .join("\n");
@@ -208,13 +209,12 @@ test("a model denied to role user leaves the user's picker; a message sent to it
   const box = user.getByRole("textbox", { name: "Message" });
   await box.fill("Are you still there?");
   await box.press("Enter");
-  const alert = user.getByRole("alert");
+  const alert = user.getByRole("alert").filter({ hasText: "Model not available" });
   await expect(alert).toContainText("Model not available");
   await expect(alert).toContainText(SECOND);
   await expect(box).toHaveValue("Are you still there?");
   await expect(user.getByTestId("msg-user")).toHaveCount(0);
-  release();
-  await user.unroute("**/api/models");
+  release(); // the route stays, letting every later request through
   // The list, asked again, no longer has it: the default model takes over, and says so.
   await expect(user.getByRole("combobox", { name: "Model" })).toHaveCount(0);
   await expect(user.getByTestId("model-name")).toHaveText(FIRST);

@@ -8,6 +8,9 @@ export interface ErrorView {
   retryable: boolean;
 }
 
+/** `text` ending as a sentence, so that another can follow it. */
+const sentence = (text: string) => (/[.!?]$/.test(text.trim()) ? text.trim() : `${text.trim()}.`);
+
 /** Whether a refused request is about its model: not allowed to this user, or not served. */
 export function isModelError(err: unknown): boolean {
   if (!(err instanceof ApiError)) return false;
@@ -22,7 +25,7 @@ export function describeError(err: unknown, nowMs = Date.now()): ErrorView {
     if (isModelError(err)) {
       return {
         title: "Model not available",
-        detail: `${err.message} Choose another model and send again.`,
+        detail: `${sentence(err.message)} Choose another model and send again.`,
         retryable: false,
       };
     }

@@ -23,13 +23,10 @@ export type Role = User["role"];
 export type ApiKey = Ok<"/api/user/api-keys", "get">["keys"][number];
 export type CreatedApiKey = Ok<"/api/user/api-keys", "post">;
 export type AuthProvider = Ok<"/api/auth-providers", "get">["providers"][number];
-/** A model this user may use (GET /api/models lists only those). */
-export type ModelInfo = Ok<"/api/models", "get">["models"][number] & {
-  state?: ModelState;
-  default?: boolean;
-};
+/** A model this user may use (GET /api/models lists only those), with its kind and state. */
+export type ModelInfo = Ok<"/api/models", "get">["models"][number];
 /** Whether a model can answer now: loading and unloaded ones answer after they load. */
-export type ModelState = "ready" | "loading" | "unloaded" | "down";
+export type ModelState = NonNullable<ModelInfo["state"]>;
 
 export type ConversationSummary = Ok<"/api/conversations", "get">["conversations"][number];
 export type Conversation = Ok<"/api/conversations/{id}", "get">;
@@ -71,27 +68,9 @@ export type LlmServer = ServersStatus["servers"][number];
 export type ServerState = LlmServer["state"];
 
 /** GET /api/admin/models: every model the gateway routes, its upstreams and today's usage. */
-export interface AdminModels {
-  models: AdminModel[];
-}
-export interface AdminModel {
-  id: string;
-  aliases: string[];
-  kind?: "base" | "chat";
-  state: ModelState;
-  /** The model a request without one (or with "default") gets. */
-  default?: boolean;
-  fallbacks: string[];
-  upstreams: AdminUpstream[];
-  usage: { requests_today: number; tokens_today: number };
-}
-export interface AdminUpstream {
-  kind: "llm-server" | "openai";
-  url: string;
-  model: string;
-  weight: number;
-  state: "up" | "down" | "ejected";
-}
+export type AdminModels = Ok<"/api/admin/models", "get">;
+export type AdminModel = AdminModels["models"][number];
+export type AdminUpstream = AdminModel["upstreams"][number];
 /** GET /api/admin/model-access: who may use which model, and per-model daily token limits. */
 export type ModelAccess = Ok<"/api/admin/model-access", "get">;
 /** Allow or deny of one model for a role or one user (shown by email). */

@@ -31,6 +31,7 @@ const large: AdminModel = {
   aliases: [],
   kind: "base",
   state: "down",
+  default: false,
   fallbacks: ["small"],
   upstreams: [
     {

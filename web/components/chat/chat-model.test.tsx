@@ -118,7 +118,7 @@ describe("the chat's model", () => {
     answerTurn = () =>
       refused
         ? Response.json(
-            { error: { code: "MODEL_NOT_FOUND", message: "The model large does not exist." } },
+            { error: { code: "MODEL_NOT_FOUND", message: "The model large does not exist" } },
             { status: 404 },
           )
         : stream.response;
@@ -126,7 +126,9 @@ describe("the chat's model", () => {
     await userEvent.selectOptions(await picker(), "large");
     const box = screen.getByRole("textbox", { name: "Message" }) as HTMLTextAreaElement;
     await userEvent.type(box, "again{Enter}");
-    expect((await screen.findByRole("alert")).textContent).toContain("does not exist");
+    expect((await screen.findByRole("alert")).textContent).toContain(
+      "The model large does not exist. Choose another model",
+    );
     await waitFor(() => expect(box.value).toBe("again"));
     refused = false;
     await userEvent.selectOptions(await picker(), "small");
