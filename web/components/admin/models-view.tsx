@@ -35,7 +35,8 @@ function ModelsSections() {
           The gateway serves the models of its routing file, <code>GATEWAY_MODELS_FILE</code>
           (without one, the models its llm-servers list). Each public name goes to a pool of
           upstreams, our llm-servers or any OpenAI-compatible server, and to its fallbacks when the
-          whole pool is down. The README's models section shows how to set one up.
+          whole pool is down. The README's section “Several models, other servers” shows how to set
+          one up.
         </p>
         <p className="muted">
           Access: with no rule for a user, a model is open to them; a rule for one user beats the
