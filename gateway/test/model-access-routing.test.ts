@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../src/app.js";
 import { parseRoutingFile } from "../src/config/routing-file.js";
 import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
-import { bearer, JSON_CT, type Session, signUp, signUpAdmin, testConfig } from "./helpers.js";
+import {
+  bearer,
+  freePort,
+  JSON_CT,
+  type Session,
+  signUp,
+  signUpAdmin,
+  testConfig,
+} from "./helpers.js";
 import { routingToml } from "./routing-toml.js";
 
 /**
@@ -26,6 +34,13 @@ describe("access by model with a routing file", () => {
           upstreams: [{ kind: "llm-server", url: llm.url, model: "fake-model" }],
         },
         { name: "second", upstreams: [{ kind: "llm-server", url: llm.url, model: "fake-model" }] },
+        {
+          name: "broken",
+          fallbacks: ["second"],
+          upstreams: [
+            { kind: "llm-server", url: `http://127.0.0.1:${await freePort()}`, model: "x" },
+          ],
+        },
       ],
       "local",
     );
@@ -80,7 +95,7 @@ describe("access by model with a routing file", () => {
     expect((await ask(user, "second")).status).toBe(200);
     const listed = await fetch(`${base}/api/models`, { headers: bearer(user.token) });
     const ids = ((await listed.json()) as { models: { id: string }[] }).models.map((m) => m.id);
-    expect(ids).toEqual(["second"]);
+    expect(ids).toEqual(["second", "broken"]);
     await app.modelAccess.deleteRule(rule.json().id);
   });
 
@@ -109,6 +124,29 @@ describe("access by model with a routing file", () => {
     expect(quota).toMatchObject({ model: "LOCAL", tokensPerDay: { used: ok * 8, limit: 60 } });
     expect(ok * 8).toBeLessThanOrEqual(60);
     expect((await ask(user, "second")).status).toBe(200);
+    await app.modelAccess.deleteLimit(set.json().id);
+  });
+
+  it("a fallback the caller holds a per-model quota on is not used (it was not reserved)", async () => {
+    const capped = await signUp(app, "routing-fallback-capped@example.org");
+    const free = await signUp(app, "routing-fallback-free@example.org");
+    const set = await adminPost("/api/admin/model-limits", {
+      model: "second",
+      email: "routing-fallback-capped@example.org",
+      tokens_per_day: 1000,
+    });
+    expect(set.statusCode).toBe(200);
+    // "broken" has no live upstream: the uncapped caller is answered by its fallback.
+    const served = await ask(free, "broken", { max_tokens: 3 });
+    expect(served.status).toBe(200);
+    expect(((await served.json()) as { model: string }).model).toBe("second");
+    // The capped one is not: "second" answering would spend its quota past the reservation.
+    const before = upstreamCalls();
+    const refused = await ask(capped, "broken", { max_tokens: 3 });
+    expect(refused.status).toBeGreaterThanOrEqual(502);
+    expect(upstreamCalls()).toBe(before);
+    // Asked for by name, "second" is reserved and served as usual.
+    expect((await ask(capped, "second", { max_tokens: 3 })).status).toBe(200);
     await app.modelAccess.deleteLimit(set.json().id);
   });
 });

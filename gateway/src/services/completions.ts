@@ -156,12 +156,15 @@ export class CompletionService {
     };
   }
 
-  /** `route` without the fallbacks `ctx` may not use (the model asked for is checked already). */
+  /**
+   * `route` without the fallbacks `ctx` may not use or holds a per-model quota on (the model
+   * asked for is checked already).
+   */
   private async allowedRoute(ctx: CallContext, route: Route): Promise<Route> {
     const [first, ...rest] = route.chain;
     if (!first || rest.length === 0) return route;
     const ok = await Promise.all(
-      rest.map((p) => (p.name === null ? true : this.d.gate.allows(ctx, p.name))),
+      rest.map((p) => (p.name === null ? true : this.d.gate.mayFallBackTo(ctx, p.name))),
     );
     return { ...route, chain: [first, ...rest.filter((_, i) => ok[i])] };
   }

@@ -100,6 +100,18 @@ export class ModelGate {
     return limit ? [modelSubject(caller.userId, limit.key, limit.tokensPerDay)] : [];
   }
 
+  /**
+   * Whether a call may fall back to the model `name`: allowed to `who`, and not held by a
+   * per-model quota of theirs — the call reserved against the model asked for, so answering
+   * from a capped model would spend that model's quota unreserved (and past its end).
+   */
+  async mayFallBackTo(who: ModelUser, name: string): Promise<boolean> {
+    if (!(await this.access.active())) return true;
+    const model = await this.names.resolve(name);
+    if (!(await this.access.allowed(who, model))) return false;
+    return (await this.access.tokenLimit(who, model)) === null;
+  }
+
   /** Whether `who` may use the model a request named `sent` (for calls in flight). */
   async allows(who: ModelUser, sent: string): Promise<boolean> {
     if (!(await this.access.active())) return true;
