@@ -338,9 +338,13 @@ def _check_fault(
     report.reconcile(streams + after, rows, what)
     # A row's ts is its request's start: the streams began before `split`, the rest after.
     first = [r for r in rows if r["ts"] < split]
+    # A stream on the failed server may have ended on its own before the fault (the base
+    # model's chat stops at its next "User:" turn, sometimes after a few tokens): that one is
+    # an ok row there; every stream cut is exactly one failed row there.
     on_failed = [r for r in first if r["server"] == stack.llm_url(server)]
-    assert len(on_failed) == len(cut), f"{what}: {len(cut)} cut, rows {first}"
-    assert all(r["outcome"] != "ok" for r in on_failed), on_failed
+    failed_rows = [r for r in on_failed if r["outcome"] != "ok"]
+    assert len(failed_rows) == len(cut), f"{what}: {len(cut)} cut, rows {first}"
+    assert len(on_failed) - len(failed_rows) <= len(streams) - len(cut), on_failed
     later = [r for r in rows if r["ts"] >= split]
     assert all(r["server"] == other for r in later), f"{what}: after the fault {later}"
     report.notes.append(
