@@ -161,8 +161,18 @@ export class ModelAccess {
     if (this.snapshot && now < this.snapshot.until) return this.snapshot.value;
     if (this.loading) return this.loading;
     const generation = this.generation;
+    const stale = this.snapshot?.value;
     const read = (async () => {
-      const [rules, limits] = await Promise.all([this.store.rules(), this.store.limits()]);
+      let rules: ModelRule[];
+      let limits: ModelLimit[];
+      try {
+        [rules, limits] = await Promise.all([this.store.rules(), this.store.limits()]);
+      } catch (err) {
+        // The database is down: the rules read moments ago still hold, as cached credentials
+        // do (the calls they let through are billed from the spool); none read yet → refuse.
+        if (stale) return stale;
+        throw err;
+      }
       const value = { rules: index(rules), limits: index(limits) };
       if (this.ttlMs > 0 && generation === this.generation) {
         this.snapshot = { value, until: this.clock() + this.ttlMs };
