@@ -319,22 +319,21 @@ describe("routing by model (GATEWAY_MODELS_FILE)", () => {
   });
 });
 
+/** An llm-server's /health/ready answer listing `models` with their states. */
+function readyWith(models: { id: string; state: string }[]) {
+  return {
+    status: 200,
+    body: { status: "ready", running: 0, queued: 0, max_running: 4, models },
+  };
+}
+
 describe("without a routing file", () => {
   it("sends the model as asked to LLM_SERVER_URLS; the admin's list shows what the llm-servers report", async () => {
     const a = await startFakeLlm();
-    a.health = {
-      status: 200,
-      body: {
-        status: "ready",
-        running: 0,
-        queued: 0,
-        max_running: 4,
-        models: [
-          { id: "gemma", state: "loaded" },
-          { id: "tiny", state: "unloaded" },
-        ],
-      },
-    };
+    a.health = readyWith([
+      { id: "gemma", state: "loaded" },
+      { id: "tiny", state: "unloaded" },
+    ]);
     const app = await buildApp(testConfig({ llmServerUrls: [a.url] }));
     try {
       const admin = await signUpAdmin(app, "no-file@example.org");
@@ -440,19 +439,10 @@ describe("weights in a pool", () => {
 describe("a model the llm-server reports not loaded", () => {
   it("gets past the headers timeout for its stream (it loads first); a loaded one does not", async () => {
     const a = await startFakeLlm();
-    a.health = {
-      status: 200,
-      body: {
-        status: "ready",
-        running: 0,
-        queued: 0,
-        max_running: 4,
-        models: [
-          { id: "cold", state: "unloaded" },
-          { id: "warm", state: "loaded" },
-        ],
-      },
-    };
+    a.health = readyWith([
+      { id: "cold", state: "unloaded" },
+      { id: "warm", state: "loaded" },
+    ]);
     const app = await buildApp(testConfig({ llmServerUrls: [a.url], headersTimeoutMs: 300 }));
     try {
       const s = await signUpAdmin(app, "cold@example.org");
