@@ -138,10 +138,12 @@ soak: setup adversarial/.venv/.synced
 	  --duration $(SOAK_DURATION) --concurrency $(SOAK_CONCURRENCY)
 
 # The model servers (bench/README.md): the closed-loop plan with the default (OpenAI-SDK-shaped)
-# request beside the tuned one, then the conversation workload.
+# request beside the tuned one, then the conversation workload, then the whole stack (gateway +
+# llm-server) against LiteLLM + llama-server.
 bench: setup bench/.venv/.synced
 	cd bench && .venv/bin/python -m bench
 	cd bench && .venv/bin/python -m bench.conversation
+	cd bench && .venv/bin/python -m bench.stack
 
 # About 8 minutes: stub upstream + gateway + LiteLLM, then real llm-servers (bench/README.md).
 bench-gateway: setup bench/.venv/.synced

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.chart import chart
 from bench.metrics import clean_json
-from bench.plan import build_plan
+from bench.plan import Workload, build_plan
 from bench.prompts import PromptPool, Tokenizer
 from bench.report import markdown
 from bench.runner import RunSettings, log, run_sync, token_failures
@@ -119,9 +119,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_settings(
+    args: argparse.Namespace,
+    model: Path,
+    tokenizer: Tokenizer,
+    plan: list[Workload],
+    logs: Path,
+    batched_levels: list[int],
+    **overrides: Any,
+) -> RunSettings:
+    """The runner's settings from the flags `python -m bench` and `python -m bench.stack`
+    share (threads, targets, rounds, duration, min requests, flash attention)."""
+    return RunSettings(
+        model=model,
+        threads=args.threads,
+        targets=args.targets,
+        plan=plan,
+        rounds=args.rounds,
+        duration=args.duration,
+        min_requests=args.min_requests,
+        batched_levels=batched_levels,
+        logs=logs,
+        eog_tokens=tuple(tokenizer.end_of_generation_tokens()),
+        count_tokens=lambda text: len(tokenizer.tokenize(text)),
+        flash_attn=args.flash_attn == "on",
+        **overrides,
+    )
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = parser()
-    for flag, preset in PRESETS.items():
+    return parse_presets(parser(), argv, PRESETS)
+
+
+def parse_presets(
+    p: argparse.ArgumentParser, argv: list[str], presets: dict[str, dict[str, Any]]
+) -> argparse.Namespace:
+    """`argv` parsed with each preset flag given (e.g. `--quick`) setting its defaults first,
+    so that flags given explicitly win."""
+    for flag, preset in presets.items():
         if flag in argv:
             p.set_defaults(**preset)
     return p.parse_args(argv)
@@ -144,19 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         tuple(args.shape_levels),
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    settings = RunSettings(
-        model=model,
-        threads=args.threads,
-        targets=args.targets,
-        plan=plan,
-        rounds=args.rounds,
-        duration=args.duration,
-        min_requests=args.min_requests,
-        batched_levels=[] if args.no_batched_bench else args.levels,
-        logs=args.out / "logs" / stamp,
-        eog_tokens=tuple(tokenizer.end_of_generation_tokens()),
-        count_tokens=lambda text: len(tokenizer.tokenize(text)),
-        flash_attn=args.flash_attn == "on",
+    settings = run_settings(
+        args,
+        model,
+        tokenizer,
+        plan,
+        args.out / "logs" / stamp,
+        [] if args.no_batched_bench else args.levels,
         natural_eos=args.natural_eos,
     )
     log(f"{len(plan)} workloads × {len(args.targets)} targets × {args.rounds} rounds")

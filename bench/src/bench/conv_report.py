@@ -38,17 +38,28 @@ def cell(figures: dict[str, Any] | None, key: str, form: str) -> str:
     return form.format(value)
 
 
-def _ratio(medians: dict[str, Any], key: str) -> str:
-    ours = medians.get(OURS, {}).get(key, math.nan)
-    ref = medians.get(REFERENCE, {}).get(key, math.nan)
+def _ratio(medians: dict[str, Any], key: str, ours_name: str, ref_name: str) -> str:
+    ours = medians.get(ours_name, {}).get(key, math.nan)
+    ref = medians.get(ref_name, {}).get(key, math.nan)
     value = ours / ref if ref else math.nan
     return "–" if math.isnan(value) else f"{value:.2f}"
 
 
-def conversation_markdown(result: dict[str, Any], targets: list[str], turns: int) -> str:
-    """Tables of the medians over rounds; reuse is "–" where a server does not report it."""
+def conversation_markdown(
+    result: dict[str, Any],
+    targets: list[str],
+    turns: int,
+    ours: str = OURS,
+    reference: str = REFERENCE,
+) -> str:
+    """Tables of the medians over rounds, with the ratios `ours` / `reference`; reuse is "–"
+    where a server does not report it."""
     medians: dict[str, dict[str, Any]] = result["medians"]
     config = result["config"]
+
+    def ratio(key: str) -> str:
+        return _ratio(medians, key, ours, reference)
+
     lines = [
         f"Conversation workload: `{config['command']}` on {config['date']} "
         f"({config['minutes']:.1f} min), last prompt ≈ {config['last_prompt_tokens_about']} "
@@ -62,9 +73,9 @@ def conversation_markdown(result: dict[str, Any], targets: list[str], turns: int
         lines.append(f"| {name} | " + " | ".join(cell(per, k, f) for k, _, f in RUN_COLUMNS) + " |")
     lines += [
         "",
-        f"{OURS} / {REFERENCE}: turns 2+ TTFT p50 {_ratio(medians, 'later_ttft_p50_ms')}, "
-        f"p99 {_ratio(medians, 'later_ttft_p99_ms')}; out tok/s "
-        f"{_ratio(medians, 'output_tokens_per_s')}; RSS peak {_ratio(medians, 'rss_peak_mb')}.",
+        f"{ours} / {reference}: turns 2+ TTFT p50 {ratio('later_ttft_p50_ms')}, "
+        f"p99 {ratio('later_ttft_p99_ms')}; out tok/s "
+        f"{ratio('output_tokens_per_s')}; RSS peak {ratio('rss_peak_mb')}.",
         "",
         "| turn | target | " + " | ".join(c[1] for c in TURN_COLUMNS) + " |",
         "|---|---|" + "---|" * len(TURN_COLUMNS),

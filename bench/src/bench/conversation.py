@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ from bench.procstats import ProcSampler
 from bench.prompts import Tokenizer, corpus
 from bench.runner import log, medians, target_order, token_failures
 from bench.shapes import SHAPES, Shape
-from bench.targets import ROOT, STARTERS, RunningTarget, ServerConfig, embedded_model
+from bench.targets import (
+    ROOT,
+    STARTERS,
+    RunningTarget,
+    ServerConfig,
+    Starter,
+    embedded_model,
+)
 
 
 async def _user(
@@ -85,15 +93,15 @@ async def converse(target: RunningTarget, script: Script, shape: Shape) -> list[
 
 
 async def _measure(
-    name: str, config: ServerConfig, script: Script, shape: Shape, count: Any
+    starter: Starter, name: str, config: ServerConfig, script: Script, shape: Shape, count: Any
 ) -> dict[str, Any]:
-    target = STARTERS[name](config)
+    target = starter(config)
     try:
         async with new_http(1) as http:  # one short request, outside the figures
             warm = await stream_completion(http, target, "Hello", 0, 4, 1, shape=shape)
         if warm.error:
             raise RuntimeError(f"{name}: warm-up failed: {warm.error}")
-        sampler = ProcSampler(target.pid)
+        sampler = ProcSampler(*target.pids)
         load_before = os.getloadavg()[0]
         sampler.start()
         turns = await converse(target, script, shape)
@@ -112,9 +120,21 @@ async def _measure(
 
 
 def parser() -> argparse.ArgumentParser:
-    d = ConversationSpec()
     p = argparse.ArgumentParser(prog="python -m bench.conversation", description=__doc__)
     p.add_argument("--targets", nargs="+", choices=list(STARTERS), default=list(STARTERS))
+    add_conversation_args(p)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--flash-attn", choices=["on", "off"], default="on")
+    p.add_argument("--model", type=Path)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    return p
+
+
+def add_conversation_args(p: argparse.ArgumentParser) -> None:
+    """The workload's knobs (also `python -m bench.stack`'s): users, turns, slots, sizes,
+    think time, arrivals, cache budget, endpoint, seed."""
+    d = ConversationSpec()
     p.add_argument("--users", type=int, default=d.users)
     p.add_argument("--turns", type=int, default=d.turns)
     p.add_argument("--slots", type=int, default=d.slots, help="decode slots (llama-server -np)")
@@ -131,13 +151,7 @@ def parser() -> argparse.ArgumentParser:
         help="completions: the client writes the transcript (same tokens on every target); "
         "chat: messages, each server applies its own template",
     )
-    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--flash-attn", choices=["on", "off"], default="on")
-    p.add_argument("--model", type=Path)
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    return p
 
 
 def spec_of(args: argparse.Namespace, round_index: int) -> ConversationSpec:
@@ -154,11 +168,23 @@ def spec_of(args: argparse.Namespace, round_index: int) -> ConversationSpec:
     )
 
 
-async def run(args: argparse.Namespace, model: Path, tokenizer: Tokenizer, stamp: str) -> Any:
+async def run(
+    args: argparse.Namespace,
+    model: Path,
+    tokenizer: Tokenizer,
+    stamp: str,
+    starters: Mapping[str, Starter] = STARTERS,
+) -> list[dict[str, Any]]:
+    """Every round's script against every target of `args.targets` (started by `starters`),
+    target order reversed every other round; one measurement per round and target."""
     corpus_tokens = tokenizer.tokenize(corpus())
     shape = SHAPES["sdk" if args.endpoint == "chat" else "sdk-completions"]
     eog = tuple(tokenizer.end_of_generation_tokens())
     measurements = []
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer.tokenize(text))
+
     for round_index in range(args.rounds):
         spec = spec_of(args, round_index)
         script = build_script(spec, corpus_tokens, tokenizer)
@@ -175,9 +201,7 @@ async def run(args: argparse.Namespace, model: Path, tokenizer: Tokenizer, stamp
         for name in target_order(args.targets, round_index):
             log(f"round {round_index + 1}/{args.rounds}  conversations  {name}")
             try:
-                figures = await _measure(
-                    name, config, script, shape, lambda s: len(tokenizer.tokenize(s))
-                )
+                figures = await _measure(starters[name], name, config, script, shape, count_tokens)
             except Exception as error:  # a target failing must not lose the others
                 figures = {"failed": f"{type(error).__name__}: {error}"}
             log(
@@ -210,19 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     measurements = asyncio.run(run(args, model, tokenizer, stamp))
     command = "python -m bench.conversation " + shlex.join(argv)
-    result = {
-        "config": {
-            "command": command.strip(),
-            "model": str(model),
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "last_prompt_tokens_about": spec.last_prompt_tokens(),
-            "per_sequence": spec.per_sequence(),
-            "minutes": (time.monotonic() - started) / 60,
-            "date": stamp,
-        },
-        "measurements": measurements,
-        "medians": medians(measurements).get("conversations", {}),
-    }
+    result = conversation_result(command, model, args, measurements, started, stamp)
     write(args.out, stamp, result, conversation_markdown(result, args.targets, spec.turns))
     if failures := token_failures(measurements):
         log("FAILED: token counts do not match the text or usage:\n  " + "\n  ".join(failures))
@@ -230,14 +242,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write(out: Path, stamp: str, result: dict[str, Any], table: str) -> None:
+def conversation_result(
+    command: str,
+    model: Path,
+    args: argparse.Namespace,
+    measurements: list[dict[str, Any]],
+    started: float,
+    stamp: str,
+) -> dict[str, Any]:
+    """The run's settings, every measurement and the medians over rounds per target."""
+    spec = spec_of(args, 0)
+    return {
+        "config": {
+            "command": command.strip(),
+            "model": str(model),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "last_prompt_tokens_about": spec.last_prompt_tokens(),
+            "per_sequence": spec.per_sequence(),
+            "turns": spec.turns,
+            "minutes": (time.monotonic() - started) / 60,
+            "date": stamp,
+        },
+        "measurements": measurements,
+        "medians": medians(measurements).get("conversations", {}),
+    }
+
+
+def write(
+    out: Path, stamp: str, result: dict[str, Any], table: str, prefix: str = "conversation"
+) -> None:
+    """`<prefix>-<stamp>.{json,md}` and `<prefix>-latest.*` under `out`; the table printed."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(clean_json(result), indent=2)
-    for name in (f"conversation-{stamp}", "conversation-latest"):
+    for name in (f"{prefix}-{stamp}", f"{prefix}-latest"):
         (out / f"{name}.json").write_text(text)
         (out / f"{name}.md").write_text(table)
     print("\n" + table)
-    log(f"wrote {out}/conversation-{stamp}.{{json,md}} and conversation-latest.*")
+    log(f"wrote {out}/{prefix}-{stamp}.{{json,md}} and {prefix}-latest.*")
 
 
 if __name__ == "__main__":

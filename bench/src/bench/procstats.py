@@ -1,4 +1,5 @@
-"""RSS and CPU of a server's process tree, sampled from /proc while a load runs."""
+"""RSS and CPU of a server's process tree (or several trees together: a proxy and the model
+server behind it), sampled from /proc while a load runs."""
 
 from __future__ import annotations
 
@@ -33,10 +34,10 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def _sample(pid: int) -> tuple[int, float]:
-    """(RSS bytes, CPU seconds) of the tree rooted at pid."""
+def _sample(pids: tuple[int, ...]) -> tuple[int, float]:
+    """(RSS bytes, CPU seconds) of the trees rooted at `pids`, together."""
     rss, cpu = 0, 0.0
-    for p in _tree(pid):
+    for p in {p for pid in pids for p in _tree(pid)}:
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
             rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
@@ -48,16 +49,16 @@ def _sample(pid: int) -> tuple[int, float]:
 
 
 class ProcSampler:
-    """Samples every `interval` seconds between start() and stop()."""
+    """Samples the trees rooted at `pids` every `interval` seconds between start() and stop()."""
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
-        self._pid, self._interval = pid, interval
+    def __init__(self, *pids: int, interval: float = 0.5) -> None:
+        self._pids, self._interval = pids, interval
         self._rss: list[int] = []
         self._task: asyncio.Task[None] | None = None
         self._cpu0 = self._t0 = 0.0
 
     def start(self) -> None:
-        rss, self._cpu0 = _sample(self._pid)
+        rss, self._cpu0 = _sample(self._pids)
         self._t0 = time.monotonic()
         self._rss.append(rss)
         self._task = asyncio.create_task(self._run())
@@ -65,12 +66,12 @@ class ProcSampler:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            self._rss.append(_sample(self._pid)[0])
+            self._rss.append(_sample(self._pids)[0])
 
     async def stop(self) -> ProcStats:
         if self._task:
             self._task.cancel()
-        rss, cpu = _sample(self._pid)
+        rss, cpu = _sample(self._pids)
         self._rss.append(rss)
         seconds = max(1e-9, time.monotonic() - self._t0)
         mb = 1024 * 1024

@@ -7,8 +7,8 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from bench.plan import Workload
 from bench.procstats import ProcSampler
 from bench.prompts import PromptPool
 from bench.shapes import SHAPES
-from bench.targets import STARTERS, ServerConfig
+from bench.targets import STARTERS, ServerConfig, Starter
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class RunSettings:
     count_tokens: Callable[[str], int]  # the model's tokenizer, for the token-count check
     flash_attn: bool = True
     natural_eos: bool = False  # send no end-of-generation control (answers end where they end)
+    starters: Mapping[str, Starter] = field(default_factory=lambda: dict(STARTERS))
 
 
 def target_order(targets: list[str], round_index: int) -> list[str]:
@@ -62,12 +63,12 @@ async def _measure(
         flash_attn=settings.flash_attn,
     )
     shape = SHAPES[workload.shape]
-    target = STARTERS[target_name](config)
+    target = settings.starters[target_name](config)
     if settings.natural_eos:
         target.extra_body = {}
     try:
         await warm_up(target, pool, workload.prompt, shape)
-        sampler = ProcSampler(target.pid)
+        sampler = ProcSampler(*target.pids)
         load_before = os.getloadavg()[0]
         sampler.start()
         extra: dict[str, Any] = {}

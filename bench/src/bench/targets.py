@@ -49,6 +49,11 @@ class RunningTarget:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The roots of every process tree this target runs (RSS and CPU are their sum)."""
+        return (self.process.pid,)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -226,7 +231,8 @@ def start_llama_cpp_python(config: ServerConfig) -> RunningTarget:
     return _wait_ready(target, "/v1/models")
 
 
-STARTERS: dict[str, Callable[[ServerConfig], RunningTarget]] = {
+Starter = Callable[[ServerConfig], RunningTarget]
+STARTERS: dict[str, Starter] = {
     "llm-server": start_llm_server,
     "llama-server": start_llama_server,
     "llama-cpp-python": start_llama_cpp_python,

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -126,12 +127,14 @@ def start_gateway(
     extra_env: dict[str, str] | None = None,
     name: str = "gateway",
     node_args: list[str] | None = None,
+    data_dir: Path | None = None,
 ) -> Proc:
     """The built gateway in production mode, every limit off (0), then a user and an API key
-    through `gateway/bin/admin`; `Proc.token` is the key."""
+    through `gateway/bin/admin`; `Proc.token` is the key. Its SQLite database goes under
+    `data_dir` (default `<logs>/<name>-data`: give a fresh one to start it more than once)."""
     if not (GATEWAY / "dist" / "server.js").exists():
         raise RuntimeError("gateway/dist/server.js missing: cd gateway && npm ci && npm run build")
-    data = logs / f"{name}-data"
+    data = data_dir or logs / f"{name}-data"
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -170,9 +173,9 @@ def start_gateway(
 
 LITELLM_CONFIG = """\
 model_list:
-  - model_name: stub
+  - model_name: {model_name}
     litellm_params:
-      model: openai/stub-model
+      model: openai/{upstream_model}
       api_base: {api_base}
       api_key: {api_key}
 general_settings:
@@ -182,18 +185,46 @@ litellm_settings:
 """
 
 
-def start_litellm(logs: Path, upstream: Proc, workers: int = 1) -> Proc:
-    """`litellm --config` pointed at the stub, master-key auth (no database: LiteLLM's
-    virtual keys need PostgreSQL)."""
+class Upstream(Protocol):
+    """What LiteLLM is pointed at: a base URL and the key it sends there ("" when none)."""
+
+    url: str
+    token: str
+
+
+def litellm_config(
+    upstream: Upstream,
+    master_key: str,
+    model_name: str = "stub",
+    upstream_model: str = "stub-model",
+) -> str:
+    """LiteLLM's proxy config: one model `model_name` served by the OpenAI-compatible server
+    at `<upstream.url>/v1` (as `openai/<upstream_model>`), master-key auth. An upstream
+    without a key gets a placeholder: the OpenAI SDK inside LiteLLM refuses to send none."""
+    return LITELLM_CONFIG.format(
+        model_name=model_name,
+        upstream_model=upstream_model,
+        api_base=f"{upstream.url}/v1",
+        api_key=upstream.token or "none",
+        master_key=master_key,
+    )
+
+
+def start_litellm(
+    logs: Path,
+    upstream: Upstream,
+    workers: int = 1,
+    *,
+    model_name: str = "stub",
+    upstream_model: str = "stub-model",
+) -> Proc:
+    """`litellm --config` pointed at `upstream` (the stub, or a model server), master-key auth
+    (no database: LiteLLM's virtual keys need PostgreSQL)."""
     exe = Path(sys.executable).with_name("litellm")
     master = "sk-" + secrets.token_urlsafe(24)
     config = logs / "litellm.yaml"
     logs.mkdir(parents=True, exist_ok=True)
-    config.write_text(
-        LITELLM_CONFIG.format(
-            api_base=f"{upstream.url}/v1", api_key=upstream.token, master_key=master
-        )
-    )
+    config.write_text(litellm_config(upstream, master, model_name, upstream_model))
     port = free_port()
     env = {
         **os.environ,
