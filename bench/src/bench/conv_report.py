@@ -15,6 +15,9 @@ RUN_COLUMNS = (
     ("later_ttft_p50_ms", "turns 2+ TTFT p50 ms", "{:.0f}"),
     ("later_ttft_p99_ms", "turns 2+ TTFT p99 ms", "{:.0f}"),
     ("later_reused_fraction", "turns 2+ prompt reused", "{:.0%}"),
+    ("later_reused_tokens", "turns 2+ tokens reused", "{:.0f}"),
+    ("cache_mib_peak", "cache MiB held, peak", "{:.1f}"),
+    ("cache_mib_end", "cache MiB held, end", "{:.1f}"),
     ("rss_peak_mb", "RSS peak MB", "{:.0f}"),
     ("rss_end_mb", "RSS at end MB", "{:.0f}"),
     ("cpu_percent", "CPU %", "{:.0f}"),
@@ -75,7 +78,8 @@ def conversation_markdown(
         "",
         f"{ours} / {reference}: turns 2+ TTFT p50 {ratio('later_ttft_p50_ms')}, "
         f"p99 {ratio('later_ttft_p99_ms')}; out tok/s "
-        f"{ratio('output_tokens_per_s')}; RSS peak {ratio('rss_peak_mb')}.",
+        f"{ratio('output_tokens_per_s')}; RSS peak {ratio('rss_peak_mb')}; host cache MiB "
+        f"peak {ratio('cache_mib_peak')} for tokens reused {ratio('later_reused_tokens')}.",
         "",
         "| turn | target | " + " | ".join(c[1] for c in TURN_COLUMNS) + " |",
         "|---|---|" + "---|" * len(TURN_COLUMNS),

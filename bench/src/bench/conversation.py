@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.cache_memory import CacheWatcher
 from bench.client import RequestRecord, new_http, stream_completion
 from bench.conv_report import conversation_markdown
 from bench.conv_stats import Turn, summarize_conversations
@@ -102,15 +103,19 @@ async def _measure(
         if warm.error:
             raise RuntimeError(f"{name}: warm-up failed: {warm.error}")
         sampler = ProcSampler(*target.pids)
+        cache = CacheWatcher(target.model_server)
         load_before = os.getloadavg()[0]
         sampler.start()
+        await cache.start()
         turns = await converse(target, script, shape)
         proc = await sampler.stop()
+        cache_figures = await cache.stop()
     finally:
         target.stop()
     check_tokens([t.record for t in turns], count)
     return {
         **summarize_conversations(turns, script.spec.turns),
+        **cache_figures,
         "rss_peak_mb": proc.rss_peak_mb,
         "rss_mean_mb": proc.rss_mean_mb,
         "rss_end_mb": proc.rss_end_mb,

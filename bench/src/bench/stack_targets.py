@@ -49,6 +49,10 @@ class ProxiedTarget(RunningTarget):
     def pids(self) -> tuple[int, ...]:
         return (self.process.pid, *((self.backend.pid,) if self.backend else ()))
 
+    @property
+    def model_server(self) -> RunningTarget:
+        return self.backend or self
+
     def stop(self) -> None:
         try:
             if self.front:

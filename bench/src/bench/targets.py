@@ -44,10 +44,18 @@ class RunningTarget:
     token: str
     process: subprocess.Popen[bytes]
     extra_body: dict[str, Any] = field(default_factory=dict)
+    log_path: Path | None = (
+        None  # where its output goes (llama-server's prompt cache is read there)
+    )
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def model_server(self) -> RunningTarget:
+        """The server that holds the model and its caches (itself; behind a proxy, the backend)."""
+        return self
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -178,12 +186,21 @@ def start_llama_server(config: ServerConfig) -> RunningTarget:
         # to the prompt cache needs the shared pool), as a user tuning it for chat would.
         argv += ["--cache-ram", str(max(1, config.cache_bytes // 2**20)), "--cache-reuse", "256"]
         argv += ["--kv-unified"]
+        # Verbosity 4 ("trace") logs its prompt cache's state (`cache state: N prompts, X MiB`)
+        # each time a request takes a slot: the only place it reports the memory the cache
+        # holds (bench.cache_memory). A few lines per request, none per token.
+        argv += ["--log-verbosity", "4"]
     # llama-server exits when its standard input closes: hold a pipe open for its lifetime.
     log = _log(config, "llama-server")
     env = {**os.environ, "LD_LIBRARY_PATH": str(bin_dir)}
     process = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=log, stderr=log)
     target = RunningTarget(
-        "llama-server", f"http://127.0.0.1:{port}", "", process, {"ignore_eos": True}
+        "llama-server",
+        f"http://127.0.0.1:{port}",
+        "",
+        process,
+        {"ignore_eos": True},
+        log_path=config.logs / "llama-server.log",
     )
     return _wait_ready(target, "/health")
 
