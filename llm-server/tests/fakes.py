@@ -13,6 +13,7 @@ from llm_server.engine import Engine, EngineLoad, PrefixCacheStats
 from llm_server.engine.chat import Message, Segment, transcript_segments
 from llm_server.engine.errors import EngineBusyError
 from llm_server.engine.grammar import JsonGrammars
+from llm_server.engine.prefix_cache import PrefixCache
 from llm_server.engine.types import (
     Finished,
     FinishReason,
@@ -179,6 +180,17 @@ class FakeEngine:
             )
             for t in tokens[score_from:]
         ]
+
+
+def used_prefix_cache() -> PrefixCacheStats:
+    """A host-memory cache's figures after some use: one 300-byte state held of 1,000 bytes,
+    two restores (3 tokens in 2 ms, 2 tokens in 200 ms), one miss."""
+    cache = PrefixCache(1000)
+    cache.add([1, 2, 3], bytearray(300))
+    cache.record_restore(3, 0.002)
+    cache.record_restore(2, 0.2)
+    cache.record_miss()
+    return cache.stats()
 
 
 def single_registry(engine: FakeEngine | Engine, max_running: int = 4) -> ModelRegistry:

@@ -46,6 +46,8 @@ def test_a_finished_sequence_prefix_is_reused_and_its_tail_dropped() -> None:
     other = table.acquire([1, 2, 9], 10, 2)
     assert other is not None
     assert other.reused == 0  # the only match is running and too short to share
+    # Every admitted prompt token is either reused or computed.
+    assert table.computed_tokens == 4 + (8 - 6) + 3
 
 
 def test_one_prompt_token_is_always_left_to_decode() -> None:
@@ -89,6 +91,7 @@ def test_no_room_means_wait() -> None:
     assert running is not None
     assert table.acquire([4, 5], 20, 1) is None
     assert table.acquire([4, 5], 101, 1) is None
+    assert table.computed_tokens == 3  # a prompt not admitted is not counted
     table.release(running.slot, keep_cells=False)
     assert table.acquire([4, 5], 20, 1) is not None
 

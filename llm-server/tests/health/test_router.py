@@ -6,7 +6,7 @@ import httpx
 
 from llm_server.app import create_app
 from llm_server.config import Settings
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, used_prefix_cache
 
 
 async def test_live_needs_no_token(client: httpx.AsyncClient) -> None:
@@ -28,7 +28,35 @@ async def test_ready_once_the_model_is_loaded(client: httpx.AsyncClient) -> None
         "running": 0,
         "queued": 0,
         "max_running": 16,
-        "models": [{"id": "fake-model", "state": "loaded"}],
+        "models": [{"id": "fake-model", "state": "loaded", "prefix_cache": NO_CACHE}],
+    }
+
+
+# The fake engine has no host-memory cache (capacity 0: off) and reuses nothing.
+NO_CACHE = {
+    "bytes": 0,
+    "capacity_bytes": 0,
+    "entries": 0,
+    "hits": 0,
+    "misses": 0,
+    "restored_tokens": 0,
+    "reused_prompt_tokens": 0,
+    "computed_prompt_tokens": 0,
+}
+
+
+async def test_ready_reports_the_engine_s_prefix_caches(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    engine.prefix_cache = used_prefix_cache()
+    [model] = (await client.get("/health/ready")).json()["models"]
+    assert model["prefix_cache"] == NO_CACHE | {
+        "bytes": 300,
+        "capacity_bytes": 1000,
+        "entries": 1,
+        "hits": 2,
+        "misses": 1,
+        "restored_tokens": 5,
     }
 
 

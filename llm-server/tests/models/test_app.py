@@ -69,10 +69,13 @@ async def test_every_model_is_listed_with_its_state(http: httpx.AsyncClient) -> 
     }
     ready = (await http.get("/health/ready")).json()
     assert ready["model"] == "base-model"
-    assert ready["models"] == [
-        {"id": "base-model", "state": "loaded"},
-        {"id": "chat-model", "state": "unloaded"},
+    assert [(m["id"], m["state"]) for m in ready["models"]] == [
+        ("base-model", "loaded"),
+        ("chat-model", "unloaded"),
     ]
+    # A loaded model reports its prefix caches (the fake's: off), one not loaded null.
+    assert ready["models"][0]["prefix_cache"]["capacity_bytes"] == 0
+    assert ready["models"][1]["prefix_cache"] is None
 
 
 @pytest.mark.parametrize(
@@ -102,7 +105,7 @@ async def test_a_request_is_served_by_the_model_it_names_with_its_defaults(
     assert response.status_code == 200, response.text
     assert engines.made["base-model"][0].started[-1].params.top_k == 40
     models = (await http.get("/health/ready")).json()["models"]
-    assert {"id": "chat-model", "state": "loaded"} in models
+    assert ("chat-model", "loaded") in [(m["id"], m["state"]) for m in models]
 
 
 async def test_analyze_uses_the_named_model(http: httpx.AsyncClient, engines: Engines) -> None:
@@ -152,7 +155,7 @@ async def test_a_model_still_loading_is_a_503_with_retry_after(
             "the model 'chat-model' is loading; retry in a few seconds"
         )
         models = (await http.get("/health/ready")).json()["models"]
-        assert {"id": "chat-model", "state": "loading"} in models
+        assert {"id": "chat-model", "state": "loading", "prefix_cache": None} in models
         metrics = (await http.get("/metrics", headers=AUTH)).text
         assert 'llm_model_state{model="chat-model",state="loading"} 1.0' in metrics
         engines.last("chat-model").gate.set()

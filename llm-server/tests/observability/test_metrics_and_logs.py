@@ -6,10 +6,9 @@ import logging
 import httpx
 import pytest
 
-from llm_server.engine.prefix_cache import PrefixCache
 from llm_server.observability.logging import JsonFormatter
 from tests.conftest import AUTH
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, used_prefix_cache
 
 
 async def test_metrics_count_requests_tokens_and_latency(client: httpx.AsyncClient) -> None:
@@ -44,12 +43,7 @@ async def test_metrics_export_the_engine_guessed_and_confirmed_tokens(
 async def test_metrics_export_the_host_prefix_cache(
     client: httpx.AsyncClient, engine: FakeEngine
 ) -> None:
-    cache = PrefixCache(1000)
-    cache.add([1, 2, 3], bytearray(300))
-    cache.record_restore(3, 0.002)
-    cache.record_restore(2, 0.2)
-    cache.record_miss()
-    engine.prefix_cache = cache.stats()
+    engine.prefix_cache = used_prefix_cache()
     text = (await client.get("/metrics", headers=AUTH)).text
     for line in (
         "llm_prefix_cache_host_bytes 300.0",

@@ -18,6 +18,7 @@ class EngineLoad:
     running: int
     queued: int
     prefix_tokens_reused: int = 0
+    prefix_tokens_computed: int = 0  # prompt tokens read afresh (not found cached)
     draft_tokens: int = 0
     draft_tokens_accepted: int = 0
     prefix_cache: PrefixCacheStats = field(default_factory=PrefixCacheStats)
@@ -111,6 +112,7 @@ def combined_load(loads: Iterable[EngineLoad]) -> EngineLoad:
             running=total.running + load.running,
             queued=total.queued + load.queued,
             prefix_tokens_reused=total.prefix_tokens_reused + load.prefix_tokens_reused,
+            prefix_tokens_computed=total.prefix_tokens_computed + load.prefix_tokens_computed,
             draft_tokens=total.draft_tokens + load.draft_tokens,
             draft_tokens_accepted=total.draft_tokens_accepted + load.draft_tokens_accepted,
             prefix_cache=PrefixCacheStats(

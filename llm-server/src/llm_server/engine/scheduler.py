@@ -136,6 +136,7 @@ class Scheduler:
                 running=len(self._running),
                 queued=len(self._waiting),
                 prefix_tokens_reused=self._slots.reused_tokens,
+                prefix_tokens_computed=self._slots.computed_tokens,
                 draft_tokens=self._outputs.drafted,
                 draft_tokens_accepted=self._outputs.accepted,
                 prefix_cache=self._host.stats() if self._host is not None else PrefixCacheStats(),

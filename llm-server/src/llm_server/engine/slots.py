@@ -96,7 +96,9 @@ class SlotTable:
         self._host = host
         self._trimmable = trimmable
         self._window = window
+        # Prompt tokens of admitted sequences found cached (context or host) and read afresh.
         self.reused_tokens = 0
+        self.computed_tokens = 0
 
     def cells_in_use(self) -> int:
         return sum(s.reservation if s.running else len(s.tokens) for s in self.slots)
@@ -105,6 +107,12 @@ class SlotTable:
         """A slot for a new sequence, reusing up to `reuse_limit` tokens of the longest cached
         prefix of `prompt` (in the context or in host memory); None if there is no room yet
         (the caller waits)."""
+        acquired = self._acquire(prompt, reservation, reuse_limit)
+        if acquired is not None:
+            self.computed_tokens += len(prompt) - acquired.reused
+        return acquired
+
+    def _acquire(self, prompt: list[int], reservation: int, reuse_limit: int) -> Acquired | None:
         if reservation > self.kv_cells:
             return None
         usable = max(0, reuse_limit)

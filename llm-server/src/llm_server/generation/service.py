@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from llm_server.engine import Generation
+from llm_server.engine import EngineLoad, Generation
 from llm_server.engine.types import TokenOut
 from llm_server.errors import UnavailableError
 from llm_server.generation.jobs import ChoiceResult, Job, RequestUsage
@@ -34,6 +34,16 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class ModelReadiness:
+    """One model in the readiness probe: its state, and its engine's load while it is loaded
+    (None otherwise: no engine, no cache)."""
+
+    id: str
+    state: ModelState
+    load: EngineLoad | None = None
+
+
+@dataclass(frozen=True)
 class Readiness:
     """What the readiness probe reports; the load only once ready."""
 
@@ -43,7 +53,7 @@ class Readiness:
     running: int | None = None
     queued: int | None = None
     max_running: int | None = None
-    models: tuple[tuple[str, ModelState], ...] = ()
+    models: tuple[ModelReadiness, ...] = ()
 
 
 class GenerationService:
@@ -63,10 +73,18 @@ class GenerationService:
         self._started_at = int(time.time())
 
     def readiness(self) -> Readiness:
-        """The server's state and every model's; with the engines' load when it takes
-        requests (the gateway's balancer reads it at each health check)."""
+        """The server's state and every model's (a loaded one's with its engine's load: its
+        prefix caches' figures); with the engines' load together when it takes requests (the
+        gateway's balancer reads it at each health check)."""
         state = self._lifecycle.state
-        models = tuple((e.id, e.state) for e in self._registry.entries)
+        models = tuple(
+            ModelReadiness(
+                e.id,
+                e.state,
+                e.engine.load_stats() if e.state == "loaded" and e.engine is not None else None,
+            )
+            for e in self._registry.entries
+        )
         if state != "ready":
             return Readiness(state, self._lifecycle.model_id, self._lifecycle.error, models=models)
         load = self._registry.load_stats()
