@@ -30,6 +30,17 @@ export interface FakeLlm {
   close(): Promise<void>;
 }
 
+/**
+ * An llm-server's /health/ready answer listing `models` with their states (and whatever else
+ * a model carries: its `prefix_cache`, or something malformed).
+ */
+export function readyWith(models: ({ id: string; state: string } & Record<string, unknown>)[]) {
+  return {
+    status: 200,
+    body: { status: "ready", running: 0, queued: 0, max_running: 4, models },
+  };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function lastContent(body: Record<string, unknown> | undefined): string {

@@ -5,7 +5,7 @@ import { parseRoutingFile } from "../src/config/routing-file.js";
 import { upstreamError } from "../src/services/llm-client.js";
 import { llmServerTarget } from "../src/services/upstream.js";
 import { SseParser } from "../src/sse.js";
-import { type FakeLlm, startFakeLlm } from "./fake-llm.js";
+import { type FakeLlm, readyWith, startFakeLlm } from "./fake-llm.js";
 import { type FakeOpenAi, startFakeOpenAi } from "./fake-openai.js";
 import {
   bearer,
@@ -318,14 +318,6 @@ describe("routing by model (GATEWAY_MODELS_FILE)", () => {
     }
   });
 });
-
-/** An llm-server's /health/ready answer listing `models` with their states. */
-function readyWith(models: { id: string; state: string }[]) {
-  return {
-    status: 200,
-    body: { status: "ready", running: 0, queued: 0, max_running: 4, models },
-  };
-}
 
 describe("without a routing file", () => {
   it("sends the model as asked to LLM_SERVER_URLS; the admin's list shows what the llm-servers report", async () => {

@@ -1,4 +1,5 @@
 import type { Balancer } from "../services/balancer.js";
+import type { PrefixCacheReport } from "../services/prefix-cache.js";
 import type { UpstreamKind } from "../services/upstream.js";
 import type { ModelRouter, Pool } from "./router.js";
 
@@ -20,6 +21,9 @@ export interface CatalogModel {
     model: string;
     weight: number;
     state: UpstreamState;
+    /** The model's prefix caches as the llm-server last reported them (none: not loaded, an
+     * older llm-server, an OpenAI upstream). */
+    prefix_cache?: PrefixCacheReport;
   }[];
 }
 
@@ -60,13 +64,17 @@ function poolState(servers: ServerView[], model: (s: ServerView) => string): Mod
 }
 
 function upstreamsOf(servers: ServerView[], model: (s: ServerView) => string) {
-  return servers.map((s) => ({
-    kind: s.kind,
-    url: s.url,
-    model: model(s),
-    weight: s.weight,
-    state: upstreamState(s),
-  }));
+  return servers.map((s) => {
+    const cache = s.prefixCaches.get(model(s));
+    return {
+      kind: s.kind,
+      url: s.url,
+      model: model(s),
+      weight: s.weight,
+      state: upstreamState(s),
+      ...(cache ? { prefix_cache: cache } : {}),
+    };
+  });
 }
 
 /** The models of a routing file, each with its pool's state. */

@@ -12,6 +12,31 @@ export interface AdminModelsRoutesOptions {
   now?: () => number;
 }
 
+/** A model's prefix caches on one llm-server, as its `/health/ready` last reported them. */
+const PrefixCache = Type.Object(
+  {
+    bytes: Type.Integer({ description: "KV state bytes its host-memory cache holds" }),
+    capacity_bytes: Type.Integer({
+      description: "That cache's bound (LLM_PREFIX_CACHE_BYTES); 0: the cache is off",
+    }),
+    entries: Type.Integer({ description: "Sequences the cache holds" }),
+    hits: Type.Integer({ description: "Prompts whose prefix was restored from host memory" }),
+    misses: Type.Integer({
+      description: "Prompts of 64+ tokens found neither in host memory nor in the KV context",
+    }),
+    restored_tokens: Type.Integer({ description: "Prompt tokens restored from host memory" }),
+    reused_prompt_tokens: Type.Integer({
+      description: "Prompt tokens not recomputed: restored, or still in the KV context",
+    }),
+    computed_prompt_tokens: Type.Integer({ description: "Prompt tokens read afresh" }),
+  },
+  {
+    description:
+      "Counts since the model loaded on that llm-server. Absent while it is not loaded, for " +
+      "an llm-server too old to report it, and for an OpenAI-compatible upstream.",
+  },
+);
+
 const AdminModel = Type.Object({
   id: Type.String(),
   aliases: Type.Array(Type.String()),
@@ -32,6 +57,7 @@ const AdminModel = Type.Object({
       model: Type.String(),
       weight: Type.Integer(),
       state: Type.Union([Type.Literal("up"), Type.Literal("down"), Type.Literal("ejected")]),
+      prefix_cache: Type.Optional(PrefixCache),
     }),
   ),
   usage: Type.Object({ requests_today: Type.Integer(), tokens_today: Type.Integer() }),
@@ -39,7 +65,7 @@ const AdminModel = Type.Object({
 
 /**
  * `GET /api/admin/models`: every model with its aliases, fallbacks, upstreams (kind, URL,
- * model name, weight, state) and its usage since 00:00 UTC. Admins only; no key is ever in it.
+ * model name, weight, state, an llm-server's prefix caches) and its usage since 00:00 UTC. Admins only; no key is ever in it.
  */
 export const adminModelRoutes: FastifyPluginAsyncTypebox<AdminModelsRoutesOptions> = async (
   app,

@@ -1,6 +1,7 @@
 import { type Dispatcher, fetch, getGlobalDispatcher } from "undici";
 import type { BalancerConfig } from "../config.js";
 import { HttpError } from "../errors.js";
+import { type PrefixCacheReport, readPrefixCache } from "./prefix-cache.js";
 import { authorization, healthPath, llmServerTarget, type UpstreamTarget } from "./upstream.js";
 
 export type ServerHealth = "unknown" | "healthy" | "unhealthy" | "ejected";
@@ -34,6 +35,8 @@ interface Server {
   downWatchers: Set<() => void>;
   /** The models an llm-server reported at its last check, by id (empty: none reported). */
   models: ReportedModels;
+  /** Their prefix caches at that check, by model id (loaded models of a recent llm-server). */
+  prefixCaches: ReadonlyMap<string, PrefixCacheReport>;
 }
 
 export interface Lease {
@@ -129,6 +132,7 @@ export class Balancer {
       current: 0,
       downWatchers: new Set(),
       models: new Map(),
+      prefixCaches: new Map(),
     }));
   }
 
@@ -345,15 +349,20 @@ export class Balancer {
     s.maxRunning = num(body.max_running) ?? s.maxRunning;
     s.external = Math.max(0, (s.running ?? 0) + (s.queued ?? 0) - s.outstanding);
     const models = new Map<string, string>();
+    const caches = new Map<string, PrefixCacheReport>();
     if (Array.isArray(body.models)) {
-      for (const m of body.models as { id?: unknown; state?: unknown }[]) {
-        if (typeof m?.id === "string" && typeof m.state === "string") models.set(m.id, m.state);
+      for (const m of body.models as { id?: unknown; state?: unknown; prefix_cache?: unknown }[]) {
+        if (typeof m?.id !== "string" || typeof m.state !== "string") continue;
+        models.set(m.id, m.state);
+        const cache = readPrefixCache(m.prefix_cache);
+        if (cache) caches.set(m.id, cache);
       }
     } else if (typeof body.model === "string") {
       // An llm-server serving one model names it; ready means it is loaded.
       models.set(body.model, "loaded");
     }
     s.models = models;
+    s.prefixCaches = caches;
   }
 
   /** State and load of every server, for /api/admin/servers and /metrics. */
@@ -365,6 +374,7 @@ export class Balancer {
         model: s.target.model ?? null,
         weight: s.target.weight,
         models: s.models,
+        prefixCaches: s.prefixCaches,
         state: s.state,
         outstanding: s.outstanding,
         capacity: this.capacity(s),
