@@ -1,6 +1,6 @@
 /** What component tests share: a signed-in session, a controllable SSE answer, JSON bodies. */
 import type { ReactNode } from "react";
-import type { Message, Role } from "@/lib/types";
+import type { Message, PrefixCache, Role } from "@/lib/types";
 import type { Session } from "./shell/session";
 import { SessionContextProvider } from "./shell/session";
 
@@ -51,3 +51,15 @@ export function controllableStream() {
 /** GET /api/conversations/:id's answer. */
 export const conversationJson = (id: string, title: string, messages: Message[] = []) =>
   Response.json({ id, title, createdAt: "", updatedAt: "", messages });
+
+/** An llm-server's prefix-cache report after some use: 12.4 of 1,024 MiB, 3 hits in 4. */
+export const PREFIX_CACHE: PrefixCache = {
+  bytes: 13_000_000,
+  capacity_bytes: 1 << 30,
+  entries: 2,
+  hits: 3,
+  misses: 1,
+  restored_tokens: 5_900,
+  reused_prompt_tokens: 6_000,
+  computed_prompt_tokens: 2_000,
+};

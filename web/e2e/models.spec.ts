@@ -4,9 +4,10 @@
  * (through a relay: the file names the upstream's URL before the stack picks its port).
  *
  * A user picks a model, sends, sees that model on the answer, and finds the choice kept
- * after a reload and in a new chat; an admin sees both models on the Models page and denies
- * one to role user: a message the user sends to it meanwhile is refused and kept in the box,
- * and the model leaves the user's picker (the default takes over, with a notice).
+ * after a reload and in a new chat; an admin sees both models on the Models page (with their
+ * upstream's prefix cache) and denies one to role user: a message the user sends to it
+ * meanwhile is refused and kept in the box, and the model leaves the user's picker (the
+ * default takes over, with a notice).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -138,6 +139,10 @@ test("the admin's Models page lists both models with their upstream", async ({ b
     // The gateway checks the upstream's health: up once the relay reaches the llm-server
     // (the page asks again every 10 s).
     await expect(card.getByTestId("upstream-state")).toHaveText("up", { timeout: 60_000 });
+    // The llm-server reports the model's prefix cache: host memory held of its 1 GiB bound.
+    const cache = card.getByTestId("prefix-cache");
+    await expect(cache.getByRole("cell").nth(0)).toHaveText(relay.url);
+    await expect(cache.getByRole("cell").nth(1)).toHaveText(/^[\d.,]+ \/ 1,024 MiB$/);
     await expect(card.getByText(`No rule: everyone may use ${name}.`)).toBeVisible();
   }
   await accessible(admin);

@@ -6849,6 +6849,25 @@ export interface paths {
                                     model: string;
                                     weight: number;
                                     state: "up" | "down" | "ejected";
+                                    /** @description Counts since the model loaded on that llm-server. Absent while it is not loaded, for an llm-server too old to report it, and for an OpenAI-compatible upstream. */
+                                    prefix_cache?: {
+                                        /** @description KV state bytes its host-memory cache holds */
+                                        bytes: number;
+                                        /** @description That cache's bound (LLM_PREFIX_CACHE_BYTES); 0: the cache is off */
+                                        capacity_bytes: number;
+                                        /** @description Sequences the cache holds */
+                                        entries: number;
+                                        /** @description Prompts whose prefix was restored from host memory */
+                                        hits: number;
+                                        /** @description Prompts of 64+ tokens found neither in host memory nor in the KV context */
+                                        misses: number;
+                                        /** @description Prompt tokens restored from host memory */
+                                        restored_tokens: number;
+                                        /** @description Prompt tokens not recomputed: restored, or still in the KV context */
+                                        reused_prompt_tokens: number;
+                                        /** @description Prompt tokens read afresh */
+                                        computed_prompt_tokens: number;
+                                    };
                                 }[];
                                 usage: {
                                     requests_today: number;

@@ -71,6 +71,8 @@ export type ServerState = LlmServer["state"];
 export type AdminModels = Ok<"/api/admin/models", "get">;
 export type AdminModel = AdminModels["models"][number];
 export type AdminUpstream = AdminModel["upstreams"][number];
+/** A model's prefix caches on one llm-server upstream (host-memory KV states, prompt reuse). */
+export type PrefixCache = NonNullable<AdminUpstream["prefix_cache"]>;
 /** GET /api/admin/model-access: who may use which model, and per-model daily token limits. */
 export type ModelAccess = Ok<"/api/admin/model-access", "get">;
 /** Allow or deny of one model for a role or one user (shown by email). */

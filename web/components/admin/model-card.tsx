@@ -6,6 +6,7 @@ import type { AdminModel, AdminUpstream, ModelLimit, ModelRule, ModelState } fro
 import { Table } from "../table";
 import { Facts } from "../usage-chart";
 import { ModelAccessEditor } from "./model-access-editor";
+import { PrefixCacheTable } from "./prefix-cache-table";
 
 const MODEL_STATE: Record<ModelState, string> = {
   ready: "ready",
@@ -82,6 +83,7 @@ export function ModelCard({
           </tr>
         ))}
       </Table>
+      <PrefixCacheTable model={m.id} upstreams={m.upstreams} />
       <ModelAccessEditor model={m.id} rules={rules} limits={limits} onChanged={onAccessChanged} />
     </section>
   );

@@ -3,7 +3,7 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { AdminModel, ModelAccess } from "@/lib/types";
-import { wrap } from "../test-kit";
+import { PREFIX_CACHE, wrap } from "../test-kit";
 import { AdminModelsView } from "./models-view";
 
 vi.mock("next/navigation", () => ({ usePathname: () => "/admin/models" }));
@@ -22,6 +22,7 @@ const small: AdminModel = {
       model: "gemma-3-270m",
       weight: 1,
       state: "up",
+      prefix_cache: PREFIX_CACHE,
     },
   ],
   usage: { requests_today: 12, tokens_today: 3400 },
@@ -98,19 +99,36 @@ describe("AdminModelsView", () => {
     expect(within(s).getByTestId("model-state").textContent).toBe("ready");
     expect(within(s).getByText("default")).toBeTruthy();
     expect(within(s).getByText("3,400")).toBeTruthy();
-    expect(within(s).getByText("http://127.0.0.1:8000")).toBeTruthy();
+    const upstreams = within(s).getByRole("table", { name: "Upstreams of small" });
+    expect(within(upstreams).getByText("http://127.0.0.1:8000")).toBeTruthy();
     expect(within(s).getByText("gemma-3-270m")).toBeTruthy();
     expect(within(s).getByTestId("upstream-state").textContent).toBe("up");
     const limits = within(s).getByRole("table", { name: "Daily token limits of small" });
     expect(within(limits).getByText("b@example.org")).toBeTruthy();
     expect(within(limits).getByText("20,000")).toBeTruthy();
     expect(within(s).getByText("No rule: everyone may use small.")).toBeTruthy();
+    const caches = within(s).getByRole("table", { name: "Prefix caches of small" });
+    const [row] = within(caches).getAllByTestId("prefix-cache");
+    expect(
+      within(row as HTMLElement)
+        .getAllByRole("cell")
+        .map((c) => c.textContent),
+    ).toEqual([
+      "http://127.0.0.1:8000",
+      "12.4 / 1,024 MiB",
+      "2",
+      "75%",
+      "5,900",
+      "6,000 of 8,000 (75%)",
+    ]);
 
     const l = await card("large");
     expect(within(l).getByTestId("model-state").textContent).toBe("down");
     expect(within(l).getByText("base model: continues text")).toBeTruthy();
     expect(within(l).getByText("OpenAI-compatible")).toBeTruthy();
     expect(within(l).getByTestId("upstream-state").textContent).toBe("ejected");
+    // An OpenAI-compatible upstream reports no prefix cache: no table.
+    expect(within(l).queryByRole("table", { name: "Prefix caches of large" })).toBeNull();
     // The gateway matches names without case: a rule written "Large" is large's.
     const rules = within(l).getByRole("table", { name: "Access rules of large" });
     expect(within(rules).getByText("role user")).toBeTruthy();
