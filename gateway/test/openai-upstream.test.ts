@@ -318,7 +318,16 @@ describe.skipIf(!hasServerExtra)("llama-cpp-python's server as an OpenAI upstrea
       (await models.json()) as { models: { id: string; upstreams: unknown[] }[] }
     ).models.find((m) => m.id === "mixed");
     expect(mixed?.upstreams).toEqual([
-      { kind: "llm-server", url: llm.url, model: "gemma-3-270m", weight: 1, state: "up" },
+      {
+        kind: "llm-server",
+        url: llm.url,
+        model: "gemma-3-270m",
+        weight: 1,
+        state: "up",
+        // The real llm-server reports its model's prefix caches (1 GiB by default); the
+        // OpenAI upstream none.
+        prefix_cache: expect.objectContaining({ capacity_bytes: 1 << 30, hits: 0 }),
+      },
       { kind: "openai", url: `${ext.url}/v1`, model: "gemma-ext", weight: 1, state: "up" },
     ]);
     expect(logs.length).toBeGreaterThan(5);
