@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bench.gateway_latency import derive
 from bench.gw.httpload import ResponseParser, Result, build_request
@@ -128,3 +133,112 @@ def test_classify_failures_against_usage_rows() -> None:
     assert out["not_started_on_killed"] == 2
     assert out["in_flight_at_kill"] == 2
     assert out["usage_rows_per_server"][other] == {"before_kill": 1, "after_kill": 1}
+
+
+def test_derive_unloaded_row_and_stream_ratios() -> None:
+    direct = {"p50_ms": 0.1, "p90_ms": 0.2, "p99_ms": 0.5}
+    stream = {"chunk_delay_p50_ms": 0.05, "chunk_delay_p99_ms": 0.2, "e2e_p50_ms": 1000.0}
+    stream |= {"first_chunk_p50_ms": 0.3}
+    medians = {
+        "unloaded": {
+            "direct": direct,
+            "gateway": {"p50_ms": 0.6, "p90_ms": 0.8, "p99_ms": 1.5},
+            "litellm": {"p50_ms": 10.1, "p90_ms": 12.2, "p99_ms": 20.5},
+        },
+        "requests": {},
+        "streams": {
+            "direct": stream,
+            "gateway": {k: v + 0.1 for k, v in stream.items()},
+            "litellm": {k: v + 2.0 for k, v in stream.items()},
+        },
+    }
+    out = derive(medians, chunks=100)
+    assert math.isclose(out["unloaded"]["gateway"]["added_p99_ms"], 1.0)
+    assert math.isclose(out["unloaded"]["litellm_over_gateway"]["p50_ms"], 20.0)
+    gw = out["streams"]["gateway"]
+    assert math.isclose(gw["added_e2e_per_chunk_ms"], 0.001)
+    ratios = out["streams"]["litellm_over_gateway"]
+    assert math.isclose(ratios["chunk_delay_p50_ms"], 20.0)
+    assert math.isclose(ratios["e2e_per_chunk_ms"], 20.0)
+    # no direct figures: nothing to subtract from
+    assert derive({"requests": {"50": {"gateway": direct}}, "streams": {}}, 1)["requests"] == {}
+
+
+def test_levels_in_order_and_skippable() -> None:
+    from bench.gateway_latency import levels, parser
+
+    args = parser().parse_args(["--rates", "500", "50"])
+    assert levels(args) == ["unloaded", "500", "50", "streams"]
+    args = parser().parse_args(["--unloaded-requests", "0", "--stream-rate", "0"])
+    assert levels(args) == ["500", "50"]
+    args = parser().parse_args(["--gateway-node-arg=--trace-gc", "--gateway-node-arg=--x=1"])
+    assert args.gateway_node_args == ["--trace-gc", "--x=1"]
+
+
+def test_probe_window_cuts_by_time(tmp_path: Path) -> None:
+    from bench.gw.probe import read_lines, window
+
+    def line(t: float, elu: float, p99: float, gc: list[list[Any]]) -> str:
+        fig = {"t": t, "elu": elu, "delay_p99_ms": p99, "delay_max_ms": p99 + 1, "gc": gc}
+        return json.dumps(fig)
+
+    path = tmp_path / "probe.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                line(100.5, 0.9, 50.0, [["minor", 30.0]]),  # before the window
+                line(101.0, 0.2, 10.5, [["minor", 2.0], ["major", 8.0]]),
+                line(101.5, 0.4, 11.5, [["minor", 4.0]]),
+                line(102.0, 0.3, 12.5, []),
+            ]
+        )
+        + '\n{"t": 103'  # cut mid-write
+    )
+    lines = read_lines(path)
+    assert len(lines) == 4
+    w = window(lines, 100.5, 102.0)
+    assert math.isclose(w["elu_pct"], 30.0)
+    assert w["loop_delay_p99_ms"] == 11.5 and w["loop_delay_max_ms"] == 13.5
+    assert w["gc_total"] == 3 and w["gc_minor"] == 2
+    assert w["gc_pause_max_ms"] == 8.0 and math.isclose(w["gc_ms_per_s"], 14 / 1.5)
+    assert window(lines, 200, 300) == {}
+    assert read_lines(tmp_path / "none.jsonl") == []
+
+
+def test_report_has_unloaded_and_loop_tables() -> None:
+    from bench.gw.report import latency_markdown
+
+    req = {"ok": 10, "requests": 10, "achieved_rps": 1.0, "p50_ms": 0.2, "p90_ms": 0.3}
+    req |= {"p99_ms": 0.5, "cpu_client_pct": 1.0, "send_lag_p99_ms": 0.0}
+    req |= {"loadavg_1m_after": 0.5, "cpu_stub_pct": 1.0}
+    probed = req | {"cpu_gateway_pct": 5.0, "elu_pct": 12.0, "loop_delay_p99_ms": 10.4}
+    probed |= {"loop_delay_max_ms": 11.0, "gc_per_s": 2.0, "gc_pause_p99_ms": 1.2}
+    probed |= {"gc_pause_max_ms": 1.5, "gc_ms_per_s": 2.4}
+    medians = {
+        "unloaded": {"direct": req, "gateway": probed},
+        "requests": {"50.0": {"direct": req, "gateway": probed}},
+        "streams": {},
+    }
+    settings = {"started": "x", "command": "c", "rounds": 1, "duration": 5.0, "minutes": 1.0}
+    settings |= {"cpus": 2, "uptime": "u", "unloaded_requests": 10, "unloaded_warmup": 2}
+    data = {"settings": settings, "medians": medians, "added": derive(medians, 1)}
+    md = latency_markdown(data)
+    assert "## Unloaded: 10 requests one at a time (after 2 not counted)" in md
+    assert "| gateway | 10 / 10 | 0.200 | 0.300 | 0.500 | 0.000 | 0.000 | 5 | 0.50 |" in md
+    assert "| no load (one at a time) | gateway | 12.0 | 10.40 |" in md
+    assert "| 50/s | gateway | 12.0 |" in md
+    assert "gateway added p99 ≤ 5 ms at no load (one at a time) | 0.000 ms | met |" in md
+
+
+def test_gateway_start_flags_from_package_json(tmp_path: Path) -> None:
+    from bench.gw.procs import gateway_start_flags
+
+    pkg = tmp_path / "package.json"
+    pkg.write_text(json.dumps({"scripts": {"start": "node --a=1 --b dist/server.js"}}))
+    assert gateway_start_flags(pkg) == ["--a=1", "--b"]
+    pkg.write_text(json.dumps({"scripts": {"start": "node dist/server.js"}}))
+    assert gateway_start_flags(pkg) == []
+    pkg.write_text(json.dumps({"scripts": {"start": "tsx src/server.ts"}}))
+    with pytest.raises(RuntimeError, match="not `node"):
+        gateway_start_flags(pkg)
+    assert isinstance(gateway_start_flags(), list)  # the real one parses

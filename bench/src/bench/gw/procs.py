@@ -5,6 +5,7 @@ secrets and logs under results/logs/<stamp>/: the stub upstream, the gateway (bu
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -34,6 +35,15 @@ def node() -> str:
     if not found:
         raise RuntimeError("node not found: put Node 24 first on PATH")
     return found
+
+
+def gateway_start_flags(package_json: Path = GATEWAY / "package.json") -> list[str]:
+    """The node flags of the gateway's production start (`npm start`: `node FLAGS
+    dist/server.js` in package.json), so that the benchmark runs the gateway as it runs."""
+    start: list[str] = json.loads(package_json.read_text())["scripts"]["start"].split()
+    if start[:1] != ["node"] or start[-1:] != ["dist/server.js"]:
+        raise RuntimeError(f"gateway's start script is not `node … dist/server.js`: {start}")
+    return start[1:-1]
 
 
 def node_env() -> dict[str, str]:
@@ -128,11 +138,14 @@ def start_gateway(
     name: str = "gateway",
     node_args: list[str] | None = None,
     data_dir: Path | None = None,
+    gateway_dir: Path = GATEWAY,
 ) -> Proc:
     """The built gateway in production mode, every limit off (0), then a user and an API key
     through `gateway/bin/admin`; `Proc.token` is the key. Its SQLite database goes under
-    `data_dir` (default `<logs>/<name>-data`: give a fresh one to start it more than once)."""
-    if not (GATEWAY / "dist" / "server.js").exists():
+    `data_dir` (default `<logs>/<name>-data`: give a fresh one to start it more than once).
+    `gateway_dir`: another gateway folder (built, with its node_modules), e.g. an older
+    commit's, for a before/after."""
+    if not (gateway_dir / "dist" / "server.js").exists():
         raise RuntimeError("gateway/dist/server.js missing: cd gateway && npm ci && npm run build")
     data = data_dir or logs / f"{name}-data"
     data.mkdir(parents=True, exist_ok=True)
@@ -153,11 +166,13 @@ def start_gateway(
                          "MAX_TOKENS")},
         **(extra_env or {}),
     }  # fmt: skip
-    proc = _spawn(name, [node(), *(node_args or []), "dist/server.js"], env, GATEWAY, logs)
+    flags = gateway_start_flags(gateway_dir / "package.json")
+    argv = [node(), *flags, *(node_args or []), "dist/server.js"]
+    proc = _spawn(name, argv, env, gateway_dir, logs)
     proc.url = f"http://127.0.0.1:{port}"
     _wait(proc, "/health", 60, logs)
     email = "bench@example.org"
-    admin = [str(GATEWAY / "bin" / "admin")]
+    admin = [str(gateway_dir / "bin" / "admin")]
     subprocess.run(
         [*admin, "create-user", "--email", email, f"--password={secrets.token_urlsafe(16)}",
          "--role", "user"],
@@ -217,12 +232,14 @@ def start_litellm(
     *,
     model_name: str = "stub",
     upstream_model: str = "stub-model",
+    name: str = "litellm",
 ) -> Proc:
     """`litellm --config` pointed at `upstream` (the stub, or a model server), master-key auth
-    (no database: LiteLLM's virtual keys need PostgreSQL)."""
+    (no database: LiteLLM's virtual keys need PostgreSQL); `name` names its config and log
+    files."""
     exe = Path(sys.executable).with_name("litellm")
     master = "sk-" + secrets.token_urlsafe(24)
-    config = logs / "litellm.yaml"
+    config = logs / f"{name}.yaml"
     logs.mkdir(parents=True, exist_ok=True)
     config.write_text(litellm_config(upstream, master, model_name, upstream_model))
     port = free_port()
@@ -235,7 +252,7 @@ def start_litellm(
         "DISABLE_SCHEMA_UPDATE": "True",
     }
     proc = _spawn(
-        "litellm",
+        name,
         [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
          "--num_workers", str(workers)],
         env,

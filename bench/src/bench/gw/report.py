@@ -17,6 +17,77 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _proxy_cpu(name: str, fig: dict[str, Any]) -> Any:
+    """The proxy's CPU % in a row ("–" for `direct`, which has none)."""
+    return fig.get(f"cpu_{name}_pct", float("nan")) if name != "direct" else "–"
+
+
+def _level(level: str) -> str:
+    return "no load (one at a time)" if level == "unloaded" else f"{float(level):g}/s"
+
+
+def _unloaded(data: dict[str, Any]) -> list[str]:
+    """The unloaded table: sequential requests, what each proxy adds when idle."""
+    per_target = data["medians"].get("unloaded") or {}
+    if not per_target:
+        return []
+    s, add = data["settings"], data["added"].get("unloaded", {})
+    lines = [
+        f"## Unloaded: {s['unloaded_requests']} requests one at a time "
+        f"(after {s['unloaded_warmup']} not counted)",
+        "",
+        "| target | ok / sent | p50 ms | p90 ms | p99 ms | added p50 ms | added p99 ms | "
+        "proxy CPU % | load 1m |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, f in per_target.items():
+        a = add.get(name, {})
+        proxy_cpu = _proxy_cpu(name, f)
+        lines.append(
+            f"| {name} | {fmt(f['ok'], 0)} / {fmt(f['requests'], 0)} | {fmt(f['p50_ms'], 3)} | "
+            f"{fmt(f['p90_ms'], 3)} | {fmt(f['p99_ms'], 3)} | "
+            f"{fmt(a.get('added_p50_ms', '–'), 3)} | {fmt(a.get('added_p99_ms', '–'), 3)} | "
+            f"{fmt(proxy_cpu, 0)} | {fmt(f['loadavg_1m_after'], 2)} |"
+        )
+    return [*lines, ""]
+
+
+LOOP_KEYS = ("elu_pct", "loop_delay_p99_ms", "loop_delay_max_ms", "gc_per_s", "gc_pause_p99_ms")
+
+
+def _loop_table(data: dict[str, Any]) -> list[str]:
+    """The probed proxies' event loops per level (`--probe`), when there are any."""
+    med = data["medians"]
+    levels = {"unloaded": med.get("unloaded") or {}, **med["requests"], "streams": med["streams"]}
+    rows = [
+        (level, name, f)
+        for level, per_target in levels.items()
+        for name, f in per_target.items()
+        if "elu_pct" in f
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## The proxy's event loop (`--probe`)",
+        "",
+        "Loop delay = how late a 10 ms timer fired (blocked loop or a descheduled process); "
+        "GC pauses from `perf_hooks`.",
+        "",
+        "| load | target | loop busy % | loop delay p99 ms | loop delay max ms | GC/s | "
+        "GC pause p99 ms | GC pause max ms | GC ms/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for level, name, f in rows:
+        label = "streams" if level == "streams" else _level(level)
+        lines.append(
+            f"| {label} | {name} | "
+            + " | ".join(fmt(f[k], 1 if k == "elu_pct" else 2) for k in LOOP_KEYS)
+            + f" | {fmt(f['gc_pause_max_ms'], 2)} | {fmt(f['gc_ms_per_s'], 2)} |"
+        )
+    return lines
+
+
 def latency_markdown(data: dict[str, Any]) -> str:
     s = data["settings"]
     med, add = data["medians"], data["added"]
@@ -27,6 +98,10 @@ def latency_markdown(data: dict[str, Any]) -> str:
         f"{s['minutes']:.1f} min, {s['cpus']} CPUs, /proc/loadavg at the end: `{s['uptime']}`. "
         "Medians over rounds. Latency = request written → last byte read, client-side.",
         "",
+        "Each proxy runs as a fresh process for every load level (started before it, stopped "
+        "after it), so no level inherits another's backlog.",
+        "",
+        *_unloaded(data),
         "## Non-streamed `/v1/chat/completions`, open loop",
         "",
         "| rate/s | target | ok / sent | achieved/s | p50 ms | p90 ms | p99 ms | added p50 ms "
@@ -36,7 +111,7 @@ def latency_markdown(data: dict[str, Any]) -> str:
     for rate, per_target in med["requests"].items():
         for name, f in per_target.items():
             a = add["requests"].get(rate, {}).get(name, {})
-            proxy_cpu = f.get(f"cpu_{name}_pct", float("nan")) if name != "direct" else "–"
+            proxy_cpu = _proxy_cpu(name, f)
             lines.append(
                 f"| {float(rate):g} | {name} | {fmt(f['ok'], 0)} / {fmt(f['requests'], 0)} | "
                 f"{fmt(f['achieved_rps'], 0)} | {fmt(f['p50_ms'], 3)} | {fmt(f['p90_ms'], 3)} | "
@@ -63,7 +138,7 @@ def latency_markdown(data: dict[str, Any]) -> str:
         ]
         for name, f in med["streams"].items():
             a = st.get(name, {})
-            proxy_cpu = f.get(f"cpu_{name}_pct", float("nan")) if name != "direct" else "–"
+            proxy_cpu = _proxy_cpu(name, f)
             lines.append(
                 f"| {name} | {fmt(f['ok'], 0)} / {fmt(f['streams'], 0)} | "
                 f"{fmt(f['chunk_delay_p50_ms'], 3)} | {fmt(f['chunk_delay_p99_ms'], 3)} | "
@@ -73,17 +148,19 @@ def latency_markdown(data: dict[str, Any]) -> str:
                 f"{fmt(f['first_chunk_p50_ms'], 3)} | {fmt(proxy_cpu, 0)} | "
                 f"{fmt(f['loadavg_1m_after'], 2)} |"
             )
+    lines += _loop_table(data)
     lines += ["", "## Against the issue's targets", "", "| target | measured | verdict |"]
     lines.append("|---|---|---|")
-    for rate, row in add["requests"].items():
+    rows = {"unloaded": add.get("unloaded", {}), **add["requests"]}
+    for rate, row in rows.items():
         g = row.get("gateway")
         if g:
             lines.append(
-                f"| gateway added p50 ≤ {TARGET_P50_MS:g} ms at {float(rate):g}/s | "
+                f"| gateway added p50 ≤ {TARGET_P50_MS:g} ms at {_level(rate)} | "
                 f"{fmt(g['added_p50_ms'], 3)} ms | {_verdict(g['added_p50_ms'] <= TARGET_P50_MS)} |"
             )
             lines.append(
-                f"| gateway added p99 ≤ {TARGET_P99_MS:g} ms at {float(rate):g}/s | "
+                f"| gateway added p99 ≤ {TARGET_P99_MS:g} ms at {_level(rate)} | "
                 f"{fmt(g['added_p99_ms'], 3)} ms | {_verdict(g['added_p99_ms'] <= TARGET_P99_MS)} |"
             )
         r = row.get("litellm_over_gateway")
@@ -91,7 +168,7 @@ def latency_markdown(data: dict[str, Any]) -> str:
             for k in ("p50_ms", "p99_ms"):
                 lines.append(
                     f"| LiteLLM added / gateway added ≥ {TARGET_RATIO:g} ({k[:3]}, "
-                    f"{float(rate):g}/s) | {fmt(r[k], 1)} | {_verdict(r[k] >= TARGET_RATIO)} |"
+                    f"{_level(rate)}) | {fmt(r[k], 1)} | {_verdict(r[k] >= TARGET_RATIO)} |"
                 )
     g = add["streams"].get("gateway") if add["streams"] else None
     if g:
