@@ -154,6 +154,28 @@ function serialize(body: unknown): string | null {
 }
 
 /**
+ * The signal of one attempt: aborted with the call's own (the client left, the first-token
+ * timeout) and, when `watch`, once the server's health check fails (`wentDown()` then true).
+ * Plain listeners, not `AbortSignal.any`: Node keeps every signal made by `any` in
+ * FinalizationRegistry cells and WeakRefs that outlive the request through young-generation
+ * collections — at 500 requests/s they were most of what each scavenge had to copy, and
+ * scavenges of 10–30 ms were the gateway's latency tail.
+ */
+function attemptSignal(call: AbortSignal, lease: Lease, watch: boolean) {
+  const attempt = new AbortController();
+  let down = false;
+  if (call.aborted) attempt.abort(call.reason);
+  else call.addEventListener("abort", () => attempt.abort(call.reason), { once: true });
+  const unwatch = watch
+    ? lease.onDown(() => {
+        down = true;
+        attempt.abort();
+      })
+    : () => undefined;
+  return { signal: attempt.signal, wentDown: () => down, unwatch };
+}
+
+/**
  * Talks to llm-server: builds fresh headers (service token, request id, client id; never
  * the caller's cookies or Authorization), takes a server from the balancer, and retries
  * on another server when one is unreachable or answers 5xx — always before anything
@@ -241,9 +263,7 @@ export class LlmClient {
     let res: UpstreamResponse;
     // A JSON answer's wait cannot tell a long answer from a frozen server; the health check
     // can: when it fails, this attempt (nothing of it reached the client yet) moves on.
-    const down = new AbortController();
-    const unwatch = canRetry ? lease.onDown(() => down.abort()) : () => undefined;
-    const signal = AbortSignal.any([controller.signal, down.signal]);
+    const { signal, wentDown, unwatch } = attemptSignal(controller.signal, lease, canRetry);
     const serverDown = (err: unknown) =>
       this.moveOn(
         lease,
@@ -256,7 +276,7 @@ export class LlmClient {
       unwatch();
       lease.release(!controller.signal.aborted);
       if (controller.signal.aborted) throw controller.signal.reason ?? err;
-      if (down.signal.aborted) return serverDown(err);
+      if (wentDown()) return serverDown(err);
       // Accepted, then silent (a stopped process, a swap storm): nothing reached the
       // client yet, so another server may answer.
       if (stalled(err))
@@ -291,7 +311,7 @@ export class LlmClient {
         throw controller.signal.reason ?? err;
       }
       lease.release(true);
-      if (down.signal.aborted) return serverDown(err);
+      if (wentDown()) return serverDown(err);
       if (err instanceof HttpError) throw err;
       // Headers came, then the answer broke before anything was relayed: this server
       // failed the request, and another one may still answer it.
