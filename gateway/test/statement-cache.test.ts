@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import SQLite from "better-sqlite3";
+import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
-import { withStatementCache } from "../src/db/database.js";
+import { openDatabase, withStatementCache } from "../src/db/database.js";
 
 describe("SQLite statement cache", () => {
   it("prepares a query once, never hands out a statement that is still iterating, is bounded", () => {
@@ -22,5 +26,25 @@ describe("SQLite statement cache", () => {
     db.prepare("select 2 as two").all([]);
     expect(db.prepare("insert into t (n) values (?)")).not.toBe(insert);
     db.close();
+  });
+});
+
+describe("SQLite connection settings", () => {
+  it("opens a file database in WAL mode without an fsync at every commit (synchronous NORMAL)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gw-sqlite-"));
+    const db = openDatabase({ path: join(dir, "gateway.sqlite") });
+    try {
+      const { rows: mode } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(
+        db.kysely,
+      );
+      const { rows: sync } = await sql<{ synchronous: number }>`pragma synchronous`.execute(
+        db.kysely,
+      );
+      expect(mode).toEqual([{ journal_mode: "wal" }]);
+      expect(sync).toEqual([{ synchronous: 1 }]); // 1 = NORMAL (2 = FULL, SQLite's default)
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -191,6 +191,12 @@ function openSqlite(path: string): Database {
   if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
   const sqlite = new SQLite(path);
   sqlite.pragma("journal_mode = WAL");
+  // better-sqlite3 runs on the event loop, so an fsync at every commit (SQLite's default,
+  // FULL) stalled every request for 0.7 ms (p50) to 7 ms (p99) per usage-row batch on this
+  // machine's disk. NORMAL, the setting SQLite recommends with WAL: the WAL is synced at each
+  // checkpoint, never corrupts, and survives a crash of the process; only a power cut or
+  // an OS crash may roll back the last commits before the next checkpoint.
+  sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
   const dialect = tapErrors(new SqliteDialect({ database: withStatementCache(sqlite) }));
