@@ -117,7 +117,7 @@ async def _probe(target: Target, start: float, end: float) -> dict[str, Any]:
     if target.probe is None:
         return {}
     await asyncio.sleep(PROBE_INTERVAL_S + 0.1)  # its last interval written
-    return window(read_lines(target.probe), start, end + PROBE_INTERVAL_S)
+    return window(read_lines(target.probe), start, end + PROBE_INTERVAL_S, PROBE_INTERVAL_S)
 
 
 async def measure_requests(

@@ -25,15 +25,18 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def window(lines: list[dict[str, Any]], start: float, end: float) -> dict[str, Any]:
-    """Summary of the intervals that ended inside [start, end] (wall seconds): the worst loop
-    delay and the median of the intervals' p99, mean utilisation, GC count and pauses."""
+def window(
+    lines: list[dict[str, Any]], start: float, end: float, interval: float = 0.5
+) -> dict[str, Any]:
+    """Summary of the probe's intervals (`interval` s each) that ended inside [start, end]
+    (wall seconds): the worst loop delay and the median of the intervals' p99, mean
+    utilisation, GC count and pauses; rates per second of those intervals."""
     inside = [x for x in lines if start < x["t"] <= end]
     if not inside:
         return {}
     pauses = [float(d) for x in inside for _, d in x["gc"]]
     minor = [float(d) for x in inside for kind, d in x["gc"] if kind == "minor"]
-    seconds = max(1e-9, end - start)
+    seconds = len(inside) * interval
     return {
         "loop_delay_p99_ms": statistics.median(x["delay_p99_ms"] for x in inside),
         "loop_delay_max_ms": max(x["delay_max_ms"] for x in inside),

@@ -23,7 +23,7 @@ def _proxy_cpu(name: str, fig: dict[str, Any]) -> Any:
 
 
 def _level(level: str) -> str:
-    return "no load (one at a time)" if level == "unloaded" else f"{float(level):g}/s"
+    return "no load" if level == "unloaded" else f"{float(level):g}/s"
 
 
 def _unloaded(data: dict[str, Any]) -> list[str]:
