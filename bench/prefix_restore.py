@@ -88,7 +88,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=0, help="decoding streams (0: TTFT only)")
     parser.add_argument("--stream-tokens", type=int, default=200)
     parser.add_argument("--stream-prompt", type=int, default=32, help="tokens")
-    parser.add_argument("--restores", type=int, default=3, help="histories resent (streams)")
+    parser.add_argument(
+        "--restores", type=int, default=3, help="histories resent (streams; 0: a control run)"
+    )
     parser.add_argument("--json", type=Path, help="write the streams mode's figures here")
     args = parser.parse_args()
     if args.streams:
@@ -182,14 +184,16 @@ def stall(times: list[float], since: float, before: bool = False) -> tuple[float
 
 def texts(history: int, restores: int, streams: int) -> tuple[list[str], list[str], list[str]]:
     """Conversation histories, other users' long prompts, short stream prompts (untokenized)."""
-    histories = [
-        f"Conversation {j}: "
-        + " ".join(
+
+    def conversation(j: int) -> str:
+        turns = (
             f"turn {i}: the user asks about item {(i * 7 + j * 13) % 101}." for i in range(history)
         )
-        for j in range(restores)
-    ]
-    others = [f"Other user {i}: " + histories[0][::-1] for i in range(16)]
+        return f"Conversation {j}: " + " ".join(turns)
+
+    histories = [conversation(j) for j in range(restores)]
+    backwards = conversation(restores)[::-1]
+    others = [f"Other user {i}: {backwards}" for i in range(16)]
     stories = [
         f"Story {i}: once upon a time, in a village by the sea, there lived " * 8
         for i in range(streams)
