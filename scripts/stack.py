@@ -403,6 +403,15 @@ def working_urls(env: dict[str, str]) -> list[str]:
     return urls
 
 
+def gateway_command(node: str, package_json: Path = ROOT / "gateway" / "package.json") -> list[str]:
+    """The gateway's production start (`npm start` in package.json: `node FLAGS dist/server.js`)
+    run with `node`, so that the stack runs the gateway with the node flags it is tuned for."""
+    start: list[str] = json.loads(package_json.read_text())["scripts"]["start"].split()
+    if start[:1] != ["node"] or start[-1:] != ["dist/server.js"]:
+        raise SystemExit(f"gateway/package.json: start is not `node … dist/server.js`: {start}")
+    return [node, *start[1:]]
+
+
 def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
     llm_host = env.get("LLM_SERVER_HOST", "127.0.0.1")
     llm_port = env.get("LLM_SERVER_PORT", "8000")
@@ -448,7 +457,7 @@ def build_services(env: dict[str, str], data_dir: Path) -> list[Service]:
         ),
         Service(
             "gateway",
-            [node, "dist/server.js"],
+            gateway_command(node),
             ROOT / "gateway",
             gateway_env,
             f"{gateway_url}/health",

@@ -219,6 +219,9 @@ def test_serve_starts_all_three_and_ctrl_c_leaves_nothing_running(tmp_path: Path
                 assert "AUTH_SECRET" not in environ
             elif "dist/server.js" in command:
                 seen["dist/server.js"] = True
+                # Run as `npm start` runs it: the same node flags (its young-generation size).
+                npm_start = json.loads((stack.ROOT / "gateway" / "package.json").read_text())
+                assert command.split()[1:] == npm_start["scripts"]["start"].split()[1:]
                 assert {"LLM_SERVER_TOKEN", "AUTH_SECRET"} <= set(environ)
             elif "server.mjs" in command:
                 seen["server.mjs"] = True
