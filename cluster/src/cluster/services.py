@@ -349,7 +349,8 @@ def llm_server(
 
 
 def gateway(host: Host, workdir: Path, env: dict[str, str]) -> Proc:
-    """The gateway as its image runs it (`node dist/server.js`) on `host`:4000."""
+    """The gateway as its image runs it (`node --max-semi-space-size=4 dist/server.js`, the
+    command of deploy/docker/gateway.Dockerfile) on `host`:4000."""
     data = workdir / host.name
     data.mkdir(mode=0o700, exist_ok=True)
     full = {
@@ -363,7 +364,7 @@ def gateway(host: Host, workdir: Path, env: dict[str, str]) -> Proc:
     return Proc(
         host.name,
         host,
-        [str(NODE), "dist/server.js"],
+        [str(NODE), "--max-semi-space-size=4", "dist/server.js"],
         full,
         GATEWAY_DIR,
         workdir / f"{host.name}.log",
