@@ -11,12 +11,13 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.cache_memory import CacheWatcher
 from bench.client import RequestRecord, new_http, stream_completion
+from bench.conv_chart import conversation_chart
 from bench.conv_report import conversation_markdown
 from bench.conv_stats import Turn, summarize_conversations
 from bench.conv_workload import (
@@ -240,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     measurements = asyncio.run(run(args, model, tokenizer, stamp))
     command = "python -m bench.conversation " + shlex.join(argv)
     result = conversation_result(command, model, args, measurements, started, stamp)
-    write(args.out, stamp, result, conversation_markdown(result, args.targets, spec.turns))
+    table = conversation_markdown(result, args.targets, spec.turns)
+    write(args.out, stamp, result, table, lambda r, path: conversation_chart(r, args.targets, path))
     if failures := token_failures(measurements):
         log("FAILED: token counts do not match the text or usage:\n  " + "\n  ".join(failures))
         return 1
@@ -274,16 +276,25 @@ def conversation_result(
 
 
 def write(
-    out: Path, stamp: str, result: dict[str, Any], table: str, prefix: str = "conversation"
+    out: Path,
+    stamp: str,
+    result: dict[str, Any],
+    table: str,
+    draw: Callable[[dict[str, Any], Path], None],
+    prefix: str = "conversation",
 ) -> None:
-    """`<prefix>-<stamp>.{json,md}` and `<prefix>-latest.*` under `out`; the table printed."""
+    """`<prefix>-<stamp>.{json,md,png}` and `<prefix>-latest.*` under `out` (the PNGs drawn by
+    `draw` once both JSON files are written); the table printed."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(clean_json(result), indent=2)
-    for name in (f"{prefix}-{stamp}", f"{prefix}-latest"):
+    names = (f"{prefix}-{stamp}", f"{prefix}-latest")
+    for name in names:
         (out / f"{name}.json").write_text(text)
         (out / f"{name}.md").write_text(table)
+    for name in names:
+        draw(result, out / f"{name}.png")
     print("\n" + table)
-    log(f"wrote {out}/{prefix}-{stamp}.{{json,md}} and {prefix}-latest.*")
+    log(f"wrote {out}/{prefix}-{stamp}.{{json,md,png}} and {prefix}-latest.*")
 
 
 if __name__ == "__main__":

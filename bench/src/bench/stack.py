@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import conversation
 from bench.cli import parse_presets, run_settings
+from bench.conv_chart import stack_chart
 from bench.plan import build_plan
 from bench.prompts import PromptPool, Tokenizer
 from bench.runner import RunSettings, log, run, token_failures
@@ -137,7 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.max_tokens} tokens, median of {args.rounds} round(s); conversations: "
         f"{args.conversation_rounds} round(s). Made by `{command}` on {stamp} ({minutes:.1f} min)."
     )
-    conversation.write(args.out, stamp, result, stack_markdown(result, header), prefix="stack")
+    conversation.write(
+        args.out,
+        stamp,
+        result,
+        stack_markdown(result, header),
+        lambda r, path: stack_chart(r, args.targets, path),
+        prefix="stack",
+    )
     measurements = [
         *result.get("closed", {}).get("measurements", []),
         *result.get("conversation", {}).get("measurements", []),
