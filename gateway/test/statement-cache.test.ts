@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import SQLite from "better-sqlite3";
-import { sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { openDatabase, withStatementCache } from "../src/db/database.js";
+import type { AppTables } from "../src/db/schema.js";
 
 describe("SQLite statement cache", () => {
   it("prepares a query once, never hands out a statement that is still iterating, is bounded", () => {
@@ -30,18 +31,36 @@ describe("SQLite statement cache", () => {
 });
 
 describe("SQLite connection settings", () => {
-  it("opens a file database in WAL mode without an fsync at every commit (synchronous NORMAL)", async () => {
+  const pragma = async (db: Kysely<AppTables>) =>
+    (await sql<{ synchronous: number }>`pragma synchronous`.execute(db)).rows[0]?.synchronous;
+
+  it("syncs every commit (FULL) but usage batches (bulk: NORMAL, for that write only), in WAL mode", async () => {
     const dir = mkdtempSync(join(tmpdir(), "gw-sqlite-"));
     const db = openDatabase({ path: join(dir, "gateway.sqlite") });
     try {
       const { rows: mode } = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(
         db.kysely,
       );
-      const { rows: sync } = await sql<{ synchronous: number }>`pragma synchronous`.execute(
-        db.kysely,
-      );
       expect(mode).toEqual([{ journal_mode: "wal" }]);
-      expect(sync).toEqual([{ synchronous: 1 }]); // 1 = NORMAL (2 = FULL, SQLite's default)
+      // 2 = FULL: an account, a session or a revocation survives a power cut.
+      expect(await pragma(db.kysely)).toBe(2);
+      // 1 = NORMAL inside a bulk write only, FULL again after it, even when it fails.
+      expect(await db.bulk((conn) => pragma(conn))).toBe(1);
+      expect(await pragma(db.kysely)).toBe(2);
+      await expect(
+        db.bulk(async () => {
+          throw new Error("refused");
+        }),
+      ).rejects.toThrow("refused");
+      expect(await pragma(db.kysely)).toBe(2);
+      // A write that starts while a bulk write runs is synced: it waits for the connection.
+      const during: Promise<number | undefined>[] = [];
+      await db.bulk(async (conn) => {
+        during.push(pragma(db.kysely));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return pragma(conn);
+      });
+      expect(await Promise.all(during)).toEqual([2]);
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { buildApp } from "../src/app.js";
 import type { Config } from "../src/config.js";
 import { Metrics } from "../src/services/metrics.js";
@@ -90,6 +90,20 @@ describe("usage rows through a locked SQLite database", () => {
     apps.push(app);
     return app;
   };
+
+  it("are written as bulk writes (no fsync of their own), and nothing else is", async () => {
+    const app = await start(path);
+    const key = await cachedKey(app, "bulk@example.org");
+    const bulk = vi.spyOn(app.db, "bulk");
+    const before = await usageRows(app);
+    await serveModels(app, key, 3);
+    await eventually(async () => (await usageRows(app)) === before + 3, 10_000);
+    expect(bulk).toHaveBeenCalled();
+    // A key made now (an account write) is not a bulk write.
+    bulk.mockClear();
+    await createApiKey(app, await signUp(app, "bulk2@example.org"));
+    expect(bulk).not.toHaveBeenCalled();
+  });
 
   it("are spooled to a file while the lock is held, and written once it is released", async () => {
     const app = await start(path);

@@ -171,12 +171,14 @@ export class UsageService {
       );
     }
     const [only] = chunks;
-    if (chunks.length === 1 && only) {
-      await this.db.kysely.insertInto("usage_record").values(only).execute();
-      return;
-    }
-    await this.db.kysely.transaction().execute(async (trx) => {
-      for (const values of chunks) await trx.insertInto("usage_record").values(values).execute();
+    await this.db.bulk(async (db) => {
+      if (chunks.length === 1 && only) {
+        await db.insertInto("usage_record").values(only).execute();
+        return;
+      }
+      await db.transaction().execute(async (trx) => {
+        for (const values of chunks) await trx.insertInto("usage_record").values(values).execute();
+      });
     });
   }
 
