@@ -4,6 +4,7 @@ import { catalogModels } from "../models/catalog.js";
 import type { ModelRouter } from "../models/router.js";
 import { authErrors } from "../schemas.js";
 import { DAY_MS } from "../services/limit-store.js";
+import { PrefixCache } from "../services/prefix-cache.js";
 import type { UsageService } from "../services/usage.js";
 
 export interface AdminModelsRoutesOptions {
@@ -11,31 +12,6 @@ export interface AdminModelsRoutesOptions {
   usage: UsageService;
   now?: () => number;
 }
-
-/** A model's prefix caches on one llm-server, as its `/health/ready` last reported them. */
-const PrefixCache = Type.Object(
-  {
-    bytes: Type.Integer({ description: "KV state bytes its host-memory cache holds" }),
-    capacity_bytes: Type.Integer({
-      description: "That cache's bound (LLM_PREFIX_CACHE_BYTES); 0: the cache is off",
-    }),
-    entries: Type.Integer({ description: "Sequences the cache holds" }),
-    hits: Type.Integer({ description: "Prompts whose prefix was restored from host memory" }),
-    misses: Type.Integer({
-      description: "Prompts of 64+ tokens found neither in host memory nor in the KV context",
-    }),
-    restored_tokens: Type.Integer({ description: "Prompt tokens restored from host memory" }),
-    reused_prompt_tokens: Type.Integer({
-      description: "Prompt tokens not recomputed: restored, or still in the KV context",
-    }),
-    computed_prompt_tokens: Type.Integer({ description: "Prompt tokens read afresh" }),
-  },
-  {
-    description:
-      "Counts since the model loaded on that llm-server. Absent while it is not loaded, for " +
-      "an llm-server too old to report it, and for an OpenAI-compatible upstream.",
-  },
-);
 
 const AdminModel = Type.Object({
   id: Type.String(),

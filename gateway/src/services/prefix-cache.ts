@@ -1,29 +1,38 @@
+import { type Static, Type } from "typebox";
+import { Value } from "typebox/value";
+
+const count = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
+
 /**
  * A model's prefix caches as an llm-server reports them in `/health/ready`
  * (`models: [{id, state, prefix_cache}]`): its host-memory KV cache and its prompt tokens
- * found cached against those read afresh. Shown on the admin Models page.
+ * found cached against those read afresh. Validates what llm-server sends and documents what
+ * `GET /api/admin/models` gives.
  */
-export interface PrefixCacheReport {
-  bytes: number;
-  capacity_bytes: number;
-  entries: number;
-  hits: number;
-  misses: number;
-  restored_tokens: number;
-  reused_prompt_tokens: number;
-  computed_prompt_tokens: number;
-}
+export const PrefixCache = Type.Object(
+  {
+    bytes: count("KV state bytes its host-memory cache holds"),
+    capacity_bytes: count("That cache's bound (LLM_PREFIX_CACHE_BYTES); 0: the cache is off"),
+    entries: count("Sequences the cache holds"),
+    hits: count("Prompts whose prefix was restored from host memory"),
+    misses: count("Prompts of 64+ tokens found neither in host memory nor in the KV context"),
+    restored_tokens: count("Prompt tokens restored from host memory"),
+    reused_prompt_tokens: count(
+      "Prompt tokens not recomputed: restored, or still in the KV context",
+    ),
+    computed_prompt_tokens: count("Prompt tokens read afresh"),
+  },
+  {
+    description:
+      "Counts since the model loaded on that llm-server. Absent while it is not loaded, for " +
+      "an llm-server too old to report it, and for an OpenAI-compatible upstream.",
+  },
+);
 
-const FIELDS = [
-  "bytes",
-  "capacity_bytes",
-  "entries",
-  "hits",
-  "misses",
-  "restored_tokens",
-  "reused_prompt_tokens",
-  "computed_prompt_tokens",
-] as const satisfies readonly (keyof PrefixCacheReport)[];
+export type PrefixCacheReport = Static<typeof PrefixCache>;
+
+const FIELDS = Object.keys(PrefixCache.properties) as (keyof PrefixCacheReport)[];
 
 /**
  * The report in `value` when every field is a non-negative safe integer; undefined otherwise
@@ -31,13 +40,6 @@ const FIELDS = [
  * ignored rather than shown wrong). Unknown fields are left out.
  */
 export function readPrefixCache(value: unknown): PrefixCacheReport | undefined {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const source = value as Record<string, unknown>;
-  const report: Partial<Record<keyof PrefixCacheReport, number>> = {};
-  for (const field of FIELDS) {
-    const n = source[field];
-    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) return undefined;
-    report[field] = n;
-  }
-  return report as PrefixCacheReport;
+  if (!Value.Check(PrefixCache, value)) return undefined;
+  return Object.fromEntries(FIELDS.map((field) => [field, value[field]])) as PrefixCacheReport;
 }
